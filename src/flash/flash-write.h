@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Whole-region operations the service calls: verify a region by on-chip MD5 and
+ * write a region compressed, then prove it with MD5. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esp-loader.h"
+
+/* Called after each block with bytes of the region written so far. Returning a
+ * negative errno aborts the write with that error (-ECANCELED for cancellation). */
+typedef int (*FlashProgressFn)(uint64_t done, uint64_t total, void *userdata);
+
+/* MD5 of data compared with the chip's MD5 of [offset, offset+len).
+ * ret_device_md5 may be NULL. */
+int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
+                        bool *ret_match, uint8_t ret_device_md5[16]);
+
+/* Deflate-compressed write of the whole region, then an MD5 check of it:
+ * -EIO (with the region left marked bad by the caller) if the chip's MD5 differs.
+ * ret_wire_bytes (may be NULL) gets the compressed bytes sent. */
+int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
+                       FlashProgressFn progress, void *userdata, uint64_t *ret_wire_bytes);
+
+/* Local MD5 helper (OpenSSL EVP, converted once here). */
+int flash_md5(const void *data, size_t len, uint8_t ret_digest[16]);

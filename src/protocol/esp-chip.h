@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The chip table: how to recognise each ESP chip and the addresses the loader
+ * needs for it. Values follow esptool's targets. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum EspChipId {
+        ESP_CHIP_ESP32,
+        ESP_CHIP_ESP32S2,
+        ESP_CHIP_ESP32S3,
+        ESP_CHIP_ESP32C2,
+        ESP_CHIP_ESP32C3,
+        ESP_CHIP_ESP32C5,
+        ESP_CHIP_ESP32C6,
+        ESP_CHIP_ESP32H2,
+        ESP_CHIP_ESP32P4,
+        _ESP_CHIP_MAX,
+        _ESP_CHIP_INVALID = -1,
+} EspChipId;
+
+#define ESP_CHIP_MAGIC_REG 0x40001000u
+#define ESP_CHIP_MAX_MAGIC 4
+
+typedef struct EspChipInfo {
+        EspChipId id;
+        const char *name;                   /* "esp32", "esp32s3", … (esptool's --chip) */
+        const char *description;            /* "ESP32", "ESP32-S3", … */
+        int32_t security_chip_id;           /* GET_SECURITY_INFO chip id; -1: ROM lacks it */
+        uint32_t magic[ESP_CHIP_MAX_MAGIC]; /* values at ESP_CHIP_MAGIC_REG */
+        unsigned n_magic;
+        uint32_t bootloader_offset;         /* 0x1000, 0x0 or 0x2000 */
+        bool rom_begin_has_encrypt_flag;    /* ROM FLASH_BEGIN takes 20 bytes */
+        bool supports_encrypted_flash_md5;  /* unused today; kept for completeness */
+        /* SPI flash controller, for the RDID (flash id) command over registers */
+        uint32_t spi_reg_base;
+        uint32_t spi_usr_offs, spi_usr1_offs, spi_usr2_offs, spi_w0_offs;
+        uint32_t spi_mosi_dlen_offs, spi_miso_dlen_offs; /* 0 if the chip uses USR1 bit lengths */
+        /* USB-Serial-JTAG: how to tell the console is USJ, and its watchdog */
+        uint32_t uartdev_buf_no;            /* register address; 0: none */
+        uint32_t uartdev_buf_no_usb_jtag;   /* value meaning "console is USB-Serial-JTAG" */
+        uint32_t rtc_wdt_wprotect, rtc_wdt_config0, rtc_wdt_config1;
+        uint32_t rtc_wdt_wkey;
+        uint32_t swd_wprotect, swd_conf, swd_wkey, swd_auto_feed_en;
+        bool has_usb_serial_jtag;
+} EspChipInfo;
+
+const EspChipInfo *esp_chip_get(EspChipId id);
+const EspChipInfo *esp_chip_from_name(const char *name);        /* "esp32c3", "ESP32-C3" */
+const EspChipInfo *esp_chip_from_security_id(uint32_t chip_id);
+const EspChipInfo *esp_chip_from_magic(uint32_t magic);
+const char *esp_chip_to_string(EspChipId id);                   /* name, or NULL */
+
+/* JEDEC flash id (manufacturer, memory type, capacity) → size in bytes: the
+ * capacity byte is log2(size) for the usual parts (0x16 = 4 MiB); 0 if unknown. */
+uint32_t esp_flash_size_from_jedec(uint32_t flash_id);

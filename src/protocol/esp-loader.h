@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A session with the chip's ROM loader (or a flasher stub) over a Transport:
+ * reset into download mode, sync, detect, attach flash, run commands, reset
+ * back into the application. Blocking with deadlines; meant to run in the job's
+ * worker thread. Never touches a serial port API directly.
+ *
+ * Errno conventions: -ETIMEDOUT no answer, -EBADMSG malformed reply,
+ * -EPROTO chip reported a failure (esp_loader_last_error() says which),
+ * -EOPNOTSUPP command not supported, -ENODEV device gone, -ECANCELED interrupted. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esp-chip.h"
+#include "esp-command.h"
+#include "transport.h"
+
+typedef enum EspResetStrategy {
+        ESP_RESET_CLASSIC,      /* DTR/RTS via the usual two-transistor circuit */
+        ESP_RESET_UNIX_TIGHT,   /* same, both lines set together (TIOCMSET) */
+        ESP_RESET_USB_JTAG,     /* Espressif USB-Serial-JTAG peripheral */
+        ESP_RESET_NONE,         /* chip already in download mode */
+        _ESP_RESET_MAX,
+        _ESP_RESET_INVALID = -1,
+} EspResetStrategy;
+
+const char *esp_reset_strategy_to_string(EspResetStrategy s);   /* "classic", "unix-tight", "usb-jtag", "none" */
+EspResetStrategy esp_reset_strategy_from_string(const char *s);
+
+typedef struct EspLoader EspLoader;
+
+typedef struct EspLoaderStats {
+        uint64_t commands;
+        uint64_t retries;
+        uint64_t flash_begins;   /* FLASH_BEGIN + FLASH_DEFL_BEGIN sent */
+} EspLoaderStats;
+
+/* The loader borrows the transport; it does not free it. */
+int esp_loader_new(Transport *t, EspLoader **ret);
+EspLoader *esp_loader_free(EspLoader *l);
+static inline void esp_loader_freep(EspLoader **l) {
+        if (*l)
+                *l = esp_loader_free(*l);
+}
+
+/* Resets into download mode with the given strategy (trying the next
+ * strategy-specific variant on failure), syncs (answering the ROM's repeated SYNC
+ * replies) and detects the chip: GET_SECURITY_INFO chip id, or the magic
+ * register if the ROM lacks that command. attempts ≥ 1. */
+int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts);
+
+const EspChipInfo *esp_loader_chip(EspLoader *l);   /* NULL before connect */
+bool esp_loader_is_stub(EspLoader *l);
+/* True if GET_SECURITY_INFO reported Secure Download Mode (no MD5, no reads). */
+bool esp_loader_secure_download_mode(EspLoader *l);
+/* True if the console is the chip's USB-Serial-JTAG (watchdog must be handled). */
+bool esp_loader_uses_usb_jtag(EspLoader *l);
+const EspLoaderStats *esp_loader_stats(EspLoader *l);
+/* The error code of the last failed status, 0 if none. */
+uint8_t esp_loader_last_error(EspLoader *l);
+
+/* Sends a command and waits for its matching response (same opcode; stray
+ * replies such as extra SYNC answers are skipped). The response's data points
+ * into the loader's buffer until the next command. */
+int esp_loader_command(EspLoader *l, uint8_t op, const void *payload, size_t n, uint32_t checksum,
+                       usec_t timeout, EspResponse *ret);
+
+int esp_loader_read_reg(EspLoader *l, uint32_t addr, uint32_t *ret_value);
+int esp_loader_write_reg(EspLoader *l, uint32_t addr, uint32_t value);
+
+/* SPI_ATTACH, read the JEDEC id with the SPI user-command registers, derive the
+ * size (or use size_override if non-zero) and send SPI_SET_PARAMS. */
+int esp_loader_attach_flash(EspLoader *l, uint32_t size_override);
+uint32_t esp_loader_flash_size(EspLoader *l);   /* 0 before attach */
+uint32_t esp_loader_flash_id(EspLoader *l);
+
+/* CHANGE_BAUDRATE, then switch the transport and re-check the link with a SYNC.
+ * On failure, returns to the previous baud. */
+int esp_loader_change_baud(EspLoader *l, uint32_t baud);
+
+/* Upload and start a flasher stub (esptool JSON layout, already decoded):
+ * text/data segments at their addresses, entry point; waits for "OHAI". */
+typedef struct EspStubImage {
+        uint32_t entry;
+        uint32_t text_start, data_start;
+        const uint8_t *text, *data;
+        size_t text_len, data_len;
+} EspStubImage;
+int esp_loader_run_stub(EspLoader *l, const EspStubImage *stub);
+
+/* Compressed write, low level: the flash layer plans, compresses and calls these.
+ * begin erases (ROM: the whole range; stub: as it goes) so its timeout scales
+ * with size. */
+int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompressed_size,
+                                uint32_t compressed_size, uint32_t block_size);
+int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, size_t len,
+                               uint32_t uncompressed_block_size);
+int esp_loader_flash_defl_end(EspLoader *l, bool stay_in_loader);
+uint32_t esp_loader_flash_block_size(EspLoader *l);  /* ROM 0x400, stub 0x4000 */
+
+/* On-chip MD5 of flash [addr, addr+size) as 16 raw bytes. */
+int esp_loader_flash_md5(EspLoader *l, uint32_t addr, uint32_t size, uint8_t ret_digest[16]);
+
+/* Resets the chip into the application (RTS pulse; on USB-Serial-JTAG after
+ * disabling the watchdog reset path as esptool does). */
+int esp_loader_hard_reset(EspLoader *l);
