@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A deploy or verify job: hash the image, then (once the scheduler grants the
+ * port) connect → verify → write what differs → verify what was written → reset.
+ * Each job runs in one worker thread of its own and reports to the main thread
+ * over an eventfd-signalled message queue; the main thread never blocks on it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esp-chip.h"
+#include "esp-loader.h"
+#include "image.h"
+#include "time-util.h"
+
+typedef enum JobKind {
+        JOB_KIND_VERIFY,
+        JOB_KIND_DEPLOY,
+        _JOB_KIND_MAX,
+        _JOB_KIND_INVALID = -1,
+} JobKind;
+
+typedef enum JobOutcome {
+        JOB_OUTCOME_TRUST_SKIP,     /* "trust-skip": nothing touched, port never opened */
+        JOB_OUTCOME_VERIFY_SKIP,    /* "verify-skip": device already matched */
+        JOB_OUTCOME_SELECTIVE,      /* "selective": some regions written */
+        JOB_OUTCOME_FULL,           /* "full": every region written */
+        _JOB_OUTCOME_MAX,
+        _JOB_OUTCOME_INVALID = -1,
+} JobOutcome;
+
+typedef enum JobPhase {
+        JOB_PHASE_HASH,             /* "hash" */
+        JOB_PHASE_QUEUED,           /* "queued": waiting for the port */
+        JOB_PHASE_CONNECT,          /* "connect" */
+        JOB_PHASE_VERIFY,           /* "verify" */
+        JOB_PHASE_WRITE,            /* "write" */
+        JOB_PHASE_POST_VERIFY,      /* "post-verify" */
+        JOB_PHASE_RESET,            /* "reset" */
+        JOB_PHASE_DONE,             /* "done" */
+        _JOB_PHASE_MAX,
+        _JOB_PHASE_INVALID = -1,
+} JobPhase;
+
+typedef enum JobGranularity {
+        JOB_GRANULARITY_REGION,     /* "region" */
+        JOB_GRANULARITY_SECTOR,     /* "sector" (not yet supported: -EOPNOTSUPP) */
+        _JOB_GRANULARITY_MAX,
+        _JOB_GRANULARITY_INVALID = -1,
+} JobGranularity;
+
+const char *job_kind_to_string(JobKind k);
+const char *job_outcome_to_string(JobOutcome o);
+const char *job_phase_to_string(JobPhase p);
+const char *job_granularity_to_string(JobGranularity g);
+JobGranularity job_granularity_from_string(const char *s);
+
+typedef struct JobOptions {
+        bool trust;                     /* resolved: per-call option or service default */
+        const EspChipInfo *chip;        /* NULL: detect; else the detected chip must match */
+        uint32_t baud;                  /* transfer baud; 0: stay at 115200 */
+        EspResetStrategy reset_before;  /* resolved ("default" → by device kind) */
+        bool reset_after;               /* hard reset into the application when done */
+        JobGranularity granularity;
+} JobOptions;
+
+typedef struct JobRegionResult {
+        uint32_t offset;
+        uint64_t size;
+        bool matched;                   /* device held these bytes before any write */
+        bool written;
+        uint8_t device_md5[16];         /* last MD5 the device reported */
+} JobRegionResult;
+
+typedef struct JobRange {
+        uint64_t offset, size;
+} JobRange;
+
+typedef struct JobStats {
+        usec_t connect_usec, verify_usec, write_usec, post_verify_usec, reset_usec;
+        uint64_t bytes_sent, bytes_received;
+        uint64_t flash_begins;
+        uint64_t flash_size;
+        const char *chip;               /* static chip name, or NULL */
+        bool verification_impossible;   /* e.g. Secure Download Mode refused MD5: all regions written */
+} JobStats;
+
+typedef struct Job Job;
+
+/* Invoked on the main thread from job_dispatch(). */
+typedef struct JobCallbacks {
+        /* The image hash is known (img->hash_valid). The scheduler decides
+         * between job_skip() and job_run(). */
+        void (*hashed)(Job *j, void *userdata);
+        void (*progress)(Job *j, JobPhase phase, uint64_t done, uint64_t total, void *userdata);
+        /* The worker has ended; results and error are final; the thread is joined. */
+        void (*finished)(Job *j, void *userdata);
+} JobCallbacks;
+
+/* Takes ownership of img (validated) in all cases. */
+int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
+            const JobCallbacks *cb, void *userdata, Job **ret);
+/* Cancels and joins a running worker first. */
+Job *job_free(Job *j);
+static inline void job_freep(Job **j) {
+        if (*j)
+                *j = job_free(*j);
+}
+
+/* Starts the worker: it loads and hashes the image unless the hash is already
+ * valid (memo hit), then reports `hashed` and waits. */
+int job_start(Job *j);
+/* The port is ours: go on with the device. */
+void job_run(Job *j);
+/* Finish without touching the device (trust-skip). */
+void job_skip(Job *j, JobOutcome outcome);
+/* Thread-safe, idempotent: stop as soon as possible with -ECANCELED
+ * (interrupts blocking transport I/O). */
+void job_cancel(Job *j);
+
+/* Readable (eventfd) whenever job_dispatch() has something to deliver. */
+int job_get_event_fd(Job *j);
+int job_dispatch(Job *j);
+
+JobKind job_kind(Job *j);
+const char *job_port(Job *j);
+Image *job_image(Job *j);
+JobPhase job_phase(Job *j);
+bool job_is_finished(Job *j);
+int job_error(Job *j);                  /* 0 or -errno once finished */
+const char *job_error_message(Job *j);  /* detail for the error, or NULL */
+JobOutcome job_outcome(Job *j);
+const JobRegionResult *job_region_results(Job *j, size_t *ret_n);
+const JobRange *job_written(Job *j, size_t *ret_n);
+const JobStats *job_stats(Job *j);
+void *job_get_userdata(Job *j);
