@@ -28,6 +28,12 @@ typedef struct DeviceInfo {
 
 void device_info_done(DeviceInfo *d);
 
+/* Describes one tty udev device (also for the hotplug monitor, so that there is
+ * one way to describe a device). -ENODEV if it has no node or no USB device
+ * above it (ttyS*, ptys, consoles). */
+struct udev_device;
+int device_info_from_udev(struct udev_device *tty, DeviceInfo *ret);
+
 /* Enumerates tty devices that have a USB parent. */
 int device_enumerate(DeviceInfo **ret_devices, size_t *ret_n);
 void device_info_array_free(DeviceInfo *d, size_t n);

@@ -48,6 +48,10 @@ TrustTable *trust_table_free(TrustTable *t);
  * "service-start". */
 TrustEntry trust_table_get(TrustTable *t, const char *device_id);
 bool trust_table_matches(TrustTable *t, const char *device_id, const uint8_t sha256[TRUST_HASH_SIZE]);
+/* Returns 1 if trust changed (callback called), 0 if the device already trusted
+ * this image (since_usec is kept). Replacing another trusted image records
+ * "replaced" as the last invalidation. */
 int trust_table_set(TrustTable *t, const char *device_id, const uint8_t sha256[TRUST_HASH_SIZE]);
-/* No-op (no signal) if the device is not trusted, except that the reason is recorded. */
+/* No-op (no signal) if the device is not trusted, except that the reason is
+ * recorded. Returns 1 if trust was dropped, else 0. */
 int trust_table_invalidate(TrustTable *t, const char *device_id, TrustInvalidation reason);

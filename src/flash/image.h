@@ -28,6 +28,11 @@ typedef struct Image {
         ImageRegion *regions;    /* sorted by offset after image_validate() */
         size_t n_regions;
         bool hash_valid;
+        /* Set by image_validate(): every source's last change is strictly older
+         * than the validation, so its identity pins its content and the hash may
+         * be memoized (a file rewritten within one timestamp tick keeps its
+         * size/mtime/ctime; such an image is hashed but never memoized). */
+        bool memoizable;
         uint8_t sha256[IMAGE_SHA256_SIZE];
 } Image;
 
@@ -37,23 +42,26 @@ static inline void image_freep(Image **img) {
         if (*img)
                 *img = image_free(*img);
 }
-/* Takes ownership of fd even on failure. */
+/* Takes ownership of fd even on failure. -EINVAL beyond IMAGE_MAX_REGIONS. */
 int image_add_region(Image *img, uint32_t offset, int fd);
 
 /* fstat every source and check the layout, without reading any data:
  *   -EINVAL  no regions, too many, offset not 4 KiB aligned, regions overlap
  *   -EISDIR  a source is a directory;  -ESPIPE a pipe/socket/device (not regular)
+ *   -EBADF   a source is not open for reading (O_PATH or O_WRONLY)
  *   -ENODATA a source is empty
  *   -ERANGE  a region ends past flash_size (0: IMAGE_MAX_FLASH_SIZE)
- * Sorts the regions by offset. */
+ * Sorts the regions by offset. Drops loaded data and the hash (the identities
+ * are refreshed). */
 int image_validate(Image *img, uint64_t flash_size);
 /* Re-check the region ends against a (newly detected) flash size: -ERANGE. */
 int image_check_flash_size(const Image *img, uint64_t flash_size);
 
 /* Reads all region data into memory (blocking; for the job worker). -EIO on a
- * short read, -ESTALE if a file changed size since validation. */
+ * short read, -ESTALE if a file changed (identity, size, mtime or ctime) since
+ * validation, checked before and after reading. Regions already loaded are kept. */
 int image_load(Image *img);
-/* Computes the image hash from loaded data (image_load first). */
+/* Computes the image hash from loaded data (image_load first; -ENODATA if not). */
 int image_compute_hash(Image *img);
 
 /* The memo: file identity (dev, ino, size, mtime, ctime) of every region plus its
@@ -64,4 +72,7 @@ ImageHashCache *image_hash_cache_free(ImageHashCache *c);
 /* Fills img->sha256 and sets hash_valid if the identical file set was hashed
  * before; returns true on a hit. */
 bool image_hash_cache_lookup(ImageHashCache *c, Image *img);
+/* No-op unless img->hash_valid and img->memoizable. Bounded: evicts the least
+ * recently used entry. */
 void image_hash_cache_store(ImageHashCache *c, const Image *img);
+size_t image_hash_cache_size(ImageHashCache *c);

@@ -134,4 +134,7 @@ JobOutcome job_outcome(Job *j);
 const JobRegionResult *job_region_results(Job *j, size_t *ret_n);
 const JobRange *job_written(Job *j, size_t *ret_n);
 const JobStats *job_stats(Job *j);
+/* What job_get_userdata() returns; job_new() sets it to the callbacks' userdata.
+ * The callbacks keep receiving the userdata given to job_new(). */
 void *job_get_userdata(Job *j);
+void job_set_userdata(Job *j, void *userdata);

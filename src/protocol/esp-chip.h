@@ -39,12 +39,27 @@ typedef struct EspChipInfo {
         uint32_t spi_mosi_dlen_offs, spi_miso_dlen_offs; /* 0 if the chip uses USR1 bit lengths */
         /* USB-Serial-JTAG: how to tell the console is USJ, and its watchdog */
         uint32_t uartdev_buf_no;            /* register address; 0: none */
-        uint32_t uartdev_buf_no_usb_jtag;   /* value meaning "console is USB-Serial-JTAG" */
+        uint32_t uartdev_buf_no_usb_jtag;   /* value meaning "console is USB-Serial-JTAG"
+                                             * (only if has_usb_serial_jtag: 0 is UART0) */
         uint32_t rtc_wdt_wprotect, rtc_wdt_config0, rtc_wdt_config1;
         uint32_t rtc_wdt_wkey;
-        uint32_t swd_wprotect, swd_conf, swd_wkey, swd_auto_feed_en;
+        uint32_t swd_wprotect, swd_conf, swd_wkey, swd_auto_feed_en;   /* 0: no SWD */
         bool has_usb_serial_jtag;
+        bool rom_has_security_info;         /* ROM answers GET_SECURITY_INFO (all but ESP32) */
+        bool has_usb_otg;
+        uint32_t uartdev_buf_no_usb_otg;    /* value meaning "console is USB-OTG" (if has_usb_otg) */
 } EspChipInfo;
+
+/* The RDID dance over the SPI user-command registers (esptool's
+ * run_spiflash_command): USR = COMMAND|MISO, USR2 = (8-1) << 28 | 0x9f,
+ * MISO_DLEN = 24-1, W0 = 0, CMD (base + 0) = USR; poll CMD until USR clears,
+ * then read W0 (manufacturer, type, capacity in its low three bytes). */
+#define ESP_SPI_CMD_USR                (1u << 18)
+#define ESP_SPI_USR_COMMAND            (1u << 31)
+#define ESP_SPI_USR_MISO               (1u << 28)
+#define ESP_SPI_USR_MOSI               (1u << 27)
+#define ESP_SPI_USR2_COMMAND_LEN_SHIFT 28
+#define ESP_SPI_FLASH_RDID             0x9f
 
 const EspChipInfo *esp_chip_get(EspChipId id);
 const EspChipInfo *esp_chip_from_name(const char *name);        /* "esp32c3", "ESP32-C3" */

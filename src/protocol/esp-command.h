@@ -82,13 +82,20 @@ typedef struct EspResponse {
         const uint8_t *data;     /* body without status bytes; points into frame */
         size_t data_len;
         uint8_t status;          /* 0 ok, non-zero failed */
-        uint8_t error;           /* error code when status != 0 */
+        uint8_t error;           /* error code when status != 0 (0 if the loader gave none) */
 } EspResponse;
 
 /* Decodes a response (unframed) given the status length of the running loader
  * (ESP_ROM_STATUS_LEN or ESP_STUB_STATUS_LEN). -EBADMSG for a short frame, a
- * wrong direction byte or a size field that disagrees with the frame. */
+ * wrong direction byte or a size field that disagrees with the frame; -EINVAL
+ * for another status_len. The ROM sends (1, code); a stub puts its code
+ * (0xC0…, 0xFF) in the first status byte itself: both end up in error. */
 int esp_response_decode(const uint8_t *frame, size_t n, size_t status_len, EspResponse *ret);
+
+/* True if r is the ROM's answer to a command it does not implement: a failed
+ * status with error 0x05 in a reply that echoes an earlier opcode instead of
+ * request_op (esptool's rule); or a stub's 0xFF "not implemented". */
+bool esp_response_is_unsupported(const EspResponse *r, uint8_t request_op);
 
 /* Payload builders: each writes the payload into out (which must hold the
  * given size) and returns its length. */
@@ -103,13 +110,16 @@ size_t esp_payload_spi_set_params(uint8_t out[24], uint32_t total_size);
 size_t esp_payload_change_baudrate(uint8_t out[8], uint32_t new_baud, uint32_t old_baud);
 /* FLASH_BEGIN / FLASH_DEFL_BEGIN / MEM_BEGIN: erase_size (or uncompressed size
  * for DEFL), number of blocks, block size, offset, and — on chips whose ROM takes
- * 20 bytes (everything but ESP32, and no stub) — an encrypted flag. */
+ * 20 bytes (everything but ESP32) — an encrypted flag. esptool 5 also sends the
+ * 20-byte form to its stub (esp-flasher-stub accepts both); MEM_BEGIN is always 16. */
 size_t esp_payload_begin(uint8_t out[20], uint32_t size, uint32_t blocks, uint32_t block_size,
                          uint32_t offset, bool with_encrypted_flag, bool encrypted);
 /* Writes the 16-byte data header; the caller appends the block and passes
  * esp_checksum(block) as the request checksum. */
 size_t esp_payload_data_header(uint8_t out[ESP_DATA_HEADER_SIZE], uint32_t data_len, uint32_t seq);
-/* FLASH_END / FLASH_DEFL_END: 0 = reboot (ROM: back to download mode), 1 = stay. */
+/* FLASH_END / FLASH_DEFL_END: 0 = reboot (ROM: back to download mode), 1 = no
+ * reboot: a stub and the ROM's FLASH_DEFL_END stay in the loader, but the ROM's
+ * FLASH_END(1) jumps to the application ("run user code"). */
 size_t esp_payload_flash_end(uint8_t out[4], bool stay_in_loader);
 /* MEM_END: no-entry flag and entry point. */
 size_t esp_payload_mem_end(uint8_t out[8], bool no_entry, uint32_t entry);
@@ -119,11 +129,14 @@ size_t esp_payload_read_flash(uint8_t out[16], uint32_t addr, uint32_t size, uin
                               uint32_t max_inflight);
 
 /* SPI_FLASH_MD5 answer: the ROM sends 32 ASCII hex characters, a stub 16 raw
- * bytes. Both are converted to 16 raw bytes. -EBADMSG otherwise. */
+ * bytes. Both are converted to 16 raw bytes. -EBADMSG otherwise; -EPROTO if the
+ * response carries a failed status. */
 int esp_md5_reply_parse(const EspResponse *r, uint8_t ret_digest[16]);
 
 /* GET_SECURITY_INFO answer (12 bytes on ESP32-S2, 20 on newer chips):
- * flags, flash_crypt_cnt, key_purposes[7], then chip_id and eco_version when present. */
+ * flags, flash_crypt_cnt, key_purposes[7], then chip_id and eco_version when present.
+ * -EBADMSG for any other length; -EPROTO for a failed status (the ESP32 ROM
+ * lacks the command: see esp_response_is_unsupported()). */
 typedef struct EspSecurityInfo {
         uint32_t flags;
         uint8_t flash_crypt_cnt;

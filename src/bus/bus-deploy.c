@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* org.fbuild.Deploy1: handlers read → validate → delegate (scheduler, trust
+ * table, device enumeration) → reply. Verify and DeployRegions reply when their
+ * job ends: the call's message rides on the job as its userdata. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-context.h"
+#include "bus-deploy.h"
+#include "bus-error.h"
+#include "bus-request.h"
+#include "bus-util.h"
+#include "device-enum.h"
+#include "log.h"
+#include "manager.h"
+
+#ifndef PROJECT_VERSION
+#  error "PROJECT_VERSION must be defined by the build"
+#endif
+
+static int resolve_port(Manager *m, const char *port, bool must_exist, ManagerPort *ret,
+                        sd_bus_error *error) {
+        int r;
+
+        r = manager_resolve_port(m, port, must_exist, ret);
+        if (r == -ENODEV)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
+                                         "No such device: '%s' is neither a serial device udev knows nor a character device",
+                                         port);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port);
+        return 0;
+}
+
+/* ---- methods ------------------------------------------------------------------ */
+
+static int append_device(sd_bus_message *reply, Manager *m, const DeviceInfo *d) {
+        TrustEntry t = trust_table_get(m->trust, manager_device_trust_key(d));
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'r', "sa{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "s", d->node);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "a{sv}", 7,
+                                  "identity", "s", strempty(d->identity),
+                                  "vid", "q", d->vid,
+                                  "pid", "q", d->pid,
+                                  "kind", "s", strempty(device_kind_to_string(d->kind)),
+                                  "serial", "s", strempty(d->serial),
+                                  "trusted", "b", t.trusted,
+                                  "owner", "s", job_scheduler_port_owner(m->scheduler, d->node));
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
+}
+
+static int method_list_devices(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        DeviceInfo *devices = NULL;
+        size_t n = 0;
+        int r;
+
+        r = device_enumerate(&devices, &n);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Failed to enumerate serial devices: %m");
+
+        r = sd_bus_message_new_method_return(message, &reply);
+        if (r < 0)
+                goto finish;
+        r = sd_bus_message_open_container(reply, 'a', "(sa{sv})");
+        if (r < 0)
+                goto finish;
+        for (size_t i = 0; i < n; i++) {
+                r = append_device(reply, m, &devices[i]);
+                if (r < 0)
+                        goto finish;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                goto finish;
+        r = sd_bus_message_send(reply);
+finish:
+        device_info_array_free(devices, n);
+        return r;
+}
+
+static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_error *error) {
+        _cleanup_(bus_region_list_done) BusRegionList regions = {};
+        _cleanup_(manager_port_done) ManagerPort port = {};
+        _cleanup_(image_freep) Image *img = NULL;
+        const char *port_arg;
+        BusJobOptions o;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &port_arg);
+        if (r < 0)
+                return r;
+        r = bus_message_read_regions(message, &regions, error);
+        if (r < 0)
+                return r;
+        r = bus_message_read_options(message, &o, error);
+        if (r < 0)
+                return r;
+
+        if (m->terminating)
+                return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+
+        r = resolve_port(m, port_arg, true, &port, error);
+        if (r < 0)
+                return r;
+
+        o.job.trust = o.trust >= 0 ? o.trust : m->config.trust;
+        if (o.reset_before_default)
+                o.job.reset_before = manager_default_reset(port.kind);
+
+        /* Everything is checked before the port is opened. */
+        r = bus_region_list_to_image(&regions, message, &img, error);
+        if (r < 0)
+                return r;
+        r = bus_image_validate(img, job_scheduler_known_flash_size(m->scheduler, port.node), error);
+        if (r < 0)
+                return r;
+
+        /* The job holds the call until bus_deploy_job_finished() replies. */
+        r = job_scheduler_submit(m->scheduler, kind, port.node, port.device_id, TAKE_PTR(img), &o.job,
+                                 sd_bus_message_ref(message), NULL);
+        if (r < 0) {
+                sd_bus_message_unref(message);
+                return bus_error_set_errnof(error, r, "Cannot queue the %s on %s: %m",
+                                            job_kind_to_string(kind), port.node);
+        }
+        log_debug("Queued a %s on %s for %s.", job_kind_to_string(kind), port.node,
+                  strempty(sd_bus_message_get_sender(message)));
+        return 1;
+}
+
+static int method_verify(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return submit_job(message, userdata, JOB_KIND_VERIFY, error);
+}
+
+static int method_deploy_regions(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return submit_job(message, userdata, JOB_KIND_DEPLOY, error);
+}
+
+static int method_trust_state(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
+        _cleanup_(manager_port_done) ManagerPort port = {};
+        Manager *m = userdata;
+        const char *port_arg;
+        TrustEntry t;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &port_arg);
+        if (r < 0)
+                return r;
+        /* A device that is gone still has a trust state (why it was lost). */
+        r = resolve_port(m, port_arg, false, &port, error);
+        if (r < 0)
+                return r;
+
+        t = trust_table_get(m->trust, port.device_id);
+
+        r = sd_bus_message_new_method_return(message, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "b", t.trusted);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_array(reply, 'y', t.image_sha256, t.trusted ? sizeof(t.image_sha256) : 0);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "ts", (uint64_t) t.since_usec,
+                                  strempty(trust_invalidation_to_string(t.last_invalidation)));
+        if (r < 0)
+                return r;
+        return sd_bus_message_send(reply);
+}
+
+static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(manager_port_done) ManagerPort port = {};
+        Manager *m = userdata;
+        const char *port_arg;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &port_arg);
+        if (r < 0)
+                return r;
+        r = resolve_port(m, port_arg, false, &port, error);
+        if (r < 0)
+                return r;
+
+        r = trust_table_invalidate(m->trust, port.device_id, TRUST_INVALIDATION_FORGOTTEN);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Cannot forget trust for %s: %m", port.node);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(manager_port_done) ManagerPort port = {};
+        Manager *m = userdata;
+        const char *port_arg;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &port_arg);
+        if (r < 0)
+                return r;
+        r = resolve_port(m, port_arg, false, &port, error);
+        if (r < 0)
+                return r;
+
+        /* Idempotent: nothing to cancel is not an error. */
+        r = job_scheduler_cancel_port(m->scheduler, port.node);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Cannot cancel jobs on %s: %m", port.node);
+        log_info("Cancelled %d job(s) on %s.", r, port.node);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply, void *userdata,
+                                sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", PROJECT_VERSION);
+}
+
+const sd_bus_vtable bus_deploy_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("ListDevices",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sa{sv})", devices),
+                                method_list_devices,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Verify",
+                                SD_BUS_ARGS("s", port, "a(tv)", regions, "a{sv}", options),
+                                SD_BUS_RESULT("a(ttbay)", results),
+                                method_verify,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DeployRegions",
+                                SD_BUS_ARGS("s", port, "a(tv)", regions, "a{sv}", options),
+                                SD_BUS_RESULT("s", outcome, "a(tt)", written, "a{sv}", stats),
+                                method_deploy_regions,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("TrustState",
+                                SD_BUS_ARGS("s", port),
+                                SD_BUS_RESULT("b", trusted, "ay", image_sha256, "t", since_usec,
+                                              "s", last_invalidation),
+                                method_trust_state,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ForgetTrust",
+                                SD_BUS_ARGS("s", port),
+                                SD_BUS_NO_RESULT,
+                                method_forget_trust,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Cancel",
+                                SD_BUS_ARGS("s", port),
+                                SD_BUS_NO_RESULT,
+                                method_cancel,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("Progress",
+                                SD_BUS_ARGS("s", port, "s", phase, "t", done, "t", total),
+                                0),
+        SD_BUS_SIGNAL_WITH_ARGS("TrustChanged",
+                                SD_BUS_ARGS("s", port, "b", trusted, "ay", image_sha256, "s", reason),
+                                0),
+        SD_BUS_VTABLE_END
+};
+
+int bus_deploy_add_object(sd_bus *bus, Manager *m) {
+        return sd_bus_add_object_vtable(bus, NULL, BUS_OBJECT_PATH, BUS_INTERFACE, bus_deploy_vtable, m);
+}
+
+/* ---- job completion ------------------------------------------------------------- */
+
+static int reply_verify(sd_bus_message *call, Job *j) {
+        _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
+        const JobRegionResult *results;
+        size_t n;
+        int r;
+
+        results = job_region_results(j, &n);
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ttbay)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = sd_bus_message_open_container(reply, 'r', "ttbay");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "ttb", (uint64_t) results[i].offset, results[i].size,
+                                          results[i].matched);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append_array(reply, 'y', results[i].device_md5,
+                                                sizeof(results[i].device_md5));
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_message_send(reply);
+}
+
+static int append_stats(sd_bus_message *reply, Job *j) {
+        const JobStats *s = job_stats(j);
+        const Image *img = job_image(j);
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+                                  "connect_usec", "t", (uint64_t) s->connect_usec,
+                                  "verify_usec", "t", (uint64_t) s->verify_usec,
+                                  "write_usec", "t", (uint64_t) s->write_usec,
+                                  "post_verify_usec", "t", (uint64_t) s->post_verify_usec,
+                                  "reset_usec", "t", (uint64_t) s->reset_usec,
+                                  "bytes_sent", "t", s->bytes_sent,
+                                  "bytes_received", "t", s->bytes_received,
+                                  "flash_begins", "t", s->flash_begins,
+                                  "flash_size", "t", s->flash_size,
+                                  "verification_impossible", "b", s->verification_impossible);
+        if (r < 0)
+                return r;
+        if (s->chip) {
+                r = sd_bus_message_append(reply, "{sv}", "chip", "s", s->chip);
+                if (r < 0)
+                        return r;
+        }
+        if (img && img->hash_valid) {
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "s", "image_sha256");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_open_container(reply, 'v', "ay");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append_array(reply, 'y', img->sha256, sizeof(img->sha256));
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int reply_deploy(sd_bus_message *call, Job *j) {
+        _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
+        const JobRange *written;
+        size_t n;
+        int r;
+
+        written = job_written(j, &n);
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "s", job_outcome_to_string(job_outcome(j)));
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(tt)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = sd_bus_message_append(reply, "(tt)", written[i].offset, written[i].size);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        r = append_stats(reply, j);
+        if (r < 0)
+                return r;
+        return sd_bus_message_send(reply);
+}
+
+void bus_deploy_job_finished(Manager *m, Job *j) {
+        _cleanup_bus_message_unref_ sd_bus_message *call = job_get_userdata(j);
+        const char *what = job_kind_to_string(job_kind(j)), *port = job_port(j);
+        int r;
+
+        if (!call)
+                return;
+
+        r = job_error(j);
+        if (r < 0) {
+                log_full_errno(r == -ECANCELED ? LOG_INFO : LOG_WARNING, r, "%s on %s failed: %s",
+                               what, port, job_error_message(j) ?: strerror(-r));
+                if (job_error_message(j))
+                        r = bus_reply_errnof(call, r, "%s on %s failed: %s", what, port, job_error_message(j));
+                else
+                        r = bus_reply_errnof(call, r, "%s on %s failed: %m", what, port);
+        } else {
+                if (job_kind(j) == JOB_KIND_VERIFY)
+                        r = reply_verify(call, j);
+                else
+                        r = reply_deploy(call, j);
+                log_info("%s on %s done%s%s.", what, port, job_kind(j) == JOB_KIND_DEPLOY ? ": " : "",
+                         job_kind(j) == JOB_KIND_DEPLOY ? job_outcome_to_string(job_outcome(j)) : "");
+        }
+        /* The caller may have hung up meanwhile: nobody to tell. */
+        if (r < 0)
+                log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
+                               "Failed to reply to the %s on %s: %m", what, port);
+}
+
+/* ---- signals ------------------------------------------------------------------- */
+
+typedef struct ProgressSignal {
+        const char *port, *phase;
+        uint64_t done, total;
+} ProgressSignal;
+
+static int send_progress(sd_bus *bus, void *userdata) {
+        const ProgressSignal *p = userdata;
+        int r;
+
+        r = sd_bus_emit_signal(bus, BUS_OBJECT_PATH, BUS_INTERFACE, "Progress", "sstt",
+                               p->port, p->phase, p->done, p->total);
+        if (r < 0)
+                log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
+                               "Failed to emit Progress: %m");
+        return 0;
+}
+
+void bus_deploy_emit_progress(Manager *m, Job *j, JobPhase phase, uint64_t done, uint64_t total) {
+        ProgressSignal p = {
+                .port = job_port(j),
+                .phase = job_phase_to_string(phase),
+                .done = done,
+                .total = total,
+        };
+
+        if (!m->bus)
+                return;
+        (void) bus_context_foreach(m->bus, send_progress, &p);
+}
+
+typedef struct TrustSignal {
+        const char *port;
+        const TrustEntry *entry;
+} TrustSignal;
+
+static int send_trust_changed(sd_bus *bus, void *userdata) {
+        _cleanup_bus_message_unref_ sd_bus_message *s = NULL;
+        const TrustSignal *t = userdata;
+        int r;
+
+        r = sd_bus_message_new_signal(bus, &s, BUS_OBJECT_PATH, BUS_INTERFACE, "TrustChanged");
+        if (r < 0)
+                goto fail;
+        r = sd_bus_message_append(s, "sb", t->port, t->entry->trusted);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_message_append_array(s, 'y', t->entry->image_sha256,
+                                        t->entry->trusted ? sizeof(t->entry->image_sha256) : 0);
+        if (r < 0)
+                goto fail;
+        /* Why trust was lost; empty when it was (re)gained. */
+        r = sd_bus_message_append(s, "s",
+                                  t->entry->trusted ? "" :
+                                  strempty(trust_invalidation_to_string(t->entry->last_invalidation)));
+        if (r < 0)
+                goto fail;
+        r = sd_bus_send(bus, s, NULL);
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
+                       "Failed to emit TrustChanged: %m");
+        return 0;
+}
+
+void bus_deploy_emit_trust_changed(Manager *m, const char *device_id, const TrustEntry *e) {
+        TrustSignal t = { .port = device_id, .entry = e };
+
+        if (!m->bus)
+                return;
+        (void) bus_context_foreach(m->bus, send_trust_changed, &t);
+}

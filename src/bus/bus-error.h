@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The stable error names of org.fbuild.Deploy1 and the one table that maps
+ * negative errno to them (and back, for clients via sd_bus_error_add_map). */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+
+#define BUS_ERROR_PREFIX "org.fbuild.Deploy1.Error."
+#define BUS_ERROR_DEVICE_BUSY BUS_ERROR_PREFIX "DeviceBusy"
+#define BUS_ERROR_NO_SUCH_DEVICE BUS_ERROR_PREFIX "NoSuchDevice"
+#define BUS_ERROR_TIMEOUT BUS_ERROR_PREFIX "Timeout"
+#define BUS_ERROR_PROTOCOL_ERROR BUS_ERROR_PREFIX "ProtocolError"
+#define BUS_ERROR_FLASH_ERROR BUS_ERROR_PREFIX "FlashError"
+#define BUS_ERROR_CANCELLED BUS_ERROR_PREFIX "Cancelled"
+#define BUS_ERROR_INVALID_REGIONS BUS_ERROR_PREFIX "InvalidRegions"
+#define BUS_ERROR_INVALID_SOURCE BUS_ERROR_PREFIX "InvalidSource"
+#define BUS_ERROR_PERMISSION_DENIED BUS_ERROR_PREFIX "PermissionDenied"
+#define BUS_ERROR_INVALID_OPTIONS BUS_ERROR_PREFIX "InvalidOptions"
+#define BUS_ERROR_NOT_SUPPORTED BUS_ERROR_PREFIX "NotSupported"
+#define BUS_ERROR_CHIP_MISMATCH BUS_ERROR_PREFIX "ChipMismatch"
+
+/* errnos with no standard meaning that fits, chosen for our names. */
+#define BUS_ERRNO_INVALID_OPTIONS EBADRQC   /* "invalid request code": an unknown or mistyped option */
+/* The job layer fails with ENXIO ("no such device or address") when the chip
+ * found is not the one the "chip" option asked for; a vanished device is
+ * always ENODEV below the bus layer (the transport converts ENXIO). */
+#define BUS_ERRNO_CHIP_MISMATCH ENXIO
+
+/* Terminated by SD_BUS_ERROR_MAP_END. For one errno the first entry wins. */
+extern const sd_bus_error_map bus_deploy_error_map[];
+
+/* Registers the table with sd-bus (name → errno); idempotent. */
+int bus_error_register(void);
+/* Our error name for an errno (either sign), or NULL if the table has none. */
+const char *bus_error_name_from_errno(int error);
+
+/* Like sd_bus_error_set_errnof(), but names the error from our table; errnos
+ * outside it keep sd-bus' standard names. %m in format prints strerror(error).
+ * Returns -ERRNO_ABS(error). */
+int bus_error_set_errnof(sd_bus_error *e, int error, const char *format, ...) _printf_(3, 4);
+/* Replies to call with such an error. */
+int bus_reply_errnof(sd_bus_message *call, int error, const char *format, ...) _printf_(3, 4);

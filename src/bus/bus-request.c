@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Verify/DeployRegions arguments → an Image and JobOptions. A region path is
+ * opened with the caller's credentials (open_as_user), never the service's. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-error.h"
+#include "bus-request.h"
+#include "bus-util.h"
+#include "esp-chip.h"
+#include "log.h"
+#include "user-open.h"
+
+/* Sanity bounds for "baud": below, a deploy would take hours; above, no bridge. */
+#define BUS_BAUD_MIN 9600u
+#define BUS_BAUD_MAX 12000000u
+
+void bus_region_list_done(BusRegionList *l) {
+        for (size_t i = 0; i < l->n; i++) {
+                free(l->items[i].path);
+                safe_close(l->items[i].fd);
+        }
+        free(l->items);
+        *l = (BusRegionList) {};
+}
+
+static int read_region_source(sd_bus_message *m, BusRegionSource *s, sd_bus_error *error) {
+        const char *contents = NULL, *path;
+        int r, fd;
+
+        r = sd_bus_message_peek_type(m, NULL, &contents);
+        if (r < 0)
+                return r;
+        if (!streq_ptr(contents, "s") && !streq_ptr(contents, "h"))
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
+                                         "Region at 0x%" PRIx64 ": a source is a path (s) or a file descriptor (h), not '%s'",
+                                         s->offset, strempty(contents));
+
+        r = sd_bus_message_enter_container(m, 'v', contents);
+        if (r < 0)
+                return r;
+        if (contents[0] == 's') {
+                r = sd_bus_message_read(m, "s", &path);
+                if (r < 0)
+                        return r;
+                /* Relative to what? The service's cwd means nothing to the caller. */
+                if (path[0] != '/')
+                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
+                                                 "Region at 0x%" PRIx64 ": path '%s' is not absolute",
+                                                 s->offset, path);
+                s->path = strdup(path);
+                if (!s->path)
+                        return -ENOMEM;
+        } else {
+                r = sd_bus_message_read(m, "h", &fd);
+                if (r < 0)
+                        return r;
+                /* The message owns its fd; ours outlives it, in the job. */
+                s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                if (s->fd < 0)
+                        return bus_error_set_errnof(error, errno, "Failed to duplicate the region fd: %m");
+        }
+        return sd_bus_message_exit_container(m);
+}
+
+int bus_message_read_regions(sd_bus_message *m, BusRegionList *ret, sd_bus_error *error) {
+        _cleanup_(bus_region_list_done) BusRegionList l = {};
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(tv)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                BusRegionSource *s;
+                uint64_t offset;
+
+                r = sd_bus_message_enter_container(m, 'r', "tv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+
+                if (l.n >= IMAGE_MAX_REGIONS)
+                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_REGIONS,
+                                                 "Too many regions (at most %u)", IMAGE_MAX_REGIONS);
+                r = sd_bus_message_read(m, "t", &offset);
+                if (r < 0)
+                        return r;
+                if (offset > UINT32_MAX)
+                        return bus_error_set_errnof(error, ERANGE,
+                                                    "Region offset 0x%" PRIx64 " does not fit in 32 bits", offset);
+
+                s = reallocarray(l.items, l.n + 1, sizeof(*l.items));
+                if (!s)
+                        return -ENOMEM;
+                l.items = s;
+                s = &l.items[l.n++];
+                *s = (BusRegionSource) { .offset = offset, .fd = -EBADF };
+
+                r = read_region_source(m, s, error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        *ret = l;
+        l = (BusRegionList) {};
+        return 0;
+}
+
+/* The caller's effective uid, gid and groups, as the bus (or, peer-to-peer,
+ * the socket) reports them; /etc/passwd and /etc/group fill what is missing. */
+static int sender_identity(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid, gid_t **ret_gids,
+                           size_t *ret_n_gids) {
+        _cleanup_bus_creds_unref_ sd_bus_creds *creds = NULL;
+        _cleanup_free_ gid_t *gids = NULL;
+        _cleanup_free_ char *buf = NULL;
+        struct passwd pw, *pwp = NULL;
+        const gid_t *sgids = NULL;
+        size_t bufsize = 16384;
+        uid_t uid;
+        gid_t gid = 0;
+        int r, n, k;
+
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
+                                      SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                r = sd_bus_creds_get_uid(creds, &uid);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_creds_get_egid(creds, &gid);
+        if (r < 0)
+                r = sd_bus_creds_get_gid(creds, &gid);
+        n = sd_bus_creds_get_supplementary_gids(creds, &sgids);
+
+        if (r < 0 || n < 0) {
+                buf = malloc(bufsize);
+                if (!buf)
+                        return -ENOMEM;
+                k = getpwuid_r(uid, &pw, buf, bufsize, &pwp);
+                if (k != 0)
+                        return -k;
+                if (!pwp)
+                        return -ESRCH;
+                if (r < 0)
+                        gid = pwp->pw_gid;
+        }
+
+        if (n >= 0) {
+                gids = malloc(MAX(n, 1) * sizeof(gid_t));
+                if (!gids)
+                        return -ENOMEM;
+                memcpy(gids, sgids, n * sizeof(gid_t));
+        } else {
+                /* The bus did not say: the groups the user logs in with. */
+                int ng = 64;
+
+                for (;;) {
+                        gid_t *t = reallocarray(gids, ng, sizeof(gid_t));
+
+                        if (!t)
+                                return -ENOMEM;
+                        gids = t;
+                        if (getgrouplist(pwp->pw_name, pwp->pw_gid, gids, &ng) >= 0)
+                                break;
+                        ng *= 2;
+                }
+                n = ng;
+        }
+
+        *ret_uid = uid;
+        *ret_gid = gid;
+        *ret_gids = TAKE_PTR(gids);
+        *ret_n_gids = n;
+        return 0;
+}
+
+int bus_region_list_to_image(BusRegionList *l, sd_bus_message *m, Image **ret, sd_bus_error *error) {
+        _cleanup_(image_freep) Image *img = NULL;
+        _cleanup_free_ gid_t *gids = NULL;
+        bool have_identity = false;
+        size_t n_gids = 0;
+        uid_t uid = 0;
+        gid_t gid = 0;
+        int r;
+
+        img = image_new();
+        if (!img)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < l->n; i++) {
+                BusRegionSource *s = &l->items[i];
+                int fd;
+
+                if (s->path) {
+                        if (!have_identity) {
+                                r = sender_identity(m, &uid, &gid, &gids, &n_gids);
+                                if (r < 0)
+                                        return bus_error_set_errnof(error, EACCES,
+                                                                    "Cannot determine the caller's credentials: %s",
+                                                                    strerror(ERRNO_ABS(r)));
+                                have_identity = true;
+                        }
+                        fd = open_as_user(s->path, uid, gid, gids, n_gids);
+                        if (fd < 0) {
+                                switch (-fd) {
+                                case EACCES:
+                                case EPERM:
+                                        return bus_error_set_errnof(error, fd, "Cannot open %s as uid %u: %m",
+                                                                    s->path, (unsigned) uid);
+                                case ENOMEM:
+                                case EMFILE:
+                                case ENFILE:
+                                case EAGAIN:
+                                        return bus_error_set_errnof(error, fd, "Cannot open %s: %m", s->path);
+                                default:
+                                        /* ENOENT, ENOTDIR, ELOOP, EISDIR, ESPIPE, …: the path is no source. */
+                                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
+                                                                 "Cannot open %s: %s", s->path, strerror(-fd));
+                                }
+                        }
+                } else
+                        fd = TAKE_FD(s->fd);
+
+                r = image_add_region(img, (uint32_t) s->offset, fd);
+                if (r < 0)
+                        return bus_error_set_errnof(error, r, "Cannot add the region at 0x%" PRIx64 ": %m",
+                                                    s->offset);
+        }
+
+        *ret = TAKE_PTR(img);
+        return 0;
+}
+
+int bus_image_validate(Image *img, uint64_t flash_size, sd_bus_error *error) {
+        int r;
+
+        r = image_validate(img, flash_size);
+        switch (-r) {
+        case 0:
+                return 0;
+        case EINVAL:
+                return bus_error_set_errnof(error, r,
+                                            "Regions must be 1 to %u, 4 KiB aligned and non-overlapping",
+                                            IMAGE_MAX_REGIONS);
+        case ERANGE:
+                return bus_error_set_errnof(error, r, "A region ends past the end of flash (%" PRIu64 " bytes)",
+                                            flash_size ?: (uint64_t) IMAGE_MAX_FLASH_SIZE);
+        case ENODATA:
+                return bus_error_set_errnof(error, r, "A region source is empty");
+        case EISDIR:
+                return bus_error_set_errnof(error, r, "A region source is a directory");
+        case ESPIPE:
+                return bus_error_set_errnof(error, r, "A region source is not a regular file");
+        case EBADF:
+                return bus_error_set_errnof(error, r, "A region fd is not open for reading");
+        default:
+                return bus_error_set_errnof(error, r, "Invalid regions: %m");
+        }
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+static int option_error(sd_bus_error *error, const char *key, const char *what) {
+        return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS, "Option '%s': %s", key, what);
+}
+
+static int parse_trust(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
+        int b, r;
+
+        r = sd_bus_message_read(m, "b", &b);
+        if (r < 0)
+                return r;
+        o->trust = !!b;
+        return 0;
+}
+
+static int parse_chip(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
+        const char *s;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &s);
+        if (r < 0)
+                return r;
+        if (STR_IN_SET(s, "", "auto", "detect")) {
+                o->job.chip = NULL;
+                return 0;
+        }
+        o->job.chip = esp_chip_from_name(s);
+        if (!o->job.chip)
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS, "Option '%s': unknown chip '%s'",
+                                         key, s);
+        return 0;
+}
+
+static int parse_baud(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
+        uint32_t u;
+        int r;
+
+        r = sd_bus_message_read(m, "u", &u);
+        if (r < 0)
+                return r;
+        if (u != 0 && (u < BUS_BAUD_MIN || u > BUS_BAUD_MAX))
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS,
+                                         "Option '%s': %" PRIu32 " is outside %u…%u (0: stay at 115200)",
+                                         key, u, BUS_BAUD_MIN, BUS_BAUD_MAX);
+        o->job.baud = u;
+        return 0;
+}
+
+static int parse_before(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
+        EspResetStrategy s;
+        const char *v;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &v);
+        if (r < 0)
+                return r;
+        o->reset_before_default = false;
+        if (streq(v, "default")) {
+                o->reset_before_default = true;
+                return 0;
+        }
+        if (streq(v, "usb"))
+                v = "usb-jtag";
+        s = esp_reset_strategy_from_string(v);
+        if (s < 0)
+                return option_error(error, key,
+                                    "expected default, usb, none, classic or unix-tight");
+        o->job.reset_before = s;
+        return 0;
+}
+
+static int parse_after(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
+        const char *v;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &v);
+        if (r < 0)
+                return r;
+        /* esptool spells them hard-reset and no-reset. */
+        if (STR_IN_SET(v, "default", "hard-reset"))
+                o->job.reset_after = true;
+        else if (STR_IN_SET(v, "none", "no-reset"))
+                o->job.reset_after = false;
+        else
+                return option_error(error, key, "expected default or none");
+        return 0;
+}
+
+static int parse_granularity(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
+        JobGranularity g;
+        const char *v;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &v);
+        if (r < 0)
+                return r;
+        g = job_granularity_from_string(v);
+        if (g < 0)
+                return option_error(error, key, "expected region or sector");
+        if (g == JOB_GRANULARITY_SECTOR)
+                return sd_bus_error_setf(error, BUS_ERROR_NOT_SUPPORTED,
+                                         "Option '%s': sector granularity is not supported yet", key);
+        o->job.granularity = g;
+        return 0;
+}
+
+typedef struct BusOptionParser {
+        const char *key;
+        const char *signature;
+        int (*parse)(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error);
+} BusOptionParser;
+
+static const BusOptionParser option_parsers[] = {
+        { "trust",       "b", parse_trust },
+        { "chip",        "s", parse_chip },
+        { "baud",        "u", parse_baud },
+        { "before",      "s", parse_before },
+        { "after",       "s", parse_after },
+        { "granularity", "s", parse_granularity },
+};
+
+int bus_message_read_options(sd_bus_message *m, BusJobOptions *ret, sd_bus_error *error) {
+        BusJobOptions o = {
+                .trust = -1,
+                .reset_before_default = true,
+                .job = {
+                        .reset_before = ESP_RESET_CLASSIC,
+                        .reset_after = true,
+                        .granularity = JOB_GRANULARITY_REGION,
+                },
+        };
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const BusOptionParser *p = NULL;
+                const char *key, *contents = NULL;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < ELEMENTSOF(option_parsers); i++)
+                        if (streq(option_parsers[i].key, key))
+                                p = &option_parsers[i];
+                if (!p)
+                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS, "Unknown option '%s'", key);
+
+                r = sd_bus_message_peek_type(m, NULL, &contents);
+                if (r < 0)
+                        return r;
+                if (!streq_ptr(contents, p->signature))
+                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS,
+                                                 "Option '%s' takes type '%s', not '%s'",
+                                                 key, p->signature, strempty(contents));
+                r = sd_bus_message_enter_container(m, 'v', contents);
+                if (r < 0)
+                        return r;
+                r = p->parse(m, key, &o, error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        *ret = o;
+        return 0;
+}

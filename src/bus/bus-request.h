@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Reading Verify/DeployRegions arguments: the a(tv) region list (a path opened
+ * with the caller's credentials, or a passed fd) and the a{sv} options, each
+ * failure answered with its named error. Translation only. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+
+#include "esp-loader.h"
+#include "image.h"
+#include "job.h"
+
+typedef struct BusRegionSource {
+        uint64_t offset;
+        char *path;     /* a path to open as the caller, or NULL */
+        int fd;         /* a dup of a passed fd, or -EBADF */
+} BusRegionSource;
+
+typedef struct BusRegionList {
+        BusRegionSource *items;
+        size_t n;
+} BusRegionList;
+
+void bus_region_list_done(BusRegionList *l);
+
+/* Reads a(tv): offsets must fit 32 bits, sources be "s" (absolute path) or "h".
+ * Opens nothing yet except dup'ing passed fds. */
+int bus_message_read_regions(sd_bus_message *m, BusRegionList *ret, sd_bus_error *error);
+/* Opens the paths as the sender of m, and builds an image (not yet validated). */
+int bus_region_list_to_image(BusRegionList *l, sd_bus_message *m, Image **ret, sd_bus_error *error);
+/* image_validate() with its errors named and explained. */
+int bus_image_validate(Image *img, uint64_t flash_size, sd_bus_error *error);
+
+typedef struct BusJobOptions {
+        int trust;                      /* -1: the service default */
+        bool reset_before_default;      /* "before": "default" → by device kind */
+        JobOptions job;                 /* everything else, resolved */
+} BusJobOptions;
+
+/* Reads a{sv}: "trust" b, "chip" s, "baud" u, "before" s, "after" s,
+ * "granularity" s. Unknown keys, wrong types and bad values → InvalidOptions;
+ * "granularity": "sector" → NotSupported. */
+int bus_message_read_options(sd_bus_message *m, BusJobOptions *ret, sd_bus_error *error);

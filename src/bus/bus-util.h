@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* sd-bus glue shared by the bus-*.c files: cleanup helpers in the style of
+ * src/shared/macro.h, and the object path and interface names. */
+#pragma once
+
+#include <stdbool.h>
+#include <string.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+#define BUS_SERVICE_NAME "org.fbuild.Deploy1"
+#define BUS_OBJECT_PATH "/org/fbuild/Deploy1"
+#define BUS_INTERFACE "org.fbuild.Deploy1"
+
+#define _cleanup_bus_unref_ _cleanup_(sd_bus_unrefp)
+#define _cleanup_bus_flush_close_unref_ _cleanup_(sd_bus_flush_close_unrefp)
+#define _cleanup_bus_message_unref_ _cleanup_(sd_bus_message_unrefp)
+#define _cleanup_bus_creds_unref_ _cleanup_(sd_bus_creds_unrefp)
+#define _cleanup_bus_slot_unref_ _cleanup_(sd_bus_slot_unrefp)
+#define _cleanup_bus_error_free_ _cleanup_(sd_bus_error_free)
+#define _cleanup_event_source_unref_ _cleanup_(sd_event_source_disable_unrefp)
+
+/* A reply or signal to a connection that has gone away is not worth a warning. */
+static inline int bus_error_is_disconnect(int r) {
+        r = ERRNO_ABS(r);
+        return r == ENOTCONN || r == ECONNRESET || r == EPIPE || r == ESHUTDOWN;
+}
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+static inline bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return streq(a, b);
+}
+static inline const char *strempty(const char *s) {
+        return s ?: "";
+}
+
+static inline bool str_in_set_internal(const char *s, const char *const *set) {
+        for (; *set; set++)
+                if (streq_ptr(s, *set))
+                        return true;
+        return false;
+}
+#define STR_IN_SET(s, ...) str_in_set_internal((s), (const char *const[]) { __VA_ARGS__, NULL })

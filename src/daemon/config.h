@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Service settings: built-in defaults < the config file (/etc/fbuild/deployd.conf,
+ * INI with a [Service] section) < environment < command line. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "time-util.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/fbuild/deployd.conf"
+#define CONFIG_DEFAULT_IDLE_TIMEOUT_USEC (30 * USEC_PER_SEC)
+
+#define CONFIG_ENV_PATH "FBUILD_DEPLOYD_CONFIG"
+#define CONFIG_ENV_IDLE_TIMEOUT "FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC"
+#define CONFIG_ENV_LOG_LEVEL "FBUILD_DEPLOYD_LOG_LEVEL"
+
+typedef struct Config {
+        usec_t idle_timeout_usec;       /* USEC_INFINITY: never exit when idle */
+        bool trust;                     /* default for the "trust" option */
+        int log_level;                  /* LOG_ERR … LOG_DEBUG */
+} Config;
+
+void config_init(Config *c);
+
+/* Parses INI text; bad lines are logged (with source:line) and skipped, the
+ * settings they name keep their previous value. Returns the number of lines
+ * skipped. */
+int config_load_string(Config *c, const char *text, const char *source);
+/* -ENOENT if the file does not exist (the caller decides whether that matters). */
+int config_load_file(Config *c, const char *path);
+/* FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC, FBUILD_DEPLOYD_LOG_LEVEL; -EINVAL on a bad value. */
+int config_load_environment(Config *c);
+
+/* "30", "30s", "1.5s", "500ms", "2min", "1h 30min", "infinity"; a bare number
+ * is seconds; 0 means infinity (never exit). -EINVAL or -ERANGE. */
+int config_parse_timeout(const char *s, usec_t *ret);
+/* yes/no, true/false, on/off, 1/0 */
+int config_parse_boolean(const char *s, bool *ret);

@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The job scheduler: memoized image hashes, trust decisions, one FIFO per port
+ * (one job on the device at a time, different ports in parallel), and the trust
+ * updates that follow each job. Main thread only; workers report via sd-event. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "job-scheduler.h"
+#include "log.h"
+#include "macro.h"
+
+#define JOB_SCHEDULER_MEMO_ENTRIES 64
+
+typedef struct Port Port;
+typedef struct ScheduledJob ScheduledJob;
+
+struct ScheduledJob {
+        JobScheduler *scheduler;
+        Port *port;
+        Job *job;
+        char *device_id;            /* NULL: no trust for this device */
+        sd_event_source *source;
+        bool options_trust;
+        bool hashed;
+        bool cancelled;             /* by us: it must not get the port any more */
+        bool granted;               /* job_run() called: it may have touched the device */
+        ScheduledJob *port_next;    /* the port's FIFO, in submission order */
+        ScheduledJob *all_prev, *all_next;
+};
+
+struct Port {
+        char *path;
+        ScheduledJob *fifo;         /* head: the job that holds or will next hold the port */
+        ScheduledJob *running;
+        uint64_t flash_size;        /* learnt at the last connect, 0 if unknown */
+        Port *next;
+};
+
+struct JobScheduler {
+        sd_event *event;
+        TrustTable *trust;
+        ImageHashCache *memo;
+        JobSchedulerCallbacks cb;
+        void *userdata;
+        Port *ports;
+        ScheduledJob *jobs;
+        size_t n_jobs;
+};
+
+/* ---- ports ------------------------------------------------------------------------- */
+
+static Port *scheduler_find_port(JobScheduler *s, const char *path) {
+        for (Port *p = s->ports; p; p = p->next)
+                if (strcmp(p->path, path) == 0)
+                        return p;
+        return NULL;
+}
+
+/* Ports are kept once seen: a handful per host, and they remember the flash size. */
+static int scheduler_ensure_port(JobScheduler *s, const char *path, Port **ret) {
+        Port *p;
+
+        p = scheduler_find_port(s, path);
+        if (!p) {
+                p = calloc(1, sizeof(Port));
+                if (!p)
+                        return -ENOMEM;
+                p->path = strdup(path);
+                if (!p->path) {
+                        free(p);
+                        return -ENOMEM;
+                }
+                p->next = s->ports;
+                s->ports = p;
+        }
+        *ret = p;
+        return 0;
+}
+
+static void port_fifo_append(Port *p, ScheduledJob *sj) {
+        ScheduledJob **i = &p->fifo;
+
+        while (*i)
+                i = &(*i)->port_next;
+        *i = sj;
+        sj->port_next = NULL;
+}
+
+static void port_fifo_remove(Port *p, ScheduledJob *sj) {
+        for (ScheduledJob **i = &p->fifo; *i; i = &(*i)->port_next)
+                if (*i == sj) {
+                        *i = sj->port_next;
+                        sj->port_next = NULL;
+                        return;
+                }
+}
+
+/* ---- scheduled jobs ---------------------------------------------------------------- */
+
+static ScheduledJob *scheduled_job_free(ScheduledJob *sj) {
+        JobScheduler *s;
+
+        if (!sj)
+                return NULL;
+        s = sj->scheduler;
+
+        if (sj->port) {
+                port_fifo_remove(sj->port, sj);
+                if (sj->port->running == sj)
+                        sj->port->running = NULL;
+        }
+        if (sj->all_prev)
+                sj->all_prev->all_next = sj->all_next;
+        else if (s->jobs == sj)
+                s->jobs = sj->all_next;
+        if (sj->all_next)
+                sj->all_next->all_prev = sj->all_prev;
+        if (s->n_jobs > 0)
+                s->n_jobs--;
+
+        sd_event_source_disable_unref(sj->source);
+        job_free(sj->job);
+        free(sj->device_id);
+        free(sj);
+        return NULL;
+}
+
+/* The port's turn goes to its FIFO head, once hashed. A head that the device
+ * already trusts finishes at once without the port, and the next one's turn
+ * comes. The trust check waits for the turn on purpose: a job ahead may
+ * change what the device holds. */
+static void scheduler_advance_port(JobScheduler *s, Port *p) {
+        for (ScheduledJob *sj = p->fifo; sj && !p->running; sj = p->fifo) {
+                Image *img;
+
+                /* Its worker ends on its own; the job behind it need not wait. */
+                if (sj->cancelled) {
+                        port_fifo_remove(p, sj);
+                        continue;
+                }
+                if (!sj->hashed)
+                        return;
+
+                img = job_image(sj->job);
+                /* Verify asks the device, always; only deploys may be skipped. */
+                if (job_kind(sj->job) == JOB_KIND_DEPLOY && sj->device_id && sj->options_trust &&
+                    trust_table_matches(s->trust, sj->device_id, img->sha256)) {
+                        port_fifo_remove(p, sj);
+                        job_skip(sj->job, JOB_OUTCOME_TRUST_SKIP);
+                        continue;
+                }
+
+                p->running = sj;
+                sj->granted = true;
+                job_run(sj->job);
+        }
+}
+
+static void scheduler_update_trust(JobScheduler *s, ScheduledJob *sj) {
+        Job *j = sj->job;
+        int error = job_error(j);
+        Image *img = job_image(j);
+        size_t n;
+        const JobRegionResult *results;
+        bool all_matched = true;
+
+        if (!sj->device_id || !sj->granted)
+                return;   /* never touched the device */
+
+        if (job_kind(j) == JOB_KIND_DEPLOY) {
+                if (error == 0) {
+                        JobOutcome o = job_outcome(j);
+
+                        if (o == JOB_OUTCOME_VERIFY_SKIP || o == JOB_OUTCOME_SELECTIVE ||
+                            o == JOB_OUTCOME_FULL)
+                                (void) trust_table_set(s->trust, sj->device_id, img->sha256);
+                } else
+                        /* Whatever image it was, the flash is in an unknown state now. */
+                        (void) trust_table_invalidate(s->trust, sj->device_id,
+                                                      error == -ECANCELED ? TRUST_INVALIDATION_CANCELLED
+                                                                          : TRUST_INVALIDATION_WRITE_FAILED);
+                return;
+        }
+
+        /* A verify that succeeded is as good as a write for trust. */
+        if (error < 0)
+                return;
+        results = job_region_results(j, &n);
+        for (size_t i = 0; i < n; i++)
+                if (!results[i].matched)
+                        all_matched = false;
+        if (n > 0 && all_matched)
+                (void) trust_table_set(s->trust, sj->device_id, img->sha256);
+        else if (trust_table_matches(s->trust, sj->device_id, img->sha256))
+                /* The device was trusted with exactly this image, yet it differs:
+                 * something replaced it behind our back. */
+                (void) trust_table_invalidate(s->trust, sj->device_id, TRUST_INVALIDATION_REPLACED);
+}
+
+/* ---- job callbacks (userdata: the ScheduledJob) ------------------------------------- */
+
+static void on_job_hashed(Job *j, void *userdata) {
+        ScheduledJob *sj = userdata;
+        JobScheduler *s = sj->scheduler;
+
+        image_hash_cache_store(s->memo, job_image(j));
+        sj->hashed = true;
+        scheduler_advance_port(s, sj->port);
+}
+
+static void on_job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total, void *userdata) {
+        ScheduledJob *sj = userdata;
+        JobScheduler *s = sj->scheduler;
+
+        if (s->cb.progress)
+                s->cb.progress(j, phase, done, total, s->userdata);
+}
+
+static void on_job_finished(Job *j, void *userdata) {
+        ScheduledJob *sj = userdata;
+        JobScheduler *s = sj->scheduler;
+        Port *p = sj->port;
+        uint64_t flash_size = job_stats(j)->flash_size;
+
+        if (flash_size > 0)
+                p->flash_size = flash_size;
+        scheduler_update_trust(s, sj);
+
+        if (job_error(j) < 0)
+                log_debug("%s: %s job failed: %s", p->path, job_kind_to_string(job_kind(j)),
+                         job_error_message(j) ?: "unknown error");
+        else
+                log_debug("%s: %s job done: %s", p->path, job_kind_to_string(job_kind(j)),
+                         job_outcome_to_string(job_outcome(j)) ?: "verified");
+
+        /* Hand the job over, then let the next one have the port. */
+        sj->job = NULL;
+        scheduled_job_free(sj);
+        scheduler_advance_port(s, p);
+
+        if (s->cb.finished)
+                s->cb.finished(j, s->userdata);
+        else
+                job_free(j);
+}
+
+static int on_job_event(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        ScheduledJob *sj = userdata;
+
+        /* May free sj (and disable this source) through on_job_finished(). */
+        (void) job_dispatch(sj->job);
+        return 0;
+}
+
+/* ---- the public API ---------------------------------------------------------------- */
+
+int job_scheduler_new(sd_event *e, TrustTable *trust, const JobSchedulerCallbacks *cb,
+                      void *userdata, JobScheduler **ret) {
+        JobScheduler *s;
+
+        if (!e || !trust || !ret)
+                return -EINVAL;
+
+        s = calloc(1, sizeof(JobScheduler));
+        if (!s)
+                return -ENOMEM;
+        s->memo = image_hash_cache_new(JOB_SCHEDULER_MEMO_ENTRIES);
+        if (!s->memo) {
+                free(s);
+                return -ENOMEM;
+        }
+        s->event = sd_event_ref(e);
+        s->trust = trust;
+        s->cb = cb ? *cb : (JobSchedulerCallbacks) {};
+        s->userdata = userdata;
+        *ret = s;
+        return 0;
+}
+
+JobScheduler *job_scheduler_free(JobScheduler *s) {
+        if (!s)
+                return NULL;
+
+        /* job_free() cancels and joins each worker; nobody is told (`finished` is
+         * not called): drain with job_scheduler_cancel_all() and the loop first. */
+        job_scheduler_cancel_all(s);
+        while (s->jobs)
+                scheduled_job_free(s->jobs);
+        while (s->ports) {
+                Port *p = s->ports;
+
+                s->ports = p->next;
+                free(p->path);
+                free(p);
+        }
+        image_hash_cache_free(s->memo);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+int job_scheduler_submit(JobScheduler *s, JobKind kind, const char *port, const char *device_id,
+                         Image *img, const JobOptions *o, void *job_userdata, Job **ret) {
+        static const JobCallbacks callbacks = {
+                .hashed = on_job_hashed,
+                .progress = on_job_progress,
+                .finished = on_job_finished,
+        };
+        _cleanup_(image_freep) Image *owned = img;
+        ScheduledJob *sj;
+        Port *p;
+        int r;
+
+        if (!s || !port || !img || !o)
+                return -EINVAL;
+
+        r = scheduler_ensure_port(s, port, &p);
+        if (r < 0)
+                return r;
+        /* What the last connect learnt rejects an image before it waits for the port. */
+        r = image_check_flash_size(img, p->flash_size);
+        if (r < 0)
+                return r;
+
+        /* An unchanged image is not read again: the worker skips to `hashed`. */
+        (void) image_hash_cache_lookup(s->memo, img);
+
+        sj = calloc(1, sizeof(ScheduledJob));
+        if (!sj)
+                return -ENOMEM;
+        sj->scheduler = s;
+        sj->options_trust = o->trust;
+        if (device_id) {
+                sj->device_id = strdup(device_id);
+                if (!sj->device_id) {
+                        free(sj);
+                        return -ENOMEM;
+                }
+        }
+
+        r = job_new(kind, port, TAKE_PTR(owned), o, &callbacks, sj, &sj->job);
+        if (r < 0)
+                goto fail;
+        job_set_userdata(sj->job, job_userdata);
+
+        r = sd_event_add_io(s->event, &sj->source, job_get_event_fd(sj->job), EPOLLIN, on_job_event, sj);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(sj->source, "job");
+
+        r = job_start(sj->job);
+        if (r < 0)
+                goto fail;
+
+        sj->port = p;
+        port_fifo_append(p, sj);
+        sj->all_next = s->jobs;
+        if (s->jobs)
+                s->jobs->all_prev = sj;
+        s->jobs = sj;
+        s->n_jobs++;
+
+        if (ret)
+                *ret = sj->job;
+        return 0;
+
+fail:
+        /* Not linked anywhere yet: only the job, the source and the id to drop. */
+        sd_event_source_disable_unref(sj->source);
+        job_free(sj->job);
+        free(sj->device_id);
+        free(sj);
+        return r;
+}
+
+int job_scheduler_cancel_port(JobScheduler *s, const char *port) {
+        Port *p;
+        int n = 0;
+
+        if (!s || !port)
+                return -EINVAL;
+        p = scheduler_find_port(s, port);
+        if (!p)
+                return 0;
+
+        /* Queued workers wake up and finish with -ECANCELED at once; the running
+         * one's blocking I/O is interrupted. */
+        for (ScheduledJob *sj = s->jobs; sj; sj = sj->all_next)
+                if (sj->port == p) {
+                        sj->cancelled = true;
+                        job_cancel(sj->job);
+                        n++;
+                }
+        return n;
+}
+
+void job_scheduler_cancel_all(JobScheduler *s) {
+        if (!s)
+                return;
+        for (ScheduledJob *sj = s->jobs; sj; sj = sj->all_next) {
+                sj->cancelled = true;
+                job_cancel(sj->job);
+        }
+}
+
+size_t job_scheduler_n_jobs(JobScheduler *s) {
+        return s ? s->n_jobs : 0;
+}
+
+const char *job_scheduler_port_owner(JobScheduler *s, const char *port) {
+        Port *p;
+
+        if (!s || !port)
+                return "idle";
+        p = scheduler_find_port(s, port);
+        return p && p->running ? "flashing" : "idle";
+}
+
+uint64_t job_scheduler_known_flash_size(JobScheduler *s, const char *port) {
+        Port *p;
+
+        if (!s || !port)
+                return 0;
+        p = scheduler_find_port(s, port);
+        return p ? p->flash_size : 0;
+}
