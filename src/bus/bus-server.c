@@ -122,8 +122,7 @@ static int peer_filter(sd_bus_message *message, void *userdata, sd_bus_error *er
                 return 0;
         }
 
-        if (sd_bus_message_get_type(message, NULL) < 0 ||
-            !sd_bus_message_is_method_call(message, DBUS_INTERFACE, NULL))
+        if (!sd_bus_message_is_method_call(message, DBUS_INTERFACE, NULL))
                 return 0;
 
         r = peer_handle_driver_call(p, message);

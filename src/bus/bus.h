@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "job.h"
+#include "macro.h"
 #include "trust-table.h"
 
 typedef struct Manager Manager;

@@ -33,7 +33,7 @@ struct ScheduledJob {
 struct Port {
         char *path;
         ScheduledJob *fifo;         /* head: the job that holds or will next hold the port */
-        ScheduledJob *running;
+        ScheduledJob *running;      /* holds the turn: on the device, or being trust-skipped */
         uint64_t flash_size;        /* learnt at the last connect, 0 if unknown */
         Port *next;
 };
@@ -128,9 +128,10 @@ static ScheduledJob *scheduled_job_free(ScheduledJob *sj) {
 }
 
 /* The port's turn goes to its FIFO head, once hashed. A head that the device
- * already trusts finishes at once without the port, and the next one's turn
- * comes. The trust check waits for the turn on purpose: a job ahead may
- * change what the device holds. */
+ * already trusts is skipped without opening the port, but it still holds the
+ * turn until it has finished, so that results come back in submission order.
+ * The trust check waits for the turn on purpose: a job ahead may change what
+ * the device holds. */
 static void scheduler_advance_port(JobScheduler *s, Port *p) {
         for (ScheduledJob *sj = p->fifo; sj && !p->running; sj = p->fifo) {
                 Image *img;
@@ -144,17 +145,15 @@ static void scheduler_advance_port(JobScheduler *s, Port *p) {
                         return;
 
                 img = job_image(sj->job);
+                p->running = sj;
                 /* Verify asks the device, always; only deploys may be skipped. */
                 if (job_kind(sj->job) == JOB_KIND_DEPLOY && sj->device_id && sj->options_trust &&
-                    trust_table_matches(s->trust, sj->device_id, img->sha256)) {
-                        port_fifo_remove(p, sj);
+                    trust_table_matches(s->trust, sj->device_id, img->sha256))
                         job_skip(sj->job, JOB_OUTCOME_TRUST_SKIP);
-                        continue;
+                else {
+                        sj->granted = true;
+                        job_run(sj->job);
                 }
-
-                p->running = sj;
-                sj->granted = true;
-                job_run(sj->job);
         }
 }
 
@@ -176,8 +175,10 @@ static void scheduler_update_trust(JobScheduler *s, ScheduledJob *sj) {
                         if (o == JOB_OUTCOME_VERIFY_SKIP || o == JOB_OUTCOME_SELECTIVE ||
                             o == JOB_OUTCOME_FULL)
                                 (void) trust_table_set(s->trust, sj->device_id, img->sha256);
-                } else
-                        /* Whatever image it was, the flash is in an unknown state now. */
+                } else if (job_stats(j)->flash_begins > 0)
+                        /* A write began: whatever image it was, the flash is in an
+                         * unknown state now. Before the first FLASH_BEGIN (port busy,
+                         * no sync, verify interrupted) the flash is as it was. */
                         (void) trust_table_invalidate(s->trust, sj->device_id,
                                                       error == -ECANCELED ? TRUST_INVALIDATION_CANCELLED
                                                                           : TRUST_INVALIDATION_WRITE_FAILED);
@@ -235,15 +236,15 @@ static void on_job_finished(Job *j, void *userdata) {
                 log_debug("%s: %s job done: %s", p->path, job_kind_to_string(job_kind(j)),
                          job_outcome_to_string(job_outcome(j)) ?: "verified");
 
-        /* Hand the job over, then let the next one have the port. */
+        /* Hand the job over (its reply goes out first), then let the next one
+         * have the port. */
         sj->job = NULL;
         scheduled_job_free(sj);
-        scheduler_advance_port(s, p);
-
         if (s->cb.finished)
                 s->cb.finished(j, s->userdata);
         else
                 job_free(j);
+        scheduler_advance_port(s, p);
 }
 
 static int on_job_event(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -415,7 +416,8 @@ const char *job_scheduler_port_owner(JobScheduler *s, const char *port) {
         if (!s || !port)
                 return "idle";
         p = scheduler_find_port(s, port);
-        return p && p->running ? "flashing" : "idle";
+        /* A trust-skip holds its turn, but never the device. */
+        return p && p->running && p->running->granted ? "flashing" : "idle";
 }
 
 uint64_t job_scheduler_known_flash_size(JobScheduler *s, const char *port) {

@@ -22,21 +22,32 @@ typedef struct JobSchedulerCallbacks {
         void (*finished)(Job *j, void *userdata);
 } JobSchedulerCallbacks;
 
+/* The scheduler owns the image-hash memo (64 entries). */
 int job_scheduler_new(sd_event *e, TrustTable *trust, const JobSchedulerCallbacks *cb,
                       void *userdata, JobScheduler **ret);
-/* Cancels every job and waits for the workers. */
+/* Cancels every job and waits for the workers; jobs still held are freed
+ * without `finished` (cancel_all and run the loop first to get replies out). */
 JobScheduler *job_scheduler_free(JobScheduler *s);
 
-/* Queues a job (the scheduler holds it until `finished`). The trust check
- * happens as soon as the hash is known; a hit finishes the job as trust-skip
- * without opening the port. job_userdata is stored on the job. */
+/* Queues a job (the scheduler holds it until `finished`); takes ownership of img
+ * in all cases; ret (may be NULL) borrows the job. -ERANGE if the image ends past
+ * the flash size learnt on this port. The trust check happens when the job's
+ * turn comes (hashed, and every earlier job of the port finished): for a deploy
+ * with o->trust and a device_id whose trusted hash equals the image's, the job
+ * finishes as trust-skip without opening the port. Verify jobs always ask the
+ * device. job_userdata is stored on the job (job_get_userdata()).
+ * Trust afterwards: a successful deploy or an all-match verify sets it; a deploy
+ * that failed or was cancelled after its first FLASH_BEGIN clears it
+ * (write-failed / cancelled); a verify that finds a mismatch on a device trusted
+ * with this very image clears it (replaced). */
 int job_scheduler_submit(JobScheduler *s, JobKind kind, const char *port, const char *device_id,
                          Image *img, const JobOptions *o, void *job_userdata, Job **ret);
 /* Cancels the running and queued jobs of a port; returns how many. */
 int job_scheduler_cancel_port(JobScheduler *s, const char *port);
 void job_scheduler_cancel_all(JobScheduler *s);
 size_t job_scheduler_n_jobs(JobScheduler *s);
-/* "idle", "flashing" (a job holds the port) — monitoring comes with monitors. */
+/* "idle", "flashing" (a job holds the port; a trust-skip never does) —
+ * monitoring comes with monitors. */
 const char *job_scheduler_port_owner(JobScheduler *s, const char *port);
 /* Flash size learnt at the last connect to this port, 0 if unknown. */
 uint64_t job_scheduler_known_flash_size(JobScheduler *s, const char *port);

@@ -88,7 +88,22 @@ typedef struct JobStats {
 
 typedef struct Job Job;
 
-/* Invoked on the main thread from job_dispatch(). */
+/* job_error() values besides those of the layers below (transport, loader,
+ * flash: -ETIMEDOUT, -ENODEV, -EPROTO, -EIO …):
+ *   -ECANCELED   job_cancel() (or the scheduler's cancel) stopped it
+ *   -ENXIO       the detected chip is not options.chip
+ *   -ERANGE      the image ends past the detected flash size
+ *   -ESTALE      an image file changed after validation
+ *   -EOPNOTSUPP  a verify job on a chip that refuses flash MD5 (secure download
+ *                mode); a deploy then writes everything and sets
+ *                stats.verification_impossible instead
+ *   -ENOENT/-EACCES/-EBUSY  the port could not be opened
+ * The port is opened at 115200 baud, connected with 3 attempts; a failed switch
+ * to options.baud is not fatal (the job goes on at 115200 and logs it). */
+
+/* Invoked on the main thread from job_dispatch(). Only `finished` may free the
+ * job. Progress is posted at phase changes and at least every 64 KiB written;
+ * a backlog of undispatched progress is coalesced (bounded queue). */
 typedef struct JobCallbacks {
         /* The image hash is known (img->hash_valid). The scheduler decides
          * between job_skip() and job_run(). */
@@ -98,7 +113,10 @@ typedef struct JobCallbacks {
         void (*finished)(Job *j, void *userdata);
 } JobCallbacks;
 
-/* Takes ownership of img (validated) in all cases. */
+/* Takes ownership of img (validated) in all cases. The worker owns img from
+ * job_start() until `finished`, except that the main thread may read its hash
+ * fields from `hashed` until job_run()/job_skip(). Sector granularity:
+ * -EOPNOTSUPP. */
 int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
             const JobCallbacks *cb, void *userdata, Job **ret);
 /* Cancels and joins a running worker first. */
@@ -123,6 +141,10 @@ void job_cancel(Job *j);
 int job_get_event_fd(Job *j);
 int job_dispatch(Job *j);
 
+/* The results below are valid once finished (before: 0, NULL, empty). A verify
+ * job's outcome is verify-skip if every region matched, else invalid; results
+ * hold per region whether it matched before any write, whether it was written
+ * and the device's MD5 (for a written region: that of the data, proven). */
 JobKind job_kind(Job *j);
 const char *job_port(Job *j);
 Image *job_image(Job *j);

@@ -22,8 +22,11 @@
 #define LOADER_ERASE_SEC_PER_MB 40
 #define LOADER_WRITE_SEC_PER_MB 40
 #define LOADER_MD5_SEC_PER_MB 8
-/* esptool WRITE_BLOCK_ATTEMPTS */
-#define LOADER_BLOCK_ATTEMPTS 3
+/* A data block is sent again when the chip refused it (a mangled frame: cheap,
+ * it answers at once), and its fate is probed when no answer came (esptool's
+ * WRITE_BLOCK_ATTEMPTS is 3 in all). */
+#define LOADER_BLOCK_REFUSALS 8
+#define LOADER_BLOCK_TIMEOUTS 3
 /* Idempotent commands (register access, MD5, attach) are retried this often when
  * the reply was lost or mangled. */
 #define LOADER_IDEMPOTENT_ATTEMPTS 3
@@ -206,6 +209,8 @@ static void loader_reopen_frame(EspLoader *l) {
 /* Returns the next complete SLIP frame (valid until the next read). */
 static int loader_read_frame(EspLoader *l, usec_t deadline, const uint8_t **ret_frame,
                              size_t *ret_len) {
+        int n;
+
         for (;;) {
                 while (l->rx_pos < l->rx_len) {
                         size_t consumed = 0;
@@ -230,7 +235,7 @@ static int loader_read_frame(EspLoader *l, usec_t deadline, const uint8_t **ret_
                 }
                 l->rx_pos = l->rx_len = 0;
 
-                int n = transport_read(l->transport, l->rx, sizeof(l->rx), deadline);
+                n = transport_read(l->transport, l->rx, sizeof(l->rx), deadline);
                 if (n < 0)
                         return n;
                 l->rx_len = (size_t) n;
@@ -382,9 +387,11 @@ static bool error_is_fatal(int r) {
                r == -EINVAL || r == -EMSGSIZE;
 }
 
-/* For commands whose repetition is harmless: retry a lost or mangled reply. */
+/* For commands whose repetition is harmless: send again when the reply was
+ * lost or the request arrived mangled. */
 static int loader_command_retry(EspLoader *l, uint8_t op, const void *payload, size_t n,
                                 usec_t timeout, EspResponse *ret) {
+        bool timed_out = false, unsupported = false;
         int r = -ETIMEDOUT;
 
         for (unsigned i = 0; i < LOADER_IDEMPOTENT_ATTEMPTS; i++) {
@@ -397,8 +404,30 @@ static int loader_command_retry(EspLoader *l, uint8_t op, const void *payload, s
                                 return r;
                 }
                 r = esp_loader_command(l, op, payload, n, 0, timeout, ret);
-                if (r >= 0 || error_is_fatal(r) || r == -EPROTO)
+                if (r >= 0) {
+                        /* A late answer to the first attempt may still be on its way;
+                         * it must not pass for the answer to the next command. */
+                        if (timed_out) {
+                                int k = loader_drain_input(l, 100 * USEC_PER_MSEC, 500 * USEC_PER_MSEC);
+                                if (k < 0)
+                                        return k;
+                        }
                         return r;
+                }
+                /* A mangled opcode is answered like an unknown command: believe
+                 * "unsupported" only when it is said twice. */
+                if (r == -EOPNOTSUPP && !unsupported) {
+                        unsupported = true;
+                        continue;
+                }
+                if (error_is_fatal(r))
+                        return r;
+                /* A refusal is final, unless the request itself arrived mangled. */
+                if (r == -EPROTO && l->last_error != ESP_ERROR_INVALID_MESSAGE &&
+                    l->last_error != ESP_ERROR_INVALID_CRC)
+                        return r;
+                if (r == -ETIMEDOUT)
+                        timed_out = true;
         }
         return r;
 }
@@ -426,6 +455,89 @@ int esp_loader_write_reg(EspLoader *l, uint32_t addr, uint32_t value) {
         return loader_command_retry(l, ESP_OP_WRITE_REG, payload,
                                     esp_payload_write_reg(payload, addr, value, UINT32_MAX, 0),
                                     LOADER_DEFAULT_TIMEOUT, NULL);
+}
+
+/* After a data block went unanswered: did the chip take it? Replies come in
+ * order, so a READ_REG sent now is answered after anything still pending for
+ * the block (a stalled chip, a slow flash). Returns 1 if the block was
+ * accepted, 0 if it was refused or never arrived, -ETIMEDOUT if the probe got
+ * no answer either. Nothing is flushed: a late reply is the evidence. */
+static int loader_probe_block(EspLoader *l, uint8_t op, usec_t timeout) {
+        uint8_t payload[4];
+        usec_t deadline;
+        int landed = 0, r;
+
+        r = loader_send(l, ESP_OP_READ_REG, payload, esp_payload_read_reg(payload, ESP_CHIP_MAGIC_REG),
+                        0);
+        if (r < 0)
+                return r;
+
+        deadline = deadline_in(timeout);
+        for (;;) {
+                const uint8_t *frame;
+                EspResponse resp;
+                size_t n;
+
+                r = loader_read_frame(l, deadline, &frame, &n);
+                if (r < 0)
+                        return r;
+                if (loader_decode(l, frame, n, &resp) < 0) {
+                        loader_reopen_frame(l);
+                        continue;
+                }
+                if (resp.op == op)
+                        landed = resp.status == 0;
+                else if (resp.op == ESP_OP_READ_REG)
+                        return landed;
+        }
+}
+
+/* Sends a FLASH_DEFL_DATA / MEM_DATA block and makes sure the chip took it
+ * exactly once: sent again when refused (the frame arrived mangled), probed
+ * when unanswered (the request or only its reply may be lost, or just late). */
+static int loader_data_command(EspLoader *l, uint8_t op, uint32_t seq, const void *block,
+                               size_t len, usec_t timeout) {
+        unsigned refusals = 0, timeouts = 0;
+        bool send = true;
+        int r;
+
+        esp_payload_data_header(l->scratch, (uint32_t) len, seq);
+        memcpy(l->scratch + ESP_DATA_HEADER_SIZE, block, len);
+
+        for (;;) {
+                if (send) {
+                        r = esp_loader_command(l, op, l->scratch, ESP_DATA_HEADER_SIZE + len,
+                                               esp_checksum(block, len), timeout, NULL);
+                        if (r >= 0)
+                                return 0;
+                } else {
+                        r = loader_probe_block(l, op, timeout);
+                        if (r > 0)
+                                return 0;       /* it landed; only the reply was lost */
+                        if (r == 0) {
+                                send = true;    /* refused or lost: send again */
+                                continue;
+                        }
+                }
+                if (error_is_fatal(r) && r != -EOPNOTSUPP)
+                        return r;
+
+                l->stats.retries++;
+                if (r == -ETIMEDOUT) {
+                        if (++timeouts >= LOADER_BLOCK_TIMEOUTS)
+                                return r;
+                        log_debug("Block %u of 0x%02x unanswered, probing.", seq, op);
+                        send = false;
+                } else {
+                        /* Refused: a corrupted frame gets 0x05/0x07 (a corrupted
+                         * opcode even an "unsupported" echo). */
+                        if (++refusals >= LOADER_BLOCK_REFUSALS)
+                                return r;
+                        log_debug("Block %u of 0x%02x refused (%s), sending it again.", seq, op,
+                                  strerror(-r));
+                        send = true;
+                }
+        }
 }
 
 /* ---- reset ------------------------------------------------------------------- */
@@ -941,10 +1053,8 @@ static int loader_upload_segment(EspLoader *l, uint32_t addr, const uint8_t *dat
                 size_t off = (size_t) seq * ESP_ROM_MEM_BLOCK_SIZE;
                 size_t n = MIN((size_t) ESP_ROM_MEM_BLOCK_SIZE, len - off);
 
-                esp_payload_data_header(l->scratch, (uint32_t) n, seq);
-                memcpy(l->scratch + ESP_DATA_HEADER_SIZE, data + off, n);
-                STEP(esp_loader_command(l, ESP_OP_MEM_DATA, l->scratch, ESP_DATA_HEADER_SIZE + n,
-                                        esp_checksum(data + off, n), LOADER_DEFAULT_TIMEOUT, NULL));
+                STEP(loader_data_command(l, ESP_OP_MEM_DATA, seq, data + off, n,
+                                         LOADER_DEFAULT_TIMEOUT));
         }
         return 0;
 }
@@ -1040,7 +1150,7 @@ int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompre
 int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, size_t len,
                                uint32_t uncompressed_block_size) {
         usec_t block_timeout, timeout;
-        int r = -ETIMEDOUT;
+        int r;
 
         if (!l || !block || len == 0 || len > ESP_STUB_FLASH_BLOCK_SIZE)
                 return -EINVAL;
@@ -1052,29 +1162,7 @@ int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, si
          * and writes while the next block arrives (esptool write_flash). */
         timeout = l->stub ? l->prev_block_timeout : block_timeout;
 
-        esp_payload_data_header(l->scratch, (uint32_t) len, seq);
-        memcpy(l->scratch + ESP_DATA_HEADER_SIZE, block, len);
-
-        for (unsigned attempt = 0; attempt < LOADER_BLOCK_ATTEMPTS; attempt++) {
-                if (attempt > 0) {
-                        l->stats.retries++;
-                        log_debug("Retrying block %u after: %s", seq, strerror(-r));
-                        r = loader_flush_input(l);
-                        if (r < 0)
-                                break;
-                }
-                r = esp_loader_command(l, ESP_OP_FLASH_DEFL_DATA, l->scratch, ESP_DATA_HEADER_SIZE + len,
-                                       esp_checksum(block, len), timeout, NULL);
-                if (r >= 0 || error_is_fatal(r))
-                        break;
-                /* Rejected as a wrong sequence number on a retry: the first
-                 * attempt landed and only its reply was lost. The MD5 check
-                 * after the write catches it if that guess is wrong. */
-                if (attempt > 0 && r == -EPROTO && l->last_error == ESP_ERROR_INVALID_MESSAGE) {
-                        r = 0;
-                        break;
-                }
-        }
+        r = loader_data_command(l, ESP_OP_FLASH_DEFL_DATA, seq, block, len, timeout);
         if (r < 0)
                 return log_debug_errno(r, "FLASH_DEFL_DATA block %u failed: %m", seq);
 
@@ -1095,9 +1183,11 @@ int esp_loader_flash_defl_end(EspLoader *l, bool stay_in_loader) {
         if (stay_in_loader && !l->stub)
                 return 0;
 
+        /* A stub answers only once the last block is in flash (esptool follows
+         * the last block with a dummy command for that): give it that block's time. */
         return esp_loader_command(l, ESP_OP_FLASH_DEFL_END, payload,
                                   esp_payload_flash_end(payload, stay_in_loader), 0,
-                                  LOADER_DEFAULT_TIMEOUT, NULL);
+                                  l->stub ? l->prev_block_timeout : LOADER_DEFAULT_TIMEOUT, NULL);
 }
 
 int esp_loader_flash_md5(EspLoader *l, uint32_t addr, uint32_t size, uint8_t ret_digest[16]) {

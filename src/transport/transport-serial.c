@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The serial port transport over libserialport: 8N1, no flow control, raw.
- * Every libserialport and errno failure is converted to a negative errno here,
- * once; "device gone" (hang-up, EIO, ENXIO) always becomes -ENODEV. */
+/* The serial port transport: libserialport opens and configures the port (8N1,
+ * no flow control, raw); reads and writes poll its fd together with the
+ * interrupt eventfd. Every libserialport and errno failure is converted to a
+ * negative errno here, once; "device gone" (hang-up, EIO, ENXIO) is -ENODEV. */
 #include <errno.h>
 #include <libserialport.h>
 #include <poll.h>
@@ -87,27 +88,28 @@ static int serial_wait(SerialTransport *s, short events, usec_t deadline) {
         }
 }
 
+/* The fd is read and written directly: libserialport's non-blocking calls
+ * report both "nothing yet" and "hung up" as 0, and we must tell them apart. */
 static int serial_read(Transport *t, void *buf, size_t n, usec_t deadline) {
         SerialTransport *s = serial_from(t);
 
         if (n == 0)
                 return 0;
         for (;;) {
-                enum sp_return k;
+                ssize_t k;
                 int r;
 
                 r = serial_wait(s, POLLIN, deadline);
                 if (r < 0)
                         return r;
-                k = sp_nonblocking_read(s->port, buf, MIN(n, (size_t) INT32_MAX));
-                if (k < 0)
-                        return sp_to_errno(k);
-                if (k == 0) {
-                        /* POLLIN with nothing to read: a hung-up tty reports EOF. */
-                        if (deadline != USEC_INFINITY && now_usec() >= deadline)
-                                return -ETIMEDOUT;
-                        continue;
+                k = read(s->fd, buf, MIN(n, (size_t) INT32_MAX));
+                if (k < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                continue;
+                        return errno_to_transport(errno);
                 }
+                if (k == 0)
+                        return -ENODEV;         /* end of file on a tty: hung up */
                 t->bytes_received += (uint64_t) k;
                 return (int) k;
         }
@@ -118,15 +120,17 @@ static int serial_write(Transport *t, const void *buf, size_t n, usec_t deadline
         const uint8_t *p = buf;
 
         while (n > 0) {
-                enum sp_return k;
+                ssize_t k;
                 int r;
 
                 if (transport_is_interrupted(t))
                         return -ECANCELED;
-                k = sp_nonblocking_write(s->port, p, MIN(n, (size_t) INT32_MAX));
-                if (k < 0)
-                        return sp_to_errno(k);
-                if (k == 0) {
+                k = write(s->fd, p, MIN(n, (size_t) INT32_MAX));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN)
+                                return errno_to_transport(errno);
                         r = serial_wait(s, POLLOUT, deadline);
                         if (r < 0)
                                 return r;

@@ -6,7 +6,8 @@
 // wrong: on failure this prints esptool-js's trace of the exchange.
 //
 // usage: node test-esptool-js.mjs --chip=esp32|esp32c3|esp32s3 [--console=uart|usb-jtag]
-//        [--baud=921600]
+//        [--baud=921600] [--sim-arg=ARG]...  (extra sim arguments, e.g. a --fault to see
+//        that the checks can fail)
 // env:   FBUILD_ESP_SIM (the sim), FIXTURES_PY (tests/testbed/fixtures.py),
 //        PYTHON (default /usr/bin/python3), CONFORMANCE_KEEP=1 keeps the temp dir.
 
@@ -27,11 +28,12 @@ const PORT_IDS = {
 };
 
 function parseArgs(argv) {
-  const args = { chip: "esp32", console: "uart", baud: 921600 };
+  const args = { chip: "esp32", console: "uart", baud: 921600, simArgs: [] };
   for (const a of argv) {
-    const m = /^--(chip|console|baud)=(.+)$/.exec(a);
+    const m = /^--(chip|console|baud|sim-arg)=(.+)$/.exec(a);
     if (!m) throw new Error(`unknown argument ${a}`);
-    args[m[1]] = m[1] === "baud" ? Number(m[2]) : m[2];
+    if (m[1] === "sim-arg") args.simArgs.push(m[2]);
+    else args[m[1]] = m[1] === "baud" ? Number(m[2]) : m[2];
   }
   if (!CHIP_NAMES[args.chip]) throw new Error(`unknown chip ${args.chip}`);
   if (!PORT_IDS[args.console]) throw new Error(`unknown console ${args.console}`);
@@ -43,7 +45,7 @@ function check(cond, what) {
 }
 
 /** Start the sim on its own pty; resolve once it printed `ready`. */
-async function startSim(dir, chip, consoleKind) {
+async function startSim(dir, chip, consoleKind, extraArgs) {
   const sim = process.env.FBUILD_ESP_SIM;
   if (!sim) throw new Error("FBUILD_ESP_SIM is not set");
   const paths = {
@@ -54,7 +56,7 @@ async function startSim(dir, chip, consoleKind) {
   };
   const args = [`--chip=${chip}`, `--flash=${paths.flash}`, `--pty=${paths.tty}`,
     `--control=${paths.control}`, `--console=${consoleKind}`, "--timing=fast",
-    `--log=${paths.log}`];
+    `--log=${paths.log}`, ...extraArgs];
   const proc = spawn(sim, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   proc.stderr.on("data", (d) => { stderr += d; });
@@ -135,7 +137,7 @@ async function main() {
   process.once("SIGTERM", () => { cleanup().finally(() => process.exit(143)); });
 
   try {
-    sim = await startSim(dir, args.chip, args.console);
+    sim = await startSim(dir, args.chip, args.console, args.simArgs);
     control = new SimControl(sim.paths.control);
     await control.connect();
     port = new TtySerialPort(sim.paths.tty, control, PORT_IDS[args.console]);

@@ -85,7 +85,7 @@ export class TtySerialPort {
     this.signalLog = [];     // every state sent to the sim, for the test's report
     this._open = false;
     this._input = null;      // tty.ReadStream (raw mode)
-    this._output = null;     // net.Socket over the tty (asynchronous writes)
+    this._output = null;     // fd for writing
     this._readable = null;
     this._writable = null;
   }
@@ -109,9 +109,10 @@ export class TtySerialPort {
     this._input = new tty.ReadStream(readFd);
     this._input.setRawMode(true);
     this._input.pause();
-    // Not tty.WriteStream: node makes those blocking, which would stall the event loop
-    // (and the reads esptool-js runs alongside) whenever the line is slower than we are.
-    this._output = new net.Socket({ fd: writeFd, readable: false, writable: true });
+    // Writes go through fs.write (libuv's thread pool) on a blocking fd: a
+    // tty.WriteStream is synchronous in node and would stall the event loop, and with
+    // it the reads esptool-js runs alongside, whenever the other end is slow to read.
+    this._output = writeFd;
     this._open = true;
     this.baudRate = baudRate;
     // Opening a tty raises DTR and RTS.
@@ -158,13 +159,19 @@ export class TtySerialPort {
   }
 
   _makeWritable() {
-    const output = this._output;
+    const fd = this._output;
     const forget = () => { this._writable = null; };
+    const writeAll = (buf) => new Promise((resolve, reject) => {
+      fs.write(fd, buf, (err, n) => {
+        if (err) reject(err);
+        else if (n < buf.length) writeAll(buf.subarray(n)).then(resolve, reject);
+        else resolve();
+      });
+    });
     return new WritableStream({
+      // The stream calls write() one chunk at a time, so bytes stay in order.
       write(chunk) {
-        return new Promise((resolve, reject) => {
-          output.write(Buffer.from(chunk), (err) => (err ? reject(err) : resolve()));
-        });
+        return writeAll(Buffer.from(chunk));
       },
       close() {
         forget();
@@ -200,9 +207,8 @@ export class TtySerialPort {
     }
     if (this._readable) await this._readable.cancel();
     if (this._writable) await this._writable.close();
-    await new Promise((resolve) => this._output.end(resolve));
     this._input.destroy();
-    this._output.destroy();
+    fs.closeSync(this._output);
     this._input = this._output = null;
     this._open = false;
     // HUPCL: the driver drops DTR and RTS when the last opener closes.

@@ -289,8 +289,12 @@ class Endpoint:
     def __repr__(self):
         return f"Endpoint({'p2p' if self.peer_to_peer else 'bus'} {self.address})"
 
-    def client_env(self):
+    def client_env(self, user=None):
         env = dict(os.environ)
+        if user:
+            # An unprivileged client needs none of the test bed's preload.
+            for k in ("LD_PRELOAD", "UMOCKDEV_DIR"):
+                env.pop(k, None)
         if not self.peer_to_peer:
             env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
         env.update(self.extra_env)
@@ -336,7 +340,7 @@ class Busctl:
 
     def run(self, *args, check=True):
         cmd = self._base() + list(args)
-        p = subprocess.run(cmd, capture_output=True, text=True, env=self.ep.client_env(),
+        p = subprocess.run(cmd, capture_output=True, text=True, env=self.ep.client_env(self.user),
                            timeout=self.timeout + 15)
         if check and p.returncode != 0:
             raise CallError("busctl-failed", p.stderr.strip(), "busctl")
@@ -356,16 +360,9 @@ class Busctl:
             cmd += [signature] + [str(a) for a in args]
         p = self.run(*cmd, check=False)
         if p.returncode != 0:
-            raise CallError(_busctl_error_name(p.stderr), p.stderr.strip(), "busctl")
+            # busctl 252 prints only the error message, not its name.
+            raise CallError(None, p.stderr.strip(), "busctl")
         return json.loads(p.stdout)
-
-
-def _busctl_error_name(stderr):
-    """busctl prints only the error message, not its name; the service puts the
-    name's last component into... nothing. So map via `busctl --verbose`? No:
-    busctl 252 prints 'Call failed: <message>'. Callers that need the name use
-    gdbus or dbus-python; this returns the message."""
-    return stderr.strip()
 
 
 class Gdbus:
@@ -381,8 +378,10 @@ class Gdbus:
         """fds: {child_fd_number: open fd in this process}. Returns the reply as
         GVariant text; raises CallError(name) on a D-Bus error."""
         cmd = _as_user(self.user) + ["gdbus", "call"]
+        # gdbus insists on --dest even peer-to-peer, where there is no bus to
+        # route by it: the service must accept (ignore) it there.
         if self.ep.peer_to_peer:
-            cmd += ["--address", self.ep.address]
+            cmd += ["--address", self.ep.address, "--dest", BUS_NAME]
         else:
             cmd += ["--system", "--dest", BUS_NAME]
         cmd += ["--object-path", OBJECT_PATH, "--method", f"{INTERFACE}.{method}",
@@ -396,8 +395,11 @@ class Gdbus:
                 os.dup2(fd, n, inheritable=True)
 
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, env=self.ep.client_env(),
-                               pass_fds=tuple(dups.values()), preexec_fn=preexec if dups else None,
+            p = subprocess.run(cmd, capture_output=True, text=True, env=self.ep.client_env(self.user),
+                               # close_fds would run after preexec and close the
+                               # numbers we just set up; Python's own fds are
+                               # non-inheritable anyway (PEP 446).
+                               close_fds=not dups, preexec_fn=preexec if dups else None,
                                timeout=self.timeout + 15)
         finally:
             for fd in dups.values():
@@ -457,14 +459,21 @@ def interface_model(xml_text, interface=INTERFACE):
 
 
 def busctl_introspect_rows(text, interface=INTERFACE):
-    """Parses `busctl introspect` table output into {(kind, name): (signature, result)}
-    for the members of `interface`."""
+    """Parses `busctl introspect` table output (an "interface" row, then its
+    members as ".Name") into {(kind, name): (signature, result)} for the members of
+    `interface`."""
     rows = {}
+    current = None
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) < 2 or not parts[0].startswith(interface + "."):
+        if len(parts) < 2:
             continue
-        name = parts[0][len(interface) + 1:]
+        if parts[1] == "interface":
+            current = parts[0]
+            continue
+        if current != interface or not parts[0].startswith("."):
+            continue
+        name = parts[0][1:]
         kind = parts[1]
         sig = parts[2] if len(parts) > 2 else "-"
         res = parts[3] if len(parts) > 3 else "-"
@@ -483,3 +492,40 @@ def wait_socket_connectable(path, timeout=10):
         finally:
             s.close()
     return _wait_for(ok, timeout, f"connect to {path}")
+
+
+class GioClient:
+    """GLib's GDBus from Python (gi): the gdbus library itself, for what the gdbus
+    command line cannot do. `gdbus call` (GLib 2.74) maps only top-level `h`
+    arguments to an fd list, so handles nested in a(tv) reach the service with no
+    fd attached; here the fd list is built explicitly and `handle N` indexes it."""
+
+    def __init__(self, endpoint):
+        from gi.repository import Gio
+        self.ep = endpoint
+        flags = Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+        if not endpoint.peer_to_peer:
+            flags |= Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION
+        self.conn = Gio.DBusConnection.new_for_address_sync(endpoint.address, flags, None, None)
+
+    def call(self, method, signature, params_text, fds=(), timeout=120):
+        """params_text: GVariant text of the whole tuple; fds: fds to append, in
+        order (dup'd: the list owns its copies). Returns the unpacked reply tuple."""
+        from gi.repository import Gio, GLib
+        params = GLib.Variant.parse(GLib.VariantType.new(f"({signature})"), params_text, None, None)
+        fd_list = Gio.UnixFDList.new()
+        for fd in fds:
+            fd_list.append(fd)
+        try:
+            reply, _ = self.conn.call_with_unix_fd_list_sync(
+                None if self.ep.peer_to_peer else BUS_NAME, OBJECT_PATH, INTERFACE, method,
+                params, None, Gio.DBusCallFlags.NONE, timeout * 1000, fd_list, None)
+        except GLib.Error as e:
+            name = Gio.DBusError.get_remote_error(e)
+            if name:
+                Gio.DBusError.strip_remote_error(e)
+            raise CallError(name or f"{e.domain}:{e.code}", e.message, "gdbus-lib") from None
+        return reply.unpack()
+
+    def close(self):
+        self.conn.close_sync(None)

@@ -27,7 +27,7 @@ sys.path.insert(0, HERE)
 
 import busfixture  # noqa: E402
 from busfixture import (BUS_NAME, ERROR_PREFIX, INTERFACE, OBJECT_PATH,  # noqa: E402,F401
-                        Busctl, CallError, Endpoint, Gdbus, PrivateSystemBus,
+                        Busctl, CallError, Endpoint, Gdbus, GioClient, PrivateSystemBus,
                         SocketActivator)
 import esptestbed  # noqa: E402
 import fixtures  # noqa: E402
@@ -155,6 +155,12 @@ class Client:
         self.loop_integration = dbus.mainloop.glib.DBusGMainLoop()
         if endpoint.peer_to_peer:
             self.conn = dbus.connection.Connection(endpoint.address, mainloop=self.loop_integration)
+            # libdbus learns whether fds may be sent only when authentication has
+            # finished; on a bus, Hello waits for that, peer-to-peer nothing does,
+            # and a first message carrying fds fails on the client side with
+            # "Cannot send file descriptors on this connection". One round trip first.
+            self.conn.call_blocking(None, "/", "org.freedesktop.DBus.Peer", "Ping", "", (),
+                                    timeout=30)
         else:
             self.conn = dbus.bus.BusConnection(endpoint.address, mainloop=self.loop_integration)
         obj = self.conn.get_object(None if endpoint.peer_to_peer else BUS_NAME, OBJECT_PATH,
@@ -212,6 +218,17 @@ class Client:
             ctx.iteration(False) or time.sleep(0.002)
         return True
 
+    def drain(self, settle=0.2):
+        """Dispatch what has arrived, e.g. signals that a blocking call queued, until
+        nothing new arrives for `settle` seconds."""
+        ctx = GLib.MainContext.default()
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < settle:
+            if ctx.iteration(False):
+                quiet_since = time.monotonic()
+            else:
+                time.sleep(0.005)
+
     # typed wrappers -------------------------------------------------------------------
 
     def deploy(self, port, regions, fds=False, **opts):
@@ -254,8 +271,10 @@ class Service:
     """fbuild-deployd reachable at `endpoint`, started on demand by either bus
     activation ("bus") or the socket activator ("socket")."""
 
-    def __init__(self, workdir, bed, activation, idle_timeout=None, trust_default=None,
-                 extra_env=None, extra_args=()):
+    def __init__(self, workdir, bed, activation, idle_timeout=None, idle_env=None,
+                 trust_default=None, extra_env=None, extra_args=()):
+        """idle_timeout goes into the config file (default 600 s, so nothing exits
+        mid-test); idle_env into $FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC, which overrides it."""
         if not DEPLOYD or not os.access(DEPLOYD, os.X_OK):
             raise unittest.SkipTest(f"FBUILD_DEPLOYD not set or not executable: {DEPLOYD!r}")
         self.workdir = workdir
@@ -273,10 +292,8 @@ class Service:
                 f.write(f"Trust={'yes' if trust_default else 'no'}\n")
             f.write(f"IdleTimeoutSec={idle_timeout if idle_timeout is not None else 600}\n")
         env[CONFIG_ENV] = self.config_path
-        if idle_timeout is not None:
-            # The environment overrides the file; set both, and the idle test checks
-            # the override on its own.
-            env[IDLE_ENV] = str(idle_timeout)
+        if idle_env is not None:
+            env[IDLE_ENV] = str(idle_env)
         env["UMOCKDEV_DIR"] = bed.root
         env.update(extra_env or {})
         self.env = env

@@ -37,6 +37,7 @@ typedef struct SimChip {
         uint8_t rom_md5_trailer[2];             /* leftover bytes in the ROM's MD5 reply */
         bool rom_security_info_clears_leftover;
         uint32_t rom_default_chip_size;         /* ROM's idea of the flash size before SPI_SET_PARAMS */
+        uint32_t stub_default_chip_size;        /* the stub's FLASH_MAX_SIZE */
 
         const SimRegInit *regs;                 /* identity registers, ROM and stub alike */
         size_t n_regs;
@@ -71,7 +72,6 @@ typedef struct SimChip {
         bool load_len_hex;                      /* "len:0x1714" rather than "len:5908" */
         const char *flash_end_run_text;         /* FLASH_END(1) with nothing to run */
         bool flash_end_run_echo_console;        /* ESP32 falls into its command interpreter */
-        const char *stage2_lines;               /* ESP-IDF 2nd stage bootloader chatter */
 } SimChip;
 
 const SimChip *sim_chip_from_name(const char *name);

@@ -14,6 +14,7 @@ inherit the wrapper's environment, so they see the bed instead of the real /sys,
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -411,13 +412,8 @@ class Device:
                 self.sim.vanish()
             except BedError:
                 pass
-        # Hang up the line: replace the testbed's master fd with /dev/null (umockdev
-        # keeps and later closes that fd number, so it must stay valid).
-        master = self.bed.testbed.get_dev_fd(self.node)
-        if master >= 0:
-            null = os.open(os.devnull, os.O_RDWR)
-            os.dup2(null, master)
-            os.close(null)
+        # Hang up the line (a sim's vanish already did if it held the only master).
+        _release_master(self.bed.testbed.get_dev_fd(self.node))
         self.uevent("remove")
         self.bed.testbed.remove_device(self.usb_syspath)
         self.present = False
@@ -497,6 +493,10 @@ class Bed:
             dev.sim = Sim(workdir, chip, flash or os.path.join(workdir, "flash.bin"),
                           fd=master, console=KINDS[kind]["console"], timing=timing,
                           boot=boot, flash_size=flash_size, extra_args=sim_args)
+            # The sim holds the only master from now on, so when it vanishes (unplug,
+            # --fault=vanish=N) or dies, clients see the line hang up as on a real
+            # unplug instead of a silent line.
+            _release_master(master)
             on_change = dev.sim.signals
         else:
             dev.master_fd = master
@@ -509,6 +509,19 @@ class Bed:
         self.devices.append(dev)
         dev.uevent("add")
         return dev
+
+    def replug(self, dev, **kwargs):
+        """Plug the same board (same USB serial, same flash file) back in, with a fresh
+        sim. umockdev cannot re-create a removed sysfs path, so it comes back on the
+        next USB port and tty number, as in another socket: code that follows a board
+        must go by its identity, not its path. Returns the new Device."""
+        if dev.present:
+            dev.unplug()
+        flash = dev.sim.flash_path if dev.sim else None
+        if dev.sim:
+            dev.sim.close()
+        return self.add_device(dev.chip, dev.kind, sim=dev.sim is not None, serial=dev.serial,
+                               flash=flash, **kwargs)
 
     def env(self):
         """Environment for a client process: the wrapper's (LD_PRELOAD, UMOCKDEV_DIR)."""
@@ -538,7 +551,7 @@ class Bed:
         if self.keep:
             sys.stderr.write(f"esptestbed: keeping {self.tmp}\n")
         else:
-            _rmtree(self.tmp)
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def run_flash_tool(bed, device, *args, reset=None, timeout=60):
@@ -563,9 +576,13 @@ def run_flash_tool(bed, device, *args, reset=None, timeout=60):
     return p.returncode, out, p.stderr
 
 
-def _rmtree(path):
-    import shutil
-    shutil.rmtree(path, ignore_errors=True)
+def _release_master(fd):
+    """Close the testbed's pty master without closing its fd number: umockdev keeps the
+    number and closes it when the testbed is finalized, so it must stay valid."""
+    if fd >= 0:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, fd)
+        os.close(null)
 
 
 _sigterm_installed = False

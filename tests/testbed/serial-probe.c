@@ -80,7 +80,11 @@ static int cmd_lines(const char *name, int n_steps, char **steps) {
                         if (n > (int) sizeof(buf) - 1)
                                 n = sizeof(buf) - 1;
                         int got = sp_blocking_read(port, buf, n, 2000);
-                        printf("{\"step\":\"%s\",\"read\":\"%.*s\"}\n", s, got > 0 ? got : 0, buf);
+                        /* hex: boot output holds control characters JSON cannot carry raw */
+                        printf("{\"step\":\"%s\",\"read_hex\":\"", s);
+                        for (int k = 0; k < got; k++)
+                                printf("%02x", (unsigned char) buf[k]);
+                        printf("\"}\n");
                         continue;
                 }
                 if (r != SP_OK) {

@@ -4,10 +4,11 @@ real USB serial port, and its DTR/RTS changes must reach the bed (and the chip).
 Run: umockdev-wrapper /usr/bin/python3 test_plumbing.py  (SERIAL_PROBE, FBUILD_ESP_SIM set)
 """
 
+import errno
 import json
 import os
+import select
 import subprocess
-import time
 import unittest
 
 import esptestbed
@@ -72,27 +73,61 @@ class Plumbing(unittest.TestCase):
         self.addCleanup(mon.kill)
         self.assertEqual(json.loads(mon.stdout.readline()), {"ready": True})
         jtag = self.bed.add_device("esp32c3", "usb-jtag", sim=False)
+        # Read the add event before unplugging: the monitor looks the parents up in
+        # sysfs, which the unplug removes (the same race exists on real hardware).
+        add = json.loads(mon.stdout.readline())
+        self.assertEqual((add["event"], add["devnode"], add["vid"], add["driver"],
+                          add["id_vendor_id"]),
+                         ("add", "/dev/ttyACM0", "303a", "cdc_acm", "303a"))
         jtag.unplug()
         out, _ = mon.communicate(timeout=10)
-        events = [json.loads(line) for line in out.splitlines()]
-        self.assertEqual([(e["event"], e["devnode"], e["vid"], e["driver"]) for e in events],
-                         [("add", "/dev/ttyACM0", "303a", "cdc_acm"),
-                          ("remove", "/dev/ttyACM0", "303a", "cdc_acm")])
+        remove = json.loads(out)
+        # A remove event carries the device's properties, not its (gone) sysfs.
+        self.assertEqual((remove["event"], remove["devnode"], remove["id_vendor_id"]),
+                         ("remove", "/dev/ttyACM0", "303a"))
         self.assertFalse(os.path.exists(jtag.node))
 
     def test_reset_reaches_the_sim(self):
         self.assertTrue(esptestbed.SIM, "FBUILD_ESP_SIM must point at fbuild-esp-sim")
         dev = self.bed.add_device("esp32", "uart")
-        # esptool's classic reset: IO0 low while EN rises -> download mode.
+        self.assertEqual(dev.sim.stats()["state"], "app")  # --boot=app at power-on
+        # esptool's classic reset: IO0 low while EN rises -> download mode; the ROM's
+        # banner ends in "waiting for download".
         rc, out, err = probe(self.bed, "lines", dev.node,
                              "set=01", "sleep=100", "set=10", "sleep=50", "set=00",
-                             "read=1")
+                             "read=200")
         self.assertEqual(rc, 0, err)
-        deadline = time.monotonic() + 5
-        while dev.sim.stats()["state"] != "download" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertEqual(dev.sim.stats()["state"], "download")
+        self.assertIn(b"waiting for download", bytes.fromhex(out[-1]["read_hex"]))
+        stats = dev.sim.stats()
+        self.assertEqual((stats["state"], stats["dtr"], stats["rts"], stats["en"], stats["io0"]),
+                         ("download", 0, 0, 1, 1), stats)
+        # A line change from a client lands in the sim's state before the ioctl returns.
+        rc, out, err = probe(self.bed, "lines", dev.node, "set=10")
+        self.assertEqual(rc, 0, err)
+        stats = dev.sim.stats()
+        self.assertEqual((stats["dtr"], stats["rts"]), (1, 0), stats)
         self.assertEqual(self.bed.errors(), [])
+
+    def test_unplug_hangs_up_and_replug_keeps_identity(self):
+        dev = self.bed.add_device("esp32c3", "uart")
+        dev.sim.external_write(0x10000, b"\xe9kept")
+        fd = os.open(dev.node, os.O_RDWR | os.O_NOCTTY)
+        self.addCleanup(os.close, fd)
+        dev.unplug()
+        # A client holding the port sees the line hang up (EOF or EIO), like a real
+        # unplug, and the node is gone.
+        self.assertEqual(select.select([fd], [], [], 5)[0], [fd], "no hangup seen")
+        try:
+            self.assertEqual(os.read(fd, 64), b"")
+        except OSError as e:
+            self.assertEqual(e.errno, errno.EIO)
+        self.assertFalse(os.path.exists(dev.node))
+        again = self.bed.replug(dev)
+        rc, out, err = probe(self.bed, "info", again.node)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual((out[0]["vid"], out[0]["serial"]), ("10c4", dev.serial))
+        self.assertNotEqual(again.node, dev.node)
+        self.assertEqual(again.sim.flash()[0x10000:0x10005], b"\xe9kept")
 
 
 if __name__ == "__main__":

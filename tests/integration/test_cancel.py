@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Cancellation mid-write: Cancel from a second client makes the running deploy
+(and one queued behind it) fail with org.fbuild.Deploy1.Error.Cancelled, trust is
+cleared with reason "cancelled", the port is released, and the next deploy
+repairs the half-written flash. The chip runs the real timing model and the image
+is large enough that the cancel lands while flash is being written.
+Run: umockdev-wrapper /usr/bin/python3 test_cancel.py (env: see harness.py)"""
+
+import time
+import unittest
+
+import dbus
+
+import harness
+
+BAUD = 921600
+BIG_APP = 768 * 1024
+
+
+class CancelMixin:
+    activation = None
+
+    def test_cancel_mid_write(self):
+        dev = self.add_board("esp32", "uart", timing="real")
+        port = dev.node
+        svc = self.start_service(self.activation, trust_default=True)
+        c = self.client()
+        c.watch_signals()
+        opts = harness.options_value(baud=dbus.UInt32(BAUD))
+
+        # A small image first, so the device is trusted when the cancel comes.
+        small = self.image(app_seed=31, app_size=64 * 1024)
+        outcome, _, _ = c.deploy(port, small.paths(), baud=dbus.UInt32(BAUD))
+        self.assertEqual(outcome, "full")
+        self.assertTrue(c.trust_state(port)[0])
+        begins0 = dev.sim.stats()["flash_begins"]
+
+        big = self.image(app_seed=32, app_size=BIG_APP)
+        big_app = len(big.regions[2][2])
+        # The small deploy's signals were queued during its blocking call.
+        c.drain()
+        mark = len(c.signals)
+        p1 = c.call_async("DeployRegions", port, harness.regions_value(big.paths()), opts)
+
+        def writing():
+            # Only the big app differs, so its write phase counts toward big_app bytes.
+            return [a for _, m, a in c.signals[mark:]
+                    if m == "Progress" and a[0] == port and a[1] == "write" and a[2] > 0
+                    and a[3] == big_app]
+        c.run_until(lambda: writing() or p1.done, 60, "the big deploy to start writing")
+        self.assertFalse(p1.done, f"the deploy ended before it was cancelled: {p1.result or p1.error}")
+        # A second request queues behind the running one.
+        c2 = self.client()
+        p2 = c2.call_async("DeployRegions", port, harness.regions_value(small.paths()), opts)
+        c.run_until(lambda: True, 0.2)
+        at_cancel = writing()[-1]
+        self.assertLess(at_cancel[2], at_cancel[3], "cancel must land before the write ends")
+
+        # Cancel from another client: busctl, its own process and connection.
+        t_cancel = time.monotonic()
+        harness.Busctl(svc.endpoint, timeout=30).run(
+            "call", harness.BUS_NAME, harness.OBJECT_PATH, harness.INTERFACE, "Cancel", "s", port)
+        c.run_until(lambda: p1.done and p2.done, 30, "the cancelled calls to return")
+        for p in (p1, p2):
+            self.assertIsNotNone(p.error, f"{p.method} was not cancelled: {p.result}")
+            self.assertEqual(p.error.name, harness.error_name("Cancelled"), p.error.message)
+        self.assertLess(p1.t_reply - t_cancel, 10, "the cancel took effect too slowly")
+        # It was mid-write: the chip holds part of the new image, not all of it.
+        flash = dev.sim.flash()
+        self.assertIn("app", big.mismatches(flash))
+        self.assertGreater(dev.sim.stats()["flash_begins"], begins0)
+        written = [a for _, m, a in c.signals[mark:] if m == "Progress" and a[0] == port
+                   and a[1] in ("write", "post-verify")]
+        self.assertLess(max(a[2] for a in written), big.total())
+
+        # Trust cleared, with the reason; announced by TrustChanged.
+        trusted, h, since, why = c.trust_state(port)
+        self.assertEqual((trusted, h, why), (False, b"", "cancelled"))
+        c.run_until(lambda: any(m == "TrustChanged" and a[1] is False for _, m, a in c.signals[mark:]),
+                    5, "TrustChanged")
+        tc = [a for _, m, a in c.signals[mark:] if m == "TrustChanged"]
+        self.assertEqual(tc[-1], [port, False, b"", "cancelled"])
+        # The port is released.
+        self.assertEqual(dict(c.list_devices())[port]["owner"], "idle")
+
+        # The next deploy (trust on: it must not trust-skip) repairs the device.
+        outcome, written, _ = c.deploy(port, big.paths(), baud=dbus.UInt32(BAUD))
+        self.assertIn(outcome, ("selective", "full"))
+        self.assertIn((big.regions[2][0], len(big.regions[2][2])), written)
+        self.assertTrue(big.matches_flash(dev.sim.flash()),
+                        f"not repaired: {big.mismatches(dev.sim.flash())}")
+        self.assertTrue(c.trust_state(port)[0])
+        self.assertEqual(svc.activations(), 1)
+
+
+class Cancel(CancelMixin, harness.ServiceTestCase):
+    activation = "bus"
+
+
+class CancelSocket(CancelMixin, harness.ServiceTestCase):
+    activation = "socket"
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Fault injection on the host→chip direction: lost and corrupted bytes at a
+ * seeded rate, a stall at byte N, the device vanishing at byte N. Byte
+ * positions count every byte received from the host since start. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum SimFaultKind {
+        SIM_FAULT_DROP,
+        SIM_FAULT_CORRUPT,
+        SIM_FAULT_STALL,
+        SIM_FAULT_VANISH,
+        _SIM_FAULT_MAX,
+} SimFaultKind;
+
+typedef struct SimFault {
+        SimFaultKind kind;
+        double rate;            /* drop, corrupt: probability per byte */
+        uint64_t at_byte;       /* stall, vanish */
+        uint64_t stall_msec;
+        bool fired;
+} SimFault;
+
+typedef struct SimFaults {
+        SimFault *v;
+        size_t n;
+        uint64_t prng;
+        uint64_t dropped;
+        uint64_t corrupted;
+} SimFaults;
+
+/* What receiving a chunk triggered. */
+typedef struct SimFaultResult {
+        size_t len;             /* bytes left after drops, at the front of the buffer */
+        bool vanish;            /* bytes from vanish_index on never arrive */
+        size_t vanish_index;    /* index into the filtered buffer */
+        bool stall;
+        size_t stall_index;     /* the stall starts before this filtered byte */
+        uint64_t stall_msec;
+} SimFaultResult;
+
+void sim_faults_init(SimFaults *f, uint64_t seed);
+void sim_faults_done(SimFaults *f);
+/* "drop=0.01", "corrupt=1e-4", "stall=500@1000", "vanish=4096" */
+int sim_fault_parse(const char *spec, SimFault *ret);
+int sim_faults_add(SimFaults *f, const SimFault *fault);
+
+/* Applies the faults to buf (n bytes, the first of which is byte number
+ * received_before) in place. */
+void sim_faults_filter(SimFaults *f, uint8_t *buf, size_t n, uint64_t received_before,
+                       SimFaultResult *ret);

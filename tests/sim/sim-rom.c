@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The ROM's download mode, answer for answer as the reference traces show it:
+ * four status bytes of which the last two are stale RAM, a value field that
+ * repeats the last register read, unsupported commands answered 0x01 0x05
+ * under the previous command's opcode, erase of the whole range at
+ * FLASH_BEGIN, MD5 as 32 hex characters, READ_FLASH_SLOW in 64-byte pieces. */
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "macro.h"
+#include "sim-loader-internal.h"
+
+/* ROM error codes (second status byte). */
+enum {
+        ROM_OK = 0x00,
+        ROM_INVALID_MESSAGE = 0x05,
+        ROM_FAILED_TO_ACT = 0x06,
+        ROM_INVALID_CRC = 0x07,
+        ROM_FLASH_WRITE_ERR = 0x08,
+        ROM_FLASH_READ_ERR = 0x09,
+        ROM_FLASH_READ_LENGTH_ERR = 0x0a,
+        ROM_DEFLATE_ERR = 0x0b,
+};
+
+#define ROM_SYNC_VALUE 0x20120707U
+#define ROM_READ_SLOW_MAX 64
+
+static bool rom_supports(const SimLoader *l, uint8_t op) {
+        switch (op) {
+        case SIM_OP_FLASH_BEGIN ... SIM_OP_SPI_SET_PARAMS:
+        case SIM_OP_SPI_ATTACH ... SIM_OP_SPI_FLASH_MD5:
+                return true;
+        case SIM_OP_GET_SECURITY_INFO:
+                return l->chip->rom_has_security_info;
+        default:
+                return false;
+        }
+}
+
+/* Builds and queues one ROM reply. The value field is always the loader's
+ * current stale value; the trailer is whatever the two leftover bytes are. */
+static nsec_t rom_reply(SimLoader *l, uint8_t op, const uint8_t *body, size_t body_len,
+                        uint8_t status, uint8_t error, const uint8_t trailer[2], nsec_t at) {
+        uint8_t frame[8 + ROM_READ_SLOW_MAX + 4];
+        size_t n = 0;
+
+        assert(body_len <= ROM_READ_SLOW_MAX);
+        frame[n++] = 0x01;
+        frame[n++] = op;
+        frame[n++] = (uint8_t) (body_len + 4);
+        frame[n++] = (uint8_t) ((body_len + 4) >> 8);
+        sim_put_le32(frame + n, l->last_value);
+        n += 4;
+        if (body_len > 0)
+                memcpy(frame + n, body, body_len);
+        n += body_len;
+        frame[n++] = status;
+        frame[n++] = error;
+        frame[n++] = trailer[0];
+        frame[n++] = trailer[1];
+        return sim_loader_send_frame(l, frame, n, at);
+}
+
+static int rom_fail(SimLoader *l, const SimRequest *req, uint8_t error, nsec_t at) {
+        (void) rom_reply(l, req->op, NULL, 0, 0x01, error, l->leftover, at);
+        l->busy_until = at;
+        l->host.command(l->host.userdata, at, req->op, req->len, false, 0x0100 | error);
+        return 0;
+}
+
+static int rom_ok(SimLoader *l, const SimRequest *req, const uint8_t *body, size_t body_len,
+                  nsec_t at, nsec_t *ret_done) {
+        nsec_t done = rom_reply(l, req->op, body, body_len, 0, 0, l->leftover, at);
+
+        l->busy_until = at;
+        l->host.command(l->host.userdata, at, req->op, req->len, false, 0);
+        if (ret_done)
+                *ret_done = done;
+        return 0;
+}
+
+/* Checks common to FLASH_DATA, FLASH_DEFL_DATA and MEM_DATA: the header's
+ * length, the data checksum and the sequence number. Returns the ROM error. */
+static uint8_t rom_check_data(const SimRequest *req, uint32_t expect_seq) {
+        uint32_t data_len, seq;
+
+        if (req->len < 16)
+                return ROM_INVALID_MESSAGE;
+        data_len = sim_le32(req->data);
+        seq = sim_le32(req->data + 4);
+        if (data_len != req->len - 16)
+                return ROM_INVALID_MESSAGE;
+        if (sim_data_checksum(req->data + 16, data_len) != (uint8_t) req->checksum)
+                return ROM_INVALID_CRC;
+        if (seq != expect_seq)
+                return ROM_INVALID_MESSAGE;
+        return ROM_OK;
+}
+
+/* The ROM reads flash through SPI user commands and leaves READ (0x03) behind
+ * in USR2, which later register dumps show. */
+static void rom_touched_flash(SimLoader *l) {
+        uint32_t usr2 = l->chip->spi.base + l->chip->spi.usr2_offs;
+
+        (void) sim_regs_write(l->regs, usr2, (sim_regs_read(l->regs, usr2) & ~0xFFFFU) | 0x03);
+}
+
+static int rom_flash_begin(SimLoader *l, const SimRequest *req, bool compressed, nsec_t t) {
+        uint32_t size, offset, start, end, sectors = 0, blocks = 0;
+        bool len_ok;
+        nsec_t at;
+
+        len_ok = req->len == 20 || (l->chip->rom_flash_begin_short && req->len == 16);
+        if (!len_ok)
+                return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+
+        l->flash_begins++;
+        size = sim_le32(req->data);
+        offset = sim_le32(req->data + 12);
+
+        sim_loader_flash_write_stop(l);
+        l->fw.active = true;
+        l->fw.compressed = compressed;
+        l->fw.next_write = offset;
+        l->fw.expect_seq = 0;
+
+        /* The ROM erases the whole range before it answers. */
+        at = t;
+        if (size > 0) {
+                start = offset & ~(SIM_FLASH_SECTOR_SIZE - 1);
+                end = (uint32_t) MIN((uint64_t) ALIGN_TO((uint64_t) offset + size, SIM_FLASH_SECTOR_SIZE),
+                                     (uint64_t) UINT32_MAX);
+                if (!sim_loader_range_ok(l, start, end - start)) {
+                        sim_loader_flash_write_stop(l);
+                        return rom_fail(l, req, ROM_FAILED_TO_ACT, t);
+                }
+                sim_erase_split(start, end - start, &sectors, &blocks);
+                at = sim_loader_flash_erase(l, start, end - start, sectors, blocks, t);
+        }
+        return rom_ok(l, req, NULL, 0, MAX(at, t), NULL);
+}
+
+static int rom_flash_data(SimLoader *l, const SimRequest *req, nsec_t t) {
+        bool compressed = req->op == SIM_OP_FLASH_DEFL_DATA;
+        uint32_t data_len;
+        uint8_t e;
+        nsec_t end;
+        int r;
+
+        if (!l->fw.active || l->fw.compressed != compressed)
+                return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+        e = rom_check_data(req, l->fw.expect_seq);
+        if (e != ROM_OK)
+                return rom_fail(l, req, e, t);
+
+        data_len = (uint32_t) req->len - 16;
+        if (compressed) {
+                r = sim_loader_inflate(l, req->data + 16, data_len, t, &end);
+                if (r < 0)
+                        return rom_fail(l, req, ROM_DEFLATE_ERR, t);
+        } else {
+                if (!sim_loader_range_ok(l, l->fw.next_write, data_len))
+                        return rom_fail(l, req, ROM_FLASH_WRITE_ERR, t);
+                end = sim_loader_flash_write_plain(l, req->data + 16, data_len, t);
+        }
+        l->fw.expect_seq++;
+        /* The ROM writes the block before it acknowledges it. */
+        return rom_ok(l, req, NULL, 0, MAX(end, t), NULL);
+}
+
+static int rom_flash_end(SimLoader *l, const SimRequest *req, nsec_t t) {
+        uint32_t flag;
+        nsec_t done;
+
+        if (req->len != 4)
+                return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+        flag = sim_le32(req->data);
+        sim_loader_flash_write_stop(l);
+        (void) rom_ok(l, req, NULL, 0, t, &done);
+
+        /* trace esp32-rom-flash-end-probe: 0 reboots into download mode, 1
+         * leaves the loader for FLASH_END but is a no-op for FLASH_DEFL_END. */
+        if (flag == 0)
+                l->host.soft_reset(l->host.userdata, done);
+        else if (req->op == SIM_OP_FLASH_END)
+                l->host.run_user_code(l->host.userdata, done);
+        return 0;
+}
+
+static int rom_mem_end(SimLoader *l, const SimRequest *req, nsec_t t) {
+        static const uint8_t ohai[] = { 'O', 'H', 'A', 'I' };
+        uint32_t stay, entry;
+        nsec_t done;
+
+        if (req->len != 8)
+                return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+        stay = sim_le32(req->data);
+        entry = sim_le32(req->data + 4);
+        l->mem.active = false;
+        (void) rom_ok(l, req, NULL, 0, t, &done);
+
+        if (stay == 0 && entry != 0 && l->mem.data_seen) {
+                /* Whatever was uploaded is taken to be esptool's flasher stub:
+                 * instead of executing it, become it. */
+                (void) sim_loader_send_frame(l, ohai, sizeof(ohai), done);
+                sim_stub_start(l);
+        }
+        return 0;
+}
+
+static int rom_md5(SimLoader *l, const SimRequest *req, nsec_t t) {
+        uint8_t digest[SIM_DIGEST_MAX];
+        char hex[2 * 16 + 1];
+        uint32_t addr, size;
+        nsec_t at;
+        int r;
+
+        if (req->len != 16)
+                return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+        addr = sim_le32(req->data);
+        size = sim_le32(req->data + 4);
+        if (!sim_loader_range_ok(l, addr, size))
+                return rom_fail(l, req, ROM_FLASH_READ_ERR, t);
+        r = sim_digest_flash(SIM_DIGEST_MD5, l->flash, addr, size, digest);
+        if (r < 0)
+                return r;
+        sim_hex(digest, 16, hex);
+        rom_touched_flash(l);
+
+        at = MAX(t, l->flash_busy_until) + sim_timing_md5(l->timing, size, false);
+        (void) rom_reply(l, req->op, (const uint8_t *) hex, 32, 0, 0, l->chip->rom_md5_trailer, at);
+        l->busy_until = at;
+        l->host.command(l->host.userdata, at, req->op, req->len, false, 0);
+        /* The hex string's buffer overlaps the status word: replies after an
+         * MD5 carry two of its characters (traces: "…00006464" after "15dd…"). */
+        l->leftover[0] = (uint8_t) hex[2];
+        l->leftover[1] = (uint8_t) hex[3];
+        return 0;
+}
+
+static int rom_read_slow(SimLoader *l, const SimRequest *req, nsec_t t) {
+        static const uint8_t zero[2] = {};
+        uint8_t data[ROM_READ_SLOW_MAX];
+        uint32_t addr, size;
+        bool too_long;
+
+        if (req->len != 8)
+                return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+        addr = sim_le32(req->data);
+        size = sim_le32(req->data + 4);
+        /* The ROM always reads and sends 64 bytes; asking for more gets them
+         * anyway, with a read length error (trace: esp32-rom-raw-probe). */
+        too_long = size > ROM_READ_SLOW_MAX;
+        sim_flash_read(l->flash, addr, data, sizeof(data));
+        rom_touched_flash(l);
+        (void) rom_reply(l, req->op, data, sizeof(data), too_long ? 0x01 : 0x00,
+                         too_long ? ROM_FLASH_READ_LENGTH_ERR : ROM_OK, zero, t);
+        l->busy_until = t;
+        l->host.command(l->host.userdata, t, req->op, req->len, false,
+                        too_long ? 0x0100 | ROM_FLASH_READ_LENGTH_ERR : 0);
+        return 0;
+}
+
+int sim_rom_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
+        nsec_t t = MAX(done, l->busy_until) + sim_timing_turnaround(l->timing);
+        uint32_t v;
+
+        /* Echoes of our own replies and other noise are not requests. */
+        if (req->dir != 0x00)
+                return 0;
+
+        if (!rom_supports(l, req->op)) {
+                (void) rom_reply(l, l->last_op, NULL, 0, 0x01, ROM_INVALID_MESSAGE, l->leftover, t);
+                l->busy_until = t;
+                l->host.command(l->host.userdata, t, req->op, req->len, false, 0x0100 | ROM_INVALID_MESSAGE);
+                return 0;
+        }
+        l->last_op = req->op;
+
+        if (req->size != req->len)
+                return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+
+        switch (req->op) {
+
+        case SIM_OP_SYNC: {
+                static const uint8_t sync_head[4] = { 0x07, 0x07, 0x12, 0x20 };
+                bool valid = req->len == 36 && memcmp(req->data, sync_head, 4) == 0;
+
+                for (size_t i = 4; valid && i < 36; i++)
+                        valid = req->data[i] == 0x55;
+                if (!valid)
+                        return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+                l->last_value = ROM_SYNC_VALUE;
+                /* Eight answers, the first at once, the rest right behind it. */
+                for (unsigned i = 0; i < SIM_SYNC_REPLIES; i++)
+                        (void) rom_reply(l, req->op, NULL, 0, 0, 0, l->leftover, t);
+                l->busy_until = t;
+                l->host.command(l->host.userdata, t, req->op, req->len, false, 0);
+                return 0;
+        }
+
+        case SIM_OP_READ_REG:
+                if (req->len != 4)
+                        return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+                l->last_value = sim_loader_read_reg(l, sim_le32(req->data));
+                return rom_ok(l, req, NULL, 0, t, NULL);
+
+        case SIM_OP_WRITE_REG: {
+                nsec_t delay = 0;
+
+                if (req->len == 0 || req->len % 16 != 0)
+                        return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+                for (size_t i = 0; i < req->len; i += 16) {
+                        const uint8_t *e = req->data + i;
+
+                        if (l->timing == SIM_TIMING_REAL)
+                                delay += (nsec_t) sim_le32(e + 12) * SIM_NSEC_PER_USEC;
+                        sim_loader_write_reg(l, sim_le32(e), sim_le32(e + 4), sim_le32(e + 8));
+                }
+                return rom_ok(l, req, NULL, 0, t + delay, NULL);
+        }
+
+        case SIM_OP_SPI_SET_PARAMS:
+                if (req->len != 24)
+                        return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+                v = sim_le32(req->data + 4);
+                if (v == 0)
+                        return rom_fail(l, req, ROM_FAILED_TO_ACT, t);
+                l->chip_size = v;
+                return rom_ok(l, req, NULL, 0, t, NULL);
+
+        case SIM_OP_SPI_ATTACH:
+                if (req->len != 8)
+                        return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+                l->spi_attached = true;
+                return rom_ok(l, req, NULL, 0, t, NULL);
+
+        case SIM_OP_CHANGE_BAUDRATE: {
+                nsec_t sent;
+
+                if (req->len != 8)
+                        return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+                v = sim_le32(req->data);
+                if (v == 0) {
+                        /* A zero divisor wedges the UART: no answer, ever
+                         * (trace: esp32-rom-change-baud-921600-write). */
+                        l->uart_dead = true;
+                        l->host.command(l->host.userdata, t, req->op, req->len, false, 0xFFFF);
+                        l->host.uart_dead(l->host.userdata);
+                        return 0;
+                }
+                (void) rom_ok(l, req, NULL, 0, t, &sent);
+                l->host.set_baud(l->host.userdata, v, sent);
+                return 0;
+        }
+
+        case SIM_OP_FLASH_BEGIN:
+        case SIM_OP_FLASH_DEFL_BEGIN:
+                return rom_flash_begin(l, req, req->op == SIM_OP_FLASH_DEFL_BEGIN, t);
+
+        case SIM_OP_FLASH_DATA:
+        case SIM_OP_FLASH_DEFL_DATA:
+                return rom_flash_data(l, req, t);
+
+        case SIM_OP_FLASH_END:
+        case SIM_OP_FLASH_DEFL_END:
+                return rom_flash_end(l, req, t);
+
+        case SIM_OP_MEM_BEGIN:
+                if (req->len != 16)
+                        return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+                l->mem.active = true;
+                l->mem.data_seen = false;
+                l->mem.remaining = sim_le32(req->data);
+                l->mem.expect_seq = 0;
+                return rom_ok(l, req, NULL, 0, t, NULL);
+
+        case SIM_OP_MEM_DATA: {
+                uint8_t e;
+
+                if (!l->mem.active)
+                        return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+                e = rom_check_data(req, l->mem.expect_seq);
+                if (e != ROM_OK)
+                        return rom_fail(l, req, e, t);
+                if (req->len - 16 > l->mem.remaining)
+                        return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+                l->mem.remaining -= (uint32_t) req->len - 16;
+                l->mem.expect_seq++;
+                l->mem.data_seen = true;
+                return rom_ok(l, req, NULL, 0, t, NULL);
+        }
+
+        case SIM_OP_MEM_END:
+                return rom_mem_end(l, req, t);
+
+        case SIM_OP_SPI_FLASH_MD5:
+                return rom_md5(l, req, t);
+
+        case SIM_OP_READ_FLASH_SLOW:
+                return rom_read_slow(l, req, t);
+
+        case SIM_OP_GET_SECURITY_INFO: {
+                nsec_t d;
+
+                if (req->len != 0)
+                        return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+                (void) rom_ok(l, req, l->chip->security_info, SIM_SECURITY_INFO_LEN, t, &d);
+                /* trace esp32c3-rom-verify-flash: the reply carries the old
+                 * leftovers, the replies after it carry zeroes. */
+                if (l->chip->rom_security_info_clears_leftover)
+                        l->leftover[0] = l->leftover[1] = 0;
+                return 0;
+        }
+
+        default:
+                return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
+        }
+}

@@ -1,0 +1,601 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""End-to-end self-test of fbuild-esp-sim.
+
+Starts the simulator on its own pty (--pty, --timing=fast unless a test needs
+the timing model), replays whole exchanges from shared/reference-traces byte
+for byte (esptool's requests in, the real chip's replies expected out), then
+exercises the boot model through the control socket, the control commands and
+the fault injector, and checks the flash file.
+
+Usage: test-sim-e2e.py PATH-TO-fbuild-esp-sim
+"""
+
+import hashlib
+import json
+import os
+import re
+import select
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+import tty
+import zlib
+
+HERE = os.path.dirname(os.path.realpath(__file__))
+TRACES = os.environ.get(
+    "SIM_REFERENCE_TRACES",
+    os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "reference-traces")))
+
+SYNC_FRAME = bytes.fromhex("0008240000000000070712205555555555555555555555555555555555555555555555555555555555555555")
+
+passed = 0
+failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}", flush=True)
+    return cond
+
+
+# ---- SLIP ------------------------------------------------------------------------
+
+def slip_encode(payload):
+    return b"\xc0" + payload.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc") + b"\xc0"
+
+
+def slip_decode(raw):
+    return raw.replace(b"\xdb\xdc", b"\xc0").replace(b"\xdb\xdd", b"\xdb")
+
+
+def command(op, data=b"", checksum=0):
+    return struct.pack("<BBHI", 0, op, len(data), checksum) + data
+
+
+def data_checksum(data):
+    c = 0xEF
+    for b in data:
+        c ^= b
+    return c
+
+
+# ---- the simulator process ---------------------------------------------------------
+
+class Sim:
+    def __init__(self, binary, workdir, chip="esp32", flash=None, args=()):
+        self.workdir = workdir
+        self.tty_path = os.path.join(workdir, f"tty-{chip}")
+        self.ctl_path = os.path.join(workdir, f"ctl-{chip}")
+        self.log_path = os.path.join(workdir, f"log-{chip}.jsonl")
+        self.flash = flash or os.path.join(workdir, f"flash-{chip}.bin")
+        cmd = [binary, f"--chip={chip}", f"--flash={self.flash}", f"--pty={self.tty_path}",
+               f"--control={self.ctl_path}", f"--log={self.log_path}"]
+        if not any(a.startswith("--timing") for a in args):
+            cmd.append("--timing=fast")
+        cmd += list(args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None)
+        line = self._readline_with_timeout(self.proc.stdout, 10)
+        if line != b"ready\n":
+            raise RuntimeError(f"simulator did not become ready: {line!r}")
+        self.fd = os.open(self.tty_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(self.fd)
+        self.buf = b""
+        self.ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.ctl.connect(self.ctl_path)
+        self.ctl_buf = b""
+
+    @staticmethod
+    def _readline_with_timeout(f, timeout):
+        r, _, _ = select.select([f], [], [], timeout)
+        return f.readline() if r else b""
+
+    def send(self, data):
+        while data:
+            try:
+                k = os.write(self.fd, data)
+                data = data[k:]
+            except BlockingIOError:
+                select.select([], [self.fd], [], 1)
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        r, _, _ = select.select([self.fd], [], [], left)
+        if not r:
+            return False
+        self.buf += os.read(self.fd, 65536)
+        return True
+
+    def read_frame(self, timeout=5.0):
+        """Next SLIP frame's payload, skipping anything between frames."""
+        deadline = time.monotonic() + timeout
+        while True:
+            start = self.buf.find(b"\xc0")
+            if start >= 0:
+                # Skip empty frames (back-to-back delimiters).
+                while start + 1 < len(self.buf) and self.buf[start + 1] == 0xC0:
+                    start += 1
+                end = self.buf.find(b"\xc0", start + 1)
+                if end > start:
+                    frame = self.buf[start + 1:end]
+                    self.buf = self.buf[end + 1:]
+                    return slip_decode(frame)
+            if not self._fill(deadline):
+                return None
+
+    def read_until(self, marker, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while marker not in self.buf:
+            if not self._fill(deadline):
+                return None
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def drain(self, quiet=0.05):
+        while self._fill(time.monotonic() + quiet):
+            pass
+        self.buf = b""
+
+    def request(self, op, data=b"", checksum=0, timeout=5.0):
+        self.send(slip_encode(command(op, data, checksum)))
+        return self.read_frame(timeout)
+
+    def control(self, line):
+        self.ctl.sendall(line.encode() + b"\n")
+        while b"\n" not in self.ctl_buf:
+            chunk = self.ctl.recv(65536)
+            if not chunk:
+                return None
+            self.ctl_buf += chunk
+        reply, self.ctl_buf = self.ctl_buf.split(b"\n", 1)
+        return reply.decode()
+
+    def stats(self):
+        reply = self.control("stats")
+        assert reply.startswith("ok "), reply
+        return json.loads(reply[3:])
+
+    def stop(self):
+        try:
+            self.control("quit")
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (self.fd,):
+            try:
+                os.close(f)
+            except OSError:
+                pass
+        self.ctl.close()
+        return self.proc.returncode
+
+
+# ---- reference trace replay ----------------------------------------------------------
+
+HEXLINE = re.compile(r"^    ((?:[0-9a-f]{2,16} ?){1,2})\s*\|")
+
+
+def parse_trace(path):
+    """[('cmd', name), ('w', bytes), ('r', bytes)] from an esptool --trace log."""
+    events = []
+    lines = open(path).read().split("\n")
+    i = 0
+
+    def hexblock(j):
+        out = ""
+        while j < len(lines):
+            m = HEXLINE.match(lines[j])
+            if not m:
+                break
+            out += m.group(1).replace(" ", "")
+            j += 1
+        return out, j
+
+    while i < len(lines):
+        line = lines[i]
+        m = re.search(r"--- Cmd (\S+) \(0x", line)
+        if m:
+            events.append(("cmd", m.group(1)))
+            i += 1
+            continue
+        m = re.search(r"(Write \d+ bytes|Received full packet):\s*([0-9a-f]*)\s*$", line)
+        if m:
+            h = m.group(2)
+            if h:
+                i += 1
+            else:
+                h, i = hexblock(i + 1)
+            events.append(("w" if m.group(1).startswith("Write") else "r", bytes.fromhex(h)))
+            continue
+        i += 1
+    return events
+
+
+def replay(sim, name, lenient_leftover=False):
+    """Sends every request of a trace and compares every reply byte for byte.
+    With lenient_leftover, the two stale status bytes of ROM replies may differ
+    until the first MD5 reply: they depend on what ran before the trace."""
+    path = os.path.join(TRACES, name)
+    events = parse_trace(path)
+    cmd = "?"
+    mismatches = 0
+    replies = 0
+    begins = 0
+    for kind, data in events:
+        if kind == "cmd":
+            cmd = data
+            if cmd in ("FLASH_BEGIN", "FLASH_DEFL_BEGIN"):
+                begins += 1
+            continue
+        if kind == "w":
+            sim.send(data)
+            continue
+        got = sim.read_frame()
+        replies += 1
+        ok = got == data
+        if not ok and lenient_leftover and got and len(got) == len(data) and got[:-2] == data[:-2]:
+            ok = True
+        if got and got[:2] == b"\x01\x13" and got == data:
+            lenient_leftover = False
+        if not ok:
+            mismatches += 1
+            if mismatches <= 5:
+                print(f"  {name}: {cmd}: got {got.hex() if got else None}\n"
+                      f"  {' ' * len(name)}  {' ' * len(cmd)}  expected {data.hex()}")
+        if got is None:
+            break
+    check(mismatches == 0, f"replay {name}: {mismatches} of {replies} replies differ")
+    return begins
+
+
+def md5_file_range(path, offset, length):
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return hashlib.md5(f.read(length)).hexdigest()
+
+
+def expected_app_sha256(path):
+    """The README's rule, implemented independently of the simulator."""
+    data = open(path, "rb").read()
+    offset, size = 0x10000, len(data) - 0x10000
+    apps = []
+    for e in range(0x8000, 0x8000 + 0xC00, 32):
+        magic, ptype, subtype, poff, psize = struct.unpack_from("<HBBII", data, e)
+        if magic != 0x50AA:
+            break
+        if ptype == 0:
+            apps.append((subtype, poff, psize))
+    if apps:
+        factory = [a for a in apps if a[0] == 0]
+        _, offset, size = (factory or apps)[0]
+        size = min(size, len(data) - offset)
+    img = data[offset:offset + size]
+    length = None
+    if img[:1] == b"\xe9" and 0 < img[1] <= 16:
+        pos = 24
+        for _ in range(img[1]):
+            seg_len = struct.unpack_from("<I", img, pos + 4)[0]
+            pos += 8 + seg_len
+        pos = (pos + 1 + 15) // 16 * 16
+        if img[23] == 1:
+            pos += 32
+        if pos <= size:
+            length = pos
+    if length is None:
+        length = len(img.rstrip(b"\xff"))
+    return hashlib.sha256(img[:length]).hexdigest()
+
+
+# ---- tests -----------------------------------------------------------------------------
+
+def test_replay_esp32(binary, work):
+    if not os.path.isdir(TRACES):
+        print(f"SKIP: reference traces not found at {TRACES}")
+        return None
+    # A fresh ESP32: identification and the flash-id register dance.
+    sim = Sim(binary, work, "esp32", args=["--boot=download"])
+    sim.drain()
+    replay(sim, "esp32-rom-chip-id.trace.txt")
+    replay(sim, "esp32-rom-flash-id.trace.txt")
+    check(sim.stop() == 0, "esp32 sim exits 0")
+
+    # The ROM write/verify chain, in the order the emulator ran it: the stale
+    # status bytes carry over from one run to the next exactly as traced.
+    flash = os.path.join(work, "flash-esp32-rom.bin")
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download"])
+    sim.drain()
+    begins = replay(sim, "esp32-rom-write-flash.trace.txt", lenient_leftover=True)
+    begins += replay(sim, "esp32-rom-verify-flash.trace.txt")
+    begins += replay(sim, "esp32-rom-write-flash-compressed.trace.txt")
+    begins += replay(sim, "esp32-rom-read-flash-slow.trace.txt")
+    check(sim.stats()["flash_begins"] == begins, f"stats flash_begins counts {begins} begins")
+    check(md5_file_range(flash, 0x1000, 0x4000) == "15dd728d5e70984d3a72cc64f38df192",
+          "flash file holds the bootloader at 0x1000")
+    check(md5_file_range(flash, 0x8000, 0xC00) == "22a0a82f9653dfab428bf73748de1930",
+          "flash file holds the partition table at 0x8000")
+    check(md5_file_range(flash, 0x10000, 0x10000) == "00bd0400fda9cb266fd73e3702d293f9",
+          "flash file holds the app at 0x10000")
+    check(md5_file_range(flash, 0x30000, 0x10000) == "5b14e4b7e0bc72451959b4d720426df8",
+          "flash file holds the inflated data at 0x30000")
+    sim.stop()
+
+    # The stub chains: upload, write, verify; then a fresh chip that uploads the
+    # stub, switches to 921600, reads flash back, and a run that finds the stub
+    # still running and erases a region.
+    flash = os.path.join(work, "flash-esp32-stub.bin")
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download"])
+    sim.drain()
+    replay(sim, "esp32-stub-write-flash.trace.txt")
+    replay(sim, "esp32-stub-verify-flash.trace.txt")
+    check(sim.stats()["state"] == "stub", "stats state is stub after the stub runs")
+    sim.stop()
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download"])
+    sim.drain()
+    replay(sim, "esp32-stub-change-baud-read-flash.trace.txt")
+    check(sim.stats()["baud"] == 921600, "the stub switched the UART to 921600")
+    replay(sim, "esp32-stub-erase-region.trace.txt")
+    check(md5_file_range(flash, 0x200000, 0x1000) == hashlib.md5(b"\xff" * 0x1000).hexdigest(),
+          "ERASE_REGION erased the flash file")
+    sim.stop()
+    return os.path.join(work, "flash-esp32-rom.bin")
+
+
+def test_replay_esp32c3(binary, work):
+    if not os.path.isdir(TRACES):
+        return
+    flash = os.path.join(work, "flash-c3-rom.bin")
+    sim = Sim(binary, work, "esp32c3", flash=flash, args=["--boot=download"])
+    sim.drain()
+    replay(sim, "esp32c3-rom-write-flash.trace.txt")
+    replay(sim, "esp32c3-rom-verify-flash.trace.txt")
+    replay(sim, "esp32c3-rom-chip-id.trace.txt")
+    sim.stop()
+    flash = os.path.join(work, "flash-c3-stub.bin")
+    sim = Sim(binary, work, "esp32c3", flash=flash, args=["--boot=download"])
+    sim.drain()
+    replay(sim, "esp32c3-stub-write-flash.trace.txt")
+    replay(sim, "esp32c3-stub-verify-flash.trace.txt")
+    check(md5_file_range(flash, 0x0, 0x4000) == "15dd728d5e70984d3a72cc64f38df192",
+          "C3 flash file holds the bootloader at 0x0")
+    sim.stop()
+
+
+ESP32_DOWNLOAD_BANNER = (b"ets Jul 29 2019 12:21:46\r\n\r\n"
+                         b"rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n"
+                         b"waiting for download\r\n")
+
+
+def test_boot_model_uart(binary, work, flash):
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--app-interval=50"])
+    sim.drain()
+
+    # esptool's classic reset, both lines at once: EN low, then EN high with
+    # IO0 low, then release.
+    check(sim.control("signals 0 1") == "ok", "signals answers ok")
+    check(sim.stats()["state"] == "reset", "RTS alone holds the chip in reset")
+    sim.control("signals 1 0")
+    time.sleep(0.05)
+    sim.control("signals 0 0")
+    banner = sim.read_until(b"waiting for download\r\n")
+    check(banner == ESP32_DOWNLOAD_BANNER, f"download banner: {banner!r}")
+    check(sim.request(0x08, SYNC_FRAME[8:]) == bytes.fromhex("010804000707122000000000"),
+          "SYNC answered after the reset into download mode")
+    for _ in range(7):
+        sim.read_frame()
+
+    # The same with one line at a time, as esptool's setDTR/setRTS do it: the
+    # EN delay lets IO0 follow a moment after EN rises.
+    sim.control("dtr 0")
+    sim.control("rts 1")
+    sim.control("dtr 1")
+    sim.control("rts 0")
+    time.sleep(0.05)
+    sim.control("dtr 0")
+    check(sim.read_until(b"waiting for download\r\n") is not None, "download mode via single-line changes")
+
+    # A plain reset boots the application, which names its image's SHA-256.
+    sim.control("rts 1")
+    sim.control("rts 0")
+    text = sim.read_until(b"app running sha256=")
+    check(text is not None and b"rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)" in text,
+          "app boot banner")
+    line = sim.read_until(b"\r\n")
+    want = expected_app_sha256(flash)
+    check(line is not None and line[:-2].decode() == want, f"app line names sha256 {want}: {line!r}")
+    check(sim.read_until(b"app running sha256=" + want.encode() + b"\r\n", 2) is not None,
+          "app line repeats every --app-interval")
+    st = sim.stats()
+    check(st["state"] == "app" and st["app_sha256"] == want, "stats shows app state and sha256")
+    check(st["boots"] >= 4, f"boots counted: {st['boots']}")
+
+    # What the monitor received is exactly what the log says the chip sent.
+    sim.drain(0.1)
+    sim.stop()
+    sent = b"".join(bytes.fromhex(e["hex"]) for e in map(json.loads, open(sim.log_path))
+                    if e["event"] == "tx" and not e.get("lost"))
+    check(ESP32_DOWNLOAD_BANNER in sent and want.encode() in sent, "log records the bytes sent")
+
+
+def test_boot_model_usb_jtag(binary, work):
+    sim = Sim(binary, work, "esp32c3", args=["--console=usb-jtag", "--app-interval=50"])
+    sim.drain()
+    # esptool's USBJTAGSerialReset, line by line.
+    for line in ("rts 0", "dtr 0", "dtr 1", "rts 0", "rts 1", "dtr 0", "rts 1"):
+        sim.control(line)
+    banner = sim.read_until(b"waiting for download\r\n")
+    check(banner == b"ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\n"
+                    b"rst:0x15 (USB_UART_CHIP_RESET),boot:0x5 (DOWNLOAD(USB/UART0/1))\r\n"
+                    b"Saved PC:0x400462e2\r\nwaiting for download\r\n", f"USB-JTAG download banner: {banner!r}")
+    sim.control("rts 0")
+    sim.control("dtr 0")
+    check(sim.stats()["state"] == "download", "clearing the lines does not reset over USB-Serial-JTAG")
+    # UARTDEV_BUF_NO tells hosts the console is USB-Serial-JTAG (3 on the C3).
+    check(sim.request(0x0A, struct.pack("<I", 0x3FCDF07C)) == bytes.fromhex("010a04000300000000000000"),
+          "UARTDEV_BUF_NO reads USB-Serial-JTAG")
+    # Hard reset: RTS alone, download flag clear.
+    sim.control("rts 1")
+    sim.control("rts 0")
+    check(sim.read_until(b"app running sha256=") is not None, "hard reset over USB-Serial-JTAG boots the app")
+    sim.stop()
+
+
+def test_deflate_md5_and_external_write(binary, work):
+    """FLASH_DEFL_* and SPI_FLASH_MD5 on an ESP32-C3 ROM with our own data, then
+    a write behind the host's back that the next MD5 sees."""
+    sim = Sim(binary, work, "esp32c3", args=["--boot=download"])
+    sim.drain()
+    payload = bytes((i * 7 + (i >> 8)) & 0xFF for i in range(0x3000)) + b"\x00" * 0x1000
+    comp = zlib.compress(payload, 9)
+    block = 0x400
+    blocks = (len(comp) + block - 1) // block
+    ok = sim.request(0x0D, b"\x00" * 8) == bytes.fromhex("010d04000000000000000000")
+    r = sim.request(0x10, struct.pack("<IIIII", blocks * block, blocks, block, 0x20000, 0))
+    ok = ok and r == bytes.fromhex("011004000000000000000000")
+    for seq in range(blocks):
+        chunk = comp[seq * block:(seq + 1) * block]
+        r = sim.request(0x11, struct.pack("<IIII", len(chunk), seq, 0, 0) + chunk, data_checksum(chunk))
+        ok = ok and r == bytes.fromhex("011104000000000000000000")
+    check(ok, "FLASH_DEFL_BEGIN/DATA accepted")
+    r = sim.request(0x13, struct.pack("<IIII", 0x20000, len(payload), 0, 0))
+    md5 = hashlib.md5(payload).hexdigest().encode()
+    check(r == bytes.fromhex("0113240000000000") + md5 + b"\x00\x00\x00\x00",
+          "ROM SPI_FLASH_MD5 is 32 hex characters of the inflated data")
+    # The hex digest's characters 2-3 now stand in the stale status bytes.
+    r = sim.request(0x12, struct.pack("<I", 1))
+    check(r == bytes.fromhex("011204000000000000") + b"\x00" + md5[2:4], "FLASH_DEFL_END(1), stale bytes")
+    with open(sim.flash, "rb") as f:
+        f.seek(0x20000)
+        check(f.read(len(payload)) == payload, "flash file matches the inflated data")
+
+    check(sim.control("external-write 0x20000 deadbeef") == "ok", "external-write answers ok")
+    changed = b"\xde\xad\xbe\xef" + payload[4:]
+    r = sim.request(0x13, struct.pack("<IIII", 0x20000, len(payload), 0, 0))
+    check(r[8:40] == hashlib.md5(changed).hexdigest().encode(), "MD5 sees the external write")
+    check(sim.control("external-write 0x20000 xyz").startswith("err"), "bad hex is rejected")
+    check(sim.control("bogus").startswith("err"), "unknown command answers err")
+    check(sim.control("fault melt=1").startswith("err"), "bad fault spec answers err")
+
+    # A bad checksum and a wrong sequence number, as the ROM answers them.
+    sim.request(0x02, struct.pack("<IIIII", 0x1000, 1, 0x400, 0x100000, 0))
+    r = sim.request(0x03, struct.pack("<IIII", 0x400, 0, 0, 0) + b"\x11" * 0x400, 0x00)
+    check(r[-4:-2] == b"\x01\x07", "bad data checksum answers 0x01 0x07")
+    r = sim.request(0x03, struct.pack("<IIII", 0x400, 5, 0, 0) + b"\x11" * 0x400, data_checksum(b"\x11" * 0x400))
+    check(r[-4:-2] == b"\x01\x05", "wrong sequence answers 0x01 0x05")
+    sim.stop()
+
+
+def test_faults(binary, work):
+    # Every byte dropped: SYNC goes unanswered.
+    sim = Sim(binary, work, "esp32", args=["--boot=download", "--fault=drop=1"])
+    sim.drain()
+    sim.send(slip_encode(SYNC_FRAME))
+    check(sim.read_frame(0.3) is None, "drop=1 loses the request")
+    check(sim.stats()["dropped"] == len(slip_encode(SYNC_FRAME)), "dropped bytes counted")
+    sim.stop()
+
+    # Corruption breaks the frame; a runtime stall delays the answer.
+    sim = Sim(binary, work, "esp32", args=["--boot=download", "--seed=3"])
+    sim.drain()
+    check(sim.control("fault corrupt=1") == "ok", "fault command answers ok")
+    sim.send(slip_encode(command(0x0A, struct.pack("<I", 0x40001000))))
+    got = sim.read_frame(0.3)
+    check(got is None or got != bytes.fromhex("010a0400831df00000000000"), "corrupt=1 spoils the request")
+    sim.stop()
+
+    sim = Sim(binary, work, "esp32", args=["--boot=download", "--fault=stall=300@0"])
+    sim.drain()
+    t0 = time.monotonic()
+    r = sim.request(0x0A, struct.pack("<I", 0x40001000))
+    dt = time.monotonic() - t0
+    check(r == bytes.fromhex("010a0400831df00000000000") and dt >= 0.29, f"stall=300@0 delays by {dt:.3f}s")
+    sim.stop()
+
+    # Vanishing at a byte count: the host sees the port hang up.
+    sim = Sim(binary, work, "esp32", args=["--boot=download", "--fault=vanish=20"])
+    sim.drain()
+    sim.send(slip_encode(SYNC_FRAME))
+    time.sleep(0.2)
+    try:
+        r, _, _ = select.select([sim.fd], [], [], 1)
+        os.read(sim.fd, 100)
+        gone = False
+    except OSError:
+        gone = True
+    check(gone, "vanish=20 hangs up the port (EIO)")
+    check(sim.stats()["state"] == "gone", "stats state is gone")
+    check(not os.path.exists(sim.tty_path), "the pty link disappears")
+    sim.stop()
+
+    sim = Sim(binary, work, "esp32", args=["--boot=download"])
+    sim.drain()
+    check(sim.control("vanish") == "ok", "vanish answers ok")
+    try:
+        os.read(sim.fd, 100)
+        gone = False
+    except OSError:
+        gone = True
+    check(gone, "vanish hangs up the port")
+    sim.stop()
+
+
+def test_real_timing(binary, work):
+    sim = Sim(binary, work, "esp32", args=["--boot=download", "--timing=real"])
+    sim.drain(0.2)
+    t0 = time.monotonic()
+    sim.send(slip_encode(SYNC_FRAME))
+    frames = [sim.read_frame(1) for _ in range(8)]
+    dt = time.monotonic() - t0
+    # 46 bytes in (4.0 ms) + 1 ms turnaround + 8 replies of 14 bytes (9.7 ms)
+    check(all(f == bytes.fromhex("010804000707122000000000") for f in frames), "eight SYNC replies")
+    check(0.0145 <= dt < 0.2, f"SYNC exchange takes the modelled time at 115200 baud: {dt * 1000:.1f} ms")
+    sim.stop()
+
+
+def test_cli(binary):
+    out = subprocess.run([binary, "--help"], capture_output=True, text=True)
+    check(out.returncode == 0 and all(o in out.stdout for o in (
+        "--chip", "--flash", "--flash-size", "--fd", "--pty", "--control", "--control-fd", "--console",
+        "--boot", "--timing", "--log", "--seed", "--fault", "--app-interval", "--version")), "--help lists every option")
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True)
+    check(out.returncode == 0 and out.stdout.startswith("fbuild-esp-sim "), "--version")
+    out = subprocess.run([binary, "--chip=esp8266", "--flash=/dev/null", "--pty=/tmp/x"], capture_output=True)
+    check(out.returncode != 0, "unknown chip is rejected")
+
+
+def main():
+    binary = os.path.abspath(sys.argv[1])
+    with tempfile.TemporaryDirectory(prefix="sim-e2e-") as work:
+        test_cli(binary)
+        flash = test_replay_esp32(binary, work)
+        test_replay_esp32c3(binary, work)
+        if flash is None:
+            # No traces: build an image of our own for the boot test.
+            flash = os.path.join(work, "flash-boot.bin")
+            with open(flash, "wb") as f:
+                f.write(b"\xff" * 0x10000 + os.urandom(0x8000) + b"\xff" * (0x400000 - 0x18000))
+        test_boot_model_uart(binary, work, flash)
+        test_boot_model_usb_jtag(binary, work)
+        test_deflate_md5_and_external_write(binary, work)
+        test_faults(binary, work)
+        test_real_timing(binary, work)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
