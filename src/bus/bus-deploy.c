@@ -135,8 +135,7 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
                 return bus_error_set_errnof(error, r, "Cannot queue the %s on %s: %m",
                                             job_kind_to_string(kind), port.node);
         }
-        log_debug("Queued a %s on %s for %s.", job_kind_to_string(kind), port.node,
-                  strempty(sd_bus_message_get_sender(message)));
+        log_debug("Queued a %s on %s for %s.", job_kind_to_string(kind), port.node, bus_message_origin(message));
         return 1;
 }
 

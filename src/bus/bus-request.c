@@ -227,8 +227,14 @@ int bus_region_list_to_image(BusRegionList *l, sd_bus_message *m, Image **ret, s
                                 case ENFILE:
                                 case EAGAIN:
                                         return bus_error_set_errnof(error, fd, "Cannot open %s: %m", s->path);
+                                case EISDIR:
+                                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
+                                                                 "%s is a directory", s->path);
+                                case ESPIPE:
+                                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
+                                                                 "%s is not a regular file", s->path);
                                 default:
-                                        /* ENOENT, ENOTDIR, ELOOP, EISDIR, ESPIPE, …: the path is no source. */
+                                        /* ENOENT, ENOTDIR, ELOOP, …: the path is no source. */
                                         return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
                                                                  "Cannot open %s: %s", s->path, strerror(-fd));
                                 }

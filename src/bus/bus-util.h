@@ -46,3 +46,13 @@ static inline bool str_in_set_internal(const char *s, const char *const *set) {
         return false;
 }
 #define STR_IN_SET(s, ...) str_in_set_internal((s), (const char *const[]) { __VA_ARGS__, NULL })
+
+/* Who sent a message, for logs: the sender on a bus, the connection's
+ * description peer-to-peer. */
+static inline const char *bus_message_origin(sd_bus_message *m) {
+        const char *s = sd_bus_message_get_sender(m);
+
+        if (!s && sd_bus_get_description(sd_bus_message_get_bus(m), &s) < 0)
+                s = NULL;
+        return s ?: "?";
+}

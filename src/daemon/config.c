@@ -65,18 +65,27 @@ int config_parse_timeout(const char *s, usec_t *ret) {
 
         while (*p) {
                 usec_t unit = USEC_PER_SEC;
+                size_t len = 0, n = 0, digits = 0;
+                bool dot = false;
+                char number[32];
                 double value;
-                size_t len = 0;
-                char *end;
 
-                /* strtod would accept "inf", "nan" and hex; only plain decimals here. */
-                if (!isdigit((unsigned char) *p) && *p != '.')
+                /* Plain decimals only: strtod() alone would take "inf", hex, exponents. */
+                for (; isdigit((unsigned char) p[n]) || (p[n] == '.' && !dot); n++) {
+                        if (p[n] == '.')
+                                dot = true;
+                        else
+                                digits++;
+                }
+                if (digits == 0 || n >= sizeof(number))
                         return -EINVAL;
+                memcpy(number, p, n);
+                number[n] = '\0';
                 errno = 0;
-                value = strtod(p, &end);
-                if (errno != 0 || end == p || value < 0)
-                        return -EINVAL;
-                p = end;
+                value = strtod(number, NULL);
+                if (errno != 0)
+                        return -ERANGE;
+                p += n;
                 while (isspace((unsigned char) *p))
                         p++;
                 for (size_t i = 0; i < ELEMENTSOF(time_units); i++) {

@@ -8,12 +8,16 @@
 
 #include "flash-compress.h"
 #include "flash-write.h"
+#include "esp-status.h"
 #include "log.h"
 #include "macro.h"
 
 /* Progress is reported in steps of at most this much flash, even when one
  * highly compressed block covers more. */
 #define FLASH_PROGRESS_STEP (64 * 1024)
+/* A region whose data arrived damaged (inflate error, MD5 mismatch) is written
+ * again from the start, this many times in all. */
+#define FLASH_WRITE_PASSES 3
 
 static void evp_md_ctx_freep(EVP_MD_CTX **c) {
         if (*c)
@@ -85,11 +89,48 @@ static int report_progress(FlashProgressFn progress, void *userdata, uint64_t *r
         return 0;
 }
 
+/* One pass: FLASH_DEFL_BEGIN, every block, FLASH_DEFL_END. */
+static int write_plan(EspLoader *l, const FlashDeflatePlan *plan, FlashProgressFn progress,
+                      void *userdata, uint64_t *reported) {
+        int r;
+
+        r = esp_loader_flash_defl_begin(l, plan->offset, (uint32_t) plan->image_size,
+                                        (uint32_t) plan->stream_size, (uint32_t) plan->block_size);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < plan->n_blocks; i++) {
+                size_t block_len, before = i > 0 ? plan->block_output[i - 1] : 0;
+                const uint8_t *block = flash_deflate_plan_block(plan, i, &block_len);
+
+                r = esp_loader_flash_defl_data(l, (uint32_t) i, block, block_len,
+                                               (uint32_t) (plan->block_output[i] - before));
+                if (r < 0)
+                        return r;
+
+                r = report_progress(progress, userdata, reported,
+                                    flash_deflate_plan_region_done(plan, i), plan->region_size);
+                if (r < 0)
+                        return r;
+        }
+
+        return esp_loader_flash_defl_end(l, /* stay_in_loader= */ true);
+}
+
+/* Whether a failed pass is worth repeating from the start: the data reached
+ * the chip damaged in a way its per-block checksum could not see. */
+static bool write_pass_corrupted(EspLoader *l, int r) {
+        uint8_t e = esp_loader_last_error(l);
+
+        return r == -EBADMSG ||
+               (r == -EPROTO && (e == ESP_ERROR_DEFLATE || e == ESP_ERROR_INFLATE));
+}
+
 int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                        FlashProgressFn progress, void *userdata, uint64_t *ret_wire_bytes) {
         _cleanup_(flash_deflate_plan_done) FlashDeflatePlan plan = {};
-        uint64_t reported = 0;
-        bool match;
+        uint64_t reported = 0, wire = 0;
+        bool match = false;
         int r;
 
         if (!l || !data || len == 0)
@@ -109,42 +150,36 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
         log_debug("Writing %zu bytes at 0x%x: %zu compressed in %zu block(s).", len, offset,
                   plan.stream_size, plan.n_blocks);
 
-        r = esp_loader_flash_defl_begin(l, plan.offset, (uint32_t) plan.image_size,
-                                        (uint32_t) plan.stream_size, (uint32_t) plan.block_size);
-        if (r < 0)
-                return r;
-
         r = report_progress(progress, userdata, &reported, 0, len);
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < plan.n_blocks; i++) {
-                size_t block_len, before = i > 0 ? plan.block_output[i - 1] : 0;
-                const uint8_t *block = flash_deflate_plan_block(&plan, i, &block_len);
+        for (unsigned pass = 0; pass < FLASH_WRITE_PASSES; pass++) {
+                if (pass > 0)
+                        log_debug("Writing the region at 0x%x again (pass %u).", offset, pass + 1);
 
-                r = esp_loader_flash_defl_data(l, (uint32_t) i, block, block_len,
-                                               (uint32_t) (plan.block_output[i] - before));
+                r = write_plan(l, &plan, progress, userdata, &reported);
+                wire += plan.stream_size;
+                if (r < 0) {
+                        if (write_pass_corrupted(l, r))
+                                continue;
+                        return r;
+                }
+
+                r = flash_verify_region(l, offset, data, len, &match, NULL);
                 if (r < 0)
                         return r;
-
-                r = report_progress(progress, userdata, &reported,
-                                    flash_deflate_plan_region_done(&plan, i), len);
-                if (r < 0)
-                        return r;
+                if (match)
+                        break;
+                log_debug("MD5 of the region at 0x%x differs after writing it.", offset);
         }
-
-        r = esp_loader_flash_defl_end(l, /* stay_in_loader= */ true);
-        if (r < 0)
-                return r;
-
-        r = flash_verify_region(l, offset, data, len, &match, NULL);
         if (r < 0)
                 return r;
         if (!match)
-                return log_debug_errno(EIO, "MD5 of the region at 0x%x differs after writing it.",
+                return log_debug_errno(EIO, "The region at 0x%x did not read back as written.",
                                        offset);
 
         if (ret_wire_bytes)
-                *ret_wire_bytes = plan.stream_size;
+                *ret_wire_bytes = wire;
         return 0;
 }

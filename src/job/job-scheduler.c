@@ -172,8 +172,12 @@ static void scheduler_update_trust(JobScheduler *s, ScheduledJob *sj) {
                 if (error == 0) {
                         JobOutcome o = job_outcome(j);
 
-                        if (o == JOB_OUTCOME_VERIFY_SKIP || o == JOB_OUTCOME_SELECTIVE ||
-                            o == JOB_OUTCOME_FULL)
+                        if (job_stats(j)->verification_impossible)
+                                /* Written, but never proven: trust needs proof. */
+                                (void) trust_table_invalidate(s->trust, sj->device_id,
+                                                              TRUST_INVALIDATION_REPLACED);
+                        else if (o == JOB_OUTCOME_VERIFY_SKIP || o == JOB_OUTCOME_SELECTIVE ||
+                                 o == JOB_OUTCOME_FULL)
                                 (void) trust_table_set(s->trust, sj->device_id, img->sha256);
                 } else if (job_stats(j)->flash_begins > 0)
                         /* A write began: whatever image it was, the flash is in an

@@ -36,7 +36,8 @@ JobScheduler *job_scheduler_free(JobScheduler *s);
  * with o->trust and a device_id whose trusted hash equals the image's, the job
  * finishes as trust-skip without opening the port. Verify jobs always ask the
  * device. job_userdata is stored on the job (job_get_userdata()).
- * Trust afterwards: a successful deploy or an all-match verify sets it; a deploy
+ * Trust afterwards: a successful deploy or an all-match verify sets it (not an
+ * unverifiable write: that clears it as "replaced"); a deploy
  * that failed or was cancelled after its first FLASH_BEGIN clears it
  * (write-failed / cancelled); a verify that finds a mismatch on a device trusted
  * with this very image clears it (replaced). */

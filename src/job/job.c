@@ -199,19 +199,41 @@ static bool job_cancelled(Job *j) {
         return c;
 }
 
-/* Keeps the first message: later ones are usually consequences. Returns r. */
-_printf_(3, 4)
-static int job_fail(Job *j, int r, const char *format, ...) {
+/* Records the error message; the first one is kept, later ones are usually
+ * consequences. job_fail() appends strerror(r) (errors from below), job_refuse()
+ * does not (the job's own verdicts, which say it all). Both return r. */
+_printf_(4, 0)
+static int job_fail_internal(Job *j, int r, bool with_errno, const char *format, va_list ap) {
         char detail[JOB_ERROR_MESSAGE_MAX - 64], buf[128];
-        va_list ap;
 
         if (j->error_message[0])
                 return r;
-        va_start(ap, format);
         (void) vsnprintf(detail, sizeof(detail), format, ap);
+        if (with_errno)
+                (void) snprintf(j->error_message, sizeof(j->error_message), "%s: %s", detail,
+                                strerror_r(ERRNO_ABS(r), buf, sizeof(buf)));
+        else
+                (void) snprintf(j->error_message, sizeof(j->error_message), "%s", detail);
+        return r;
+}
+
+_printf_(3, 4)
+static int job_fail(Job *j, int r, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        r = job_fail_internal(j, r, true, format, ap);
         va_end(ap);
-        (void) snprintf(j->error_message, sizeof(j->error_message), "%s: %s", detail,
-                        strerror_r(ERRNO_ABS(r), buf, sizeof(buf)));
+        return r;
+}
+
+_printf_(3, 4)
+static int job_refuse(Job *j, int r, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        r = job_fail_internal(j, r, false, format, ap);
+        va_end(ap);
         return r;
 }
 
@@ -238,7 +260,7 @@ static int job_hash(Job *j) {
         job_progress(j, JOB_PHASE_HASH, 0, image_total_bytes(j->img));
         r = image_load(j->img);
         if (r == -ESTALE)
-                return job_fail(j, r, "an image file changed after it was submitted");
+                return job_refuse(j, r, "an image file changed after it was submitted");
         if (r < 0)
                 return job_fail(j, r, "cannot read the image");
         if (job_cancelled(j))
@@ -322,7 +344,7 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         chip = esp_loader_chip(l);
         j->stats.chip = chip ? chip->name : NULL;
         if (j->options.chip && (!chip || chip->id != j->options.chip->id))
-                return job_fail(j, -ENXIO, "found %s, but %s was requested",
+                return job_refuse(j, -ENXIO, "found %s, but %s was requested",
                                 chip ? chip->name : "an unknown chip", j->options.chip->name);
 
         r = esp_loader_attach_flash(l, 0);
@@ -333,7 +355,7 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
 
         r = image_check_flash_size(j->img, flash_size);
         if (r < 0)
-                return job_fail(j, r, "the image does not fit the %" PRIu32 " KiB flash",
+                return job_refuse(j, r, "the image does not fit the %" PRIu32 " KiB flash",
                                 flash_size / 1024);
 
         if (j->options.baud != 0 && j->options.baud != t->baud) {
@@ -375,6 +397,9 @@ static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
                 r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match,
                                         j->results[i].device_md5);
                 if (r == -EOPNOTSUPP) {
+                        /* All or nothing: earlier verdicts do not make a plan. */
+                        for (size_t k = 0; k < img->n_regions; k++)
+                                j->results[k].matched = false;
                         *ret_impossible = true;
                         return 0;
                 }
@@ -505,7 +530,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
 
         if (unverifiable) {
                 if (j->kind == JOB_KIND_VERIFY)
-                        return job_fail(j, -EOPNOTSUPP, "the chip refuses flash MD5 (secure download mode?)");
+                        return job_refuse(j, -EOPNOTSUPP, "the chip refuses flash MD5 (secure download mode?)");
                 /* Nothing is known about the flash: write it all, and say so. */
                 j->stats.verification_impossible = true;
                 log_notice("%s: flash MD5 unavailable, writing every region unverified", j->port);
@@ -559,7 +584,7 @@ static int job_run_device(Job *j) {
          * means a changed file fails the job with the device untouched. */
         r = image_load(j->img);
         if (r == -ESTALE)
-                return job_fail(j, r, "an image file changed after it was submitted");
+                return job_refuse(j, r, "an image file changed after it was submitted");
         if (r < 0)
                 return job_fail(j, r, "cannot read the image");
 

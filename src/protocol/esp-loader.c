@@ -25,7 +25,7 @@
 /* A data block is sent again when the chip refused it (a mangled frame: cheap,
  * it answers at once), and its fate is probed when no answer came (esptool's
  * WRITE_BLOCK_ATTEMPTS is 3 in all). */
-#define LOADER_BLOCK_REFUSALS 8
+#define LOADER_BLOCK_REFUSALS 16
 #define LOADER_BLOCK_TIMEOUTS 3
 /* Idempotent commands (register access, MD5, attach) are retried this often when
  * the reply was lost or mangled. */
@@ -387,10 +387,11 @@ static bool error_is_fatal(int r) {
                r == -EINVAL || r == -EMSGSIZE;
 }
 
-/* For commands whose repetition is harmless: send again when the reply was
- * lost or the request arrived mangled. */
-static int loader_command_retry(EspLoader *l, uint8_t op, const void *payload, size_t n,
-                                usec_t timeout, EspResponse *ret) {
+/* For commands whose repetition is harmless: send again when the request
+ * arrived mangled (the chip says so at once) and, if on_timeout, when no
+ * answer came. */
+static int loader_command_retry_full(EspLoader *l, uint8_t op, const void *payload, size_t n,
+                                     usec_t timeout, bool on_timeout, EspResponse *ret) {
         bool timed_out = false, unsupported = false;
         int r = -ETIMEDOUT;
 
@@ -406,7 +407,8 @@ static int loader_command_retry(EspLoader *l, uint8_t op, const void *payload, s
                 r = esp_loader_command(l, op, payload, n, 0, timeout, ret);
                 if (r >= 0) {
                         /* A late answer to the first attempt may still be on its way;
-                         * it must not pass for the answer to the next command. */
+                         * it must not pass for the answer to the next command. (The
+                         * response data lives in the decoder, which draining leaves alone.) */
                         if (timed_out) {
                                 int k = loader_drain_input(l, 100 * USEC_PER_MSEC, 500 * USEC_PER_MSEC);
                                 if (k < 0)
@@ -422,14 +424,23 @@ static int loader_command_retry(EspLoader *l, uint8_t op, const void *payload, s
                 }
                 if (error_is_fatal(r))
                         return r;
+                if (r == -ETIMEDOUT) {
+                        if (!on_timeout)
+                                return r;
+                        timed_out = true;
+                        continue;
+                }
                 /* A refusal is final, unless the request itself arrived mangled. */
                 if (r == -EPROTO && l->last_error != ESP_ERROR_INVALID_MESSAGE &&
                     l->last_error != ESP_ERROR_INVALID_CRC)
                         return r;
-                if (r == -ETIMEDOUT)
-                        timed_out = true;
         }
         return r;
+}
+
+static int loader_command_retry(EspLoader *l, uint8_t op, const void *payload, size_t n,
+                                usec_t timeout, EspResponse *ret) {
+        return loader_command_retry_full(l, op, payload, n, timeout, true, ret);
 }
 
 int esp_loader_read_reg(EspLoader *l, uint32_t addr, uint32_t *ret_value) {
@@ -457,15 +468,22 @@ int esp_loader_write_reg(EspLoader *l, uint32_t addr, uint32_t value) {
                                     LOADER_DEFAULT_TIMEOUT, NULL);
 }
 
-/* After a data block went unanswered: did the chip take it? Replies come in
- * order, so a READ_REG sent now is answered after anything still pending for
- * the block (a stalled chip, a slow flash). Returns 1 if the block was
- * accepted, 0 if it was refused or never arrived, -ETIMEDOUT if the probe got
- * no answer either. Nothing is flushed: a late reply is the evidence. */
+/* What became of a data block that went unanswered. */
+typedef enum BlockFate {
+        BLOCK_REFUSED,          /* the chip answered it with an error */
+        BLOCK_LANDED,           /* the chip took it; only its reply was late or lost */
+        BLOCK_UNKNOWN,          /* no answer at all: the request or its reply was lost */
+} BlockFate;
+
+/* Replies come in order, so a READ_REG sent now is answered after anything
+ * still pending for the block (a stalled chip, a slow flash). Nothing is
+ * flushed: a late reply is the evidence. -ETIMEDOUT if the probe got no answer
+ * either. */
 static int loader_probe_block(EspLoader *l, uint8_t op, usec_t timeout) {
         uint8_t payload[4];
+        BlockFate fate = BLOCK_UNKNOWN;
         usec_t deadline;
-        int landed = 0, r;
+        int r;
 
         r = loader_send(l, ESP_OP_READ_REG, payload, esp_payload_read_reg(payload, ESP_CHIP_MAGIC_REG),
                         0);
@@ -479,6 +497,8 @@ static int loader_probe_block(EspLoader *l, uint8_t op, usec_t timeout) {
                 size_t n;
 
                 r = loader_read_frame(l, deadline, &frame, &n);
+                if (r == -ETIMEDOUT && fate != BLOCK_UNKNOWN)
+                        return fate;    /* the probe itself was lost, but the block's fate is known */
                 if (r < 0)
                         return r;
                 if (loader_decode(l, frame, n, &resp) < 0) {
@@ -486,19 +506,19 @@ static int loader_probe_block(EspLoader *l, uint8_t op, usec_t timeout) {
                         continue;
                 }
                 if (resp.op == op)
-                        landed = resp.status == 0;
+                        fate = resp.status == 0 ? BLOCK_LANDED : BLOCK_REFUSED;
                 else if (resp.op == ESP_OP_READ_REG)
-                        return landed;
+                        return fate;
         }
 }
 
 /* Sends a FLASH_DEFL_DATA / MEM_DATA block and makes sure the chip took it
  * exactly once: sent again when refused (the frame arrived mangled), probed
- * when unanswered (the request or only its reply may be lost, or just late). */
+ * when unanswered (the request, or only its reply, may be lost or just late). */
 static int loader_data_command(EspLoader *l, uint8_t op, uint32_t seq, const void *block,
                                size_t len, usec_t timeout) {
         unsigned refusals = 0, timeouts = 0;
-        bool send = true;
+        bool send = true, fate_unknown = false, only_invalid = true;
         int r;
 
         esp_payload_data_header(l->scratch, (uint32_t) len, seq);
@@ -512,10 +532,12 @@ static int loader_data_command(EspLoader *l, uint8_t op, uint32_t seq, const voi
                                 return 0;
                 } else {
                         r = loader_probe_block(l, op, timeout);
-                        if (r > 0)
-                                return 0;       /* it landed; only the reply was lost */
-                        if (r == 0) {
-                                send = true;    /* refused or lost: send again */
+                        if (r == BLOCK_LANDED)
+                                return 0;
+                        if (r >= 0) {
+                                fate_unknown = r == BLOCK_UNKNOWN;
+                                only_invalid = true;
+                                send = true;
                                 continue;
                         }
                 }
@@ -528,15 +550,34 @@ static int loader_data_command(EspLoader *l, uint8_t op, uint32_t seq, const voi
                                 return r;
                         log_debug("Block %u of 0x%02x unanswered, probing.", seq, op);
                         send = false;
-                } else {
-                        /* Refused: a corrupted frame gets 0x05/0x07 (a corrupted
-                         * opcode even an "unsupported" echo). */
-                        if (++refusals >= LOADER_BLOCK_REFUSALS)
-                                return r;
+                        continue;
+                }
+
+                /* The chip's inflater choked: what it holds is already wrong
+                 * (two bit flips can cancel out in the XOR checksum), and no
+                 * resend of this block can mend it. The whole write must start over. */
+                if (r == -EPROTO && (l->last_error == ESP_ERROR_DEFLATE ||
+                                     l->last_error == ESP_ERROR_INFLATE))
+                        return r;
+
+                /* Refused: a corrupted frame gets 0x05 or 0x07, a corrupted
+                 * opcode even an "unsupported" echo. */
+                only_invalid = only_invalid && r == -EPROTO &&
+                               l->last_error == ESP_ERROR_INVALID_MESSAGE;
+                if (++refusals < LOADER_BLOCK_REFUSALS) {
                         log_debug("Block %u of 0x%02x refused (%s), sending it again.", seq, op,
                                   strerror(-r));
-                        send = true;
+                        continue;
                 }
+                /* Every resend after a silent loss refused as an invalid message:
+                 * the sequence number was used up, so the first copy landed and
+                 * only its reply was lost. The MD5 check proves or refutes it. */
+                if (fate_unknown && only_invalid) {
+                        log_debug("Block %u of 0x%02x assumed written: its resends are out of sequence.",
+                                  seq, op);
+                        return 0;
+                }
+                return r;
         }
 }
 
@@ -1001,9 +1042,10 @@ int esp_loader_change_baud(EspLoader *l, uint32_t baud) {
                 return 0;
 
         /* The ROM takes 0 as the old rate, a stub the current one (esptool). */
-        r = esp_loader_command(l, ESP_OP_CHANGE_BAUDRATE, payload,
-                               esp_payload_change_baudrate(payload, baud, l->stub ? old : 0), 0,
-                               LOADER_DEFAULT_TIMEOUT, NULL);
+        /* Sent again only if refused: unanswered, it may have switched the chip. */
+        r = loader_command_retry_full(l, ESP_OP_CHANGE_BAUDRATE, payload,
+                                      esp_payload_change_baudrate(payload, baud, l->stub ? old : 0),
+                                      LOADER_DEFAULT_TIMEOUT, false, NULL);
         if (r < 0)
                 return log_debug_errno(r, "CHANGE_BAUDRATE to %u failed: %m", baud);
 
@@ -1044,10 +1086,10 @@ static int loader_upload_segment(EspLoader *l, uint32_t addr, const uint8_t *dat
                 return -EFBIG;
 
         blocks = (uint32_t) DIV_ROUND_UP(len, ESP_ROM_MEM_BLOCK_SIZE);
-        STEP(esp_loader_command(l, ESP_OP_MEM_BEGIN, begin,
-                                esp_payload_begin(begin, (uint32_t) len, blocks, ESP_ROM_MEM_BLOCK_SIZE,
-                                                  addr, false, false),
-                                0, LOADER_DEFAULT_TIMEOUT, NULL));
+        STEP(loader_command_retry(l, ESP_OP_MEM_BEGIN, begin,
+                                  esp_payload_begin(begin, (uint32_t) len, blocks,
+                                                    ESP_ROM_MEM_BLOCK_SIZE, addr, false, false),
+                                  LOADER_DEFAULT_TIMEOUT, NULL));
 
         for (uint32_t seq = 0; seq < blocks; seq++) {
                 size_t off = (size_t) seq * ESP_ROM_MEM_BLOCK_SIZE;
@@ -1135,11 +1177,12 @@ int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompre
         /* ESP32's ROM takes the 16-byte form; every stub and newer ROM 20 bytes. */
         with_flag = l->stub || l->chip->rom_begin_has_encrypt_flag;
 
+        /* Sending it again only restarts the write (and the ROM's erase). */
         l->stats.flash_begins++;
-        r = esp_loader_command(l, ESP_OP_FLASH_DEFL_BEGIN, payload,
-                               esp_payload_begin(payload, size, blocks, block_size, offset, with_flag,
-                                                 false),
-                               0, timeout, NULL);
+        r = loader_command_retry(l, ESP_OP_FLASH_DEFL_BEGIN, payload,
+                                 esp_payload_begin(payload, size, blocks, block_size, offset,
+                                                   with_flag, false),
+                                 timeout, NULL);
         if (r < 0)
                 return log_debug_errno(r, "FLASH_DEFL_BEGIN at 0x%x failed: %m", offset);
 
@@ -1185,9 +1228,10 @@ int esp_loader_flash_defl_end(EspLoader *l, bool stay_in_loader) {
 
         /* A stub answers only once the last block is in flash (esptool follows
          * the last block with a dummy command for that): give it that block's time. */
-        return esp_loader_command(l, ESP_OP_FLASH_DEFL_END, payload,
-                                  esp_payload_flash_end(payload, stay_in_loader), 0,
-                                  l->stub ? l->prev_block_timeout : LOADER_DEFAULT_TIMEOUT, NULL);
+        return loader_command_retry_full(l, ESP_OP_FLASH_DEFL_END, payload,
+                                         esp_payload_flash_end(payload, stay_in_loader),
+                                         l->stub ? l->prev_block_timeout : LOADER_DEFAULT_TIMEOUT,
+                                         false, NULL);
 }
 
 int esp_loader_flash_md5(EspLoader *l, uint32_t addr, uint32_t size, uint8_t ret_digest[16]) {

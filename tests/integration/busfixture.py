@@ -70,15 +70,23 @@ def stop_process(proc, timeout=5, sig=signal.SIGTERM):
         pass
 
 
-def service_command(binary, args=(), env=None, log=None):
-    """A shell-free argv that runs `binary` with extra environment; when `log`
-    is given, a /bin/sh wrapper that appends stdout+stderr to it and then execs
-    (so the service's pid is the activated pid)."""
+# Prefix for every long-lived process a test starts: if its parent dies (the test
+# killed outright, or dbus-daemon/the activator gone), it goes too. pdeathsig
+# survives the exec chain below, so the service itself carries it.
+ORPHAN_GUARD = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"]  # dbus-daemon does not search PATH
+
+
+def service_command(binary, args=(), env=None, log=None, orphan_guard=True):
+    """An argv that runs `binary` with extra environment; when `log` is given,
+    through a /bin/sh that appends stdout+stderr to it and then execs, so the
+    service keeps the activated pid (LISTEN_PID). No orphan guard under bus
+    activation: dbus-daemon's babysitter, the service's parent, exits as soon as
+    the name is owned."""
     env = env or {}
     inner = ["/usr/bin/env"] + [f"{k}={v}" for k, v in sorted(env.items())] + [binary] + list(args)
-    if not log:
-        return inner
-    return ["/bin/sh", "-c", "exec \"$@\" >>" + shlex.quote(log) + " 2>&1", "sh"] + inner
+    if log:
+        inner = ["/bin/sh", "-c", "exec \"$@\" >>" + shlex.quote(log) + " 2>&1", "sh"] + inner
+    return (ORPHAN_GUARD if orphan_guard else []) + inner
 
 
 # --------------------------------------------------------------------------------------
@@ -161,11 +169,10 @@ class PrivateSystemBus:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                ["dbus-daemon", f"--config-file={conf}", "--nofork", "--nopidfile",
-                 f"--print-address={w}"],
+                ORPHAN_GUARD + ["dbus-daemon", f"--config-file={conf}", "--nofork",
+                                "--nopidfile", f"--print-address={w}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                pass_fds=(w,), env=self.env,
-                start_new_session=True)
+                pass_fds=(w,), env=self.env)
         finally:
             os.close(w)
             log.close()
@@ -226,9 +233,9 @@ class SocketActivator:
                "--events", self.events_path]
         if self.max_spawns:
             cmd += ["--max-spawns", str(self.max_spawns)]
-        self.proc = subprocess.Popen(cmd + ["--"] + self.argv, stdout=subprocess.PIPE,
-                                     stderr=log, stdin=subprocess.DEVNULL, env=self.env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(ORPHAN_GUARD + cmd + ["--"] + self.argv,
+                                     stdout=subprocess.PIPE, stderr=log,
+                                     stdin=subprocess.DEVNULL, env=self.env)
         log.close()
         line = _read_line(self.proc.stdout.fileno(), timeout, "socket-activator ready")
         if line != "ready":

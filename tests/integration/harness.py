@@ -300,7 +300,8 @@ class Service:
         if activation == "bus":
             listen = os.path.join(workdir, "bus", "run", "system_bus_socket")
             env["DBUS_SYSTEM_BUS_ADDRESS"] = f"unix:path={listen}"
-            argv = busfixture.service_command(DEPLOYD, extra_args, env, log=self.log_path)
+            argv = busfixture.service_command(DEPLOYD, extra_args, env, log=self.log_path,
+                                              orphan_guard=False)
             self.bus = PrivateSystemBus(workdir, argv, POLICY, env=bed.env()).start()
             self.endpoint = Endpoint(self.bus.address, peer_to_peer=False)
         elif activation == "socket":

@@ -38,13 +38,14 @@ class Outcomes(harness.ServiceTestCase):
 
     def deploy_watched(self, image, **opts):
         """DeployRegions with the main loop running, so Progress signals are seen."""
+        self.c.drain()
         mark = len(self.c.signals)
         p = self.c.call_async("DeployRegions", self.port, harness.regions_value(image.paths()),
                               harness.options_value(**opts))
         self.c.run_until(lambda: p.done, harness.CALL_TIMEOUT, "DeployRegions reply")
-        # Signals sent before the reply are queued before it on the same connection,
-        # but drain anything still pending.
-        self.c.run_until(lambda: True, 1)
+        # Signals sent before the reply arrive before it on the same connection;
+        # dispatch anything still pending all the same.
+        self.c.drain()
         return p.get(), self.progress(mark)
 
     def assertProgressEvery64K(self, progress, total):

@@ -34,8 +34,6 @@ typedef struct SimChip {
         uint8_t security_info[SIM_SECURITY_INFO_LEN];
         bool stub_has_security_info;
         bool rom_flash_begin_short;             /* ESP32 ROM takes 16-byte FLASH_BEGIN */
-        uint8_t rom_md5_trailer[2];             /* leftover bytes in the ROM's MD5 reply */
-        bool rom_security_info_clears_leftover;
         uint32_t rom_default_chip_size;         /* ROM's idea of the flash size before SPI_SET_PARAMS */
         uint32_t stub_default_chip_size;        /* the stub's FLASH_MAX_SIZE */
 

@@ -49,6 +49,9 @@ int sim_loader_inflate(SimLoader *l, const uint8_t *data, size_t n, nsec_t start
 nsec_t sim_loader_flash_write_plain(SimLoader *l, const uint8_t *data, uint32_t len, nsec_t start);
 void sim_loader_flash_write_stop(SimLoader *l);
 bool sim_loader_range_ok(const SimLoader *l, uint32_t addr, uint32_t len);
+/* Flash reads go through SPI user commands in ROM code, which leave READ
+ * (0x03) behind in USR2; later register dumps in the traces show it. */
+void sim_loader_touch_flash_read(SimLoader *l);
 
 nsec_t sim_loader_send_frame(SimLoader *l, const uint8_t *frame, size_t n, nsec_t at);
 

@@ -81,10 +81,10 @@ void sim_loader_reset(SimLoader *l) {
         l->chip_size = l->chip->rom_default_chip_size;
         l->spi_attached = false;
         l->uart_dead = false;
-        /* The ROM zeroes its .bss when it starts, leftovers included. */
+        /* A booting ROM starts from zeroed RAM, reply buffer included. */
         l->last_op = 0;
         l->last_value = 0;
-        l->leftover[0] = l->leftover[1] = 0;
+        memset(l->resp_ram, 0, sizeof(l->resp_ram));
         l->mem.active = l->mem.data_seen = false;
         l->deferred = 0;
 }
@@ -106,6 +106,12 @@ void sim_loader_write_reg(SimLoader *l, uint32_t addr, uint32_t value, uint32_t 
         (void) sim_spi_after_write(&l->chip->spi, l->regs, l->flash, addr, v);
         if (l->chip->rtc_wdt_config0_reg != 0 && addr == l->chip->rtc_wdt_config0_reg && v == 0)
                 l->wdt_disabled = true;
+}
+
+void sim_loader_touch_flash_read(SimLoader *l) {
+        uint32_t usr2 = l->chip->spi.base + l->chip->spi.usr2_offs;
+
+        (void) sim_regs_write(l->regs, usr2, (sim_regs_read(l->regs, usr2) & ~0xFFFFU) | 0x03);
 }
 
 bool sim_loader_range_ok(const SimLoader *l, uint32_t addr, uint32_t len) {

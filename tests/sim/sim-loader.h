@@ -63,6 +63,9 @@ typedef struct SimLoaderHost {
                         uint16_t status);
 } SimLoaderHost;
 
+/* The ROM's reply buffer: up to 64 bytes of body, 2 status, 2 stale. */
+#define SIM_ROM_RESP_RAM 68
+
 typedef struct SimFlashWrite {
         bool active;
         bool compressed;
@@ -105,10 +108,11 @@ typedef struct SimLoader {
 
         /* ROM reply quirks: a reply's value repeats the last READ_REG (or
          * SYNC) value, an unsupported command echoes the last supported
-         * opcode, and the last two status bytes are whatever RAM held. */
+         * opcode, and the body, the two status bytes and two stale bytes
+         * after them all come from one RAM buffer that is never cleared. */
         uint8_t last_op;
         uint32_t last_value;
-        uint8_t leftover[2];
+        uint8_t resp_ram[SIM_ROM_RESP_RAM];
 
         SimFlashWrite fw;
         struct {

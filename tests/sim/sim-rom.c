@@ -38,32 +38,35 @@ static bool rom_supports(const SimLoader *l, uint8_t op) {
         }
 }
 
-/* Builds and queues one ROM reply. The value field is always the loader's
- * current stale value; the trailer is whatever the two leftover bytes are. */
+/* Builds and queues one ROM reply. The body, then the two status bytes, are
+ * written into the reply buffer and sent together with the two bytes after
+ * them, whatever an earlier, longer reply left there: that is how an MD5's hex
+ * digits and a GET_SECURITY_INFO's zeroes show up in later replies. The value
+ * field is the loader's current stale value. */
 static nsec_t rom_reply(SimLoader *l, uint8_t op, const uint8_t *body, size_t body_len,
-                        uint8_t status, uint8_t error, const uint8_t trailer[2], nsec_t at) {
-        uint8_t frame[8 + ROM_READ_SLOW_MAX + 4];
+                        uint8_t status, uint8_t error, nsec_t at) {
+        uint8_t frame[8 + SIM_ROM_RESP_RAM];
         size_t n = 0;
 
-        assert(body_len <= ROM_READ_SLOW_MAX);
+        assert(body_len + 4 <= SIM_ROM_RESP_RAM);
+        if (body_len > 0)
+                memcpy(l->resp_ram, body, body_len);
+        l->resp_ram[body_len] = status;
+        l->resp_ram[body_len + 1] = error;
+
         frame[n++] = 0x01;
         frame[n++] = op;
         frame[n++] = (uint8_t) (body_len + 4);
         frame[n++] = (uint8_t) ((body_len + 4) >> 8);
         sim_put_le32(frame + n, l->last_value);
         n += 4;
-        if (body_len > 0)
-                memcpy(frame + n, body, body_len);
-        n += body_len;
-        frame[n++] = status;
-        frame[n++] = error;
-        frame[n++] = trailer[0];
-        frame[n++] = trailer[1];
+        memcpy(frame + n, l->resp_ram, body_len + 4);
+        n += body_len + 4;
         return sim_loader_send_frame(l, frame, n, at);
 }
 
 static int rom_fail(SimLoader *l, const SimRequest *req, uint8_t error, nsec_t at) {
-        (void) rom_reply(l, req->op, NULL, 0, 0x01, error, l->leftover, at);
+        (void) rom_reply(l, req->op, NULL, 0, 0x01, error, at);
         l->busy_until = at;
         l->host.command(l->host.userdata, at, req->op, req->len, false, 0x0100 | error);
         return 0;
@@ -71,7 +74,7 @@ static int rom_fail(SimLoader *l, const SimRequest *req, uint8_t error, nsec_t a
 
 static int rom_ok(SimLoader *l, const SimRequest *req, const uint8_t *body, size_t body_len,
                   nsec_t at, nsec_t *ret_done) {
-        nsec_t done = rom_reply(l, req->op, body, body_len, 0, 0, l->leftover, at);
+        nsec_t done = rom_reply(l, req->op, body, body_len, 0, 0, at);
 
         l->busy_until = at;
         l->host.command(l->host.userdata, at, req->op, req->len, false, 0);
@@ -96,14 +99,6 @@ static uint8_t rom_check_data(const SimRequest *req, uint32_t expect_seq) {
         if (seq != expect_seq)
                 return ROM_INVALID_MESSAGE;
         return ROM_OK;
-}
-
-/* The ROM reads flash through SPI user commands and leaves READ (0x03) behind
- * in USR2, which later register dumps show. */
-static void rom_touched_flash(SimLoader *l) {
-        uint32_t usr2 = l->chip->spi.base + l->chip->spi.usr2_offs;
-
-        (void) sim_regs_write(l->regs, usr2, (sim_regs_read(l->regs, usr2) & ~0xFFFFU) | 0x03);
 }
 
 static int rom_flash_begin(SimLoader *l, const SimRequest *req, bool compressed, nsec_t t) {
@@ -226,21 +221,15 @@ static int rom_md5(SimLoader *l, const SimRequest *req, nsec_t t) {
         if (r < 0)
                 return r;
         sim_hex(digest, 16, hex);
-        rom_touched_flash(l);
+        sim_loader_touch_flash_read(l);
 
         at = MAX(t, l->flash_busy_until) + sim_timing_md5(l->timing, size, false);
-        (void) rom_reply(l, req->op, (const uint8_t *) hex, 32, 0, 0, l->chip->rom_md5_trailer, at);
-        l->busy_until = at;
-        l->host.command(l->host.userdata, at, req->op, req->len, false, 0);
-        /* The hex string's buffer overlaps the status word: replies after an
-         * MD5 carry two of its characters (traces: "…00006464" after "15dd…"). */
-        l->leftover[0] = (uint8_t) hex[2];
-        l->leftover[1] = (uint8_t) hex[3];
-        return 0;
+        /* Replies after this one carry its characters 2 and 3 (traces:
+         * "...00006464" after "15dd..."), a GET_SECURITY_INFO its 22 and 23. */
+        return rom_ok(l, req, (const uint8_t *) hex, 32, at, NULL);
 }
 
 static int rom_read_slow(SimLoader *l, const SimRequest *req, nsec_t t) {
-        static const uint8_t zero[2] = {};
         uint8_t data[ROM_READ_SLOW_MAX];
         uint32_t addr, size;
         bool too_long;
@@ -253,9 +242,9 @@ static int rom_read_slow(SimLoader *l, const SimRequest *req, nsec_t t) {
          * anyway, with a read length error (trace: esp32-rom-raw-probe). */
         too_long = size > ROM_READ_SLOW_MAX;
         sim_flash_read(l->flash, addr, data, sizeof(data));
-        rom_touched_flash(l);
+        sim_loader_touch_flash_read(l);
         (void) rom_reply(l, req->op, data, sizeof(data), too_long ? 0x01 : 0x00,
-                         too_long ? ROM_FLASH_READ_LENGTH_ERR : ROM_OK, zero, t);
+                         too_long ? ROM_FLASH_READ_LENGTH_ERR : ROM_OK, t);
         l->busy_until = t;
         l->host.command(l->host.userdata, t, req->op, req->len, false,
                         too_long ? 0x0100 | ROM_FLASH_READ_LENGTH_ERR : 0);
@@ -271,7 +260,7 @@ int sim_rom_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                 return 0;
 
         if (!rom_supports(l, req->op)) {
-                (void) rom_reply(l, l->last_op, NULL, 0, 0x01, ROM_INVALID_MESSAGE, l->leftover, t);
+                (void) rom_reply(l, l->last_op, NULL, 0, 0x01, ROM_INVALID_MESSAGE, t);
                 l->busy_until = t;
                 l->host.command(l->host.userdata, t, req->op, req->len, false, 0x0100 | ROM_INVALID_MESSAGE);
                 return 0;
@@ -294,7 +283,7 @@ int sim_rom_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                 l->last_value = ROM_SYNC_VALUE;
                 /* Eight answers, the first at once, the rest right behind it. */
                 for (unsigned i = 0; i < SIM_SYNC_REPLIES; i++)
-                        (void) rom_reply(l, req->op, NULL, 0, 0, 0, l->leftover, t);
+                        (void) rom_reply(l, req->op, NULL, 0, 0, 0, t);
                 l->busy_until = t;
                 l->host.command(l->host.userdata, t, req->op, req->len, false, 0);
                 return 0;
@@ -401,18 +390,10 @@ int sim_rom_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
         case SIM_OP_READ_FLASH_SLOW:
                 return rom_read_slow(l, req, t);
 
-        case SIM_OP_GET_SECURITY_INFO: {
-                nsec_t d;
-
+        case SIM_OP_GET_SECURITY_INFO:
                 if (req->len != 0)
                         return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
-                (void) rom_ok(l, req, l->chip->security_info, SIM_SECURITY_INFO_LEN, t, &d);
-                /* trace esp32c3-rom-verify-flash: the reply carries the old
-                 * leftovers, the replies after it carry zeroes. */
-                if (l->chip->rom_security_info_clears_leftover)
-                        l->leftover[0] = l->leftover[1] = 0;
-                return 0;
-        }
+                return rom_ok(l, req, l->chip->security_info, SIM_SECURITY_INFO_LEN, t, NULL);
 
         default:
                 return rom_fail(l, req, ROM_INVALID_MESSAGE, t);

@@ -152,6 +152,7 @@ static int read_flash_begin(SimLoader *l, const SimRequest *req, nsec_t t) {
         r = sim_digest_new(SIM_DIGEST_MD5, &l->rf.md5);
         if (r < 0)
                 return r;
+        sim_loader_touch_flash_read(l);
         if (size == 0)
                 read_flash_finish(l, sent);
         else
@@ -411,6 +412,7 @@ int sim_stub_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                 r = sim_digest_flash(SIM_DIGEST_MD5, l->flash, addr, size, digest);
                 if (r < 0)
                         return r;
+                sim_loader_touch_flash_read(l);
                 at = MAX(t, l->flash_busy_until) + sim_timing_md5(l->timing, size, true);
                 (void) stub_ok(l, req, 0, digest, 16, at);
                 return 0;

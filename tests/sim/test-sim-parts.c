@@ -344,8 +344,13 @@ static void test_loader_md5_leftover(void) {
          * and 3 ("e5") in their last two status bytes. */
         exchange(&r, "00131000000000000000000000100000" "0000000000000000", 1,
                  "0113240000000000" "3661653539653634383530333737656535343730633835343736313535316561"
-                 "0000ffff");
+                 "00000000");
         exchange(&r, "000a04000000000000100040", 1, "010a0400831df00000006535");
+        /* A READ_FLASH_SLOW of erased flash leaves 0xFF there instead. */
+        exchange(&r, "000e080000000000" "0000000040000000", 1,
+                 "010e4400831df000" "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+                 "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff" "00000000");
+        exchange(&r, "000a04000000000000100040", 1, "010a0400831df0000000ffff");
         rig_done(&r);
 }
 

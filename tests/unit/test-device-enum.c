@@ -73,8 +73,57 @@ static void test_host_devices(void) {
         assert(device_lookup(NULL, NULL) == -EINVAL);
 }
 
-int main(void) {
+/* Under umockdev-run with device-enum.umockdev: exactly its three USB ports. */
+static const struct {
+        const char *node, *identity, *serial, *product;
+        DeviceKind kind;
+} mock_devices[] = {
+        { "/dev/ttyUSB0", "usb:10c4:ea60:SER123", "SER123", "CP2102 USB to UART Bridge Controller",
+          DEVICE_KIND_UART_BRIDGE },
+        /* No serial number: known by where it is plugged in. */
+        { "/dev/ttyACM0", "usb:303a:1001:path:/devices/pci0000:00/0000:00:14.0/usb1/1-2", NULL,
+          "USB JTAG/serial debug unit", DEVICE_KIND_USB_SERIAL_JTAG },
+        { "/dev/ttyACM1", "usb:303a:4001:SN9", "SN9", "TinyUSB CDC", DEVICE_KIND_USB_OTG },
+};
+
+static void test_mock_devices(void) {
+        DeviceInfo *devices = NULL, d;
+        size_t n = 0;
+
+        assert(device_enumerate(&devices, &n) == 0);
+        assert(n == ELEMENTSOF(mock_devices));
+        for (size_t i = 0; i < n; i++) {
+                size_t k;
+
+                for (k = 0; k < ELEMENTSOF(mock_devices); k++)
+                        if (strcmp(devices[i].node, mock_devices[k].node) == 0)
+                                break;
+                assert(k < ELEMENTSOF(mock_devices));
+                assert(strcmp(devices[i].identity, mock_devices[k].identity) == 0);
+                assert(devices[i].kind == mock_devices[k].kind);
+                assert(strcmp(devices[i].product, mock_devices[k].product) == 0);
+                if (mock_devices[k].serial)
+                        assert(devices[i].serial && strcmp(devices[i].serial, mock_devices[k].serial) == 0);
+                else
+                        assert(!devices[i].serial);
+                assert(strstr(devices[i].syspath, "/tty/"));
+        }
+        device_info_array_free(devices, n);
+
+        /* (udev's by-id symlinks live in its database, which umockdev does not
+         * fill from E: DEVLINKS; real systems match them literally.) */
+        assert(device_lookup("/dev/ttyUSB0", &d) == 0);
+        assert(strcmp(d.identity, "usb:10c4:ea60:SER123") == 0 && d.vid == 0x10c4 && d.pid == 0xea60);
+        device_info_done(&d);
+        /* A tty without a USB device above it is no port of ours. */
+        assert(device_lookup("/dev/ttyS0", NULL) == -ENODEV);
+        assert(device_lookup("/dev/ttyUSB7", NULL) == -ENODEV);
+}
+
+int main(int argc, char **argv) {
         test_kinds();
         test_host_devices();
+        if (argc > 1 && strcmp(argv[1], "--mock") == 0)
+                test_mock_devices();
         return 0;
 }

@@ -60,6 +60,10 @@ typedef struct FakeChip {
         /* faults */
         unsigned drop_reply_of;         /* command number whose reply is lost (1-based) */
         uint8_t drop_op;                /* …or the first reply to this opcode */
+        uint8_t delay_op;               /* the first reply to this opcode comes late */
+        uint8_t *delayed;               /* …held here until the next request */
+        size_t n_delayed;
+        unsigned defl_data_frames, refusals;
         bool noise_before_replies;      /* boot text, "\xc0\xc0…" and stray SYNC replies */
         bool ignore_change_baud;
         bool corrupt_after_write;       /* flip a flash byte at DEFL_END-time */
@@ -285,6 +289,7 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                         break;
                 }
                 if (seq != f->next_seq) {
+                        f->refusals++;
                         fake_reply(f, rq->op, value, NULL, 0, 1, 0x05);
                         break;
                 }
@@ -372,11 +377,29 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
 static void fake_handle(FakeChip *f, const EspRequest *rq) {
         size_t tail = f->rx_tail;
         bool drop = f->drop_reply_of == f->commands + 1 || (f->drop_op && f->drop_op == rq->op);
+        bool delay = f->delay_op && f->delay_op == rq->op;
+
+        /* a stalled chip: the late reply goes out before the next one */
+        if (f->delayed) {
+                fake_queue_raw(f, f->delayed, f->n_delayed);
+                free(f->delayed);
+                f->delayed = NULL;
+                tail = f->rx_tail;
+        }
+        if (rq->op == ESP_OP_FLASH_DEFL_DATA)
+                f->defl_data_frames++;
 
         fake_handle_one(f, rq);
         if (drop) {
                 f->drop_op = 0;
                 f->drop_reply_of = 0;
+                f->rx_tail = tail;
+        } else if (delay) {
+                f->delay_op = 0;
+                f->n_delayed = f->rx_tail - tail;
+                f->delayed = malloc(f->n_delayed);
+                assert(f->delayed);
+                memcpy(f->delayed, f->rxq + tail, f->n_delayed);
                 f->rx_tail = tail;
         }
 }
@@ -453,6 +476,7 @@ static void fake_free(Transport *t) {
 
         if (f->defl)
                 inflateEnd(&f->zs);
+        free(f->delayed);
         slip_decoder_deinit(&f->dec);
         free(f->rxq);
         free(f->flash);
@@ -783,6 +807,25 @@ static void test_faults(void) {
                 assert(flash_write_region(l, 0x30000, data, len, NULL, NULL, NULL) == 0);
                 assert(memcmp(f->flash + 0x30000, data, len) == 0);
                 assert(esp_loader_stats(l)->retries >= 1);
+        }
+
+        /* a stalled chip: the reply comes after the timeout; the probe sees it
+         * and the block is not sent twice */
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+                unsigned before;
+
+                t = &f->base;
+                l = connect_fake(f);
+                before = f->defl_data_frames;
+                f->delay_op = ESP_OP_FLASH_DEFL_DATA;
+                assert(flash_write_region(l, 0x50000, data, len, NULL, NULL, NULL) == 0);
+                assert(memcmp(f->flash + 0x50000, data, len) == 0);
+                assert(f->refusals == 0);
+                assert(f->defl_data_frames - before == f->next_seq);   /* each block once */
+                assert(esp_loader_stats(l)->retries == 1);
         }
 
         /* flash that does not read back what was written: -EIO */

@@ -1,0 +1,690 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* `fbuildctl deploy` and `fbuildctl verify`: gather regions from the SOURCE
+ * arguments, pick the port, open every file here (so the service reads with
+ * our rights), then run the long call asynchronously on an sd-event loop so
+ * that Progress signals and Ctrl-C are handled while it runs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl-format.h"
+#include "ctl-progress.h"
+#include "ctl.h"
+#include "source-parse.h"
+#include "source.h"
+
+/* After Ctrl-C, a job that still reports progress this long after our
+ * Cancel was asked again (it may not have been queued when Cancel came). */
+#define CANCEL_RETRY_USEC (1000ULL * 1000ULL)
+
+typedef struct JobRun {
+        Ctl *ctl;
+        const char *method;             /* "DeployRegions" or "Verify" */
+        const char *port;
+        char *port_alias;               /* the port's canonical path here, if different */
+
+        bool show_progress;
+        Progress progress;
+
+        sd_bus_slot *match_slot, *call_slot;
+        sd_event_source *signal_sources[2];
+
+        bool done;
+        sd_bus_message *reply;          /* the method return, once done */
+        sd_bus_error error;             /* or the error */
+
+        unsigned interrupts;
+        bool cancel_in_flight;
+        uint64_t last_cancel_usec;
+        bool abandoned;                 /* second Ctrl-C: stop waiting */
+} JobRun;
+
+static void job_run_done(JobRun *j) {
+        for (size_t i = 0; i < ELEMENTSOF(j->signal_sources); i++)
+                j->signal_sources[i] = sd_event_source_disable_unref(j->signal_sources[i]);
+        j->match_slot = sd_bus_slot_unref(j->match_slot);
+        j->call_slot = sd_bus_slot_unref(j->call_slot);
+        j->reply = sd_bus_message_unref(j->reply);
+        sd_bus_error_free(&j->error);
+        free(j->port_alias);
+}
+
+static uint64_t now_monotonic_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+static unsigned terminal_columns(int fd) {
+        struct winsize ws = {};
+        const char *e;
+
+        if (ioctl(fd, TIOCGWINSZ, &ws) >= 0 && ws.ws_col > 0)
+                return ws.ws_col;
+        e = getenv("COLUMNS");
+        if (e && atoi(e) > 0)
+                return (unsigned) atoi(e);
+        return 80;
+}
+
+/* ---- cancellation ----------------------------------------------------------------------- */
+
+static int on_cancel_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        JobRun *j = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        j->cancel_in_flight = false;
+        if (e && !j->done)
+                ctl_log("Cancel failed: %s (%s)", e->message ?: "no message", e->name);
+        return 0;
+}
+
+static void send_cancel(JobRun *j) {
+        int r;
+
+        if (j->cancel_in_flight)
+                return;
+        /* Floating slot: the reply is only worth a message if it fails. */
+        r = sd_bus_call_method_async(j->ctl->bus, NULL, j->ctl->peer_to_peer ? NULL : CTL_BUS_NAME,
+                                     CTL_OBJECT_PATH, CTL_INTERFACE, "Cancel", on_cancel_reply, j, "s",
+                                     j->port);
+        if (r < 0) {
+                ctl_log("Cannot send Cancel: %s", strerror(ERRNO_ABS(r)));
+                return;
+        }
+        j->cancel_in_flight = true;
+        j->last_cancel_usec = now_monotonic_usec();
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        JobRun *j = userdata;
+
+        if (j->show_progress)
+                progress_clear(&j->progress);
+        if (j->interrupts++ == 0) {
+                ctl_log("Cancelling the %s on %s… (again to stop waiting)",
+                        strcmp(j->method, "Verify") == 0 ? "verify" : "deploy", j->port);
+                send_cancel(j);
+                return 0;
+        }
+        ctl_log("Not waiting for the service any longer; the job may still be cancelling.");
+        j->abandoned = true;
+        return sd_event_exit(sd_bus_get_event(j->ctl->bus), 0);
+}
+
+/* ---- progress -------------------------------------------------------------------------- */
+
+static bool is_our_port(const JobRun *j, const char *port) {
+        return strcmp(port, j->port) == 0 || (j->port_alias && strcmp(port, j->port_alias) == 0);
+}
+
+static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        JobRun *j = userdata;
+        const char *port, *phase;
+        uint64_t done, total;
+        int r;
+
+        r = sd_bus_message_read(m, "sstt", &port, &phase, &done, &total);
+        if (r < 0 || !is_our_port(j, port) || j->done)
+                return 0;
+
+        /* A job that was not queued yet when Cancel came keeps going: ask again. */
+        if (j->interrupts > 0 && strcmp(phase, "done") != 0 &&
+            now_monotonic_usec() - j->last_cancel_usec > CANCEL_RETRY_USEC)
+                send_cancel(j);
+
+        if (j->show_progress)
+                progress_update(&j->progress, phase, done, total, now_monotonic_usec());
+        return 0;
+}
+
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        JobRun *j = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        j->done = true;
+        if (e)
+                (void) sd_bus_error_copy(&j->error, e);
+        else
+                j->reply = sd_bus_message_ref(m);
+        return sd_event_exit(sd_bus_get_event(j->ctl->bus), 0);
+}
+
+/* ---- the request ------------------------------------------------------------------------- */
+
+static int append_options(sd_bus_message *m, const Ctl *c, const char *chip, const SourceImage *img) {
+        const char *before = c->before ?: img->before, *after = c->after ?: img->after;
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        if (c->trust >= 0) {
+                r = sd_bus_message_append(m, "{sv}", "trust", "b", c->trust);
+                if (r < 0)
+                        return r;
+        }
+        if (chip) {
+                r = sd_bus_message_append(m, "{sv}", "chip", "s", chip);
+                if (r < 0)
+                        return r;
+        }
+        if (c->baud > 0) {
+                r = sd_bus_message_append(m, "{sv}", "baud", "u", c->baud);
+                if (r < 0)
+                        return r;
+        }
+        if (before) {
+                r = sd_bus_message_append(m, "{sv}", "before", "s", before);
+                if (r < 0)
+                        return r;
+        }
+        if (after) {
+                r = sd_bus_message_append(m, "{sv}", "after", "s", after);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+static CtlExit region_error(Ctl *c, const SourceRegion *region, int error) {
+        CtlExit code = ctl_exit_from_errno(error);
+
+        /* A file we cannot use is the input's fault unless it is about rights. */
+        if (code != CTL_EXIT_PERMISSION)
+                code = CTL_EXIT_INVALID;
+        ctl_log("%s%s%s%s: %s", region->path, region->name ? " (" : "", region->name ?: "",
+                region->name ? ")" : "", error == ESPIPE ? "not a regular file" : strerror(error));
+        ctl_json_error(c, NULL, error == ESPIPE ? "not a regular file" : strerror(error), code);
+        return code;
+}
+
+static CtlExit stat_region(Ctl *c, SourceRegion *region) {
+        struct stat st;
+
+        if (stat(region->path, &st) < 0)
+                return region_error(c, region, errno);
+        if (!S_ISREG(st.st_mode))
+                return region_error(c, region, ESPIPE);
+        region->size = (uint64_t) st.st_size;
+        return CTL_EXIT_SUCCESS;
+}
+
+/* Opens one region's file as the caller. With fds, the service reads through
+ * them; without (a transport that cannot carry fds), it gets the absolute
+ * path and opens it with our credentials on its own machine. */
+static CtlExit open_region(Ctl *c, SourceRegion *region, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        /* O_NONBLOCK: a FIFO swapped in since stat() must not hang us. */
+        fd = open(region->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return region_error(c, region, errno);
+        if (!S_ISREG(st.st_mode))
+                return region_error(c, region, ESPIPE);
+        region->size = (uint64_t) st.st_size;
+        *ret_fd = TAKE_FD(fd);
+        return CTL_EXIT_SUCCESS;
+}
+
+static int append_regions(sd_bus_message *m, const SourceImage *img, const int *fds, bool pass_fds) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "(tv)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < img->n_regions; i++) {
+                if (pass_fds)
+                        r = sd_bus_message_append(m, "(tv)", img->regions[i].offset, "h", fds[i]);
+                else {
+                        _cleanup_free_ char *abs = realpath(img->regions[i].path, NULL);
+
+                        if (!abs)
+                                return -errno;
+                        r = sd_bus_message_append(m, "(tv)", img->regions[i].offset, "s", abs);
+                }
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+static const SourceRegion *region_at(const SourceImage *img, uint64_t offset) {
+        for (size_t i = 0; i < img->n_regions; i++)
+                if (offset >= img->regions[i].offset && offset < img->regions[i].offset + MAX(img->regions[i].size, (uint64_t) 1))
+                        return &img->regions[i];
+        return NULL;
+}
+
+static const char *region_label(const SourceRegion *r) {
+        const char *slash;
+
+        if (!r)
+                return "?";
+        if (r->name)
+                return r->name;
+        slash = strrchr(r->path, '/');
+        return slash ? slash + 1 : r->path;
+}
+
+static JsonValue *image_json(const SourceImage *img) {
+        _cleanup_(json_value_freep) JsonValue *sources = json_new_array(), *regions = json_new_array(),
+                *o = json_new_object();
+
+        if (!sources || !regions || !o)
+                return NULL;
+        for (size_t i = 0; i < img->n_sources; i++) {
+                JsonValue *s = json_new_object();
+
+                if (json_array_append(sources, s) < 0 ||
+                    json_object_set(s, "format", json_new_string(source_format_to_string(img->sources[i].format))) < 0 ||
+                    json_object_set(s, "argument", json_new_string(img->sources[i].argument)) < 0 ||
+                    json_object_set(s, "directory", json_new_string(img->sources[i].directory)) < 0)
+                        return NULL;
+        }
+        for (size_t i = 0; i < img->n_regions; i++) {
+                JsonValue *r = json_new_object();
+
+                if (json_array_append(regions, r) < 0 ||
+                    json_object_set(r, "offset", json_new_uint64(img->regions[i].offset)) < 0 ||
+                    json_object_set(r, "size", json_new_uint64(img->regions[i].size)) < 0 ||
+                    json_object_set(r, "path", json_new_string(img->regions[i].path)) < 0 ||
+                    json_object_set(r, "name", json_new_string(img->regions[i].name)) < 0)
+                        return NULL;
+        }
+        if (json_object_set(o, "sources", TAKE_PTR(sources)) < 0 ||
+            json_object_set(o, "regions", TAKE_PTR(regions)) < 0)
+                return NULL;
+        if (img->flash_mode || img->flash_size || img->flash_freq) {
+                JsonValue *fs = json_new_object();
+
+                if (json_object_set(o, "flash_settings", fs) < 0 ||
+                    json_object_set(fs, "flash_mode", json_new_string(img->flash_mode)) < 0 ||
+                    json_object_set(fs, "flash_size", json_new_string(img->flash_size)) < 0 ||
+                    json_object_set(fs, "flash_freq", json_new_string(img->flash_freq)) < 0)
+                        return NULL;
+        }
+        return TAKE_PTR(o);
+}
+
+static void print_plan(const Ctl *c, const SourceImage *img, const char *port, const char *chip, bool deploy) {
+        char b[FORMAT_BYTES_MAX];
+        uint64_t total = 0;
+
+        for (size_t i = 0; i < img->n_regions; i++)
+                total += img->regions[i].size;
+        fprintf(stderr, "%s %zu region%s (%s) %s %s%s%s%s:\n", deploy ? "Deploying" : "Verifying", img->n_regions,
+                img->n_regions == 1 ? "" : "s", format_bytes(b, total), deploy ? "to" : "against", port,
+                chip ? " (" : "", chip ?: "", chip ? ")" : "");
+        for (size_t i = 0; i < img->n_regions; i++)
+                fprintf(stderr, "  0x%08" PRIx64 "  %9s  %-16s %s\n", img->regions[i].offset,
+                        format_bytes(b, img->regions[i].size), region_label(&img->regions[i]),
+                        img->regions[i].path);
+        fflush(stderr);
+}
+
+static const char *outcome_explanation(const char *outcome) {
+        if (strcmp(outcome, "trust-skip") == 0)
+                return "the device provably holds this image; the port was not opened";
+        if (strcmp(outcome, "verify-skip") == 0)
+                return "the device already held this image; nothing written";
+        if (strcmp(outcome, "selective") == 0)
+                return "only the regions that differed were written";
+        if (strcmp(outcome, "full") == 0)
+                return "every region was written";
+        return "";
+}
+
+static CtlExit deploy_result(JobRun *j, const SourceImage *img, const char *chip) {
+        _cleanup_(json_value_freep) JsonValue *o = NULL, *written = NULL, *stats = NULL;
+        sd_bus_message *m = j->reply;
+        const char *outcome;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &outcome);
+        if (r >= 0)
+                r = ctl_message_read_json(m, &written);
+        if (r >= 0)
+                r = ctl_message_read_json(m, &stats);
+        if (r < 0)
+                return ctl_report_error(j->ctl, "DeployRegions (reading the reply)", NULL, r);
+
+        if (j->ctl->json) {
+                _cleanup_(json_value_freep) JsonValue *ranges = json_new_array();
+
+                o = image_json(img);
+                if (!o || !ranges)
+                        return CTL_EXIT_FAILURE;
+                for (size_t i = 0; i < json_array_size(written); i++) {
+                        const JsonValue *w = json_array_get(written, i);
+                        uint64_t off = 0, size = 0;
+                        JsonValue *e = json_new_object();
+
+                        (void) json_number_uint64(json_array_get(w, 0), &off);
+                        (void) json_number_uint64(json_array_get(w, 1), &size);
+                        if (json_array_append(ranges, e) < 0 ||
+                            json_object_set(e, "offset", json_new_uint64(off)) < 0 ||
+                            json_object_set(e, "size", json_new_uint64(size)) < 0 ||
+                            json_object_set(e, "name", json_new_string(region_at(img, off) ? region_label(region_at(img, off)) : NULL)) < 0)
+                                return CTL_EXIT_FAILURE;
+                }
+                if (json_object_set(o, "command", json_new_string("deploy")) < 0 ||
+                    json_object_set(o, "port", json_new_string(j->port)) < 0 ||
+                    json_object_set(o, "chip", json_new_string(chip)) < 0 ||
+                    json_object_set(o, "outcome", json_new_string(outcome)) < 0 ||
+                    json_object_set(o, "written", TAKE_PTR(ranges)) < 0 ||
+                    json_object_set(o, "stats", TAKE_PTR(stats)) < 0 ||
+                    json_object_set(o, "exit_code", json_new_uint64(CTL_EXIT_SUCCESS)) < 0)
+                        return CTL_EXIT_FAILURE;
+                ctl_json_print(o);
+                return CTL_EXIT_SUCCESS;
+        }
+
+        printf("%s: %s (%s)\n", j->port, outcome, outcome_explanation(outcome));
+        if (json_array_size(written) == 0)
+                printf("  written: nothing\n");
+        for (size_t i = 0; i < json_array_size(written); i++) {
+                const JsonValue *w = json_array_get(written, i);
+                uint64_t off = 0, size = 0;
+                char b[FORMAT_BYTES_MAX];
+
+                (void) json_number_uint64(json_array_get(w, 0), &off);
+                (void) json_number_uint64(json_array_get(w, 1), &size);
+                printf("  %s 0x%08" PRIx64 "…0x%08" PRIx64 "  %9s  %s\n", i == 0 ? "written:" : "        ", off,
+                       off + size, format_bytes(b, size), region_label(region_at(img, off)));
+        }
+
+        /* The phases the service timed, in the order they ran. */
+        static const char *const phases[][2] = {
+                { "connect_usec", "connect" }, { "verify_usec", "verify" }, { "write_usec", "write" },
+                { "post_verify_usec", "post-verify" }, { "reset_usec", "reset" },
+        };
+        bool first = true;
+        for (size_t i = 0; i < ELEMENTSOF(phases); i++) {
+                char t[FORMAT_DURATION_MAX];
+                uint64_t usec;
+
+                if (json_number_uint64(json_object_get(stats, phases[i][0]), &usec) < 0 || usec == 0)
+                        continue;
+                printf("%s%s %s", first ? "  time: " : ", ", phases[i][1], format_timespan(t, usec));
+                first = false;
+        }
+        if (!first)
+                printf("\n");
+        if (json_boolean(json_object_get(stats, "verification_impossible")))
+                printf("  note: the chip refused MD5, so every region was written unverified\n");
+        return CTL_EXIT_SUCCESS;
+}
+
+static CtlExit verify_result(JobRun *j, const SourceImage *img, const char *chip) {
+        _cleanup_(json_value_freep) JsonValue *o = NULL, *results = NULL;
+        size_t mismatched = 0;
+        int r;
+
+        r = ctl_message_read_json(j->reply, &results);
+        if (r < 0)
+                return ctl_report_error(j->ctl, "Verify (reading the reply)", NULL, r);
+
+        for (size_t i = 0; i < json_array_size(results); i++)
+                if (!json_boolean(json_array_get(json_array_get(results, i), 2)))
+                        mismatched++;
+
+        if (j->ctl->json) {
+                _cleanup_(json_value_freep) JsonValue *list = json_new_array();
+
+                o = image_json(img);
+                if (!o || !list)
+                        return CTL_EXIT_FAILURE;
+                for (size_t i = 0; i < json_array_size(results); i++) {
+                        const JsonValue *v = json_array_get(results, i);
+                        uint64_t off = 0, size = 0;
+                        JsonValue *e = json_new_object();
+
+                        (void) json_number_uint64(json_array_get(v, 0), &off);
+                        (void) json_number_uint64(json_array_get(v, 1), &size);
+                        if (json_array_append(list, e) < 0 ||
+                            json_object_set(e, "offset", json_new_uint64(off)) < 0 ||
+                            json_object_set(e, "size", json_new_uint64(size)) < 0 ||
+                            json_object_set(e, "matched", json_new_boolean(json_boolean(json_array_get(v, 2)))) < 0 ||
+                            json_object_set(e, "device_md5", json_new_string(json_string(json_array_get(v, 3)))) < 0 ||
+                            json_object_set(e, "name", json_new_string(region_at(img, off) ? region_label(region_at(img, off)) : NULL)) < 0)
+                                return CTL_EXIT_FAILURE;
+                }
+                if (json_object_set(o, "command", json_new_string("verify")) < 0 ||
+                    json_object_set(o, "port", json_new_string(j->port)) < 0 ||
+                    json_object_set(o, "chip", json_new_string(chip)) < 0 ||
+                    json_object_set(o, "matched", json_new_boolean(mismatched == 0)) < 0 ||
+                    json_object_set(o, "results", TAKE_PTR(list)) < 0 ||
+                    json_object_set(o, "exit_code", json_new_uint64(mismatched ? CTL_EXIT_MISMATCH : CTL_EXIT_SUCCESS)) < 0)
+                        return CTL_EXIT_FAILURE;
+                ctl_json_print(o);
+                return mismatched ? CTL_EXIT_MISMATCH : CTL_EXIT_SUCCESS;
+        }
+
+        for (size_t i = 0; i < json_array_size(results); i++) {
+                const JsonValue *v = json_array_get(results, i);
+                uint64_t off = 0, size = 0;
+                char b[FORMAT_BYTES_MAX];
+                bool ok = json_boolean(json_array_get(v, 2));
+
+                (void) json_number_uint64(json_array_get(v, 0), &off);
+                (void) json_number_uint64(json_array_get(v, 1), &size);
+                printf("  0x%08" PRIx64 "  %9s  %-8s  %-16s md5 %s\n", off, format_bytes(b, size),
+                       ok ? "match" : "DIFFERS", region_label(region_at(img, off)),
+                       json_string(json_array_get(v, 3)) ?: "");
+        }
+        if (mismatched)
+                printf("%s: %zu of %zu regions differ\n", j->port, mismatched, json_array_size(results));
+        else
+                printf("%s: all %zu regions match\n", j->port, json_array_size(results));
+        return mismatched ? CTL_EXIT_MISMATCH : CTL_EXIT_SUCCESS;
+}
+
+/* ---- the verb ------------------------------------------------------------------------------ */
+
+static CtlExit source_failure(Ctl *c, int r, const SourceError *err) {
+        CtlExit code = ctl_exit_from_errno(r);
+
+        /* Anything unexpected about a source is still the input's fault. */
+        if (code == CTL_EXIT_FAILURE && r != -ENOMEM)
+                code = CTL_EXIT_INVALID;
+        ctl_log("%s", err->message[0] ? err->message : strerror(ERRNO_ABS(r)));
+        ctl_json_error(c, NULL, err->message[0] ? err->message : strerror(ERRNO_ABS(r)), code);
+        return code;
+}
+
+static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
+        _cleanup_(source_image_done) SourceImage img = {};
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(json_value_freep) JsonValue *device = NULL;
+        _cleanup_(job_run_done) JobRun j = { .ctl = c, .error = SD_BUS_ERROR_NULL };
+        _cleanup_free_ char *port = NULL;
+        int fds[SOURCE_REGIONS_MAX];
+        const char *chip = NULL, *option_chip = NULL;
+        size_t n_fds = 0;
+        SourceError err = {};
+        CtlExit code;
+        bool pass_fds;
+        sigset_t mask;
+        int r;
+
+        if (argc < 2) {
+                ctl_log("%s needs at least one SOURCE: a build directory or OFFSET=FILE", argv[0]);
+                ctl_json_error(c, NULL, "no SOURCE given", CTL_EXIT_INVALID);
+                return CTL_EXIT_INVALID;
+        }
+
+        /* 1. What to write, before any connection: bad input fails fast. */
+        for (int i = 1; i < argc; i++) {
+                r = source_load(&img, argv[i], &err);
+                if (r < 0)
+                        return source_failure(c, r, &err);
+        }
+
+        if (c->chip) {
+                r = source_chip_canonical(c->chip, &option_chip);
+                if (r < 0) {
+                        ctl_log("Unknown chip '%s' (e.g. esp32, esp32s3, esp32c3)", c->chip);
+                        ctl_json_error(c, NULL, "unknown chip", CTL_EXIT_INVALID);
+                        return CTL_EXIT_INVALID;
+                }
+                if (img.chip && strcmp(img.chip, option_chip) != 0) {
+                        ctl_log("--chip %s contradicts the build: %s says %s", option_chip, img.chip_origin, img.chip);
+                        ctl_json_error(c, NULL, "--chip contradicts the build", CTL_EXIT_INVALID);
+                        return CTL_EXIT_INVALID;
+                }
+        }
+        /* Only a chip the build or the user names is asked of the service. */
+        chip = option_chip ?: img.chip;
+
+        /* 2. Where. */
+        code = ctl_connect(c);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
+        code = ctl_pick_port(c, chip, &port,
+                             source_image_needs_chip(&img) && !chip ? &device : NULL);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
+
+        if (source_image_needs_chip(&img)) {
+                const char *where = chip;
+
+                /* Last resort for the bootloader's offset: the chip the service saw on the device. */
+                if (!where)
+                        where = json_string(json_object_get(device, "chip"));
+                if (!where) {
+                        ctl_log("Cannot tell which chip this build is for, so not where its bootloader goes "
+                                "(no sdkconfig, idedata.json toolchain or image header names one): pass --chip");
+                        ctl_json_error(c, NULL, "unknown chip: pass --chip", CTL_EXIT_INVALID);
+                        return CTL_EXIT_INVALID;
+                }
+                r = source_image_place_bootloader(&img, where, &err);
+                if (r < 0)
+                        return source_failure(c, r, &err);
+        }
+
+        /* 3. Sizes first, to order the regions and refuse overlaps with a message
+         * that names both; then open everything ourselves, in that order: the
+         * service reads with our rights. */
+        for (size_t i = 0; i < img.n_regions; i++) {
+                code = stat_region(c, &img.regions[i]);
+                if (code != CTL_EXIT_SUCCESS)
+                        return code;
+        }
+        r = source_image_sort_and_check(&img, &err);
+        if (r < 0)
+                return source_failure(c, r, &err);
+        for (size_t i = 0; i < img.n_regions; i++) {
+                int fd;
+
+                code = open_region(c, &img.regions[i], &fd);
+                if (code != CTL_EXIT_SUCCESS)
+                        goto finish;
+                fds[n_fds++] = fd;
+        }
+
+        r = sd_bus_can_send(c->bus, SD_BUS_TYPE_UNIX_FD);
+        pass_fds = r > 0;
+        if (r == 0)
+                ctl_log("This connection cannot carry file descriptors; passing paths, which the service "
+                        "opens on its own machine with your credentials there.");
+
+        j.method = deploy ? "DeployRegions" : "Verify";
+        j.port = port;
+        j.port_alias = realpath(port, NULL);
+        j.show_progress = !c->quiet;
+        progress_init(&j.progress, stderr, isatty(STDERR_FILENO) > 0, terminal_columns(STDERR_FILENO));
+
+        r = ctl_new_call(c, j.method, &m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", port);
+        if (r >= 0)
+                r = append_regions(m, &img, fds, pass_fds);
+        if (r >= 0)
+                r = append_options(m, c, chip, &img);
+        if (r < 0) {
+                code = ctl_report_error(c, j.method, NULL, r);
+                goto finish;
+        }
+        for (size_t i = 0; i < n_fds; i++)
+                fds[i] = safe_close(fds[i]);    /* the message holds its own copies */
+        n_fds = 0;
+
+        if (!c->json && !c->quiet)
+                print_plan(c, &img, port, chip, deploy);
+
+        /* 4. Progress first, so no signal of our job is missed. On a bus the
+         * service is matched by name; peer-to-peer every message is its own. */
+        r = sd_bus_match_signal(c->bus, &j.match_slot, c->peer_to_peer ? NULL : CTL_BUS_NAME, CTL_OBJECT_PATH,
+                                CTL_INTERFACE, "Progress", on_progress, &j);
+        if (r < 0) {
+                code = ctl_report_error(c, "Subscribing to Progress", NULL, r);
+                goto finish;
+        }
+
+        /* Ctrl-C (and SIGTERM) cancel the job instead of killing us mid-call. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+            sd_event_add_signal(c->event, &j.signal_sources[0], SIGINT, on_signal, &j) < 0 ||
+            sd_event_add_signal(c->event, &j.signal_sources[1], SIGTERM, on_signal, &j) < 0) {
+                ctl_log("Cannot handle Ctrl-C: %s", strerror(errno));
+                code = CTL_EXIT_FAILURE;
+                goto finish;
+        }
+
+        r = sd_bus_call_async(c->bus, &j.call_slot, m, on_reply, &j, CTL_LONG_CALL_USEC);
+        if (r < 0) {
+                code = ctl_report_error(c, j.method, NULL, r);
+                goto finish;
+        }
+
+        r = sd_event_loop(c->event);
+        if (j.show_progress)
+                progress_clear(&j.progress);
+        if (r < 0) {
+                ctl_log("Event loop failed: %s", strerror(ERRNO_ABS(r)));
+                code = CTL_EXIT_FAILURE;
+                goto finish;
+        }
+
+        if (j.abandoned) {
+                ctl_json_error(c, "org.fbuild.Deploy1.Error.Cancelled", "interrupted", CTL_EXIT_CANCELLED);
+                code = CTL_EXIT_CANCELLED;
+                goto finish;
+        }
+        if (!j.reply) {
+                code = ctl_report_error(c, j.method, &j.error, -EIO);
+                if (code == CTL_EXIT_CANCELLED)
+                        ctl_log(j.interrupts > 0 ? "Cancelled." : "Cancelled by another client.");
+                goto finish;
+        }
+
+        code = deploy ? deploy_result(&j, &img, chip) : verify_result(&j, &img, chip);
+
+finish:
+        for (size_t i = 0; i < n_fds; i++)
+                safe_close(fds[i]);
+        return code;
+}
+
+int verb_deploy(Ctl *c, int argc, char **argv) {
+        return run_job(c, argc, argv, true);
+}
+
+int verb_verify(Ctl *c, int argc, char **argv) {
+        return run_job(c, argc, argv, false);
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* `fbuildctl devices` and the port choice every device verb makes: the
+ * service's ListDevices, shown as a table or as JSON. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "source-parse.h"
+
+CtlExit ctl_list_devices(Ctl *c, CtlDevice **ret, size_t *ret_n) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        CtlDevice *devices = NULL;
+        size_t n = 0;
+        CtlExit code;
+        int r;
+
+        r = ctl_new_call(c, "ListDevices", &m);
+        if (r < 0)
+                return ctl_report_error(c, "ListDevices", NULL, r);
+        code = ctl_call(c, m, &reply);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
+
+        r = sd_bus_message_enter_container(reply, 'a', "(sa{sv})");
+        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'r', "sa{sv}")) > 0) {
+                _cleanup_(json_value_freep) JsonValue *props = NULL;
+                CtlDevice *d;
+                const char *port;
+
+                r = sd_bus_message_read(reply, "s", &port);
+                if (r < 0)
+                        break;
+                r = ctl_message_read_json(reply, &props);
+                if (r < 0)
+                        break;
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        break;
+                d = reallocarray(devices, n + 1, sizeof(CtlDevice));
+                if (!d) {
+                        r = -ENOMEM;
+                        break;
+                }
+                devices = d;
+                devices[n].port = strdup(port);
+                if (!devices[n].port) {
+                        r = -ENOMEM;
+                        break;
+                }
+                devices[n++].properties = TAKE_PTR(props);
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(reply);
+        if (r < 0) {
+                ctl_device_array_free(devices, n);
+                ctl_log("Cannot parse the ListDevices reply: %s", strerror(ERRNO_ABS(r)));
+                ctl_json_error(c, NULL, "unexpected ListDevices reply", CTL_EXIT_FAILURE);
+                return CTL_EXIT_FAILURE;
+        }
+        *ret = devices;
+        *ret_n = n;
+        return CTL_EXIT_SUCCESS;
+}
+
+static const char *prop_string(const CtlDevice *d, const char *key) {
+        const char *s = json_string(json_object_get(d->properties, key));
+
+        return s && *s ? s : "-";
+}
+
+static void vid_pid(const CtlDevice *d, char buf[static 16]) {
+        uint64_t vid, pid;
+
+        if (json_number_uint64(json_object_get(d->properties, "vid"), &vid) < 0 ||
+            json_number_uint64(json_object_get(d->properties, "pid"), &pid) < 0 || vid > 0xffff || pid > 0xffff)
+                (void) snprintf(buf, 16, "-");
+        else
+                (void) snprintf(buf, 16, "%04x:%04x", (unsigned) vid, (unsigned) pid);
+}
+
+static void print_device_line(FILE *f, const CtlDevice *d) {
+        char vp[16];
+
+        vid_pid(d, vp);
+        fprintf(f, "  %s  %s  %s  serial %s%s%s\n", d->port, prop_string(d, "kind"), vp, prop_string(d, "serial"),
+                json_string(json_object_get(d->properties, "chip")) ? "  chip " : "",
+                json_string(json_object_get(d->properties, "chip")) ?: "");
+}
+
+CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret_device) {
+        CtlDevice *devices = NULL;
+        size_t n = 0, index;
+        CtlExit code;
+        int r;
+
+        if (c->port && !ret_device) {
+                *ret_port = strdup(c->port);
+                return *ret_port ? CTL_EXIT_SUCCESS : CTL_EXIT_FAILURE;
+        }
+
+        code = ctl_list_devices(c, &devices, &n);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
+
+        if (c->port) {
+                /* Only to learn what the service knows about it (its chip). */
+                *ret_device = NULL;
+                for (size_t i = 0; i < n; i++)
+                        if (strcmp(devices[i].port, c->port) == 0) {
+                                *ret_device = TAKE_PTR(devices[i].properties);
+                                break;
+                        }
+                ctl_device_array_free(devices, n);
+                *ret_port = strdup(c->port);
+                return *ret_port ? CTL_EXIT_SUCCESS : CTL_EXIT_FAILURE;
+        }
+
+        r = port_pick(devices, n, chip, &index);
+        if (r == -ENODEV) {
+                if (n == 0)
+                        ctl_log("No serial device is attached. Plug a board in, or name a port with --port.");
+                else {
+                        ctl_log("None of the attached devices fits a %s image:", chip);
+                        for (size_t i = 0; i < n; i++)
+                                print_device_line(stderr, &devices[i]);
+                }
+                ctl_json_error(c, NULL, "no device found", CTL_EXIT_NO_DEVICE);
+                ctl_device_array_free(devices, n);
+                return CTL_EXIT_NO_DEVICE;
+        }
+        if (r == -ENOTUNIQ) {
+                ctl_log("Several devices are attached; choose one with --port:");
+                for (size_t i = 0; i < n; i++)
+                        if (port_device_fits(devices[i].properties, chip))
+                                print_device_line(stderr, &devices[i]);
+                ctl_json_error(c, NULL, "several devices found: choose one with --port", CTL_EXIT_INVALID);
+                ctl_device_array_free(devices, n);
+                return CTL_EXIT_INVALID;
+        }
+
+        *ret_port = TAKE_PTR(devices[index].port);
+        if (ret_device)
+                *ret_device = TAKE_PTR(devices[index].properties);
+        ctl_device_array_free(devices, n);
+        return CTL_EXIT_SUCCESS;
+}
+
+/* ---- fbuildctl devices ---------------------------------------------------------------- */
+
+static CtlExit devices_json(CtlDevice *devices, size_t n) {
+        _cleanup_(json_value_freep) JsonValue *o = json_new_object(), *a = json_new_array();
+
+        if (!o || !a)
+                return CTL_EXIT_FAILURE;
+        for (size_t i = 0; i < n; i++) {
+                /* Whatever the service reports, plus the port. */
+                if (json_object_set(devices[i].properties, "port", json_new_string(devices[i].port)) < 0 ||
+                    json_array_append(a, TAKE_PTR(devices[i].properties)) < 0)
+                        return CTL_EXIT_FAILURE;
+        }
+        if (json_object_set(o, "devices", TAKE_PTR(a)) < 0)
+                return CTL_EXIT_FAILURE;
+        ctl_json_print(o);
+        return CTL_EXIT_SUCCESS;
+}
+
+int verb_devices(Ctl *c, int argc, char **argv) {
+        static const char *const headers[] = { "PORT", "KIND", "VID:PID", "SERIAL", "CHIP", "TRUSTED", "OWNER" };
+        size_t width[ELEMENTSOF(headers)];
+        CtlDevice *devices = NULL;
+        size_t n = 0;
+        CtlExit code;
+
+        code = ctl_list_devices(c, &devices, &n);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
+
+        if (c->json) {
+                code = devices_json(devices, n);
+                ctl_device_array_free(devices, n);
+                return code;
+        }
+        if (n == 0) {
+                printf("No serial devices attached.\n");
+                ctl_device_array_free(devices, n);
+                return CTL_EXIT_SUCCESS;
+        }
+
+        for (size_t k = 0; k < ELEMENTSOF(headers); k++)
+                width[k] = strlen(headers[k]);
+        for (int pass = 0; pass < 2; pass++) {
+                if (pass == 1) {
+                        for (size_t k = 0; k < ELEMENTSOF(headers); k++)
+                                printf("%-*s%s", (int) width[k], headers[k], k + 1 < ELEMENTSOF(headers) ? "  " : "\n");
+                }
+                for (size_t i = 0; i < n; i++) {
+                        const CtlDevice *d = &devices[i];
+                        const JsonValue *trusted = json_object_get(d->properties, "trusted");
+                        const char *chip = json_string(json_object_get(d->properties, "chip"));
+                        char vp[16];
+                        const char *cols[ELEMENTSOF(headers)];
+
+                        vid_pid(d, vp);
+                        cols[0] = d->port;
+                        cols[1] = prop_string(d, "kind");
+                        cols[2] = vp;
+                        cols[3] = prop_string(d, "serial");
+                        cols[4] = chip && *chip ? chip : "-";
+                        cols[5] = json_value_type(trusted) == JSON_BOOLEAN ? (json_boolean(trusted) ? "yes" : "no") : "-";
+                        cols[6] = prop_string(d, "owner");
+                        for (size_t k = 0; k < ELEMENTSOF(headers); k++) {
+                                if (pass == 0)
+                                        width[k] = MAX(width[k], strlen(cols[k]));
+                                else
+                                        printf("%-*s%s", (int) width[k], cols[k],
+                                               k + 1 < ELEMENTSOF(headers) ? "  " : "\n");
+                        }
+                }
+        }
+        ctl_device_array_free(devices, n);
+        return CTL_EXIT_SUCCESS;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Error names and errnos → exit codes, in two tables, so that docs/fbuildctl.md
+ * and --help can be checked against one place. */
+#include <errno.h>
+#include <string.h>
+
+#include "ctl-exit.h"
+#include "macro.h"
+
+#define DEPLOY_ERROR "org.fbuild.Deploy1.Error."
+
+static const struct {
+        const char *name;
+        CtlExit code;
+} error_name_table[] = {
+        { DEPLOY_ERROR "NoSuchDevice",                            CTL_EXIT_NO_DEVICE },
+        { DEPLOY_ERROR "PermissionDenied",                        CTL_EXIT_PERMISSION },
+        { "org.freedesktop.DBus.Error.AccessDenied",              CTL_EXIT_PERMISSION },
+        { "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired", CTL_EXIT_PERMISSION },
+        { DEPLOY_ERROR "Timeout",                                 CTL_EXIT_DEVICE_ERROR },
+        { DEPLOY_ERROR "ProtocolError",                           CTL_EXIT_DEVICE_ERROR },
+        { DEPLOY_ERROR "FlashError",                              CTL_EXIT_DEVICE_ERROR },
+        { DEPLOY_ERROR "DeviceBusy",                              CTL_EXIT_DEVICE_ERROR },
+        { DEPLOY_ERROR "Cancelled",                               CTL_EXIT_CANCELLED },
+        { DEPLOY_ERROR "InvalidRegions",                          CTL_EXIT_INVALID },
+        { DEPLOY_ERROR "InvalidSource",                           CTL_EXIT_INVALID },
+        { DEPLOY_ERROR "InvalidOptions",                          CTL_EXIT_INVALID },
+        { DEPLOY_ERROR "NotSupported",                            CTL_EXIT_INVALID },
+        /* The image (or --chip) is for another chip: retrying will not help. */
+        { DEPLOY_ERROR "ChipMismatch",                            CTL_EXIT_INVALID },
+        { "org.freedesktop.DBus.Error.InvalidArgs",               CTL_EXIT_INVALID },
+};
+
+CtlExit ctl_exit_from_error_name(const char *name) {
+        if (!name)
+                return CTL_EXIT_FAILURE;
+        for (size_t i = 0; i < ELEMENTSOF(error_name_table); i++)
+                if (strcmp(error_name_table[i].name, name) == 0)
+                        return error_name_table[i].code;
+        return CTL_EXIT_FAILURE;
+}
+
+CtlExit ctl_exit_from_errno(int error) {
+        switch (ERRNO_ABS(error)) {
+        case 0:
+                return CTL_EXIT_SUCCESS;
+        case ENOENT:
+        case ENOTDIR:
+        case EISDIR:
+        case ESPIPE:
+        case EINVAL:
+        case EBADMSG:
+        case E2BIG:
+        case EFBIG:
+        case ERANGE:
+        case EXDEV:
+        case EOPNOTSUPP:
+        case ENOTUNIQ:
+        case ELOOP:
+        case ENAMETOOLONG:
+                return CTL_EXIT_INVALID;
+        case ENODEV:
+        case ENXIO:
+                return CTL_EXIT_NO_DEVICE;
+        case EACCES:
+        case EPERM:
+                return CTL_EXIT_PERMISSION;
+        case ETIMEDOUT:
+        case EPROTO:
+        case EIO:
+        case EBUSY:
+                return CTL_EXIT_DEVICE_ERROR;
+        case ECANCELED:
+                return CTL_EXIT_CANCELLED;
+        default:
+                return CTL_EXIT_FAILURE;
+        }
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Showing a job's Progress signals: a one-line bar (phase, bytes, rate, ETA)
+ * redrawn in place on a terminal, plain lines otherwise (one per phase and
+ * per tenth of a byte-counting phase), so logs stay short and greppable. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct Progress {
+        FILE *f;
+        bool tty;
+        unsigned columns;
+
+        char phase[24];
+        uint64_t done, total;
+        uint64_t phase_start_usec, phase_start_done;
+        int last_tenth;                 /* plain: the last tenth printed, -1 none */
+        uint64_t last_draw_usec;
+        bool drawn;                     /* tty: a bar is on screen */
+} Progress;
+
+void progress_init(Progress *p, FILE *f, bool tty, unsigned columns);
+/* One Progress signal, at monotonic time now_usec. total 0 marks a phase
+ * that counts nothing (connect, reset). */
+void progress_update(Progress *p, const char *phase, uint64_t done, uint64_t total, uint64_t now_usec);
+/* Erases the bar, so that other output starts on a clean line. */
+void progress_clear(Progress *p);
+
+/* The bar's text for a terminal width; rate <= 0 means unknown (no rate, no ETA). */
+void progress_format_bar(char *buf, size_t size, unsigned columns, const char *phase, uint64_t done,
+                         uint64_t total, double rate);

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* `fbuildctl trust show|forget [PORT]`: what the service trusts a device to
+ * hold (TrustState), and dropping that trust (ForgetTrust). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl-format.h"
+#include "ctl.h"
+
+static void format_realtime(char *buf, size_t size, uint64_t usec) {
+        time_t t = (time_t) (usec / 1000000);
+        struct tm tm;
+
+        if (usec == 0 || !localtime_r(&t, &tm) || strftime(buf, size, "%a %Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+                (void) snprintf(buf, size, "never");
+}
+
+static CtlExit trust_show(Ctl *c, const char *port) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        const char *why;
+        uint64_t since;
+        const void *hash;
+        size_t hash_len;
+        char when[64];
+        CtlExit code;
+        int trusted, r;
+
+        r = ctl_new_call(c, "TrustState", &m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", port);
+        if (r < 0)
+                return ctl_report_error(c, "TrustState", NULL, r);
+        code = ctl_call(c, m, &reply);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
+
+        r = sd_bus_message_read(reply, "b", &trusted);
+        if (r >= 0)
+                r = sd_bus_message_read_array(reply, 'y', &hash, &hash_len);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "ts", &since, &why);
+        if (r < 0)
+                return ctl_report_error(c, "TrustState", NULL, r);
+
+        _cleanup_free_ char *hex = malloc(FORMAT_HEX_MAX(hash_len));
+        if (!hex)
+                return CTL_EXIT_FAILURE;
+        format_hex(hex, hash, hash_len);
+
+        if (c->json) {
+                _cleanup_(json_value_freep) JsonValue *o = json_new_object();
+
+                if (!o ||
+                    json_object_set(o, "command", json_new_string("trust show")) < 0 ||
+                    json_object_set(o, "port", json_new_string(port)) < 0 ||
+                    json_object_set(o, "trusted", json_new_boolean(trusted)) < 0 ||
+                    json_object_set(o, "image_sha256", json_new_string(hex)) < 0 ||
+                    json_object_set(o, "since_usec", json_new_uint64(since)) < 0 ||
+                    json_object_set(o, "last_invalidation", json_new_string(why)) < 0)
+                        return CTL_EXIT_FAILURE;
+                ctl_json_print(o);
+                return CTL_EXIT_SUCCESS;
+        }
+
+        format_realtime(when, sizeof(when), since);
+        if (trusted) {
+                printf("%s: trusted since %s\n", port, when);
+                printf("  image sha256 %s\n", hex);
+        } else
+                printf("%s: not trusted\n", port);
+        if (why && *why)
+                printf("  trust last lost: %s\n", why);
+        return CTL_EXIT_SUCCESS;
+}
+
+static CtlExit trust_forget(Ctl *c, const char *port) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        CtlExit code;
+        int r;
+
+        r = ctl_new_call(c, "ForgetTrust", &m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", port);
+        if (r < 0)
+                return ctl_report_error(c, "ForgetTrust", NULL, r);
+        code = ctl_call(c, m, &reply);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
+
+        if (c->json) {
+                _cleanup_(json_value_freep) JsonValue *o = json_new_object();
+
+                if (!o ||
+                    json_object_set(o, "command", json_new_string("trust forget")) < 0 ||
+                    json_object_set(o, "port", json_new_string(port)) < 0 ||
+                    json_object_set(o, "forgotten", json_new_boolean(true)) < 0)
+                        return CTL_EXIT_FAILURE;
+                ctl_json_print(o);
+        } else
+                printf("%s: trust forgotten; the next deploy checks the device.\n", port);
+        return CTL_EXIT_SUCCESS;
+}
+
+int verb_trust(Ctl *c, int argc, char **argv) {
+        _cleanup_free_ char *port = NULL;
+        bool show;
+        CtlExit code;
+
+        /* argv[0] is "trust"; the dispatcher checked there are 1 or 2 more. */
+        if (strcmp(argv[1], "show") == 0)
+                show = true;
+        else if (strcmp(argv[1], "forget") == 0)
+                show = false;
+        else {
+                ctl_log("Unknown trust command '%s' (expected show or forget)", argv[1]);
+                ctl_json_error(c, NULL, "unknown trust command", CTL_EXIT_INVALID);
+                return CTL_EXIT_INVALID;
+        }
+        c->verb = show ? "trust show" : "trust forget";
+
+        if (argc > 2) {
+                if (c->port && strcmp(c->port, argv[2]) != 0) {
+                        ctl_log("Two ports given: --port %s and %s", c->port, argv[2]);
+                        ctl_json_error(c, NULL, "two ports given", CTL_EXIT_INVALID);
+                        return CTL_EXIT_INVALID;
+                }
+                c->port = argv[2];
+        }
+
+        code = ctl_connect(c);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
+        code = ctl_pick_port(c, NULL, &port, NULL);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
+        return show ? trust_show(c, port) : trust_forget(c, port);
+}

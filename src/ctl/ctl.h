@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* fbuildctl's shared state: the parsed command line, the connection to
+ * fbuild-deployd and its event loop, and the helpers every verb uses. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "ctl-exit.h"
+#include "ctl-port.h"
+#include "json.h"
+#include "macro.h"
+
+#define CTL_BUS_NAME "org.fbuild.Deploy1"
+#define CTL_OBJECT_PATH "/org/fbuild/Deploy1"
+#define CTL_INTERFACE "org.fbuild.Deploy1"
+
+/* Short calls (ListDevices, TrustState…) may wait for an activation. */
+#define CTL_SHORT_CALL_USEC (90ULL * 1000000ULL)
+/* Verify and DeployRegions reply when the job ends, and the contract sets no
+ * limit; a day stands in for "never" (sd-bus has no infinite timeout). */
+#define CTL_LONG_CALL_USEC (24ULL * 3600ULL * 1000000ULL)
+
+typedef struct Ctl {
+        /* global options */
+        const char *address;            /* --address: peer-to-peer, no bus daemon */
+        const char *host;               /* -H: the system bus of user@host over SSH */
+        bool json;
+        bool quiet;                     /* -q: no progress */
+
+        /* job options, forwarded to the service as a{sv} */
+        const char *port;
+        int trust;                      /* -1: service default, 0: --no-trust */
+        uint32_t baud;                  /* 0: unset */
+        const char *chip, *before, *after;
+
+        /* runtime */
+        sd_bus *bus;
+        sd_event *event;
+        bool peer_to_peer;
+        const char *verb;
+} Ctl;
+
+void ctl_done(Ctl *c);
+
+/* Messages for the user go to stderr, prefixed "fbuildctl: ". */
+void ctl_log(const char *format, ...) _printf_(1, 2);
+
+/* Opens the connection the options ask for and attaches it to an event loop:
+ * CTL_EXIT_SUCCESS, or an exit code after printing why. */
+CtlExit ctl_connect(Ctl *c);
+/* A method call on the service's object (no destination peer-to-peer). */
+int ctl_new_call(Ctl *c, const char *member, sd_bus_message **ret);
+/* A short synchronous call: 0 with *ret_reply, or an exit code > 0 after
+ * reporting the error (and, with --json, printing it as JSON). */
+CtlExit ctl_call(Ctl *c, sd_bus_message *m, sd_bus_message **ret_reply);
+
+/* Reports a failed call: prints the message (and with --json a JSON object
+ * with the error on stdout) and returns the exit code for it. */
+CtlExit ctl_report_error(Ctl *c, const char *what, const sd_bus_error *e, int r);
+/* With --json, prints {"error": {...}, "exit_code": N} for a local failure. */
+void ctl_json_error(Ctl *c, const char *name, const char *message, CtlExit code);
+
+/* Prints v to stdout (pretty when stdout is a terminal) and a newline. */
+void ctl_json_print(const JsonValue *v);
+
+/* Reads the next complete value of m, whatever its type, as JSON: variants
+ * unwrapped, dicts as objects, structs as arrays, byte arrays as hex strings. */
+int ctl_message_read_json(sd_bus_message *m, JsonValue **ret);
+
+/* ---- devices (ctl-devices.c) -------------------------------------------------------- */
+
+/* ListDevices: 0 or an exit code after reporting. */
+CtlExit ctl_list_devices(Ctl *c, CtlDevice **ret, size_t *ret_n);
+/* The port to work on: c->port, or the one device ListDevices offers whose
+ * chip (if the service reports one) fits chip. Prints the candidates when
+ * there are none or several. *ret_device is set when the port is listed. */
+CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret_device);
+
+/* ---- verbs -------------------------------------------------------------------------- */
+
+int verb_devices(Ctl *c, int argc, char **argv);
+int verb_deploy(Ctl *c, int argc, char **argv);
+int verb_verify(Ctl *c, int argc, char **argv);
+int verb_trust(Ctl *c, int argc, char **argv);
