@@ -208,17 +208,6 @@ static CtlExit region_error(Ctl *c, const SourceRegion *region, int error) {
         return code;
 }
 
-static CtlExit stat_region(Ctl *c, SourceRegion *region) {
-        struct stat st;
-
-        if (stat(region->path, &st) < 0)
-                return region_error(c, region, errno);
-        if (!S_ISREG(st.st_mode))
-                return region_error(c, region, ESPIPE);
-        region->size = (uint64_t) st.st_size;
-        return CTL_EXIT_SUCCESS;
-}
-
 /* Opens one region's file as the caller. With fds, the service reads through
  * them; without (a transport that cannot carry fds), it gets the absolute
  * path and opens it with our credentials on its own machine. */
@@ -235,6 +224,13 @@ static CtlExit open_region(Ctl *c, SourceRegion *region, int *ret_fd) {
         region->size = (uint64_t) st.st_size;
         *ret_fd = TAKE_FD(fd);
         return CTL_EXIT_SUCCESS;
+}
+
+/* Checks early, before any connection, that a region's file can be opened. */
+static CtlExit check_region(Ctl *c, SourceRegion *region) {
+        _cleanup_close_ int fd = -EBADF;
+
+        return open_region(c, region, &fd);
 }
 
 static int append_regions(sd_bus_message *m, const SourceImage *img, const int *fds, bool pass_fds) {
@@ -549,6 +545,13 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         /* Only a chip the build or the user names is asked of the service. */
         chip = option_chip ?: img.chip;
 
+        /* Every file can be opened and is a regular file (and its size is known). */
+        for (size_t i = 0; i < img.n_regions; i++) {
+                code = check_region(c, &img.regions[i]);
+                if (code != CTL_EXIT_SUCCESS)
+                        return code;
+        }
+
         /* 2. Where. */
         code = ctl_connect(c);
         if (code != CTL_EXIT_SUCCESS)
@@ -575,19 +578,14 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                         return source_failure(c, r, &err);
         }
 
-        /* 3. Sizes first, to order the regions and refuse overlaps with a message
-         * that names both; then open everything ourselves, in that order: the
-         * service reads with our rights. */
-        for (size_t i = 0; i < img.n_regions; i++) {
-                code = stat_region(c, &img.regions[i]);
-                if (code != CTL_EXIT_SUCCESS)
-                        return code;
-        }
+        /* 3. Order the regions and refuse overlaps with a message that names
+         * both; then open everything ourselves, in that order: the service
+         * reads with our rights. */
         r = source_image_sort_and_check(&img, &err);
         if (r < 0)
                 return source_failure(c, r, &err);
         for (size_t i = 0; i < img.n_regions; i++) {
-                int fd;
+                int fd = -EBADF;
 
                 code = open_region(c, &img.regions[i], &fd);
                 if (code != CTL_EXIT_SUCCESS)

@@ -514,6 +514,12 @@ class GioClient:
         if not endpoint.peer_to_peer:
             flags |= Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION
         self.conn = Gio.DBusConnection.new_for_address_sync(endpoint.address, flags, None, None)
+        if endpoint.peer_to_peer:
+            # sd-bus (252, and upstream still: systemd PR #5520) can drop a peer whose
+            # first message after the SASL BEGIN carries fds, when that message is
+            # read together with the auth lines. A round trip first avoids it.
+            self.conn.call_sync(None, "/", "org.freedesktop.DBus.Peer", "Ping", None, None,
+                                Gio.DBusCallFlags.NONE, 30000, None)
 
     def call(self, method, signature, params_text, fds=(), timeout=120):
         """params_text: GVariant text of the whole tuple; fds: fds to append, in

@@ -158,7 +158,8 @@ class Client:
             # libdbus learns whether fds may be sent only when authentication has
             # finished; on a bus, Hello waits for that, peer-to-peer nothing does,
             # and a first message carrying fds fails on the client side with
-            # "Cannot send file descriptors on this connection". One round trip first.
+            # "Cannot send file descriptors on this connection". One round trip
+            # first (it also keeps clear of sd-bus' early-fd bug, see GioClient).
             self.conn.call_blocking(None, "/", "org.freedesktop.DBus.Peer", "Ping", "", (),
                                     timeout=30)
         else:

@@ -92,6 +92,22 @@ class FdRegionsMixin:
         self.assertEqual((outcome, written), ("verify-skip", []))
         self.assertEqual(bytes(stats2["image_sha256"]), bytes(stats["image_sha256"]))
 
+    def test_gdbus_cli_nested_handle(self):
+        """`gdbus call … 'handle 3' 3<file` (GLib 2.74) attaches fds only for
+        top-level `h` arguments: a handle inside a(tv) goes out as a bare index
+        with no fd behind it. sd-bus refuses such a message before our handler
+        runs; the service stays healthy and the fd route above is the one to use."""
+        img = self.image()
+        off, path = img.paths()[2]
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self.addCleanup(os.close, fd)
+        with self.assertRaises(CallError) as cm:
+            harness.Gdbus(self.svc.endpoint).call(
+                "Verify", self.port, f"[(uint64 {off}, <handle 3>)]", "@a{sv} {}", fds={3: fd})
+        self.assertEqual(cm.exception.name, "org.freedesktop.DBus.Error.InconsistentMessage")
+        res = self.c.verify(self.port, [(off, path)])
+        self.assertEqual(len(res), 1)
+
     def test_bad_fds(self):
         img = self.image()
         off, path = img.paths()[2]
