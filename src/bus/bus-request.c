@@ -164,7 +164,8 @@ static int sender_identity(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid, gi
                 gids = malloc(MAX(n, 1) * sizeof(gid_t));
                 if (!gids)
                         return -ENOMEM;
-                memcpy(gids, sgids, n * sizeof(gid_t));
+                if (n > 0) /* sgids may be NULL when there are none */
+                        memcpy(gids, sgids, n * sizeof(gid_t));
         } else {
                 /* The bus did not say: the groups the user logs in with. */
                 int ng = 64;
