@@ -173,6 +173,9 @@ int verb_devices(Ctl *c, int argc, char **argv) {
         size_t n = 0;
         CtlExit code;
 
+        code = ctl_connect(c);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
         code = ctl_list_devices(c, &devices, &n);
         if (code != CTL_EXIT_SUCCESS)
                 return code;

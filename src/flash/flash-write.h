@@ -20,7 +20,10 @@ int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t 
 
 /* Deflate-compressed write of the whole region, then an MD5 check of it:
  * -EIO (with the region left marked bad by the caller) if the chip's MD5 differs.
- * ret_wire_bytes (may be NULL) gets the compressed bytes sent. */
+ * A pass whose data reached the chip damaged (inflate error, MD5 mismatch) is
+ * repeated from FLASH_DEFL_BEGIN, up to three passes in all. Progress fires after
+ * each block, in steps of at most 64 KiB of the region. ret_wire_bytes (may be
+ * NULL) gets the compressed bytes sent, over every pass. */
 int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                        FlashProgressFn progress, void *userdata, uint64_t *ret_wire_bytes);
 

@@ -35,7 +35,6 @@
 /* The ROM answers SYNC eight times in all. */
 #define LOADER_SYNC_EXTRA_REPLIES 7
 
-
 /* ESP8266-style controllers keep the MISO bit length in USR1 (esptool). */
 #define SPI_USR1_MISO_BITLEN_SHIFT 8
 #define SPI_WAIT_DONE_POLLS 10
@@ -116,11 +115,8 @@ int esp_loader_new(Transport *t, EspLoader **ret) {
                 return -ENOMEM;
 
         r = slip_decoder_init(&l->decoder, LOADER_MAX_FRAME);
-        if (r < 0) {
-                /* deinit must not run on a decoder that never initialized */
-                l->decoder = (SlipDecoder) {};
+        if (r < 0)
                 return r;
-        }
 
         *ret = TAKE_PTR(l);
         return 0;

@@ -95,8 +95,16 @@ int esp_loader_run_stub(EspLoader *l, const EspStubImage *stub);
  * with size. */
 int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompressed_size,
                                 uint32_t compressed_size, uint32_t block_size);
+/* A block the chip refuses (it arrived mangled) is sent again; an unanswered one
+ * is probed with a READ_REG, whose in-order reply tells whether the block landed,
+ * so that no block is ever taken twice. -EPROTO with esp_loader_last_error()
+ * ESP_ERROR_DEFLATE/ESP_ERROR_INFLATE: the chip's inflater holds damaged data,
+ * only a new FLASH_DEFL_BEGIN helps. */
 int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, size_t len,
                                uint32_t uncompressed_block_size);
+/* With stay_in_loader on a ROM nothing is sent: the ROM's FLASH_DEFL_END would
+ * leave the loader (esptool skips it too). A stub answers only once the last
+ * block is in flash. */
 int esp_loader_flash_defl_end(EspLoader *l, bool stay_in_loader);
 uint32_t esp_loader_flash_block_size(EspLoader *l);  /* ROM 0x400, stub 0x4000 */
 

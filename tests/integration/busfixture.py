@@ -10,6 +10,7 @@ configuration is derived from (see DESIGN.md, "Test infrastructure facts").
 
 import os
 import re
+import select
 import shlex
 import signal
 import socket
@@ -46,7 +47,6 @@ def _read_line(fd, timeout, what):
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"timed out waiting for {what}")
-        import select
         r, _, _ = select.select([fd], [], [], left)
         if r:
             chunk = os.read(fd, 4096)
@@ -106,7 +106,8 @@ def system_bus_config(listen_dir, service_dir, policy_dir, extra_policy_dirs=())
     for el in list(root):
         if el.tag in drop:
             root.remove(el)
-    # Order matters only for <policy> and <includedir>; put ours after the stock policy.
+    # Our <listen> and <servicedir> up front; the policy <includedir> goes last,
+    # after the stock <policy> blocks, as in the stock file.
     first = [ET.Element("listen"), ET.Element("servicedir")]
     first[0].text = f"unix:path={listen_dir}/system_bus_socket"
     first[1].text = service_dir

@@ -16,7 +16,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -37,6 +36,7 @@ import dbus.mainloop.glib  # noqa: E402
 from gi.repository import GLib  # noqa: E402
 
 DEPLOYD = os.environ.get("FBUILD_DEPLOYD", "")
+PROJECT_VERSION = os.environ.get("FBUILD_VERSION", "")
 POLICY = os.path.join(SOURCE_ROOT, "data", "dbus", "org.fbuild.Deploy1.conf")
 INTROSPECTION_XML = os.path.join(SOURCE_ROOT, "data", "dbus", "org.fbuild.Deploy1.xml")
 

@@ -52,6 +52,22 @@ class ActivationMixin:
             want_rows[("property", name)] = (typ, rows.get(("property", name), (None, None))[1])
         self.assertEqual(rows, want_rows)
 
+    def test_version(self):
+        """The Version property and --version say the build's version; --help works."""
+        want = harness.PROJECT_VERSION
+        self.assertTrue(want, "FBUILD_VERSION not passed by meson")
+        out = harness.Busctl(self.svc.endpoint).run(
+            "get-property", harness.BUS_NAME, harness.OBJECT_PATH, harness.INTERFACE,
+            "Version").stdout.strip()
+        self.assertEqual(out, f's "{want}"')
+        p = subprocess.run([harness.DEPLOYD, "--version"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(want, p.stdout)
+        p = subprocess.run([harness.DEPLOYD, "--help"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("--idle-timeout", p.stdout)
+        self.assertEqual(self.svc.activations(), 1)
+
     def test_three_clients_agree(self):
         """busctl, gdbus and dbus-python reach the same instance and read the same
         TrustState of an untouched port."""

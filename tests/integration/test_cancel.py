@@ -6,6 +6,8 @@ repairs the half-written flash. The chip runs the real timing model and the imag
 is large enough that the cancel lands while flash is being written.
 Run: umockdev-wrapper /usr/bin/python3 test_cancel.py (env: see harness.py)"""
 
+import os
+import signal
 import time
 import unittest
 
@@ -93,11 +95,50 @@ class CancelMixin:
         self.assertEqual(svc.activations(), 1)
 
 
+class SigtermMixin:
+    def test_sigterm_mid_write(self):
+        """SIGTERM during a job cancels it cleanly: the caller gets Cancelled, the
+        port is released (the chip sees it closed), the instance exits 0, and the
+        next call starts a new one that repairs the device."""
+        dev = self.add_board("esp32", "uart", timing="real")
+        port = dev.node
+        svc = self.start_service(self.activation)
+        c = self.client()
+        c.watch_signals()
+        big = self.image(app_seed=41, app_size=512 * 1024)
+        p = c.call_async("DeployRegions", port, harness.regions_value(big.paths()),
+                         harness.options_value(trust=False, baud=dbus.UInt32(BAUD)))
+        c.run_until(lambda: p.done or any(m == "Progress" and a[1] == "write" and a[2] > 0
+                                          for _, m, a in c.signals), 60, "writing")
+        self.assertFalse(p.done)
+        (pid,) = svc.service_pids()
+        os.kill(pid, signal.SIGTERM)
+        c.run_until(lambda: p.done, 30, "the deploy to end")
+        self.assertIsNotNone(p.error, "a SIGTERM'd deploy must not report success")
+        self.assertEqual(p.error.name, harness.error_name("Cancelled"), p.error.message)
+        deadline = time.monotonic() + 10
+        while svc.service_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(svc.service_pids(), [], "the service did not exit on SIGTERM")
+        if svc.activator:
+            exits = [e for e in svc.activator.events() if e[0] == "exit"]
+            self.assertEqual(exits[-1][3], "0", f"exit status {exits[-1][3]}")
+        self.assertFalse(dev.sim.stats()["port_open"], "the port was left open")
+        self.assertIn("app", big.mismatches(dev.sim.flash()))
+        c.close()
+        # A new instance, and the device is repaired.
+        c2 = self.client()
+        outcome, _, _ = c2.deploy(port, big.paths(), trust=False, baud=dbus.UInt32(BAUD))
+        self.assertIn(outcome, ("full", "selective"))
+        self.assertTrue(big.matches_flash(dev.sim.flash()))
+        self.assertEqual(svc.activations(), 2)
+
+
 class Cancel(CancelMixin, harness.ServiceTestCase):
     activation = "bus"
 
 
-class CancelSocket(CancelMixin, harness.ServiceTestCase):
+class CancelSocket(CancelMixin, SigtermMixin, harness.ServiceTestCase):
     activation = "socket"
 
 

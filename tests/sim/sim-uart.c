@@ -12,6 +12,8 @@ static size_t queue_len(const SimByteQueue *q) {
 }
 
 static int queue_push(SimByteQueue *q, const uint8_t *data, size_t n) {
+        if (n == 0)
+                return 0;
         if (q->tail + n > q->allocated) {
                 size_t used = queue_len(q);
 
