@@ -183,3 +183,23 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
                 *ret_wire_bytes = wire;
         return 0;
 }
+
+int flash_write_region_unverified(EspLoader *l, uint32_t offset, const void *data, size_t len,
+                                  FlashProgressFn progress, void *userdata) {
+        _cleanup_(flash_deflate_plan_done) FlashDeflatePlan plan = {};
+        uint64_t reported = 0;
+        int r;
+
+        if (!l || !data || len == 0)
+                return -EINVAL;
+        if ((uint64_t) offset + len > UINT32_MAX)
+                return -EINVAL;
+
+        r = flash_deflate_plan_build(offset, data, len, esp_loader_flash_block_size(l),
+                                     !esp_loader_is_stub(l), &plan);
+        if (r < 0)
+                return log_debug_errno(r, "Failed to compress the region at 0x%x: %m", offset);
+
+        /* One pass only: without MD5 a damaged write could not be told apart. */
+        return write_plan(l, &plan, progress, userdata, &reported);
+}

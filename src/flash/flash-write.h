@@ -27,5 +27,10 @@ int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t 
 int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                        FlashProgressFn progress, void *userdata, uint64_t *ret_wire_bytes);
 
+/* The same compressed write without the MD5 proof, for chips that refuse MD5
+ * (Secure Download Mode). The caller must report the write as unverified. */
+int flash_write_region_unverified(EspLoader *l, uint32_t offset, const void *data, size_t len,
+                                  FlashProgressFn progress, void *userdata);
+
 /* Local MD5 helper (OpenSSL EVP, converted once here). */
 int flash_md5(const void *data, size_t len, uint8_t ret_digest[16]);

@@ -13,7 +13,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "flash-compress.h"
 #include "flash-write.h"
 #include "job.h"
 #include "log.h"
@@ -414,44 +413,6 @@ static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
         return 0;
 }
 
-/* flash_write_region() will not write what it cannot prove (no MD5 in Secure
- * Download Mode). When verification is impossible the job writes anyway, as
- * the issue asks, and says so in its stats: same compressed blocks, no proof.
- * Progress is reported in steps of at most 64 KiB, as flash_write_region() does. */
-static int job_write_region_unverified(EspLoader *l, uint32_t offset, const void *data, size_t len,
-                                       FlashProgressFn progress, void *userdata) {
-        _cleanup_(flash_deflate_plan_done) FlashDeflatePlan plan = {};
-        uint64_t reported = 0;
-        int r;
-
-        r = flash_deflate_plan_build(offset, data, len, esp_loader_flash_block_size(l),
-                                     !esp_loader_is_stub(l), &plan);
-        if (r < 0)
-                return r;
-        r = esp_loader_flash_defl_begin(l, plan.offset, (uint32_t) plan.image_size,
-                                        (uint32_t) plan.stream_size, (uint32_t) plan.block_size);
-        if (r < 0)
-                return r;
-
-        for (size_t i = 0; i < plan.n_blocks; i++) {
-                size_t block_len, before = i > 0 ? plan.block_output[i - 1] : 0;
-                const uint8_t *block = flash_deflate_plan_block(&plan, i, &block_len);
-                uint64_t done = flash_deflate_plan_region_done(&plan, i);
-
-                r = esp_loader_flash_defl_data(l, (uint32_t) i, block, block_len,
-                                               (uint32_t) (plan.block_output[i] - before));
-                if (r < 0)
-                        return r;
-                while (reported < done) {
-                        reported = MIN(done, reported + JOB_PROGRESS_STEP);
-                        r = progress(reported, len, userdata);
-                        if (r < 0)
-                                return r;
-                }
-        }
-        return esp_loader_flash_defl_end(l, /* stay_in_loader= */ true);
-}
-
 static int job_write(Job *j, EspLoader *l, bool unverifiable) {
         Image *img = j->img;
         WriteProgress w = { .job = j, .unverified = unverifiable };
@@ -481,8 +442,8 @@ static int job_write(Job *j, EspLoader *l, bool unverifiable) {
 
                 started = now_usec();
                 if (unverifiable)
-                        r = job_write_region_unverified(l, reg->offset, reg->data, reg->size,
-                                                        job_write_progress, &w);
+                        r = flash_write_region_unverified(l, reg->offset, reg->data, reg->size,
+                                                          job_write_progress, &w);
                 else
                         r = flash_write_region(l, reg->offset, reg->data, reg->size,
                                                job_write_progress, &w, NULL);
