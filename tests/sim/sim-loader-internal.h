@@ -6,7 +6,7 @@
 #include "sim-loader.h"
 
 #define SIM_ROM_MAX_FRAME 0x2000U      /* holds a 0x1800-byte MEM_DATA block */
-#define SIM_STUB_MAX_FRAME 0x4040U     /* MAX_WRITE_BLOCK + 64, as the stub allocates */
+#define SIM_STUB_MAX_FRAME SIM_LOADER_MAX_FRAME
 #define SIM_SYNC_REPLIES 8
 
 typedef struct SimRequest {

@@ -63,6 +63,9 @@ typedef struct SimLoaderHost {
                         uint16_t status);
 } SimLoaderHost;
 
+/* The largest frame either loader accepts (the stub's MAX_WRITE_BLOCK + 64). */
+#define SIM_LOADER_MAX_FRAME 0x4040U
+
 /* The ROM's reply buffer: up to 64 bytes of body, 2 status, 2 stale. */
 #define SIM_ROM_RESP_RAM 68
 

@@ -464,7 +464,9 @@ int main(int argc, char *argv[]) {
                         return EXIT_FAILURE;
                 }
         }
-        r = sim_slip_decoder_init(&s.slip, 0x4040 + 64);
+        /* Room for the stub's largest frame; the ROM's smaller limit is
+         * applied per frame, as its buffer would overflow. */
+        r = sim_slip_decoder_init(&s.slip, SIM_LOADER_MAX_FRAME);
         if (r < 0)
                 return EXIT_FAILURE;
         r = sim_loader_init(&s.loader, s.chip, s.flash, &s.regs, s.timing, s.console,
