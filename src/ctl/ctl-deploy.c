@@ -243,10 +243,11 @@ static int append_regions(sd_bus_message *m, const SourceImage *img, const int *
                 if (pass_fds)
                         r = sd_bus_message_append(m, "(tv)", img->regions[i].offset, "h", fds[i]);
                 else {
-                        _cleanup_free_ char *abs = realpath(img->regions[i].path, NULL);
+                        _cleanup_free_ char *abs = NULL;
 
-                        if (!abs)
-                                return -errno;
+                        r = source_realpath(img->regions[i].path, &abs);
+                        if (r < 0)
+                                return r;
                         r = sd_bus_message_append(m, "(tv)", img->regions[i].offset, "s", abs);
                 }
                 if (r < 0)
@@ -326,7 +327,7 @@ static void print_plan(const Ctl *c, const SourceImage *img, const char *port, c
                 chip ? " (" : "", chip ?: "", chip ? ")" : "");
         for (size_t i = 0; i < img->n_regions; i++)
                 fprintf(stderr, "  0x%08" PRIx64 "  %9s  %-16s %s\n", img->regions[i].offset,
-                        format_bytes(b, img->regions[i].size), region_label(&img->regions[i]),
+                        format_bytes(b, img->regions[i].size), img->regions[i].name ?: "",
                         img->regions[i].path);
         fflush(stderr);
 }
@@ -601,7 +602,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
 
         j.method = deploy ? "DeployRegions" : "Verify";
         j.port = port;
-        j.port_alias = realpath(port, NULL);
+        (void) source_realpath(port, &j.port_alias);    /* NULL if the port is not ours to see */
         j.show_progress = !c->quiet;
         progress_init(&j.progress, stderr, isatty(STDERR_FILENO) > 0, terminal_columns(STDERR_FILENO));
 

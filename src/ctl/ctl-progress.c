@@ -19,7 +19,6 @@ void progress_init(Progress *p, FILE *f, bool tty, unsigned columns) {
                 .f = f,
                 .tty = tty,
                 .columns = columns ?: 80,
-                .last_tenth = -1,
         };
 }
 
@@ -68,17 +67,18 @@ void progress_format_bar(char *buf, size_t size, unsigned columns, const char *p
 }
 
 static double phase_rate(const Progress *p, uint64_t now_usec) {
-        uint64_t elapsed = now_usec - p->phase_start_usec;
+        const ProgressPhase *ph = p->current;
+        uint64_t elapsed = now_usec - ph->start_usec;
 
-        if (now_usec < p->phase_start_usec || elapsed < PROGRESS_RATE_MIN_USEC || p->done <= p->phase_start_done)
+        if (now_usec < ph->start_usec || elapsed < PROGRESS_RATE_MIN_USEC || p->done <= ph->start_done)
                 return 0;
-        return (double) (p->done - p->phase_start_done) / ((double) elapsed / 1e6);
+        return (double) (p->done - ph->start_done) / ((double) elapsed / 1e6);
 }
 
 static void draw_bar(Progress *p, uint64_t now_usec) {
         char line[256];
 
-        progress_format_bar(line, sizeof(line), p->columns, p->phase, p->done, p->total,
+        progress_format_bar(line, sizeof(line), p->columns, p->current->name, p->done, p->total,
                             phase_rate(p, now_usec));
         /* \r and erase-to-end-of-line: the new bar may be shorter than the old. */
         fprintf(p->f, "\r%s\033[K", line);
@@ -89,41 +89,55 @@ static void draw_bar(Progress *p, uint64_t now_usec) {
 
 static void print_line(Progress *p) {
         if (p->total == 0)
-                fprintf(p->f, "%s\n", p->phase);
+                fprintf(p->f, "%s\n", p->current->name);
         else
-                fprintf(p->f, "%s: %" PRIu64 "/%" PRIu64 " bytes (%u%%)\n", p->phase,
+                fprintf(p->f, "%s: %" PRIu64 "/%" PRIu64 " bytes (%u%%)\n", p->current->name,
                         MIN(p->done, p->total), p->total, (unsigned) (MIN(p->done, p->total) * 100 / p->total));
         fflush(p->f);
 }
 
-void progress_update(Progress *p, const char *phase, uint64_t done, uint64_t total, uint64_t now_usec) {
-        bool new_phase = strncmp(p->phase, phase, sizeof(p->phase) - 1) != 0;
+/* The phase's record, created on first sight. Returns whether it is new. */
+static bool enter_phase(Progress *p, const char *name, uint64_t done, uint64_t now_usec) {
+        ProgressPhase *ph;
 
-        if (new_phase) {
-                (void) snprintf(p->phase, sizeof(p->phase), "%s", phase);
-                p->phase_start_usec = now_usec;
-                p->phase_start_done = done;
-                p->last_tenth = -1;
-        }
+        for (size_t i = 0; i < p->n_phases; i++)
+                if (strncmp(p->phases[i].name, name, sizeof(p->phases[i].name) - 1) == 0) {
+                        p->current = &p->phases[i];
+                        return false;
+                }
+        /* A service with more phases than we know: recycle the last slot. */
+        ph = &p->phases[p->n_phases < PROGRESS_PHASES_MAX ? p->n_phases++ : PROGRESS_PHASES_MAX - 1];
+        *ph = (ProgressPhase) { .start_usec = now_usec, .start_done = done, .last_tenth = -1 };
+        (void) snprintf(ph->name, sizeof(ph->name), "%s", name);
+        p->current = ph;
+        return true;
+}
+
+void progress_update(Progress *p, const char *phase, uint64_t done, uint64_t total, uint64_t now_usec) {
+        bool switched = !p->current || strncmp(p->current->name, phase, sizeof(p->current->name) - 1) != 0;
+        bool first;
+        int tenth;
+
+        first = enter_phase(p, phase, done, now_usec);
         p->done = done;
         p->total = total;
 
         if (p->tty) {
-                if (new_phase || now_usec - p->last_draw_usec >= PROGRESS_REDRAW_USEC || done >= total)
+                if (switched || now_usec - p->last_draw_usec >= PROGRESS_REDRAW_USEC || done >= total)
                         draw_bar(p, now_usec);
                 return;
         }
 
         if (total == 0) {
-                if (new_phase)
+                if (first)
                         print_line(p);
                 return;
         }
         /* A line when a byte-counting phase starts and at each further tenth. */
-        int tenth = (int) (MIN(done, total) * 10 / total);
-        if (new_phase || tenth > p->last_tenth) {
+        tenth = (int) (MIN(done, total) * 10 / total);
+        if (first || tenth > p->current->last_tenth) {
                 print_line(p);
-                p->last_tenth = tenth;
+                p->current->last_tenth = tenth;
         }
 }
 

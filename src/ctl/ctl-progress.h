@@ -8,15 +8,25 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Phases may alternate (write and post-verify take turns per region), so
+ * what is remembered about a phase is kept per phase. */
+#define PROGRESS_PHASES_MAX 12
+
+typedef struct ProgressPhase {
+        char name[24];
+        uint64_t start_usec, start_done;        /* when it was first seen */
+        int last_tenth;                         /* plain: the last tenth printed */
+} ProgressPhase;
+
 typedef struct Progress {
         FILE *f;
         bool tty;
         unsigned columns;
 
-        char phase[24];
+        ProgressPhase phases[PROGRESS_PHASES_MAX];
+        size_t n_phases;
+        ProgressPhase *current;
         uint64_t done, total;
-        uint64_t phase_start_usec, phase_start_done;
-        int last_tenth;                 /* plain: the last tenth printed, -1 none */
         uint64_t last_draw_usec;
         bool drawn;                     /* tty: a bar is on screen */
 } Progress;

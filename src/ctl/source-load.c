@@ -67,6 +67,15 @@ static int read_file_limited(const char *path, size_t max, char **ret, size_t *r
         return 0;
 }
 
+int source_realpath(const char *path, char **ret) {
+        char buf[PATH_MAX];
+
+        if (!realpath(path, buf))
+                return -errno;
+        *ret = strdup(buf);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static bool is_regular(const char *path) {
         struct stat st;
 
@@ -407,9 +416,9 @@ int source_load(SourceImage *img, const char *argument, SourceError *err) {
                 slash = strrchr(copy, '/');
                 if (slash)
                         *slash = '\0';
-                dir = realpath(slash ? (copy[0] ? copy : "/") : ".", NULL);
-                if (!dir)
-                        return source_error(err, -errno, "%s: %s", argument, strerror(errno));
+                r = source_realpath(slash ? (copy[0] ? copy : "/") : ".", &dir);
+                if (r < 0)
+                        return source_error(err, r, "%s: %s", argument, strerror(-r));
                 return strcmp(base, "flasher_args.json") == 0 ? load_idf(img, argument, dir, err)
                                                                : load_pio_env(img, argument, dir, err);
         }
@@ -417,9 +426,9 @@ int source_load(SourceImage *img, const char *argument, SourceError *err) {
                 return source_error(err, -EINVAL, "%s: neither a build directory nor a file", argument);
 
         /* Build metadata names paths relative to the directory; make them absolute. */
-        dir = realpath(argument, NULL);
-        if (!dir)
-                return source_error(err, -errno, "%s: %s", argument, strerror(errno));
+        r = source_realpath(argument, &dir);
+        if (r < 0)
+                return source_error(err, r, "%s: %s", argument, strerror(-r));
 
         if (dir_has(dir, "flasher_args.json"))
                 return load_idf(img, argument, dir, err);

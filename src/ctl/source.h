@@ -88,3 +88,8 @@ int source_image_sort_and_check(SourceImage *img, SourceError *err);
  * -EINVAL, -EBADMSG (malformed metadata), -EOPNOTSUPP, -E2BIG, -EACCES…,
  * always with err set. */
 int source_load(SourceImage *img, const char *argument, SourceError *err);
+
+/* realpath() into an allocated string, through a PATH_MAX buffer: preloaded
+ * realpath wrappers (umockdev 0.17's, under which the tests and the README
+ * walkthrough run) corrupt the heap when asked to allocate. 0 or -errno. */
+int source_realpath(const char *path, char **ret);

@@ -307,10 +307,15 @@ static void host_uart_dead(void *userdata) {
 
 static void host_command(void *userdata, nsec_t at, uint8_t op, size_t len, bool stub, uint16_t status) {
         Sim *s = userdata;
+        nsec_t now = sim_now();
 
-        sim_log_event(s->log, at, "command",
-                      "\"op\":%u,\"name\":\"%s\",\"len\":%zu,\"loader\":\"%s\",\"status\":\"%04x\"",
-                      op, sim_op_to_string(op), len, stub ? "stub" : "rom", status);
+        /* Logged when handled, so the log stays in order; "reply_at" is when
+         * the timing model lets the answer start, relative to start. */
+        sim_log_event(s->log, now, "command",
+                      "\"op\":%u,\"name\":\"%s\",\"len\":%zu,\"loader\":\"%s\",\"status\":\"%04x\","
+                      "\"reply_at\":%.6f",
+                      op, sim_op_to_string(op), len, stub ? "stub" : "rom", status,
+                      at > s->epoch ? (double) (at - s->epoch) / (double) SIM_NSEC_PER_SEC : 0.0);
 }
 
 /* ---- setup and loop --------------------------------------------------------------- */

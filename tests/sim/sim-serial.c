@@ -216,6 +216,8 @@ int sim_serial_read(Sim *s, nsec_t now) {
 }
 
 void sim_serial_flush(Sim *s, nsec_t now) {
+        bool rechecked = false;
+
         for (;;) {
                 const uint8_t *data;
                 size_t n = sim_uart_tx_due(&s->uart, now, &data);
@@ -223,6 +225,13 @@ void sim_serial_flush(Sim *s, nsec_t now) {
 
                 if (n == 0)
                         return;
+                /* Before declaring bytes lost, look again: a host that just
+                 * opened the port must get them, not wait for the recheck. */
+                if (s->serial_fd >= 0 && s->serial_hup && !rechecked) {
+                        rechecked = true;
+                        if (!fd_hung_up(s->serial_fd))
+                                set_hup(s, false, now);
+                }
                 if (s->serial_fd < 0 || s->serial_hup) {
                         /* On the wire with nobody listening: gone, like on a real UART. */
                         sim_log_bytes(s->log, now, "tx", data, n, "\"lost\":true");
