@@ -29,7 +29,7 @@ import zlib
 HERE = os.path.dirname(os.path.realpath(__file__))
 TRACES = os.environ.get(
     "SIM_REFERENCE_TRACES",
-    os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "reference-traces")))
+    os.path.join(HERE, "reference-traces"))
 
 SYNC_FRAME = bytes.fromhex("0008240000000000070712205555555555555555555555555555555555555555555555555555555555555555")
 
@@ -306,9 +306,7 @@ def expected_app_sha256(path):
 # ---- tests -----------------------------------------------------------------------------
 
 def test_replay_esp32(binary, work):
-    if not os.path.isdir(TRACES):
-        print(f"SKIP: reference traces not found at {TRACES}")
-        return None
+    check(os.path.isdir(TRACES), f"reference traces present at {TRACES}")
     # A fresh ESP32: identification and the flash-id register dance.
     sim = Sim(binary, work, "esp32", args=["--boot=download"])
     sim.drain()
@@ -367,8 +365,6 @@ def test_replay_esp32(binary, work):
 
 
 def test_replay_esp32c3(binary, work):
-    if not os.path.isdir(TRACES):
-        return
     flash = os.path.join(work, "flash-c3-rom.bin")
     sim = Sim(binary, work, "esp32c3", flash=flash, args=["--boot=download"])
     sim.drain()
@@ -687,11 +683,6 @@ def main():
         test_cli(binary)
         flash = test_replay_esp32(binary, work)
         test_replay_esp32c3(binary, work)
-        if flash is None:
-            # No traces: build an image of our own for the boot test.
-            flash = os.path.join(work, "flash-boot.bin")
-            with open(flash, "wb") as f:
-                f.write(b"\xff" * 0x10000 + os.urandom(0x8000) + b"\xff" * (0x400000 - 0x18000))
         test_boot_model_uart(binary, work, flash)
         test_boot_model_usb_jtag(binary, work)
         test_deflate_md5_and_external_write(binary, work)
