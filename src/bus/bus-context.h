@@ -10,6 +10,7 @@
 #include <systemd/sd-id128.h>
 
 #include "bus.h"
+#include "bus-polkit.h"
 
 typedef enum BusNameState {
         BUS_NAME_NONE,          /* no system bus, or the request failed */
@@ -34,6 +35,8 @@ struct BusContext {
         size_t n_listeners, n_peers;
         uint64_t n_accepted;
         sd_id128_t server_id;
+
+        BusPolkit *polkit;      /* pending authorization checks (bus-polkit.c) */
 };
 
 /* bus-server.c */

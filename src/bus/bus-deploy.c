@@ -9,11 +9,14 @@
 
 #include "bus-context.h"
 #include "bus-deploy.h"
+#include "bus-devices.h"
 #include "bus-error.h"
+#include "bus-polkit.h"
 #include "bus-request.h"
 #include "bus-util.h"
 #include "device-enum.h"
 #include "log.h"
+#include "manager-devices.h"
 #include "manager.h"
 
 #ifndef PROJECT_VERSION
@@ -37,7 +40,6 @@ static int resolve_port(Manager *m, const char *port, bool must_exist, ManagerPo
 /* ---- methods ------------------------------------------------------------------ */
 
 static int append_device(sd_bus_message *reply, Manager *m, const DeviceInfo *d) {
-        TrustEntry t = trust_table_get(m->trust, manager_device_trust_key(d));
         int r;
 
         r = sd_bus_message_open_container(reply, 'r', "sa{sv}");
@@ -46,14 +48,7 @@ static int append_device(sd_bus_message *reply, Manager *m, const DeviceInfo *d)
         r = sd_bus_message_append(reply, "s", d->node);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "a{sv}", 7,
-                                  "identity", "s", strempty(d->identity),
-                                  "vid", "q", d->vid,
-                                  "pid", "q", d->pid,
-                                  "kind", "s", strempty(device_kind_to_string(d->kind)),
-                                  "serial", "s", strempty(d->serial),
-                                  "trusted", "b", t.trusted,
-                                  "owner", "s", job_scheduler_port_owner(m->scheduler, d->node));
+        r = bus_device_append_properties(reply, m, d);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(reply);
@@ -62,32 +57,29 @@ static int append_device(sd_bus_message *reply, Manager *m, const DeviceInfo *d)
 static int method_list_devices(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
         Manager *m = userdata;
-        DeviceInfo *devices = NULL;
-        size_t n = 0;
+        const DeviceInfo *devices;
+        size_t n;
         int r;
 
-        r = device_enumerate(&devices, &n);
-        if (r < 0)
-                return bus_error_set_errnof(error, r, "Failed to enumerate serial devices: %m");
+        /* The udev monitor's list, with every queued uevent applied. */
+        manager_devices_flush(m);
+        devices = device_monitor_devices(m->devices, &n);
 
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
-                goto finish;
+                return r;
         r = sd_bus_message_open_container(reply, 'a', "(sa{sv})");
         if (r < 0)
-                goto finish;
+                return r;
         for (size_t i = 0; i < n; i++) {
                 r = append_device(reply, m, &devices[i]);
                 if (r < 0)
-                        goto finish;
+                        return r;
         }
         r = sd_bus_message_close_container(reply);
         if (r < 0)
-                goto finish;
-        r = sd_bus_message_send(reply);
-finish:
-        device_info_array_free(devices, n);
-        return r;
+                return r;
+        return sd_bus_message_send(reply);
 }
 
 static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_error *error) {
@@ -111,6 +103,14 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
         if (m->terminating)
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
 
+        /* Before the port or a file is touched. */
+        r = bus_polkit_verify(m->bus, message, kind == JOB_KIND_VERIFY ? POLKIT_ACTION_VERIFY : POLKIT_ACTION_DEPLOY,
+                              error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;       /* polkit decides; this call comes back then */
+
         r = resolve_port(m, port_arg, true, &port, error);
         if (r < 0)
                 return r;
@@ -118,6 +118,12 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
         o.job.trust = o.trust >= 0 ? o.trust : m->config.trust;
         if (o.reset_before_default)
                 o.job.reset_before = manager_default_reset(port.kind);
+        /* A faster UART only helps behind a bridge: USB-Serial-JTAG ignores the rate. */
+        if (o.baud_default)
+                o.job.baud = port.kind == DEVICE_KIND_UART_BRIDGE ? m->config.bridge_baud : 0;
+        if (o.granularity_default)
+                o.job.granularity = m->config.sector_granularity ? JOB_GRANULARITY_SECTOR
+                                                                  : JOB_GRANULARITY_REGION;
 
         /* Everything is checked before the port is opened. */
         r = bus_region_list_to_image(&regions, message, &img, error);
@@ -190,6 +196,11 @@ static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_e
         r = sd_bus_message_read(message, "s", &port_arg);
         if (r < 0)
                 return r;
+        r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MANAGE_TRUST, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;       /* polkit decides; this call comes back then */
         r = resolve_port(m, port_arg, false, &port, error);
         if (r < 0)
                 return r;
@@ -209,6 +220,11 @@ static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *
         r = sd_bus_message_read(message, "s", &port_arg);
         if (r < 0)
                 return r;
+        r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MANAGE_TRUST, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;       /* polkit decides; this call comes back then */
         r = resolve_port(m, port_arg, false, &port, error);
         if (r < 0)
                 return r;
@@ -266,6 +282,12 @@ const sd_bus_vtable bus_deploy_vtable[] = {
                                 0),
         SD_BUS_SIGNAL_WITH_ARGS("TrustChanged",
                                 SD_BUS_ARGS("s", port, "b", trusted, "ay", image_sha256, "s", reason),
+                                0),
+        SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded",
+                                SD_BUS_ARGS("s", port, "a{sv}", properties),
+                                0),
+        SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved",
+                                SD_BUS_ARGS("s", port, "s", identity),
                                 0),
         SD_BUS_VTABLE_END
 };

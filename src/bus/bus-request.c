@@ -326,6 +326,7 @@ static int parse_baud(sd_bus_message *m, const char *key, BusJobOptions *o, sd_b
                                          "Option '%s': %" PRIu32 " is outside %u…%u (0: stay at 115200)",
                                          key, u, BUS_BAUD_MIN, BUS_BAUD_MAX);
         o->job.baud = u;
+        o->baud_default = false;
         return 0;
 }
 
@@ -380,10 +381,8 @@ static int parse_granularity(sd_bus_message *m, const char *key, BusJobOptions *
         g = job_granularity_from_string(v);
         if (g < 0)
                 return option_error(error, key, "expected region or sector");
-        if (g == JOB_GRANULARITY_SECTOR)
-                return sd_bus_error_setf(error, BUS_ERROR_NOT_SUPPORTED,
-                                         "Option '%s': sector granularity is not supported yet", key);
         o->job.granularity = g;
+        o->granularity_default = false;
         return 0;
 }
 
@@ -406,6 +405,8 @@ int bus_message_read_options(sd_bus_message *m, BusJobOptions *ret, sd_bus_error
         BusJobOptions o = {
                 .trust = -1,
                 .reset_before_default = true,
+                .baud_default = true,
+                .granularity_default = true,
                 .job = {
                         .reset_before = ESP_RESET_CLASSIC,
                         .reset_after = true,

@@ -38,10 +38,11 @@ int bus_image_validate(Image *img, uint64_t flash_size, sd_bus_error *error);
 typedef struct BusJobOptions {
         int trust;                      /* -1: the service default */
         bool reset_before_default;      /* "before": "default" → by device kind */
+        bool baud_default;              /* no "baud": by device kind and BridgeBaud= */
+        bool granularity_default;       /* no "granularity": Granularity= */
         JobOptions job;                 /* everything else, resolved */
 } BusJobOptions;
 
 /* Reads a{sv}: "trust" b, "chip" s, "baud" u, "before" s, "after" s,
- * "granularity" s. Unknown keys, wrong types and bad values → InvalidOptions;
- * "granularity": "sector" → NotSupported. */
+ * "granularity" s. Unknown keys, wrong types and bad values → InvalidOptions. */
 int bus_message_read_options(sd_bus_message *m, BusJobOptions *ret, sd_bus_error *error);

@@ -49,6 +49,8 @@ static BusPeer *bus_peer_free(BusPeer *p) {
                 p->next->prev = p->prev;
         b->n_peers--;
 
+        /* A caller that hangs up while polkit decides gets no answer. */
+        bus_polkit_forget_bus(b->polkit, p->bus);
         p->post_source = sd_event_source_disable_unref(p->post_source);
         if (p->bus) {
                 (void) sd_bus_detach_event(p->bus);

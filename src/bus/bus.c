@@ -29,6 +29,11 @@ int bus_context_new(Manager *m, sd_event *e, BusContext **ret) {
         b->manager = m;
         b->event = sd_event_ref(e);
         b->name_state = BUS_NAME_NONE;
+        b->polkit = bus_polkit_new();
+        if (!b->polkit) {
+                bus_context_free(b);
+                return -ENOMEM;
+        }
         r = sd_id128_randomize(&b->server_id);
         if (r < 0) {
                 bus_context_free(b);
@@ -41,6 +46,8 @@ int bus_context_new(Manager *m, sd_event *e, BusContext **ret) {
 BusContext *bus_context_free(BusContext *b) {
         if (!b)
                 return NULL;
+        /* Pending checks hold calls, and slots on the connections below. */
+        b->polkit = bus_polkit_free(b->polkit);
         bus_server_free_all(b);
         if (b->system_bus) {
                 (void) sd_bus_detach_event(b->system_bus);
@@ -98,6 +105,7 @@ static int system_bus_filter(sd_bus_message *message, void *userdata, sd_bus_err
                 return 0;
 
         b->name_state = BUS_NAME_NONE;
+        bus_polkit_forget_bus(b->polkit, b->system_bus);
         (void) sd_bus_detach_event(b->system_bus);
         b->system_bus = sd_bus_close_unref(b->system_bus);
         if (b->n_listeners > 0) {
@@ -149,6 +157,10 @@ size_t bus_context_n_listeners(BusContext *b) {
 
 size_t bus_context_n_peers(BusContext *b) {
         return b->n_peers;
+}
+
+size_t bus_context_n_polkit_queries(BusContext *b) {
+        return bus_polkit_n_queries(b->polkit);
 }
 
 int bus_context_release_name(BusContext *b) {

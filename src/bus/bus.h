@@ -10,6 +10,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "device-enum.h"
 #include "job.h"
 #include "macro.h"
 #include "trust-table.h"
@@ -31,6 +32,8 @@ int bus_context_add_listener(BusContext *b, int fd);
 void bus_context_stop_listening(BusContext *b);
 size_t bus_context_n_listeners(BusContext *b);
 size_t bus_context_n_peers(BusContext *b);
+/* Calls waiting for polkit's answer: the service is not idle. */
+size_t bus_context_n_polkit_queries(BusContext *b);
 
 /* Gives up org.fbuild.Deploy1 (async). Calls routed to us before the release
  * still arrive; once the daemon's answer is in, the name is released. */
@@ -46,3 +49,6 @@ void bus_context_flush(BusContext *b);
 void bus_deploy_job_finished(Manager *m, Job *j);
 void bus_deploy_emit_progress(Manager *m, Job *j, JobPhase phase, uint64_t done, uint64_t total);
 void bus_deploy_emit_trust_changed(Manager *m, const char *device_id, const TrustEntry *e);
+/* DeviceAdded / DeviceRemoved (src/bus/bus-devices.c). */
+void bus_deploy_emit_device_added(Manager *m, const DeviceInfo *d);
+void bus_deploy_emit_device_removed(Manager *m, const DeviceInfo *d);

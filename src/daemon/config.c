@@ -16,6 +16,7 @@ void config_init(Config *c) {
         *c = (Config) {
                 .idle_timeout_usec = CONFIG_DEFAULT_IDLE_TIMEOUT_USEC,
                 .trust = true,
+                .bridge_baud = CONFIG_DEFAULT_BRIDGE_BAUD,
                 .log_level = LOG_INFO,
         };
 }
@@ -150,6 +151,25 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                 if (r < 0)
                         return log_warning_errno(r, "%s:%u: invalid Trust=%s, ignoring.", source, line, value);
                 c->trust = b;
+        } else if (strcmp(key, "Granularity") == 0) {
+                if (strcmp(value, "sector") == 0)
+                        c->sector_granularity = true;
+                else if (strcmp(value, "region") == 0)
+                        c->sector_granularity = false;
+                else
+                        return log_warning_errno(EINVAL, "%s:%u: invalid Granularity=%s, ignoring.",
+                                                 source, line, value);
+        } else if (strcmp(key, "BridgeBaud") == 0) {
+                unsigned long u;
+                char *end;
+
+                errno = 0;
+                u = strtoul(value, &end, 10);
+                if (errno != 0 || end == value || *end != '\0' || value[0] == '-' ||
+                    (u != 0 && (u < CONFIG_BAUD_MIN || u > CONFIG_BAUD_MAX)))
+                        return log_warning_errno(EINVAL, "%s:%u: invalid BridgeBaud=%s, ignoring.",
+                                                 source, line, value);
+                c->bridge_baud = (uint32_t) u;
         } else if (strcmp(key, "LogLevel") == 0) {
                 r = log_level_from_string(value);
                 if (r < 0)

@@ -4,11 +4,16 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "time-util.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/fbuild/deployd.conf"
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_USEC (30 * USEC_PER_SEC)
+/* Transfers on USB-UART bridges: what esptool uses by default for writes. */
+#define CONFIG_DEFAULT_BRIDGE_BAUD 921600u
+#define CONFIG_BAUD_MIN 9600u
+#define CONFIG_BAUD_MAX 12000000u
 
 #define CONFIG_ENV_PATH "FBUILD_DEPLOYD_CONFIG"
 #define CONFIG_ENV_IDLE_TIMEOUT "FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC"
@@ -17,6 +22,8 @@
 typedef struct Config {
         usec_t idle_timeout_usec;       /* USEC_INFINITY: never exit when idle */
         bool trust;                     /* default for the "trust" option */
+        uint32_t bridge_baud;           /* default "baud" on uart-bridge ports; 0: stay at 115200 */
+        bool sector_granularity;        /* default "granularity": sector (true) or region */
         int log_level;                  /* LOG_ERR … LOG_DEBUG */
 } Config;
 

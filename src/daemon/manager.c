@@ -11,20 +11,28 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "manager-devices.h"
 #include "manager.h"
 
 static void on_job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total, void *userdata) {
+        manager_devices_job_progress(userdata, j, phase);
         bus_deploy_emit_progress(userdata, j, phase, done, total);
 }
 
+static void on_job_granted(Job *j, void *userdata) {
+        manager_devices_job_granted(userdata, j);
+}
+
 static void on_job_finished(Job *j, void *userdata) {
-        /* Ownership is ours: answer the caller, then let go. */
+        /* Ownership is ours: settle the device's trust, answer the caller, then let go. */
+        manager_devices_job_finished(userdata, j);
         bus_deploy_job_finished(userdata, j);
         job_free(j);
 }
 
 static const JobSchedulerCallbacks scheduler_callbacks = {
         .progress = on_job_progress,
+        .granted = on_job_granted,
         .finished = on_job_finished,
 };
 
@@ -33,7 +41,7 @@ static void on_trust_changed(TrustTable *t, const char *device_id, const TrustEn
 
         log_info("Trust for %s %s%s%s.", device_id, e->trusted ? "set" : "cleared",
                  e->trusted ? "" : ": ", e->trusted ? "" : trust_invalidation_to_string(e->last_invalidation));
-        bus_deploy_emit_trust_changed(m, device_id, e);
+        bus_deploy_emit_trust_changed(m, manager_devices_port_of(m, device_id), e);
 }
 
 static void manager_begin_exit(Manager *m) {
@@ -111,6 +119,9 @@ int manager_new(const Config *config, Manager **ret) {
         r = bus_context_new(m, m->event, &m->bus);
         if (r < 0)
                 return r;
+        r = manager_devices_init(m);
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(m);
         return 0;
@@ -122,6 +133,7 @@ Manager *manager_free(Manager *m) {
 
         /* Jobs first, while their callers and the trust table can still be told. */
         m->scheduler = job_scheduler_free(m->scheduler);
+        manager_devices_done(m);
         m->bus = bus_context_free(m->bus);
         m->trust = trust_table_free(m->trust);
         m->sigterm_source = sd_event_source_disable_unref(m->sigterm_source);
@@ -162,8 +174,9 @@ int manager_start(Manager *m, const int *listen_fds, size_t n_listen_fds) {
 }
 
 bool manager_is_idle(Manager *m) {
-        /* Every call still waiting for its answer is a job. */
-        return job_scheduler_n_jobs(m->scheduler) == 0 && bus_context_n_peers(m->bus) == 0;
+        /* Every call still waiting for its answer is a job or a polkit check. */
+        return job_scheduler_n_jobs(m->scheduler) == 0 && bus_context_n_peers(m->bus) == 0 &&
+                bus_context_n_polkit_queries(m->bus) == 0;
 }
 
 static bool manager_can_exit(Manager *m) {
@@ -171,7 +184,8 @@ static bool manager_can_exit(Manager *m) {
                 return false;
         if (m->terminating)
                 return true;
-        return bus_context_n_peers(m->bus) == 0 && bus_context_name_released(m->bus);
+        return bus_context_n_peers(m->bus) == 0 && bus_context_n_polkit_queries(m->bus) == 0 &&
+                bus_context_name_released(m->bus);
 }
 
 int manager_run(Manager *m) {
@@ -219,9 +233,8 @@ void manager_port_done(ManagerPort *p) {
 }
 
 const char *manager_device_trust_key(const DeviceInfo *d) {
-        /* The udev identity takes over once devices are tracked across
-         * re-enumeration (the devices issue); until then, the node. */
-        return d->node;
+        /* The identity follows the board across ports and re-enumeration. */
+        return d->identity;
 }
 
 int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerPort *ret) {
@@ -232,6 +245,8 @@ int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerP
         if (!port || port[0] != '/')
                 return -ENODEV;
 
+        /* Every remove and foreign open that happened before this call counts. */
+        manager_devices_flush(m);
         r = device_lookup(port, &d);
         if (r >= 0) {
                 p.node = strdup(d.node);

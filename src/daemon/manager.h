@@ -12,6 +12,9 @@
 #include "bus.h"
 #include "config.h"
 #include "device-enum.h"
+#include "device-monitor.h"
+#include "device-reenum.h"
+#include "device-watch.h"
 #include "esp-loader.h"
 #include "job-scheduler.h"
 #include "trust-table.h"
@@ -22,6 +25,10 @@ typedef struct Manager {
         TrustTable *trust;
         JobScheduler *scheduler;
         BusContext *bus;
+        DeviceMonitor *devices;         /* what udev says is present */
+        DeviceWatch *watch;             /* foreign opens of their nodes */
+        ReenumTable *reenum;            /* re-enumerations after our own resets */
+        sd_event_source *reenum_timer;
 
         sd_event_source *sigterm_source, *sigint_source;
         bool exiting;           /* idle: no longer accepting, name released or being released */
@@ -56,7 +63,7 @@ void manager_port_done(ManagerPort *p);
  * device; with must_exist false, such a port still resolves to itself (a device
  * that is gone keeps its trust state). */
 int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerPort *ret);
-/* The trust table's key for an enumerated device (today its node). */
+/* The trust table's key for an enumerated device: its udev identity. */
 const char *manager_device_trust_key(const DeviceInfo *d);
 /* The reset into the bootloader when the caller says "default". */
 EspResetStrategy manager_default_reset(DeviceKind kind);

@@ -61,6 +61,7 @@ void device_info_done(DeviceInfo *d) {
                 return;
         free(d->node);
         free(d->syspath);
+        free(d->usb_node);
         free(d->identity);
         free(d->serial);
         free(d->manufacturer);
@@ -150,6 +151,7 @@ int device_info_from_udev(struct udev_device *tty, DeviceInfo *ret) {
 
         if (strdup_or_null(node, &d.node) < 0 ||
             strdup_or_null(udev_device_get_syspath(tty), &d.syspath) < 0 ||
+            strdup_or_null(udev_device_get_devnode(usb), &d.usb_node) < 0 ||
             strdup_or_null(udev_device_get_sysattr_value(usb, "serial"), &d.serial) < 0 ||
             strdup_or_null(udev_device_get_sysattr_value(usb, "manufacturer"), &d.manufacturer) < 0 ||
             strdup_or_null(udev_device_get_sysattr_value(usb, "product"), &d.product) < 0)

@@ -20,6 +20,7 @@ DeviceKind device_kind_from_usb(uint16_t vid, uint16_t pid, const char *driver);
 typedef struct DeviceInfo {
         char *node;            /* /dev/ttyUSB0 */
         char *syspath;
+        char *usb_node;        /* the USB device's node, /dev/bus/usb/BBB/DDD; NULL if none */
         char *identity;        /* "usb:VID:PID:SERIAL" or "usb:VID:PID:path:PHYSPATH" */
         uint16_t vid, pid;
         char *serial, *manufacturer, *product;

@@ -152,6 +152,8 @@ static void scheduler_advance_port(JobScheduler *s, Port *p) {
                         job_skip(sj->job, JOB_OUTCOME_TRUST_SKIP);
                 else {
                         sj->granted = true;
+                        if (s->cb.granted)
+                                s->cb.granted(sj->job, s->userdata);
                         job_run(sj->job);
                 }
         }

@@ -17,6 +17,9 @@ typedef struct JobScheduler JobScheduler;
 
 typedef struct JobSchedulerCallbacks {
         void (*progress)(Job *j, JobPhase phase, uint64_t done, uint64_t total, void *userdata);
+        /* The job is about to open its port (called just before it may): the
+         * device layer counts that open as the service's own. */
+        void (*granted)(Job *j, void *userdata);
         /* The job is over (success, error, skip or cancel); ownership passes to
          * the callee, who must job_free() it. */
         void (*finished)(Job *j, void *userdata);

@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "flash-plan.h"
 #include "flash-write.h"
 #include "job.h"
 #include "log.h"
@@ -29,6 +30,8 @@
 #define JOB_QUEUE_MAX 64
 #define JOB_QUEUE_COALESCE 60
 #define JOB_ERROR_MESSAGE_MAX 256
+/* The sector planner's round trip until verify measured one (USB turnaround). */
+#define JOB_RTT_DEFAULT_USEC (1 * USEC_PER_MSEC)
 
 typedef enum JobCommand {
         JOB_COMMAND_NONE,
@@ -88,6 +91,11 @@ struct Job {
         JobRange *written;
         size_t n_written;
         JobStats stats;
+
+        /* The worker's, for the sector planner: the transfer baud after connect,
+         * and the smallest round trip seen in verify. */
+        uint32_t link_baud;
+        usec_t rtt_usec;
 };
 
 /* ---- names -------------------------------------------------------------------- */
@@ -373,6 +381,18 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         return 0;
 }
 
+/* The round trip the sector planner's cost model needs: an MD5 request's time
+ * minus what the model says its hashing and wire bytes take. */
+static void job_measure_rtt(Job *j, EspLoader *l, uint64_t len, usec_t elapsed) {
+        FlashCostModel m;
+        usec_t model;
+
+        flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, 0,
+                              esp_loader_is_stub(l));
+        model = flash_cost_probe(&m, len);
+        j->rtt_usec = MIN(j->rtt_usec, elapsed > model ? elapsed - model : 0);
+}
+
 /* Fills results[].matched; sets *ret_impossible if the chip cannot report MD5. */
 static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
         Image *img = j->img;
@@ -390,11 +410,15 @@ static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
         for (size_t i = 0; i < img->n_regions; i++) {
                 ImageRegion *reg = &img->regions[i];
                 bool match = false;
+                usec_t started;
 
                 if (job_cancelled(j))
                         return -ECANCELED;
+                started = now_usec();
                 r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match,
                                         j->results[i].device_md5);
+                if (r >= 0)
+                        job_measure_rtt(j, l, reg->size, now_usec() - started);
                 if (r == -EOPNOTSUPP) {
                         /* All or nothing: earlier verdicts do not make a plan. */
                         for (size_t k = 0; k < img->n_regions; k++)
@@ -413,61 +437,197 @@ static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
         return 0;
 }
 
+/* What to write of one mismatched region: the region whole, or (sector
+ * granularity) the runs the planner narrows it to by probing the chip. */
+typedef struct JobRegionPlan {
+        FlashRun *runs;
+        size_t n_runs;
+} JobRegionPlan;
+
+static void job_region_plans_free(JobRegionPlan *plans, size_t n) {
+        for (size_t i = 0; plans && i < n; i++)
+                free(plans[i].runs);
+        free(plans);
+}
+
+static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg, bool unverifiable,
+                           JobRegionPlan *ret) {
+        _cleanup_(flash_planner_freep) FlashPlanner *p = NULL;
+        const FlashPlanStats *st;
+        FlashCostModel m;
+        uint32_t off, size;
+        int r;
+
+        /* Probing needs MD5, and a region of one sector has nothing to narrow. */
+        if (j->options.granularity != JOB_GRANULARITY_SECTOR || unverifiable ||
+            reg->size <= FLASH_PLAN_SECTOR_SIZE) {
+                ret->runs = calloc(1, sizeof(FlashRun));
+                if (!ret->runs)
+                        return -ENOMEM;
+                ret->runs[0] = (FlashRun) { .offset = reg->offset, .size = (uint32_t) reg->size };
+                ret->n_runs = 1;
+                return 0;
+        }
+
+        flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec,
+                              esp_loader_is_stub(l));
+        r = flash_planner_new(&m, reg->offset, (uint32_t) reg->size, &p);
+        if (r < 0)
+                return r;
+
+        while ((r = flash_planner_next(p, &off, &size)) > 0) {
+                bool match = false;
+
+                if (job_cancelled(j))
+                        return -ECANCELED;
+                r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
+                if (r < 0)
+                        return job_fail(j, r, "cannot probe 0x%" PRIx32 "+0x%" PRIx32, off, size);
+                r = flash_planner_feed(p, !match);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+
+        r = flash_planner_runs(p, &ret->runs, &ret->n_runs);
+        if (r < 0)
+                return r;
+
+        st = flash_planner_stats(p);
+        log_debug("%s: region at 0x%" PRIx32 ": %zu probe(s), %zu run(s)%s, rtt %" PRIu64 " us",
+                  j->port, reg->offset, st->probes, ret->n_runs,
+                  st->gave_up ? ", stopped probing early" : "", j->rtt_usec);
+        return 0;
+}
+
+/* Whether a plan writes the region whole, so that its own MD5 check proves it. */
+static bool job_plan_is_whole(const JobRegionPlan *p, const ImageRegion *reg) {
+        return p->n_runs == 1 && p->runs[0].offset == reg->offset && p->runs[0].size == reg->size;
+}
+
+static int job_add_written(Job *j, uint64_t offset, uint64_t size) {
+        JobRange *w;
+
+        w = reallocarray(j->written, j->n_written + 1, sizeof(JobRange));
+        if (!w)
+                return -ENOMEM;
+        j->written = w;
+        j->written[j->n_written++] = (JobRange) { .offset = offset, .size = size };
+        return 0;
+}
+
+/* One compressed write with its MD5 proof (or without, unverifiable), timed
+ * into the stats. */
+static int job_write_run(Job *j, EspLoader *l, const ImageRegion *reg, uint32_t offset, uint32_t size,
+                         WriteProgress *w, bool unverifiable) {
+        const uint8_t *data = reg->data + (offset - reg->offset);
+        usec_t started, ended;
+        int r;
+
+        job_progress(j, JOB_PHASE_WRITE, w->base, w->total);
+        w->last_posted = w->base;
+        w->last_done = 0;
+        w->data_sent_at = 0;
+
+        started = now_usec();
+        if (unverifiable)
+                r = flash_write_region_unverified(l, offset, data, size, job_write_progress, w);
+        else
+                r = flash_write_region(l, offset, data, size, job_write_progress, w, NULL);
+        ended = now_usec();
+
+        if (r == -ECANCELED || (r < 0 && job_cancelled(j)))
+                return -ECANCELED;
+        if (r < 0)
+                return job_fail(j, r, "cannot write 0x%" PRIx32 "+0x%" PRIx32, offset, size);
+
+        if (w->data_sent_at >= started && w->data_sent_at <= ended) {
+                j->stats.write_usec += w->data_sent_at - started;
+                j->stats.post_verify_usec += ended - w->data_sent_at;
+        } else
+                j->stats.write_usec += ended - started;
+
+        w->base += size;
+        return job_add_written(j, offset, size);
+}
+
 static int job_write(Job *j, EspLoader *l, bool unverifiable) {
         Image *img = j->img;
         WriteProgress w = { .job = j, .unverified = unverifiable };
-        int r;
+        JobRegionPlan *plans;
+        int r = 0;
 
-        for (size_t i = 0; i < img->n_regions; i++)
-                if (!j->results[i].matched)
-                        w.total += img->regions[i].size;
-
-        j->written = calloc(img->n_regions, sizeof(JobRange));
-        if (!j->written)
+        plans = calloc(img->n_regions, sizeof(JobRegionPlan));
+        if (!plans)
                 return -ENOMEM;
 
-        for (size_t i = 0; i < img->n_regions; i++) {
+        /* Plan every region first, so that write progress knows its total. */
+        for (size_t i = 0; i < img->n_regions && r >= 0; i++) {
+                if (j->results[i].matched)
+                        continue;
+                r = job_plan_region(j, l, &img->regions[i], unverifiable, &plans[i]);
+                for (size_t k = 0; r >= 0 && k < plans[i].n_runs; k++)
+                        w.total += plans[i].runs[k].size;
+        }
+
+        for (size_t i = 0; i < img->n_regions && r >= 0; i++) {
                 ImageRegion *reg = &img->regions[i];
-                usec_t started, ended;
+                bool match = true;
 
                 if (j->results[i].matched)
                         continue;
-                if (job_cancelled(j))
-                        return -ECANCELED;
 
-                job_progress(j, JOB_PHASE_WRITE, w.base, w.total);
-                w.last_posted = w.base;
-                w.last_done = 0;
-                w.data_sent_at = 0;
-
-                started = now_usec();
-                if (unverifiable)
-                        r = flash_write_region_unverified(l, reg->offset, reg->data, reg->size,
-                                                          job_write_progress, &w);
-                else
-                        r = flash_write_region(l, reg->offset, reg->data, reg->size,
-                                               job_write_progress, &w, NULL);
-                ended = now_usec();
-
-                if (r == -ECANCELED || (r < 0 && job_cancelled(j)))
-                        return -ECANCELED;
+                for (size_t k = 0; k < plans[i].n_runs && r >= 0; k++) {
+                        if (job_cancelled(j))
+                                r = -ECANCELED;
+                        else
+                                r = job_write_run(j, l, reg, plans[i].runs[k].offset,
+                                                  plans[i].runs[k].size, &w, unverifiable);
+                }
                 if (r < 0)
-                        return job_fail(j, r, "cannot write the region at 0x%" PRIx32, reg->offset);
+                        break;
 
-                if (w.data_sent_at >= started && w.data_sent_at <= ended) {
-                        j->stats.write_usec += w.data_sent_at - started;
-                        j->stats.post_verify_usec += ended - w.data_sent_at;
-                } else
-                        j->stats.write_usec += ended - started;
+                /* Runs were proven one by one; the region's MD5 proves that the
+                 * parts the planner left alone really matched. */
+                if (!unverifiable && !job_plan_is_whole(&plans[i], reg)) {
+                        r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match, NULL);
+                        if (r < 0) {
+                                r = job_fail(j, r, "cannot verify the region at 0x%" PRIx32, reg->offset);
+                                break;
+                        }
+                }
+                if (!match) {
+                        /* Something changed under us (or the planner missed a
+                         * sector): the whole region, as region granularity would. */
+                        log_warning("%s: the region at 0x%" PRIx32 " still differs after a sector write, writing it whole",
+                                    j->port, reg->offset);
+                        w.total += reg->size;
+                        r = job_write_run(j, l, reg, reg->offset, (uint32_t) reg->size, &w, false);
+                        if (r < 0)
+                                break;
+                }
 
                 j->results[i].written = true;
                 /* Proven by the post-write MD5, so this is what the device holds. */
                 if (!unverifiable)
                         (void) flash_md5(reg->data, reg->size, j->results[i].device_md5);
-                j->written[j->n_written++] = (JobRange) { .offset = reg->offset, .size = reg->size };
-                w.base += reg->size;
         }
-        return 0;
+
+        job_region_plans_free(plans, img->n_regions);
+        return r;
+}
+
+/* "full": every region written whole (sector runs that cover less are "selective"). */
+static bool job_wrote_everything(Job *j) {
+        uint64_t written = 0;
+
+        for (size_t i = 0; i < j->n_results; i++)
+                if (!j->results[i].written)
+                        return false;
+        for (size_t i = 0; i < j->n_written; i++)
+                written += j->written[i].size;
+        return written >= image_total_bytes(j->img);
 }
 
 static int job_session(Job *j, EspLoader *l, Transport *t) {
@@ -482,6 +642,8 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
         j->stats.connect_usec = now_usec() - started;
         if (r < 0)
                 return r;
+        j->link_baud = t->baud;
+        j->rtt_usec = JOB_RTT_DEFAULT_USEC;
 
         started = now_usec();
         r = job_verify(j, l, &unverifiable);
@@ -507,8 +669,8 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                         r = job_write(j, l, unverifiable);
                         if (r < 0)
                                 return r;
-                        j->outcome = j->n_written == img->n_regions ? JOB_OUTCOME_FULL
-                                                                     : JOB_OUTCOME_SELECTIVE;
+                        j->outcome = job_wrote_everything(j) ? JOB_OUTCOME_FULL
+                                                             : JOB_OUTCOME_SELECTIVE;
                 }
         } else if (all_matched)
                 j->outcome = JOB_OUTCOME_VERIFY_SKIP;
@@ -625,9 +787,7 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
 
         if (kind < 0 || kind >= _JOB_KIND_MAX || !port || !img || img->n_regions == 0 || !o || !ret)
                 return -EINVAL;
-        if (o->granularity == JOB_GRANULARITY_SECTOR)
-                return -EOPNOTSUPP;
-        if (o->granularity != JOB_GRANULARITY_REGION)
+        if (o->granularity < 0 || o->granularity >= _JOB_GRANULARITY_MAX)
                 return -EINVAL;
 
         j = calloc(1, sizeof(Job));

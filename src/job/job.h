@@ -45,7 +45,7 @@ typedef enum JobPhase {
 
 typedef enum JobGranularity {
         JOB_GRANULARITY_REGION,     /* "region" */
-        JOB_GRANULARITY_SECTOR,     /* "sector" (not yet supported: -EOPNOTSUPP) */
+        JOB_GRANULARITY_SECTOR,     /* "sector": only the 4 KiB sectors that differ (flash-plan.h) */
         _JOB_GRANULARITY_MAX,
         _JOB_GRANULARITY_INVALID = -1,
 } JobGranularity;
@@ -115,8 +115,7 @@ typedef struct JobCallbacks {
 
 /* Takes ownership of img (validated) in all cases. The worker owns img from
  * job_start() until `finished`, except that the main thread may read its hash
- * fields from `hashed` until job_run()/job_skip(). Sector granularity:
- * -EOPNOTSUPP. */
+ * fields from `hashed` until job_run()/job_skip(). */
 int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
             const JobCallbacks *cb, void *userdata, Job **ret);
 /* Cancels and joins a running worker first. */

@@ -399,15 +399,15 @@ class ServiceTestCase(unittest.TestCase):
             return
         shutil.rmtree(self.work, ignore_errors=True)
 
-    def _dump_logs(self):
+    def _dump_logs(self, service):
         outcome = getattr(self, "_outcome", None)
         failed = False
         if outcome is not None:
             result = getattr(outcome, "result", None)
             errs = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
             failed = any(t is self for t, _ in errs) or not getattr(outcome, "success", True)
-        if failed and self.service:
-            sys.stderr.write(f"\n==== logs for {self.id()} ====\n{self.service.log()}\n")
+        if failed:
+            sys.stderr.write(f"\n==== logs for {self.id()} ====\n{service.log()}\n")
             for d in self.bed.devices:
                 if d.sim:
                     sys.stderr.write(f"---- sim {d.node}: {d.sim.describe()}\n")
@@ -420,10 +420,22 @@ class ServiceTestCase(unittest.TestCase):
         os.makedirs(svc_dir, exist_ok=True)
         os.chmod(svc_dir, 0o755)
         self.service = Service(svc_dir, self.bed, activation, **kw)
-        # Cleanups run LIFO: logs first (service still there), then stop.
+        # Cleanups run LIFO: logs first (service still there), then stop, then the
+        # log is searched for what sanitizers and glibc print as the service dies.
+        self.addCleanup(self._check_service_log, self.service)
         self.addCleanup(self.service.stop)
-        self.addCleanup(self._dump_logs)
+        self.addCleanup(self._dump_logs, self.service)
         return self.service
+
+    SERVICE_LOG_ALARMS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                          "runtime error:", "Fatal glibc error", "double free or corruption",
+                          "Assertion `")
+
+    def _check_service_log(self, service):
+        text = _read(service.log_path)
+        hits = [a for a in self.SERVICE_LOG_ALARMS if a in text]
+        if hits:
+            raise AssertionError(f"fbuild-deployd's log has {hits}:\n{text[-4000:]}")
 
     def client(self, endpoint=None):
         c = Client(endpoint or self.service.endpoint)

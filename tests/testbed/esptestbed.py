@@ -55,6 +55,14 @@ KINDS = {
         "manufacturer": "Espressif", "product": "USB JTAG/serial debug unit",
         "interface": "2/2/0", "console": "usb-jtag",
     },
+    # A TinyUSB CDC port on the chip's own USB-OTG (ESP32-S2/S3 application code):
+    # cdc_acm, reset like a bridge here; on a real board the port drops off the bus
+    # when the chip resets, which tests act out with Bed.replug.
+    "usb-otg": {
+        "vid": 0x303A, "pid": 0x4001, "driver": "cdc_acm", "prefix": "ttyACM", "major": 166,
+        "manufacturer": "Espressif Systems", "product": "Espressif Device",
+        "interface": "2/2/0", "console": "uart",
+    },
 }
 
 USB_ROOT = "/devices/pci0000:00/0000:00:14.0/usb1"
@@ -416,7 +424,23 @@ class Device:
         _release_master(self.bed.testbed.get_dev_fd(self.node))
         self.uevent("remove")
         self.bed.testbed.remove_device(self.usb_syspath)
+        self._remove_tty_node()
         self.present = False
+
+    def _remove_tty_node(self):
+        """umockdev removes the USB device's node but leaves the tty's: clear it, or
+        the next pty that gets the same /dev/pts number cannot be mapped (replug)."""
+        name = self.node[len("/dev/"):]
+        majmin = f"{KINDS[self.kind]['major']}:{int(re.sub(r'[^0-9]', '', name))}"
+        dev = os.path.join(self.bed.root, "dev")
+        for p in (os.path.join(dev, name), os.path.join(dev, ".node", name)):
+            if os.path.lexists(p):
+                os.unlink(p)
+        ptymap = os.path.join(dev, ".ptymap")
+        for entry in os.listdir(ptymap) if os.path.isdir(ptymap) else ():
+            p = os.path.join(ptymap, entry)
+            if os.path.islink(p) and os.readlink(p) == majmin:
+                os.unlink(p)
 
     def read_serial(self, pattern, timeout=5.0):
         """Open the node like a serial monitor would and read until `pattern` (a
@@ -460,7 +484,7 @@ class Bed:
         self.devices = []
         self.handlers = {}
         self._next_port = 1
-        self._next_minor = {k: 0 for k in KINDS}
+        self._next_minor = {k["prefix"]: 0 for k in KINDS.values()}  # kinds may share a prefix
 
     def __enter__(self):
         return self
@@ -475,8 +499,8 @@ class Bed:
         sim on the pty master. Emits the add uevents. Returns the Device."""
         port = self._next_port
         self._next_port += 1
-        minor = self._next_minor[kind]
-        self._next_minor[kind] += 1
+        minor = self._next_minor[KINDS[kind]["prefix"]]
+        self._next_minor[KINDS[kind]["prefix"]] += 1
         tty_name = f"{KINDS[kind]['prefix']}{minor}"
         if serial is None:
             serial = (f"{port:04d}" if kind == "uart"

@@ -92,6 +92,28 @@ static void test_defaults(void) {
         assert(c.idle_timeout_usec == CONFIG_DEFAULT_IDLE_TIMEOUT_USEC);
         assert(c.trust);
         assert(c.log_level == LOG_INFO);
+        assert(c.bridge_baud == 921600);
+}
+
+static void test_bridge_baud(void) {
+        Config c;
+
+        config_init(&c);
+        assert(config_load_string(&c, "[Service]\nBridgeBaud=460800\n", "b1") == 0);
+        assert(c.bridge_baud == 460800);
+        assert(config_load_string(&c, "[Service]\nBridgeBaud=0\n", "b2") == 0);
+        assert(c.bridge_baud == 0);
+        /* Out of range or not a number: skipped, the value stays. */
+        assert(config_load_string(&c, "[Service]\nBridgeBaud=50\nBridgeBaud=fast\nBridgeBaud=-1\n", "b3") == 3);
+        assert(c.bridge_baud == 0);
+
+        assert(!c.sector_granularity);
+        assert(config_load_string(&c, "[Service]\nGranularity=sector\n", "g1") == 0);
+        assert(c.sector_granularity);
+        assert(config_load_string(&c, "[Service]\nGranularity=byte\n", "g2") == 1);
+        assert(c.sector_granularity);
+        assert(config_load_string(&c, "[Service]\nGranularity=region\n", "g3") == 0);
+        assert(!c.sector_granularity);
 }
 
 static void test_ini(void) {
@@ -190,6 +212,7 @@ int main(void) {
         test_timespans();
         test_booleans();
         test_defaults();
+        test_bridge_baud();
         test_ini();
         test_file_and_environment();
         printf("config: ok\n");

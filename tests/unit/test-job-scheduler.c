@@ -378,13 +378,13 @@ static void test_memo(void) {
 
 static void test_bad_submissions(void) {
         Fixture f;
-        JobOptions sector = options_trust;
+        JobOptions bad_granularity = options_trust;
         Job *j = NULL;
 
         fixture_init(&f);
-        sector.granularity = JOB_GRANULARITY_SECTOR;
+        bad_granularity.granularity = _JOB_GRANULARITY_MAX;
         assert(job_scheduler_submit(f.scheduler, JOB_KIND_DEPLOY, PORT_A, DEV_A, make_image("app1.bin"),
-                                    &sector, NULL, &j) == -EOPNOTSUPP);
+                                    &bad_granularity, NULL, &j) == -EINVAL);
         assert(!j);
         assert(job_scheduler_submit(f.scheduler, JOB_KIND_DEPLOY, NULL, DEV_A, make_image("app1.bin"),
                                     &options_trust, NULL, &j) == -EINVAL);

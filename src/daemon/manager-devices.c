@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Devices as the Manager tracks them: udev add/remove edges (DeviceAdded,
+ * DeviceRemoved, trust dropped as "device-removed"), foreign opens of their
+ * nodes ("foreign-open"), and re-enumeration after our own reset of USB-OTG
+ * boards, which keeps trust only if the identity returns within the window. */
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "manager-devices.h"
+#include "manager.h"
+
+static void manager_arm_reenum_timer(Manager *m, usec_t deadline);
+
+static void on_reenum_expired(const char *identity, void *userdata) {
+        Manager *m = userdata;
+
+        log_info("%s did not come back within %llu ms of its reset.", identity,
+                 (unsigned long long) (DEVICE_REENUM_WINDOW_USEC / USEC_PER_MSEC));
+        (void) trust_table_invalidate(m->trust, identity, TRUST_INVALIDATION_DEVICE_REMOVED);
+}
+
+static int on_reenum_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        manager_arm_reenum_timer(m, reenum_expire(m->reenum, now_usec(), on_reenum_expired, m));
+        return 0;
+}
+
+static void manager_arm_reenum_timer(Manager *m, usec_t deadline) {
+        int r;
+
+        if (deadline == USEC_INFINITY) {
+                if (m->reenum_timer)
+                        (void) sd_event_source_set_enabled(m->reenum_timer, SD_EVENT_OFF);
+                return;
+        }
+        /* One past the deadline: reenum_expire() treats the deadline itself as in time. */
+        deadline++;
+        if (m->reenum_timer) {
+                r = sd_event_source_set_time(m->reenum_timer, deadline);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->reenum_timer, SD_EVENT_ONESHOT);
+        } else {
+                r = sd_event_add_time(m->event, &m->reenum_timer, CLOCK_MONOTONIC, deadline, 0,
+                                      on_reenum_timer, m);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(m->reenum_timer, "reenum-window");
+        }
+        if (r < 0)
+                log_warning_errno(r, "Cannot arm the re-enumeration timer: %m");
+}
+
+static void on_device_added(DeviceMonitor *mon, const DeviceInfo *d, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        r = device_watch_add(m->watch, d->identity, d->node, d->usb_node);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch %s: %m", d->node);
+
+        switch (reenum_on_add(m->reenum, d->identity, now_usec())) {
+        case REENUM_RETURNED:
+                log_info("%s is back as %s after our reset; trust kept.", d->identity, d->node);
+                break;
+        case REENUM_LATE:
+                (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_REENUMERATED);
+                break;
+        case REENUM_NOT_PENDING:
+                break;
+        }
+        bus_deploy_emit_device_added(m, d);
+}
+
+static void on_device_removed(DeviceMonitor *mon, const DeviceInfo *d, void *userdata) {
+        Manager *m = userdata;
+        bool in_job;
+
+        device_watch_remove(m->watch, d->identity);
+
+        in_job = strcmp(job_scheduler_port_owner(m->scheduler, d->node), "flashing") == 0;
+        /* Only boards whose own USB resets with the chip re-enumerate on our reset. */
+        if (d->kind == DEVICE_KIND_USB_OTG && reenum_on_remove(m->reenum, d->identity, now_usec(), in_job)) {
+                log_info("%s left %s after our reset; waiting for it to come back.", d->identity, d->node);
+                manager_arm_reenum_timer(m, reenum_expire(m->reenum, now_usec(), on_reenum_expired, m));
+        } else
+                (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_DEVICE_REMOVED);
+
+        bus_deploy_emit_device_removed(m, d);
+}
+
+static void on_foreign_open(DeviceWatch *w, const char *identity, const char *node, void *userdata) {
+        Manager *m = userdata;
+
+        log_info("%s opened by another process: trust for %s dropped.", node, identity);
+        (void) trust_table_invalidate(m->trust, identity, TRUST_INVALIDATION_FOREIGN_OPEN);
+}
+
+int manager_devices_init(Manager *m) {
+        static const DeviceMonitorCallbacks callbacks = {
+                .added = on_device_added,
+                .removed = on_device_removed,
+        };
+        int r;
+
+        /* The watch and the window first: enumeration reports through on_device_added. */
+        m->reenum = reenum_table_new();
+        if (!m->reenum)
+                return -ENOMEM;
+        r = device_watch_new(m->event, on_foreign_open, m, &m->watch);
+        if (r < 0)
+                return r;
+        return device_monitor_new(m->event, &callbacks, m, &m->devices);
+}
+
+void manager_devices_done(Manager *m) {
+        m->devices = device_monitor_free(m->devices);
+        m->watch = device_watch_free(m->watch);
+        m->reenum = reenum_table_free(m->reenum);
+        m->reenum_timer = sd_event_source_disable_unref(m->reenum_timer);
+}
+
+void manager_devices_flush(Manager *m) {
+        device_monitor_flush(m->devices);
+        device_watch_flush(m->watch);
+}
+
+void manager_devices_job_granted(Manager *m, Job *j) {
+        device_watch_own_begin(m->watch, job_port(j));
+}
+
+static void manager_note_reset(Manager *m, Job *j) {
+        const DeviceInfo *d = device_monitor_find_node(m->devices, job_port(j));
+
+        if (d && d->kind == DEVICE_KIND_USB_OTG)
+                (void) reenum_note_reset(m->reenum, d->identity, now_usec());
+}
+
+void manager_devices_job_progress(Manager *m, Job *j, JobPhase phase) {
+        /* Posted just before the worker resets the chip: the window starts here. */
+        if (phase == JOB_PHASE_RESET)
+                manager_note_reset(m, j);
+}
+
+void manager_devices_job_finished(Manager *m, Job *j) {
+        const DeviceInfo *d;
+
+        if (!device_watch_own_end(m->watch, job_port(j)))
+                return;
+        /* Someone else had the port while the job did: whatever the job proved
+         * may not hold any more, so the trust it set must go. */
+        d = device_monitor_find_node(m->devices, job_port(j));
+        if (d)
+                (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_FOREIGN_OPEN);
+}
+
+const char *manager_devices_port_of(Manager *m, const char *device_id) {
+        const DeviceInfo *d = device_monitor_find_identity(m->devices, device_id);
+
+        return d ? d->node : device_id;
+}

@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The sector-diff planner and its cost model: which ranges of a changed region
+ * to probe by on-chip MD5, when to stop probing, and which runs to write.
+ * No I/O: the job asks the chip and feeds the verdicts back. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "flash-plan.h"
+#include "macro.h"
+
+/* Framing of one command and its reply on the wire (SLIP, header, status),
+ * roughly: only the cost model uses it. */
+#define PLAN_COMMAND_OVERHEAD_BYTES 40u
+#define PLAN_PAGE_SIZE 256u
+
+/* Giving up: after PLAN_GIVE_UP_MIN probes at one level, if at least 3/4 of
+ * them changed, or after PLAN_GIVE_UP_STREAK changed in a row (a code edit
+ * shifts everything after it), the rest is written without probing. The cost
+ * model alone would keep probing longer: a probe costs a few percent of the
+ * write it may save, but changes cluster, and these rules bound the waste. */
+#define PLAN_GIVE_UP_MIN 2u
+#define PLAN_GIVE_UP_STREAK 3u
+
+typedef enum PlanState {
+        PLAN_UNKNOWN,
+        PLAN_SAME,
+        PLAN_CHANGED,           /* probed (or inferred) changed: look closer */
+        PLAN_WHOLE,             /* assumed changed: written without probing */
+} PlanState;
+
+typedef enum PlanLevel {
+        PLAN_LEVEL_BLOCKS,
+        PLAN_LEVEL_SECTORS,
+        PLAN_LEVEL_DONE,
+} PlanLevel;
+
+/* Verdicts so far at one level (the whole region's blocks, or one block's sectors). */
+typedef struct PlanCounter {
+        unsigned probed, changed, streak;
+} PlanCounter;
+
+struct FlashPlanner {
+        FlashCostModel model;
+        uint32_t offset, size;
+        size_t n_sectors, n_blocks;
+        PlanState *sector;
+        PlanState *block;
+
+        PlanLevel level;
+        size_t cursor;                  /* next block (level 1) or sector (level 2) */
+        PlanCounter counter;
+        bool pending;
+        size_t pending_index;
+
+        FlashPlanStats stats;
+};
+
+void flash_cost_model_init(FlashCostModel *m, uint32_t baud, usec_t rtt_usec, bool stub) {
+        *m = (FlashCostModel) {
+                .baud = baud,
+                .rtt_usec = rtt_usec,
+                .md5_bytes_per_sec = stub ? 4000000u : 2000000u,
+                .md5_request_usec = 200,
+                .write_block_size = stub ? 0x4000u : 0x400u,
+                .compress_permille = 500,
+                .sector_erase_usec = 45 * USEC_PER_MSEC,
+                .block_erase_usec = 150 * USEC_PER_MSEC,
+                .page_program_usec = 600,
+        };
+}
+
+static usec_t wire_usec(const FlashCostModel *m, uint64_t bytes) {
+        return m->baud > 0 ? bytes * 10u * USEC_PER_SEC / m->baud : 0;
+}
+
+static usec_t md5_usec(const FlashCostModel *m, uint64_t len) {
+        return m->md5_request_usec + len * USEC_PER_SEC / MAX(m->md5_bytes_per_sec, 1u);
+}
+
+usec_t flash_cost_probe(const FlashCostModel *m, uint64_t len) {
+        return m->rtt_usec + wire_usec(m, PLAN_COMMAND_OVERHEAD_BYTES) + md5_usec(m, len);
+}
+
+/* Aligned 64 KiB blocks erase as blocks, the rest sector by sector (ROM and
+ * stub alike, as the timing model says). */
+static usec_t erase_usec(const FlashCostModel *m, uint32_t offset, uint64_t len) {
+        uint64_t start = offset / FLASH_PLAN_SECTOR_SIZE * FLASH_PLAN_SECTOR_SIZE;
+        uint64_t end = ALIGN_TO((uint64_t) offset + len, FLASH_PLAN_SECTOR_SIZE);
+        uint64_t bstart = ALIGN_TO(start, FLASH_PLAN_BLOCK_SIZE);
+        uint64_t bend = end / FLASH_PLAN_BLOCK_SIZE * FLASH_PLAN_BLOCK_SIZE;
+        uint64_t blocks = 0, sectors;
+
+        if (bend > bstart)
+                blocks = (bend - bstart) / FLASH_PLAN_BLOCK_SIZE;
+        sectors = (end - start) / FLASH_PLAN_SECTOR_SIZE - blocks * (FLASH_PLAN_BLOCK_SIZE / FLASH_PLAN_SECTOR_SIZE);
+        return blocks * m->block_erase_usec + sectors * m->sector_erase_usec;
+}
+
+usec_t flash_cost_write(const FlashCostModel *m, uint32_t offset, uint64_t len) {
+        uint64_t compressed, packets;
+
+        if (len == 0)
+                return 0;
+        compressed = MAX(len * m->compress_permille / 1000u, 1u);
+        packets = DIV_ROUND_UP(compressed, MAX(m->write_block_size, 1u));
+        /* FLASH_DEFL_BEGIN, the data packets and the MD5 that proves the run. */
+        return (packets + 2) * m->rtt_usec +
+               wire_usec(m, compressed + (packets + 2) * PLAN_COMMAND_OVERHEAD_BYTES) +
+               erase_usec(m, offset, len) +
+               DIV_ROUND_UP(len, PLAN_PAGE_SIZE) * m->page_program_usec +
+               md5_usec(m, len);
+}
+
+static usec_t runs_cost(const FlashCostModel *m, const FlashRun *runs, size_t n) {
+        usec_t c = 0;
+
+        for (size_t i = 0; i < n; i++)
+                c += flash_cost_write(m, runs[i].offset, runs[i].size);
+        return c;
+}
+
+int flash_plan_merge_runs(const FlashCostModel *m, uint32_t region_offset, uint32_t region_size,
+                          const bool *changed, FlashRun **ret_runs, size_t *ret_n) {
+        _cleanup_free_ FlashRun *runs = NULL;
+        size_t n_sectors, n = 0;
+
+        if (!m || !changed || !ret_runs || !ret_n || region_size == 0)
+                return -EINVAL;
+        if ((uint64_t) region_offset + region_size > UINT32_MAX)
+                return -EINVAL;
+
+        n_sectors = DIV_ROUND_UP(region_size, FLASH_PLAN_SECTOR_SIZE);
+        runs = calloc(n_sectors, sizeof(FlashRun));
+        if (!runs)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < n_sectors; i++) {
+                uint32_t off = region_offset + (uint32_t) (i * FLASH_PLAN_SECTOR_SIZE);
+                uint32_t end = (uint32_t) MIN((uint64_t) off + FLASH_PLAN_SECTOR_SIZE,
+                                              (uint64_t) region_offset + region_size);
+
+                if (!changed[i])
+                        continue;
+                if (n > 0 && runs[n - 1].offset + runs[n - 1].size == off)
+                        runs[n - 1].size = end - runs[n - 1].offset;
+                else
+                        runs[n++] = (FlashRun) { .offset = off, .size = end - off };
+        }
+
+        /* Join neighbours across a gap when one write beats two: each run costs
+         * a FLASH_DEFL_BEGIN, an MD5 and erases rounded to sectors. */
+        for (size_t i = 0; i + 1 < n;) {
+                FlashRun merged = {
+                        .offset = runs[i].offset,
+                        .size = runs[i + 1].offset + runs[i + 1].size - runs[i].offset,
+                };
+
+                if (flash_cost_write(m, merged.offset, merged.size) <= runs_cost(m, runs + i, 2)) {
+                        runs[i] = merged;
+                        for (size_t k = i + 1; k + 1 < n; k++)
+                                runs[k] = runs[k + 1];
+                        n--;
+                } else
+                        i++;
+        }
+
+        if (n == 0) {
+                free(runs);
+                runs = NULL;
+        }
+        *ret_runs = TAKE_PTR(runs);
+        *ret_n = n;
+        return 0;
+}
+
+int flash_planner_new(const FlashCostModel *m, uint32_t offset, uint32_t size, FlashPlanner **ret) {
+        _cleanup_(flash_planner_freep) FlashPlanner *p = NULL;
+        size_t first_block, last_block;
+
+        if (!m || !ret || size == 0 || (uint64_t) offset + size > UINT32_MAX)
+                return -EINVAL;
+
+        p = calloc(1, sizeof(FlashPlanner));
+        if (!p)
+                return -ENOMEM;
+        p->model = *m;
+        p->offset = offset;
+        p->size = size;
+        p->n_sectors = DIV_ROUND_UP(size, FLASH_PLAN_SECTOR_SIZE);
+        /* Blocks sit on absolute 64 KiB boundaries (what erases as one block),
+         * so the first and last may be partial. */
+        first_block = offset / FLASH_PLAN_BLOCK_SIZE;
+        last_block = ((uint64_t) offset + size - 1) / FLASH_PLAN_BLOCK_SIZE;
+        p->n_blocks = last_block - first_block + 1;
+
+        p->sector = calloc(p->n_sectors, sizeof(PlanState));
+        p->block = calloc(p->n_blocks, sizeof(PlanState));
+        if (!p->sector || !p->block)
+                return -ENOMEM;
+
+        if (offset % FLASH_PLAN_SECTOR_SIZE != 0) {
+                /* Sectors would straddle the region's neighbours: plan it whole. */
+                for (size_t i = 0; i < p->n_sectors; i++)
+                        p->sector[i] = PLAN_WHOLE;
+                p->level = PLAN_LEVEL_DONE;
+        } else if (p->n_blocks == 1) {
+                /* The region itself was the block-level probe. */
+                p->block[0] = PLAN_CHANGED;
+                p->level = PLAN_LEVEL_SECTORS;
+        } else
+                p->level = PLAN_LEVEL_BLOCKS;
+
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+FlashPlanner *flash_planner_free(FlashPlanner *p) {
+        if (!p)
+                return NULL;
+        free(p->sector);
+        free(p->block);
+        free(p);
+        return NULL;
+}
+
+/* The part of the region covered by block b / sector s. */
+static void block_range(const FlashPlanner *p, size_t b, uint32_t *ret_offset, uint32_t *ret_size) {
+        uint64_t start = ((uint64_t) p->offset / FLASH_PLAN_BLOCK_SIZE + b) * FLASH_PLAN_BLOCK_SIZE;
+        uint64_t end = start + FLASH_PLAN_BLOCK_SIZE;
+
+        start = MAX(start, (uint64_t) p->offset);
+        end = MIN(end, (uint64_t) p->offset + p->size);
+        *ret_offset = (uint32_t) start;
+        *ret_size = (uint32_t) (end - start);
+}
+
+static void sector_range(const FlashPlanner *p, size_t s, uint32_t *ret_offset, uint32_t *ret_size) {
+        uint64_t start = (uint64_t) p->offset + s * FLASH_PLAN_SECTOR_SIZE;
+        uint64_t end = MIN(start + FLASH_PLAN_SECTOR_SIZE, (uint64_t) p->offset + p->size);
+
+        *ret_offset = (uint32_t) start;
+        *ret_size = (uint32_t) (end - start);
+}
+
+static size_t sector_block(const FlashPlanner *p, size_t s) {
+        return ((uint64_t) p->offset + s * FLASH_PLAN_SECTOR_SIZE) / FLASH_PLAN_BLOCK_SIZE -
+               p->offset / FLASH_PLAN_BLOCK_SIZE;
+}
+
+static bool counter_gives_up(const PlanCounter *c) {
+        if (c->streak >= PLAN_GIVE_UP_STREAK)
+                return true;
+        return c->probed >= PLAN_GIVE_UP_MIN && c->changed * 4 >= c->probed * 3;
+}
+
+/* Whether a probe of a unit can pay for itself: it saves the unit's write only
+ * if the unit turns out unchanged, whose odds are estimated from this level's
+ * verdicts so far (Laplace's rule: (same + 1) / (probed + 2)). */
+static bool probe_pays(const FlashPlanner *p, const PlanCounter *c, uint32_t offset, uint32_t size) {
+        usec_t probe = flash_cost_probe(&p->model, size), write = flash_cost_write(&p->model, offset, size);
+
+        return probe * (c->probed + 2) < write * (c->probed - c->changed + 1);
+}
+
+static void counter_add(PlanCounter *c, bool changed) {
+        c->probed++;
+        if (changed) {
+                c->changed++;
+                c->streak++;
+        } else
+                c->streak = 0;
+}
+
+/* Level 1: the next block to probe, or give up on the rest. Returns true with a probe. */
+static bool next_block(FlashPlanner *p, uint32_t *ret_offset, uint32_t *ret_size) {
+        while (p->cursor < p->n_blocks) {
+                size_t b = p->cursor;
+                uint32_t off, size;
+
+                block_range(p, b, &off, &size);
+
+                /* The region differs: if every other block matched, this one is it. */
+                if (b == p->n_blocks - 1 && p->counter.changed == 0) {
+                        p->block[b] = PLAN_CHANGED;
+                        p->cursor++;
+                        continue;
+                }
+                if (counter_gives_up(&p->counter) || !probe_pays(p, &p->counter, off, size)) {
+                        for (size_t k = b; k < p->n_blocks; k++)
+                                p->block[k] = PLAN_WHOLE;
+                        p->stats.gave_up = true;
+                        p->cursor = p->n_blocks;
+                        break;
+                }
+
+                p->pending = true;
+                p->pending_index = b;
+                *ret_offset = off;
+                *ret_size = size;
+                return true;
+        }
+
+        /* Level 2 walks every sector, looking only inside changed blocks. */
+        p->level = PLAN_LEVEL_SECTORS;
+        p->cursor = 0;
+        p->counter = (PlanCounter) {};
+        return false;
+}
+
+/* Whether sector s is the last of its block within the region. */
+static bool sector_last_in_block(const FlashPlanner *p, size_t s) {
+        return s + 1 == p->n_sectors || sector_block(p, s + 1) != sector_block(p, s);
+}
+
+static bool next_sector(FlashPlanner *p, uint32_t *ret_offset, uint32_t *ret_size) {
+        while (p->cursor < p->n_sectors) {
+                size_t s = p->cursor, b = sector_block(p, s);
+                uint32_t off, size;
+
+                if (s == 0 || sector_block(p, s - 1) != b)
+                        p->counter = (PlanCounter) {};   /* a new block */
+
+                switch (p->block[b]) {
+                case PLAN_SAME:
+                        p->sector[s] = PLAN_SAME;
+                        p->cursor++;
+                        continue;
+                case PLAN_WHOLE:
+                        p->sector[s] = PLAN_WHOLE;
+                        p->cursor++;
+                        continue;
+                default:
+                        break;
+                }
+
+                sector_range(p, s, &off, &size);
+
+                /* The block differs: if its other sectors matched, this one is it. */
+                if (sector_last_in_block(p, s) && p->counter.changed == 0) {
+                        p->sector[s] = PLAN_CHANGED;
+                        p->cursor++;
+                        continue;
+                }
+                if (counter_gives_up(&p->counter) || !probe_pays(p, &p->counter, off, size)) {
+                        /* The rest of this block is written as it is. */
+                        p->block[b] = PLAN_WHOLE;
+                        p->stats.gave_up = true;
+                        continue;
+                }
+
+                p->pending = true;
+                p->pending_index = s;
+                *ret_offset = off;
+                *ret_size = size;
+                return true;
+        }
+
+        p->level = PLAN_LEVEL_DONE;
+        return false;
+}
+
+int flash_planner_next(FlashPlanner *p, uint32_t *ret_offset, uint32_t *ret_size) {
+        uint32_t off = 0, size = 0;
+        bool probe = false;
+
+        if (!p || !ret_offset || !ret_size)
+                return -EINVAL;
+        if (p->pending)
+                return -EBUSY;
+
+        if (p->level == PLAN_LEVEL_BLOCKS)
+                probe = next_block(p, &off, &size);
+        if (!probe && p->level == PLAN_LEVEL_SECTORS)
+                probe = next_sector(p, &off, &size);
+        if (!probe)
+                return 0;
+
+        p->stats.probes++;
+        p->stats.probe_usec += flash_cost_probe(&p->model, size);
+        *ret_offset = off;
+        *ret_size = size;
+        return 1;
+}
+
+int flash_planner_feed(FlashPlanner *p, bool changed) {
+        if (!p || !p->pending)
+                return -EINVAL;
+
+        p->pending = false;
+        counter_add(&p->counter, changed);
+        if (p->level == PLAN_LEVEL_BLOCKS)
+                p->block[p->pending_index] = changed ? PLAN_CHANGED : PLAN_SAME;
+        else
+                p->sector[p->pending_index] = changed ? PLAN_CHANGED : PLAN_SAME;
+        p->cursor = p->pending_index + 1;
+        return 0;
+}
+
+int flash_planner_runs(FlashPlanner *p, FlashRun **ret_runs, size_t *ret_n) {
+        _cleanup_free_ FlashRun *runs = NULL;
+        _cleanup_free_ bool *changed = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!p || !ret_runs || !ret_n)
+                return -EINVAL;
+        if (p->level != PLAN_LEVEL_DONE || p->pending)
+                return -EBUSY;
+
+        changed = calloc(p->n_sectors, sizeof(bool));
+        if (!changed)
+                return -ENOMEM;
+        for (size_t i = 0; i < p->n_sectors; i++)
+                changed[i] = p->sector[i] == PLAN_CHANGED || p->sector[i] == PLAN_WHOLE;
+
+        r = flash_plan_merge_runs(&p->model, p->offset, p->size, changed, &runs, &n);
+        if (r < 0)
+                return r;
+
+        /* Never worse than the region whole (nor empty: the region differs). */
+        if (n == 0 || runs_cost(&p->model, runs, n) >= flash_cost_write(&p->model, p->offset, p->size)) {
+                free(runs);
+                runs = calloc(1, sizeof(FlashRun));
+                if (!runs)
+                        return -ENOMEM;
+                runs[0] = (FlashRun) { .offset = p->offset, .size = p->size };
+                n = 1;
+        }
+
+        *ret_runs = TAKE_PTR(runs);
+        *ret_n = n;
+        return 0;
+}
+
+const FlashPlanStats *flash_planner_stats(FlashPlanner *p) {
+        static const FlashPlanStats none = {};
+
+        return p ? &p->stats : &none;
+}

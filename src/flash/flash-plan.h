@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The sector-diff planner: narrows a region known to differ down to the 4 KiB
+ * sectors that differ, by on-chip MD5 over 64 KiB blocks then sectors, asking
+ * a cost model at every step whether probing can still pay. Pure decision
+ * logic: the caller runs each probe and feeds back the verdict. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "time-util.h"
+
+#define FLASH_PLAN_SECTOR_SIZE 0x1000u
+#define FLASH_PLAN_BLOCK_SIZE 0x10000u
+
+/* What an operation costs on the link and the chip (DESIGN.md's timing model
+ * gives the defaults; rtt is measured by the caller). */
+typedef struct FlashCostModel {
+        uint32_t baud;                  /* 10 bits a byte; 0: bytes are free (USB-Serial-JTAG) */
+        usec_t rtt_usec;                /* one request → response exchange, wire bytes excluded */
+        uint32_t md5_bytes_per_sec;     /* on-chip MD5 throughput */
+        usec_t md5_request_usec;        /* fixed cost per MD5 request */
+        uint32_t write_block_size;      /* compressed bytes per data packet */
+        uint32_t compress_permille;     /* expected compressed size per 1000 raw bytes */
+        usec_t sector_erase_usec, block_erase_usec, page_program_usec;
+} FlashCostModel;
+
+/* The reference model for a ROM loader (stub = false) or a flasher stub. */
+void flash_cost_model_init(FlashCostModel *m, uint32_t baud, usec_t rtt_usec, bool stub);
+
+/* One MD5 probe of len bytes. */
+usec_t flash_cost_probe(const FlashCostModel *m, uint64_t len);
+/* Writing [offset, offset+len) compressed: begin, wire, packets, erase,
+ * program and the MD5 that proves it. */
+usec_t flash_cost_write(const FlashCostModel *m, uint32_t offset, uint64_t len);
+
+typedef struct FlashRun {
+        uint32_t offset;                /* absolute flash address */
+        uint32_t size;
+} FlashRun;
+
+/* Merges changed sectors into runs (sector i of the region at region_offset is
+ * changed[i]), joining two runs across a gap of unchanged sectors when one
+ * write costs less than two. The last sector may be partial (region_size).
+ * *ret_runs is NULL when nothing changed. */
+int flash_plan_merge_runs(const FlashCostModel *m, uint32_t region_offset, uint32_t region_size,
+                          const bool *changed, FlashRun **ret_runs, size_t *ret_n);
+
+typedef struct FlashPlanner FlashPlanner;
+
+typedef struct FlashPlanStats {
+        size_t probes;                  /* MD5 requests asked for */
+        usec_t probe_usec;              /* what they cost by the model */
+        bool gave_up;                   /* probing stopped early: a part was written whole */
+} FlashPlanStats;
+
+/* A planner for the region [offset, offset+size), which is known to differ.
+ * A region that does not start on a sector boundary is planned whole. */
+int flash_planner_new(const FlashCostModel *m, uint32_t offset, uint32_t size, FlashPlanner **ret);
+FlashPlanner *flash_planner_free(FlashPlanner *p);
+static inline void flash_planner_freep(FlashPlanner **p) {
+        if (*p)
+                *p = flash_planner_free(*p);
+}
+
+/* 1 with the next range to probe (compare the chip's MD5 of it with the
+ * image's, then flash_planner_feed()), 0 once the plan is final. */
+int flash_planner_next(FlashPlanner *p, uint32_t *ret_offset, uint32_t *ret_size);
+/* The verdict on the range the last flash_planner_next() returned.
+ * -EINVAL if no probe is pending. */
+int flash_planner_feed(FlashPlanner *p, bool changed);
+/* The runs to write, once flash_planner_next() returned 0 (-EBUSY before).
+ * Never costs more than writing the whole region by the model: if it would,
+ * the one run is the region. */
+int flash_planner_runs(FlashPlanner *p, FlashRun **ret_runs, size_t *ret_n);
+const FlashPlanStats *flash_planner_stats(FlashPlanner *p);

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The sector-diff planner against a fake chip that is just a bitmap of changed
+ * sectors: which probes it asks for, when it gives up, which runs it writes;
+ * plus the cost model's boundaries and run merging. */
+#undef NDEBUG
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flash-plan.h"
+#include "macro.h"
+
+#define S FLASH_PLAN_SECTOR_SIZE
+#define MAX_SECTORS 512
+
+/* Runs the planner to the end; the fake chip says a range changed if any of
+ * its sectors is in changed[]. */
+static void plan(const FlashCostModel *m, uint32_t offset, uint32_t size, const bool *changed,
+                 FlashRun **ret_runs, size_t *ret_n, FlashPlanStats *ret_stats) {
+        _cleanup_(flash_planner_freep) FlashPlanner *p = NULL;
+        uint32_t off, len;
+        int r;
+
+        assert(flash_planner_new(m, offset, size, &p) == 0);
+        assert(flash_planner_runs(p, ret_runs, ret_n) == -EBUSY || offset % S != 0);
+        while ((r = flash_planner_next(p, &off, &len)) > 0) {
+                bool c = false;
+
+                assert(off >= offset && (uint64_t) off + len <= (uint64_t) offset + size);
+                assert(len > 0);
+                assert(flash_planner_next(p, &off, &len) == -EBUSY);
+                for (uint32_t s = (off - offset) / S; s < DIV_ROUND_UP(off - offset + len, S); s++)
+                        c = c || changed[s];
+                assert(flash_planner_feed(p, c) == 0);
+        }
+        assert(r == 0);
+        assert(flash_planner_feed(p, true) == -EINVAL);
+        assert(flash_planner_runs(p, ret_runs, ret_n) == 0);
+        *ret_stats = *flash_planner_stats(p);
+}
+
+/* Every changed sector is inside a run, runs are sorted, disjoint and inside the region. */
+static void assert_covers(uint32_t offset, uint32_t size, const bool *changed, const FlashRun *runs, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                assert(runs[i].size > 0);
+                assert(runs[i].offset >= offset);
+                assert((uint64_t) runs[i].offset + runs[i].size <= (uint64_t) offset + size);
+                if (i > 0)
+                        assert(runs[i - 1].offset + runs[i - 1].size < runs[i].offset);
+        }
+        for (uint32_t s = 0; s < DIV_ROUND_UP(size, S); s++) {
+                uint32_t a = offset + s * S;
+                bool in = false;
+
+                if (!changed[s])
+                        continue;
+                for (size_t i = 0; i < n; i++)
+                        in = in || (a >= runs[i].offset && a < runs[i].offset + runs[i].size);
+                assert(in);
+        }
+}
+
+typedef struct PlanCase {
+        const char *name;
+        uint32_t offset, size;
+        int changed[8];                 /* sector indices; -1 ends */
+        int changed_from;               /* every sector from here on changed; -1: none */
+        /* expectations */
+        size_t n_runs;
+        FlashRun runs[4];               /* relative to offset; checked if n_runs <= 4 */
+        size_t max_probes;
+        bool gave_up;
+} PlanCase;
+
+static const PlanCase plan_cases[] = {
+        { "one sector in 1 MiB", 0x10000, 0x100000, { 100, -1 }, -1,
+          1, { { 100 * S, S } }, 16 + 16, false },
+        { "one sector in the first block", 0x10000, 0x100000, { 3, -1 }, -1,
+          1, { { 3 * S, S } }, 16 + 16, false },
+        { "last sector, inferred", 0x10000, 0x100000, { 255, -1 }, -1,
+          1, { { 255 * S, S } }, 15 + 15, false },
+        { "scattered", 0x10000, 0x100000, { 5, 40, 41, 200, -1 }, -1,
+          3, { { 5 * S, S }, { 40 * S, 2 * S }, { 200 * S, S } }, 16 + 3 * 16, false },
+        { "everything changed: give up", 0x10000, 0x100000, { -1 }, 0,
+          1, { { 0, 0x100000 } }, 2 + 2 * 2, true },
+        { "shifted tail", 0x10000, 0x100000, { -1 }, 130,
+          1, { { 130 * S, 0x100000 - 130 * S } }, 8 + 3 + 16, true },
+        { "partial last sector", 0x10000, 0x80000 + 100, { 128, -1 }, -1,
+          1, { { 128 * S, 100 } }, 9 + 1, false },
+        { "small region, one block", 0x8000, 0x1000, { 0, -1 }, -1,
+          1, { { 0, 0x1000 } }, 0, false },
+        { "bootloader-sized, unaligned blocks", 0x1000, 0x6800, { 2, -1 }, -1,
+          1, { { 2 * S, S } }, 7, false },
+        { "unaligned start: whole", 0x10100, 0x20000, { 3, -1 }, -1,
+          1, { { 0, 0x20000 } }, 0, false },
+};
+
+static void test_plan_cases(void) {
+        FlashCostModel m;
+
+        flash_cost_model_init(&m, 921600, 1000, false);
+
+        for (size_t c = 0; c < ELEMENTSOF(plan_cases); c++) {
+                const PlanCase *t = &plan_cases[c];
+                _cleanup_free_ FlashRun *runs = NULL;
+                bool changed[MAX_SECTORS] = {};
+                FlashPlanStats st;
+                size_t n = 0, n_sectors = DIV_ROUND_UP(t->size, S);
+
+                assert(n_sectors <= MAX_SECTORS);
+                for (size_t i = 0; i < ELEMENTSOF(t->changed) && t->changed[i] >= 0; i++)
+                        changed[t->changed[i]] = true;
+                if (t->changed_from >= 0)
+                        for (size_t i = (size_t) t->changed_from; i < n_sectors; i++)
+                                changed[i] = true;
+
+                plan(&m, t->offset, t->size, changed, &runs, &n, &st);
+                printf("%-40s runs=%zu probes=%zu gave_up=%d\n", t->name, n, st.probes, st.gave_up);
+                assert_covers(t->offset, t->size, changed, runs, n);
+                assert(n == t->n_runs);
+                for (size_t i = 0; i < n; i++) {
+                        assert(runs[i].offset == t->offset + t->runs[i].offset);
+                        assert(runs[i].size == t->runs[i].size);
+                }
+                assert(st.probes <= t->max_probes);
+                assert(st.gave_up == t->gave_up);
+        }
+}
+
+/* Probing that can never pay is not done: an on-chip MD5 so slow that one
+ * probe costs more than writing what it covers. */
+static void test_probe_never_pays(void) {
+        _cleanup_free_ FlashRun *runs = NULL;
+        bool changed[MAX_SECTORS] = { [7] = true };
+        FlashCostModel m;
+        FlashPlanStats st;
+        size_t n;
+
+        flash_cost_model_init(&m, 921600, 1000, true);
+        m.md5_bytes_per_sec = 1000;
+        plan(&m, 0x10000, 0x40000, changed, &runs, &n, &st);
+        assert(st.probes == 0);
+        assert(n == 1 && runs[0].offset == 0x10000 && runs[0].size == 0x40000);
+}
+
+static void test_cost_model(void) {
+        FlashCostModel rom, fast;
+
+        flash_cost_model_init(&rom, 115200, 1000, false);
+        flash_cost_model_init(&fast, 921600, 1000, false);
+
+        /* Monotonic in size and cheaper at a higher baud. */
+        assert(flash_cost_write(&rom, 0, S) < flash_cost_write(&rom, 0, 2 * S));
+        assert(flash_cost_write(&fast, 0, 0x10000) < flash_cost_write(&rom, 0, 0x10000));
+        assert(flash_cost_write(&rom, 0, 0) == 0);
+        /* An aligned 64 KiB block erases as one block (150 ms), not 16 sectors (720 ms). */
+        assert(flash_cost_write(&fast, 0x10000, 0x10000) + 500 * USEC_PER_MSEC <
+               flash_cost_write(&fast, 0x11000, 0x10000));
+        /* A probe is much cheaper than the write it may save, at both levels. */
+        assert(flash_cost_probe(&fast, 0x10000) * 10 < flash_cost_write(&fast, 0, 0x10000));
+        assert(flash_cost_probe(&fast, S) * 10 < flash_cost_write(&fast, 0, S));
+        /* The ROM's MD5: 2 MB/s + 0.2 ms + the round trip. */
+        assert(flash_cost_probe(&fast, 2000000) >= USEC_PER_SEC + 1200);
+        /* The stub hashes twice as fast. */
+        flash_cost_model_init(&fast, 921600, 1000, true);
+        assert(flash_cost_probe(&fast, 2000000) < 600 * USEC_PER_MSEC);
+}
+
+static FlashRun *runs_free(FlashRun *r) {
+        free(r);
+        return NULL;
+}
+
+static void test_merge_runs(void) {
+        _cleanup_free_ FlashRun *runs = NULL;
+        FlashCostModel m, slow_rtt;
+        bool changed[16] = {};
+        size_t n = 99;
+
+        flash_cost_model_init(&m, 921600, 1000, false);
+
+        /* Nothing changed: no runs. */
+        assert(flash_plan_merge_runs(&m, 0x10000, 16 * S, changed, &runs, &n) == 0);
+        assert(n == 0 && !runs);
+
+        /* Adjacent sectors form one run. */
+        changed[1] = changed[2] = changed[3] = true;
+        assert(flash_plan_merge_runs(&m, 0x10000, 16 * S, changed, &runs, &n) == 0);
+        assert(n == 1 && runs[0].offset == 0x10000 + S && runs[0].size == 3 * S);
+        runs = runs_free(runs);
+
+        /* A one-sector gap: erasing and programming it costs more than a second
+         * FLASH_DEFL_BEGIN and MD5 at 1 ms round trips → two runs. */
+        memset(changed, 0, sizeof(changed));
+        changed[1] = changed[3] = true;
+        assert(flash_plan_merge_runs(&m, 0x10000, 16 * S, changed, &runs, &n) == 0);
+        assert(n == 2 && runs[0].offset == 0x10000 + S && runs[1].offset == 0x10000 + 3 * S);
+        runs = runs_free(runs);
+
+        /* … but with slow round trips, stub-sized packets and free flash, one run wins. */
+        slow_rtt = m;
+        slow_rtt.rtt_usec = USEC_PER_SEC;
+        slow_rtt.write_block_size = 0x4000;
+        slow_rtt.sector_erase_usec = slow_rtt.block_erase_usec = slow_rtt.page_program_usec = 0;
+        assert(flash_plan_merge_runs(&slow_rtt, 0x10000, 16 * S, changed, &runs, &n) == 0);
+        assert(n == 1 && runs[0].offset == 0x10000 + S && runs[0].size == 3 * S);
+        runs = runs_free(runs);
+
+        /* A partial last sector is clipped to the region. */
+        memset(changed, 0, sizeof(changed));
+        changed[15] = true;
+        assert(flash_plan_merge_runs(&m, 0x10000, 15 * S + 10, changed, &runs, &n) == 0);
+        assert(n == 1 && runs[0].offset == 0x10000 + 15 * S && runs[0].size == 10);
+
+        assert(flash_plan_merge_runs(&m, 0x10000, 0, changed, &runs, &n) == -EINVAL);
+}
+
+static void test_api_errors(void) {
+        _cleanup_(flash_planner_freep) FlashPlanner *p = NULL;
+        FlashCostModel m;
+        uint32_t off, len;
+
+        flash_cost_model_init(&m, 921600, 1000, false);
+        assert(flash_planner_new(&m, 0, 0, &p) == -EINVAL);
+        assert(flash_planner_new(&m, 0xFFFFF000u, 0x2000, &p) == -EINVAL);
+        assert(flash_planner_new(&m, 0x10000, 0x20000, &p) == 0);
+        assert(flash_planner_feed(p, true) == -EINVAL);
+        assert(flash_planner_next(p, &off, &len) == 1);
+        assert(off == 0x10000 && len == 0x10000);
+}
+
+int main(void) {
+        test_cost_model();
+        test_merge_runs();
+        test_plan_cases();
+        test_probe_never_pays();
+        test_api_errors();
+        printf("flash-plan: ok\n");
+        return 0;
+}
