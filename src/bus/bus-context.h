@@ -10,6 +10,7 @@
 #include <systemd/sd-id128.h>
 
 #include "bus.h"
+#include "bus-limits.h"
 #include "bus-polkit.h"
 
 typedef enum BusNameState {
@@ -37,6 +38,7 @@ struct BusContext {
         sd_id128_t server_id;
 
         BusPolkit *polkit;      /* pending authorization checks (bus-polkit.c) */
+        BusJobOwners job_owners; /* per-user job limit (bus-limits.c) */
 };
 
 /* bus-server.c */

@@ -11,6 +11,7 @@
 #include "bus-deploy.h"
 #include "bus-devices.h"
 #include "bus-error.h"
+#include "bus-monitor.h"
 #include "bus-polkit.h"
 #include "bus-request.h"
 #include "bus-util.h"
@@ -83,6 +84,7 @@ static int method_list_devices(sd_bus_message *message, void *userdata, sd_bus_e
 }
 
 static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_error *error) {
+        _cleanup_(bus_job_charge_done) BusJobCharge charge = {};
         _cleanup_(bus_region_list_done) BusRegionList regions = {};
         _cleanup_(manager_port_done) ManagerPort port = {};
         _cleanup_(image_freep) Image *img = NULL;
@@ -110,6 +112,9 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
                 return r;
         if (r == 0)
                 return 1;       /* polkit decides; this call comes back then */
+        r = bus_job_charge(&m->bus->job_owners, message, &charge, error);
+        if (r < 0)
+                return r;
 
         r = resolve_port(m, port_arg, true, &port, error);
         if (r < 0)
@@ -141,6 +146,7 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
                 return bus_error_set_errnof(error, r, "Cannot queue the %s on %s: %m",
                                             job_kind_to_string(kind), port.node);
         }
+        bus_job_charge_keep(&charge);   /* given back in bus_deploy_job_finished() */
         log_debug("Queued a %s on %s for %s.", job_kind_to_string(kind), port.node, bus_message_origin(message));
         return 1;
 }
@@ -283,11 +289,22 @@ const sd_bus_vtable bus_deploy_vtable[] = {
         SD_BUS_SIGNAL_WITH_ARGS("TrustChanged",
                                 SD_BUS_ARGS("s", port, "b", trusted, "ay", image_sha256, "s", reason),
                                 0),
+        SD_BUS_METHOD_WITH_ARGS("Monitor",
+                                SD_BUS_ARGS("s", port, "u", baud, "a{sv}", options),
+                                SD_BUS_RESULT("h", fd),
+                                bus_method_monitor,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded",
                                 SD_BUS_ARGS("s", port, "a{sv}", properties),
                                 0),
         SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved",
                                 SD_BUS_ARGS("s", port, "s", identity),
+                                0),
+        SD_BUS_SIGNAL_WITH_ARGS("MonitorPaused",
+                                SD_BUS_ARGS("s", port),
+                                0),
+        SD_BUS_SIGNAL_WITH_ARGS("MonitorResumed",
+                                SD_BUS_ARGS("s", port),
                                 0),
         SD_BUS_VTABLE_END
 };
@@ -419,6 +436,7 @@ void bus_deploy_job_finished(Manager *m, Job *j) {
 
         if (!call)
                 return;
+        bus_job_owners_release(&m->bus->job_owners, call);
 
         r = job_error(j);
         if (r < 0) {

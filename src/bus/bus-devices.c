@@ -2,6 +2,8 @@
 /* Devices on the bus: one property dictionary for ListDevices and DeviceAdded,
  * and the DeviceAdded(s port, a{sv} properties) / DeviceRemoved(s port,
  * s identity) signals, fanned out to the system bus and every peer. */
+#include <string.h>
+
 #include "bus-context.h"
 #include "bus-devices.h"
 #include "bus-util.h"
@@ -10,6 +12,11 @@
 
 int bus_device_append_properties(sd_bus_message *m, Manager *manager, const DeviceInfo *d) {
         TrustEntry t = trust_table_get(manager->trust, manager_device_trust_key(d));
+        const char *owner = job_scheduler_port_owner(manager->scheduler, d->node);
+
+        /* A job outranks the monitors it pauses. */
+        if (strcmp(owner, "idle") == 0 && port_monitor_set_monitors(manager->monitors, d->node))
+                owner = "monitoring";
 
         return sd_bus_message_append(m, "a{sv}", 7,
                                      "identity", "s", strempty(d->identity),
@@ -18,7 +25,7 @@ int bus_device_append_properties(sd_bus_message *m, Manager *manager, const Devi
                                      "kind", "s", strempty(device_kind_to_string(d->kind)),
                                      "serial", "s", strempty(d->serial),
                                      "trusted", "b", t.trusted,
-                                     "owner", "s", job_scheduler_port_owner(manager->scheduler, d->node));
+                                     "owner", "s", owner);
 }
 
 typedef struct DeviceSignal {

@@ -20,6 +20,7 @@
 #define BUS_ERROR_INVALID_OPTIONS BUS_ERROR_PREFIX "InvalidOptions"
 #define BUS_ERROR_NOT_SUPPORTED BUS_ERROR_PREFIX "NotSupported"
 #define BUS_ERROR_CHIP_MISMATCH BUS_ERROR_PREFIX "ChipMismatch"
+#define BUS_ERROR_LIMITS_EXCEEDED BUS_ERROR_PREFIX "LimitsExceeded"
 
 /* errnos with no standard meaning that fits, chosen for our names. */
 #define BUS_ERRNO_INVALID_OPTIONS EBADRQC   /* "invalid request code": an unknown or mistyped option */
@@ -27,6 +28,8 @@
  * found is not the one the "chip" option asked for; a vanished device is
  * always ENODEV below the bus layer (the transport converts ENXIO). */
 #define BUS_ERRNO_CHIP_MISMATCH ENXIO
+/* A per-user quota (bus-limits.h): too many jobs or connections for one uid. */
+#define BUS_ERRNO_LIMITS_EXCEEDED EDQUOT
 
 /* Terminated by SD_BUS_ERROR_MAP_END. For one errno the first entry wins. */
 extern const sd_bus_error_map bus_deploy_error_map[];

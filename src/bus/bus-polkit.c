@@ -170,7 +170,10 @@ static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
                 r = asprintf(&denial, "Not authorized for %s: polkit could not decide: %s", q->action,
                              e->message ?: e->name);
         } else {
-                r = sd_bus_message_read(reply, "(bb", &authorized, &challenge);
+                /* (bba{ss}): is_authorized, is_challenge, details */
+                r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
+                if (r >= 0)
+                        r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
                 if (r < 0) {
                         log_warning_errno(r, "Bad CheckAuthorization reply for %s: %m", q->action);
                         r = asprintf(&denial, "Not authorized for %s: malformed answer from polkit",

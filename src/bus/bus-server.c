@@ -30,6 +30,7 @@ struct BusPeer {
         BusContext *context;
         sd_bus *bus;
         sd_event_source *post_source;
+        uid_t uid;
         char unique_name[32];
         BusPeer *prev, *next;
 };
@@ -153,7 +154,7 @@ static int peer_post(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-static int bus_peer_new(BusContext *b, int fd) {
+static int bus_peer_new(BusContext *b, int fd, uid_t uid) {
         _cleanup_close_ int fd_owned = fd;
         _cleanup_free_ BusPeer *p = NULL;
         _cleanup_bus_unref_ sd_bus *bus = NULL;
@@ -163,6 +164,7 @@ static int bus_peer_new(BusContext *b, int fd) {
         if (!p)
                 return -ENOMEM;
         p->context = b;
+        p->uid = uid;
         (void) snprintf(p->unique_name, sizeof(p->unique_name), ":1.%" PRIu64, ++b->n_accepted);
 
         r = sd_bus_new(&bus);
@@ -213,8 +215,33 @@ static int bus_peer_new(BusContext *b, int fd) {
         return 0;
 }
 
+/* One user may not hold every connection (bus-limits.h); root may. A refused
+ * client sees its connection closed before authentication. */
+static int peer_admit(BusContext *b, int fd, uid_t *ret_uid) {
+        size_t n = 0;
+        uid_t uid;
+        int r;
+
+        r = bus_limits_socket_uid(fd, &uid);
+        if (r < 0)
+                return log_warning_errno(r, "Refusing a peer connection with no credentials: %m");
+        if (uid != 0) {
+                for (BusPeer *p = b->peers; p; p = p->next)
+                        if (p->uid == uid)
+                                n++;
+                if (n >= BUS_LIMIT_PEERS_PER_UID) {
+                        log_warning("Refusing a peer connection from uid %u: it has %zu open already (at most %u).",
+                                    (unsigned) uid, n, BUS_LIMIT_PEERS_PER_UID);
+                        return -EDQUOT;
+                }
+        }
+        *ret_uid = uid;
+        return 0;
+}
+
 static int on_listener_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         BusListener *l = userdata;
+        uid_t uid = (uid_t) -1;
         int nfd, r;
 
         nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -225,7 +252,12 @@ static int on_listener_io(sd_event_source *s, int fd, uint32_t revents, void *us
                 return 0;
         }
 
-        r = bus_peer_new(l->context, nfd);
+        r = peer_admit(l->context, nfd, &uid);
+        if (r < 0) {
+                safe_close(nfd);
+                return 0;
+        }
+        r = bus_peer_new(l->context, nfd, uid);
         if (r < 0)
                 log_warning_errno(r, "Failed to set up a peer connection: %m");
         return 0;

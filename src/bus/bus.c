@@ -48,6 +48,7 @@ BusContext *bus_context_free(BusContext *b) {
                 return NULL;
         /* Pending checks hold calls, and slots on the connections below. */
         b->polkit = bus_polkit_free(b->polkit);
+        bus_job_owners_done(&b->job_owners);
         bus_server_free_all(b);
         if (b->system_bus) {
                 (void) sd_bus_detach_event(b->system_bus);

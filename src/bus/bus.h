@@ -52,3 +52,5 @@ void bus_deploy_emit_trust_changed(Manager *m, const char *device_id, const Trus
 /* DeviceAdded / DeviceRemoved (src/bus/bus-devices.c). */
 void bus_deploy_emit_device_added(Manager *m, const DeviceInfo *d);
 void bus_deploy_emit_device_removed(Manager *m, const DeviceInfo *d);
+/* MonitorPaused / MonitorResumed (src/bus/bus-monitor.c). */
+void bus_deploy_emit_monitor_paused(Manager *m, const char *port, bool paused);

@@ -37,6 +37,25 @@ static CtlExit connect_error(Ctl *c, const char *where, int r) {
         return code;
 }
 
+/* sd-bus reports a malformed address as "connection refused"; say what is wrong
+ * instead. Each ';'-separated address must start with a transport sd-bus knows. */
+static bool address_is_plausible(const char *address) {
+        static const char *const transports[] = { "unix:", "tcp:", "unixexec:", "x-machine-unix:", "vsock:" };
+        const char *p = address;
+
+        do {
+                bool ok = false;
+
+                for (size_t i = 0; i < ELEMENTSOF(transports); i++)
+                        if (strncmp(p, transports[i], strlen(transports[i])) == 0)
+                                ok = true;
+                if (!ok)
+                        return false;
+                p = strchr(p, ';');
+        } while (p && *++p);
+        return true;
+}
+
 CtlExit ctl_connect(Ctl *c) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         const char *where;
@@ -46,7 +65,10 @@ CtlExit ctl_connect(Ctl *c) {
                 /* The service's own socket: D-Bus without a bus daemon, so no
                  * Hello, no names, and signals arrive without match rules. */
                 where = c->address;
-                r = sd_bus_new(&bus);
+                if (!address_is_plausible(c->address))
+                        r = -EINVAL;
+                else
+                        r = sd_bus_new(&bus);
                 if (r >= 0)
                         r = sd_bus_set_address(bus, c->address);
                 if (r >= 0)

@@ -29,7 +29,8 @@ typedef struct JobRun {
         Ctl *ctl;
         const char *method;             /* "DeployRegions" or "Verify" */
         const char *port;
-        char *port_alias;               /* the port's canonical path here, if different */
+        struct stat port_stat;          /* the port here, to recognise it by another name */
+        char *port_alias;               /* the service's name for it, once recognised */
 
         bool show_progress;
         Progress progress;
@@ -123,8 +124,18 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /* ---- progress -------------------------------------------------------------------------- */
 
-static bool is_our_port(const JobRun *j, const char *port) {
-        return strcmp(port, j->port) == 0 || (j->port_alias && strcmp(port, j->port_alias) == 0);
+/* The service names the port by its device node; we may have been given a
+ * symlink (/dev/serial/by-id/…). Same inode, same port. */
+static bool is_our_port(JobRun *j, const char *port) {
+        struct stat st;
+
+        if (strcmp(port, j->port) == 0 || (j->port_alias && strcmp(port, j->port_alias) == 0))
+                return true;
+        if (j->port_alias || j->port_stat.st_ino == 0 || stat(port, &st) < 0 ||
+            st.st_dev != j->port_stat.st_dev || st.st_ino != j->port_stat.st_ino)
+                return false;
+        j->port_alias = strdup(port);
+        return true;
 }
 
 static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -245,7 +256,7 @@ static int append_regions(sd_bus_message *m, const SourceImage *img, const int *
                 else {
                         _cleanup_free_ char *abs = NULL;
 
-                        r = source_realpath(img->regions[i].path, &abs);
+                        r = source_absolute_path(img->regions[i].path, &abs);
                         if (r < 0)
                                 return r;
                         r = sd_bus_message_append(m, "(tv)", img->regions[i].offset, "s", abs);
@@ -602,7 +613,8 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
 
         j.method = deploy ? "DeployRegions" : "Verify";
         j.port = port;
-        (void) source_realpath(port, &j.port_alias);    /* NULL if the port is not ours to see */
+        if (!c->host)           /* a remote port is not ours to stat */
+                (void) stat(port, &j.port_stat);
         j.show_progress = !c->quiet;
         progress_init(&j.progress, stderr, isatty(STDERR_FILENO) > 0, terminal_columns(STDERR_FILENO));
 

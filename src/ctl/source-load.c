@@ -67,13 +67,31 @@ static int read_file_limited(const char *path, size_t max, char **ret, size_t *r
         return 0;
 }
 
-int source_realpath(const char *path, char **ret) {
-        char buf[PATH_MAX];
+int source_absolute_path(const char *path, char **ret) {
+        _cleanup_free_ char *cwd = NULL;
+        char *p;
 
-        if (!realpath(path, buf))
-                return -errno;
-        *ret = strdup(buf);
-        return *ret ? 0 : -ENOMEM;
+        if (path[0] == '/') {
+                p = strdup(path);
+                if (!p)
+                        return -ENOMEM;
+        } else {
+                cwd = getcwd(NULL, 0);
+                if (!cwd)
+                        return -errno;
+                /* "." and "./x" read better without the dot. */
+                if (strcmp(path, ".") == 0)
+                        path = "";
+                else if (strncmp(path, "./", 2) == 0)
+                        path += 2;
+                if (asprintf(&p, "%s%s%s", cwd, *path && strcmp(cwd, "/") != 0 ? "/" : "", path) < 0)
+                        return -ENOMEM;
+        }
+        /* Trailing slashes would double up when joined. */
+        for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+                p[n - 1] = '\0';
+        *ret = p;
+        return 0;
 }
 
 static bool is_regular(const char *path) {
@@ -416,7 +434,7 @@ int source_load(SourceImage *img, const char *argument, SourceError *err) {
                 slash = strrchr(copy, '/');
                 if (slash)
                         *slash = '\0';
-                r = source_realpath(slash ? (copy[0] ? copy : "/") : ".", &dir);
+                r = source_absolute_path(slash ? (copy[0] ? copy : "/") : ".", &dir);
                 if (r < 0)
                         return source_error(err, r, "%s: %s", argument, strerror(-r));
                 return strcmp(base, "flasher_args.json") == 0 ? load_idf(img, argument, dir, err)
@@ -426,7 +444,7 @@ int source_load(SourceImage *img, const char *argument, SourceError *err) {
                 return source_error(err, -EINVAL, "%s: neither a build directory nor a file", argument);
 
         /* Build metadata names paths relative to the directory; make them absolute. */
-        r = source_realpath(argument, &dir);
+        r = source_absolute_path(argument, &dir);
         if (r < 0)
                 return source_error(err, r, "%s: %s", argument, strerror(-r));
 

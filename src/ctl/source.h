@@ -89,7 +89,8 @@ int source_image_sort_and_check(SourceImage *img, SourceError *err);
  * always with err set. */
 int source_load(SourceImage *img, const char *argument, SourceError *err);
 
-/* realpath() into an allocated string, through a PATH_MAX buffer: preloaded
- * realpath wrappers (umockdev 0.17's, under which the tests and the README
- * walkthrough run) corrupt the heap when asked to allocate. 0 or -errno. */
-int source_realpath(const char *path, char **ret);
+/* path made absolute against the working directory, without resolving
+ * symlinks: realpath() is avoided because preloaded wrappers of it (umockdev
+ * 0.17's, under which the tests and the README walkthrough run) corrupt
+ * memory. 0 or -errno. */
+int source_absolute_path(const char *path, char **ret);

@@ -69,6 +69,7 @@ static void on_device_added(DeviceMonitor *mon, const DeviceInfo *d, void *userd
         case REENUM_NOT_PENDING:
                 break;
         }
+        port_monitor_device_added(m->monitors, d);
         bus_deploy_emit_device_added(m, d);
 }
 
@@ -86,6 +87,7 @@ static void on_device_removed(DeviceMonitor *mon, const DeviceInfo *d, void *use
         } else
                 (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_DEVICE_REMOVED);
 
+        port_monitor_device_removed(m->monitors, d);
         bus_deploy_emit_device_removed(m, d);
 }
 
@@ -96,24 +98,55 @@ static void on_foreign_open(DeviceWatch *w, const char *identity, const char *no
         (void) trust_table_invalidate(m->trust, identity, TRUST_INVALIDATION_FOREIGN_OPEN);
 }
 
+static void on_monitor_own_open_begin(const char *node, void *userdata) {
+        Manager *m = userdata;
+
+        device_watch_expect_own_open(m->watch, node);
+}
+
+static void on_monitor_own_open_end(const char *node, void *userdata) {
+        Manager *m = userdata;
+
+        device_watch_own_open_done(m->watch, node);
+}
+
+static void on_monitor_paused(const char *node, void *userdata) {
+        bus_deploy_emit_monitor_paused(userdata, node, true);
+}
+
+static void on_monitor_resumed(const char *node, void *userdata) {
+        bus_deploy_emit_monitor_paused(userdata, node, false);
+}
+
 int manager_devices_init(Manager *m) {
         static const DeviceMonitorCallbacks callbacks = {
                 .added = on_device_added,
                 .removed = on_device_removed,
         };
+        static const PortMonitorCallbacks monitor_callbacks = {
+                .own_open_begin = on_monitor_own_open_begin,
+                .own_open_end = on_monitor_own_open_end,
+                .paused = on_monitor_paused,
+                .resumed = on_monitor_resumed,
+        };
         int r;
 
-        /* The watch and the window first: enumeration reports through on_device_added. */
+        /* The watch, the window and the monitors first: enumeration reports
+         * through on_device_added. */
         m->reenum = reenum_table_new();
         if (!m->reenum)
                 return -ENOMEM;
         r = device_watch_new(m->event, on_foreign_open, m, &m->watch);
         if (r < 0)
                 return r;
+        r = port_monitor_set_new(m->event, &monitor_callbacks, m, &m->monitors);
+        if (r < 0)
+                return r;
         return device_monitor_new(m->event, &callbacks, m, &m->devices);
 }
 
 void manager_devices_done(Manager *m) {
+        m->monitors = port_monitor_set_free(m->monitors);
         m->devices = device_monitor_free(m->devices);
         m->watch = device_watch_free(m->watch);
         m->reenum = reenum_table_free(m->reenum);
@@ -126,6 +159,8 @@ void manager_devices_flush(Manager *m) {
 }
 
 void manager_devices_job_granted(Manager *m, Job *j) {
+        /* Monitors let go of the port before the job's worker opens it. */
+        port_monitor_pause(m->monitors, job_port(j));
         device_watch_own_begin(m->watch, job_port(j));
 }
 
@@ -145,13 +180,16 @@ void manager_devices_job_progress(Manager *m, Job *j, JobPhase phase) {
 void manager_devices_job_finished(Manager *m, Job *j) {
         const DeviceInfo *d;
 
-        if (!device_watch_own_end(m->watch, job_port(j)))
-                return;
-        /* Someone else had the port while the job did: whatever the job proved
-         * may not hold any more, so the trust it set must go. */
-        d = device_monitor_find_node(m->devices, job_port(j));
-        if (d)
-                (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_FOREIGN_OPEN);
+        if (device_watch_own_end(m->watch, job_port(j))) {
+                /* Someone else had the port while the job did: whatever the job
+                 * proved may not hold any more, so the trust it set must go. */
+                d = device_monitor_find_node(m->devices, job_port(j));
+                if (d)
+                        (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_FOREIGN_OPEN);
+        }
+        /* If the job reset the chip, its boot went unheard: reset it again with
+         * the monitors listening, so they get the boot output from its first byte. */
+        port_monitor_resume(m->monitors, job_port(j), job_stats(j)->reset_usec > 0);
 }
 
 const char *manager_devices_port_of(Manager *m, const char *device_id) {

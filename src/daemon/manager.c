@@ -176,7 +176,7 @@ int manager_start(Manager *m, const int *listen_fds, size_t n_listen_fds) {
 bool manager_is_idle(Manager *m) {
         /* Every call still waiting for its answer is a job or a polkit check. */
         return job_scheduler_n_jobs(m->scheduler) == 0 && bus_context_n_peers(m->bus) == 0 &&
-                bus_context_n_polkit_queries(m->bus) == 0;
+                bus_context_n_polkit_queries(m->bus) == 0 && port_monitor_set_n_clients(m->monitors) == 0;
 }
 
 static bool manager_can_exit(Manager *m) {
@@ -185,7 +185,7 @@ static bool manager_can_exit(Manager *m) {
         if (m->terminating)
                 return true;
         return bus_context_n_peers(m->bus) == 0 && bus_context_n_polkit_queries(m->bus) == 0 &&
-                bus_context_name_released(m->bus);
+                port_monitor_set_n_clients(m->monitors) == 0 && bus_context_name_released(m->bus);
 }
 
 int manager_run(Manager *m) {
@@ -261,7 +261,8 @@ int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerP
                 if (must_exist && (stat(port, &st) < 0 || !S_ISCHR(st.st_mode)))
                         return -ENODEV;
                 p.node = strdup(port);
-                p.device_id = p.node ? strdup(port) : NULL;
+                /* A device that was here keeps its identity's trust state. */
+                p.device_id = p.node ? strdup(device_monitor_removed_identity(m->devices, port) ?: port) : NULL;
         } else
                 return r;
         if (!p.node || !p.device_id)

@@ -15,6 +15,7 @@
 #include "device-monitor.h"
 #include "device-reenum.h"
 #include "device-watch.h"
+#include "port-monitor.h"
 #include "esp-loader.h"
 #include "job-scheduler.h"
 #include "trust-table.h"
@@ -29,6 +30,7 @@ typedef struct Manager {
         DeviceWatch *watch;             /* foreign opens of their nodes */
         ReenumTable *reenum;            /* re-enumerations after our own resets */
         sd_event_source *reenum_timer;
+        PortMonitorSet *monitors;       /* serial monitors, one shared open per port */
 
         sd_event_source *sigterm_source, *sigint_source;
         bool exiting;           /* idle: no longer accepting, name released or being released */

@@ -13,12 +13,20 @@
 #include "log.h"
 #include "macro.h"
 
+/* Removed devices remembered by node, for TrustState on a port that is gone. */
+#define DEVICE_MONITOR_REMOVED_MAX 16
+
+typedef struct RemovedDevice {
+        char *node, *identity;
+} RemovedDevice;
+
 struct DeviceMonitor {
         struct udev *udev;
         struct udev_monitor *monitor;
         sd_event_source *source;
         DeviceInfo *devices;
         size_t n_devices;
+        RemovedDevice removed[DEVICE_MONITOR_REMOVED_MAX];   /* newest first */
         DeviceMonitorCallbacks cb;
         void *userdata;
 };
@@ -30,6 +38,34 @@ static DeviceInfo *monitor_find_syspath(DeviceMonitor *mon, const char *syspath)
         return NULL;
 }
 
+static void monitor_forget_removed(DeviceMonitor *mon, const char *node) {
+        for (size_t i = 0; i < DEVICE_MONITOR_REMOVED_MAX; i++)
+                if (mon->removed[i].node && strcmp(mon->removed[i].node, node) == 0) {
+                        free(mon->removed[i].node);
+                        free(mon->removed[i].identity);
+                        memmove(&mon->removed[i], &mon->removed[i + 1],
+                                (DEVICE_MONITOR_REMOVED_MAX - i - 1) * sizeof(RemovedDevice));
+                        mon->removed[DEVICE_MONITOR_REMOVED_MAX - 1] = (RemovedDevice) {};
+                        return;
+                }
+}
+
+static void monitor_remember_removed(DeviceMonitor *mon, const DeviceInfo *d) {
+        RemovedDevice r = { .node = strdup(d->node), .identity = strdup(d->identity) };
+        RemovedDevice *last = &mon->removed[DEVICE_MONITOR_REMOVED_MAX - 1];
+
+        if (!r.node || !r.identity) {
+                free(r.node);
+                free(r.identity);
+                return;   /* only a nicer TrustState answer is lost */
+        }
+        monitor_forget_removed(mon, d->node);
+        free(last->node);
+        free(last->identity);
+        memmove(&mon->removed[1], &mon->removed[0], (DEVICE_MONITOR_REMOVED_MAX - 1) * sizeof(RemovedDevice));
+        mon->removed[0] = r;
+}
+
 static void monitor_remove_at(DeviceMonitor *mon, DeviceInfo *d) {
         /* The callback sees the device while it is still listed. */
         if (mon->cb.removed)
@@ -37,6 +73,7 @@ static void monitor_remove_at(DeviceMonitor *mon, DeviceInfo *d) {
         d = monitor_find_syspath(mon, d->syspath);   /* the callback may not move it, but be sure */
         if (!d)
                 return;
+        monitor_remember_removed(mon, d);
         device_info_done(d);
         *d = mon->devices[--mon->n_devices];
 }
@@ -57,6 +94,7 @@ static int monitor_add(DeviceMonitor *mon, DeviceInfo *d) {
                 return -ENOMEM;
         }
         mon->devices = n;
+        monitor_forget_removed(mon, d->node);
         i = mon->n_devices++;
         mon->devices[i] = *d;
         *d = (DeviceInfo) { .kind = _DEVICE_KIND_INVALID };
@@ -190,6 +228,10 @@ DeviceMonitor *device_monitor_free(DeviceMonitor *mon) {
                 return NULL;
         sd_event_source_disable_unref(mon->source);
         device_info_array_free(mon->devices, mon->n_devices);
+        for (size_t i = 0; i < DEVICE_MONITOR_REMOVED_MAX; i++) {
+                free(mon->removed[i].node);
+                free(mon->removed[i].identity);
+        }
         if (mon->monitor)
                 udev_monitor_unref(mon->monitor);
         if (mon->udev)
@@ -222,5 +264,14 @@ const DeviceInfo *device_monitor_find_identity(DeviceMonitor *mon, const char *i
         for (size_t i = 0; i < mon->n_devices; i++)
                 if (strcmp(mon->devices[i].identity, identity) == 0)
                         return &mon->devices[i];
+        return NULL;
+}
+
+const char *device_monitor_removed_identity(DeviceMonitor *mon, const char *node) {
+        if (!mon || !node)
+                return NULL;
+        for (size_t i = 0; i < DEVICE_MONITOR_REMOVED_MAX && mon->removed[i].node; i++)
+                if (strcmp(mon->removed[i].node, node) == 0)
+                        return mon->removed[i].identity;
         return NULL;
 }

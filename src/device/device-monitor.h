@@ -30,3 +30,6 @@ void device_monitor_flush(DeviceMonitor *mon);
 const DeviceInfo *device_monitor_devices(DeviceMonitor *mon, size_t *ret_n);
 const DeviceInfo *device_monitor_find_node(DeviceMonitor *mon, const char *node);
 const DeviceInfo *device_monitor_find_identity(DeviceMonitor *mon, const char *identity);
+/* The identity of the device last removed from node (a port that is gone still
+ * has a trust state); NULL if none. A few are remembered. */
+const char *device_monitor_removed_identity(DeviceMonitor *mon, const char *node);

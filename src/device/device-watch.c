@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* inotify IN_OPEN on every served device's tty and USB device node, on the
  * sd-event loop. Our own opens are counted in: a job announces its open before
- * the worker makes it, and the first IN_OPEN of that tty afterwards is ours. */
+ * the worker makes it, and the first IN_OPEN of that tty afterwards is ours.
+ * inotify merges identical events left unread, so the watch is read at high
+ * priority: an open by someone else in the instant between our open and that
+ * read could merge with ours (it would find the port in use by our job). */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -237,4 +240,27 @@ bool device_watch_own_end(DeviceWatch *w, const char *tty_node) {
         e->own_active = false;
         e->foreign_during_own = false;
         return foreign;
+}
+
+void device_watch_expect_own_open(DeviceWatch *w, const char *tty_node) {
+        WatchEntry *e;
+
+        if (!w || !tty_node)
+                return;
+        device_watch_flush(w);
+        e = watch_find_tty(w, tty_node);
+        if (e)
+                e->own_expected++;
+}
+
+void device_watch_own_open_done(DeviceWatch *w, const char *tty_node) {
+        WatchEntry *e;
+
+        if (!w || !tty_node)
+                return;
+        /* The open was synchronous: its event is queued already. */
+        device_watch_flush(w);
+        e = watch_find_tty(w, tty_node);
+        if (e && !e->own_active)
+                e->own_expected = 0;
 }

@@ -31,5 +31,10 @@ void device_watch_own_begin(DeviceWatch *w, const char *tty_node);
  * from that job. */
 bool device_watch_own_end(DeviceWatch *w, const char *tty_node);
 
+/* The same for an open the service makes on the main thread (a monitor): the
+ * next open of tty_node is ours; _done once it has been made (or failed). */
+void device_watch_expect_own_open(DeviceWatch *w, const char *tty_node);
+void device_watch_own_open_done(DeviceWatch *w, const char *tty_node);
+
 /* Handles every queued event now (before a trust decision). */
 void device_watch_flush(DeviceWatch *w);

@@ -51,6 +51,7 @@ struct FlashPlanner {
         PlanCounter counter;
         bool pending;
         size_t pending_index;
+        bool started;                   /* flash_planner_next() was called */
 
         FlashPlanStats stats;
 };
@@ -175,7 +176,6 @@ int flash_plan_merge_runs(const FlashCostModel *m, uint32_t region_offset, uint3
 
 int flash_planner_new(const FlashCostModel *m, uint32_t offset, uint32_t size, FlashPlanner **ret) {
         _cleanup_(flash_planner_freep) FlashPlanner *p = NULL;
-        size_t first_block, last_block;
 
         if (!m || !ret || size == 0 || (uint64_t) offset + size > UINT32_MAX)
                 return -EINVAL;
@@ -187,11 +187,7 @@ int flash_planner_new(const FlashCostModel *m, uint32_t offset, uint32_t size, F
         p->offset = offset;
         p->size = size;
         p->n_sectors = DIV_ROUND_UP(size, FLASH_PLAN_SECTOR_SIZE);
-        /* Blocks sit on absolute 64 KiB boundaries (what erases as one block),
-         * so the first and last may be partial. */
-        first_block = offset / FLASH_PLAN_BLOCK_SIZE;
-        last_block = ((uint64_t) offset + size - 1) / FLASH_PLAN_BLOCK_SIZE;
-        p->n_blocks = last_block - first_block + 1;
+        p->n_blocks = flash_plan_n_blocks(offset, size);
 
         p->sector = calloc(p->n_sectors, sizeof(PlanState));
         p->block = calloc(p->n_blocks, sizeof(PlanState));
@@ -223,15 +219,26 @@ FlashPlanner *flash_planner_free(FlashPlanner *p) {
         return NULL;
 }
 
-/* The part of the region covered by block b / sector s. */
-static void block_range(const FlashPlanner *p, size_t b, uint32_t *ret_offset, uint32_t *ret_size) {
-        uint64_t start = ((uint64_t) p->offset / FLASH_PLAN_BLOCK_SIZE + b) * FLASH_PLAN_BLOCK_SIZE;
+size_t flash_plan_n_blocks(uint32_t offset, uint32_t size) {
+        if (size == 0)
+                return 0;
+        return ((uint64_t) offset + size - 1) / FLASH_PLAN_BLOCK_SIZE - offset / FLASH_PLAN_BLOCK_SIZE + 1;
+}
+
+void flash_plan_block_range(uint32_t offset, uint32_t size, size_t i, uint32_t *ret_offset,
+                            uint32_t *ret_size) {
+        uint64_t start = ((uint64_t) offset / FLASH_PLAN_BLOCK_SIZE + i) * FLASH_PLAN_BLOCK_SIZE;
         uint64_t end = start + FLASH_PLAN_BLOCK_SIZE;
 
-        start = MAX(start, (uint64_t) p->offset);
-        end = MIN(end, (uint64_t) p->offset + p->size);
+        start = MAX(start, (uint64_t) offset);
+        end = MIN(end, (uint64_t) offset + size);
         *ret_offset = (uint32_t) start;
-        *ret_size = (uint32_t) (end - start);
+        *ret_size = end > start ? (uint32_t) (end - start) : 0;
+}
+
+/* The part of the region covered by block b / sector s. */
+static void block_range(const FlashPlanner *p, size_t b, uint32_t *ret_offset, uint32_t *ret_size) {
+        flash_plan_block_range(p->offset, p->size, b, ret_offset, ret_size);
 }
 
 static void sector_range(const FlashPlanner *p, size_t s, uint32_t *ret_offset, uint32_t *ret_size) {
@@ -359,6 +366,34 @@ static bool next_sector(FlashPlanner *p, uint32_t *ret_offset, uint32_t *ret_siz
         return false;
 }
 
+int flash_planner_seed_blocks(FlashPlanner *p, const bool *changed, size_t n) {
+        if (!p || !changed || n != p->n_blocks)
+                return -EINVAL;
+        if (p->started)
+                return -EBUSY;
+        if (p->level == PLAN_LEVEL_DONE)
+                return 0;   /* planned whole already (unaligned region) */
+
+        for (size_t b = 0; b < n; b++) {
+                p->block[b] = changed[b] ? PLAN_CHANGED : PLAN_SAME;
+                counter_add(&p->counter, changed[b]);
+        }
+        /* Most of the region changed (a blank chip, a new application): write
+         * the changed blocks whole without looking at their sectors. The streak
+         * rule is left out: with every verdict known, a changed tail still
+         * deserves a look at where it starts. */
+        if (p->counter.probed >= PLAN_GIVE_UP_MIN && p->counter.changed * 4 >= p->counter.probed * 3) {
+                for (size_t b = 0; b < n; b++)
+                        if (p->block[b] == PLAN_CHANGED)
+                                p->block[b] = PLAN_WHOLE;
+                p->stats.gave_up = true;
+        }
+        p->level = PLAN_LEVEL_SECTORS;
+        p->cursor = 0;
+        p->counter = (PlanCounter) {};
+        return 0;
+}
+
 int flash_planner_next(FlashPlanner *p, uint32_t *ret_offset, uint32_t *ret_size) {
         uint32_t off = 0, size = 0;
         bool probe = false;
@@ -368,6 +403,7 @@ int flash_planner_next(FlashPlanner *p, uint32_t *ret_offset, uint32_t *ret_size
         if (p->pending)
                 return -EBUSY;
 
+        p->started = true;
         if (p->level == PLAN_LEVEL_BLOCKS)
                 probe = next_block(p, &off, &size);
         if (!probe && p->level == PLAN_LEVEL_SECTORS)

@@ -47,6 +47,12 @@ typedef struct FlashRun {
 int flash_plan_merge_runs(const FlashCostModel *m, uint32_t region_offset, uint32_t region_size,
                           const bool *changed, FlashRun **ret_runs, size_t *ret_n);
 
+/* The 64 KiB blocks of a region: on absolute block boundaries (what erases as
+ * one block), so the first and last may be partial. */
+size_t flash_plan_n_blocks(uint32_t offset, uint32_t size);
+void flash_plan_block_range(uint32_t offset, uint32_t size, size_t i, uint32_t *ret_offset,
+                            uint32_t *ret_size);
+
 typedef struct FlashPlanner FlashPlanner;
 
 typedef struct FlashPlanStats {
@@ -63,6 +69,11 @@ static inline void flash_planner_freep(FlashPlanner **p) {
         if (*p)
                 *p = flash_planner_free(*p);
 }
+
+/* Block verdicts already known (the caller verified the region block by block):
+ * the planner starts at the sectors of the changed blocks. Before the first
+ * flash_planner_next() only (-EBUSY after); n must be flash_plan_n_blocks(). */
+int flash_planner_seed_blocks(FlashPlanner *p, const bool *changed, size_t n);
 
 /* 1 with the next range to probe (compare the chip's MD5 of it with the
  * image's, then flash_planner_feed()), 0 once the plan is final. */

@@ -45,6 +45,11 @@ typedef enum JobMessageType {
         JOB_MESSAGE_FINISHED,
 } JobMessageType;
 
+typedef struct JobBlockVerdicts {
+        bool *changed;
+        size_t n;
+} JobBlockVerdicts;
+
 typedef struct JobMessage {
         JobMessageType type;
         JobPhase phase;
@@ -96,6 +101,9 @@ struct Job {
          * and the smallest round trip seen in verify. */
         uint32_t link_baud;
         usec_t rtt_usec;
+        /* Per region, for a sector deploy: each 64 KiB block's verdict from
+         * verify (changed == NULL: verified with one MD5). */
+        JobBlockVerdicts *blocks;
 };
 
 /* ---- names -------------------------------------------------------------------- */
@@ -393,6 +401,50 @@ static void job_measure_rtt(Job *j, EspLoader *l, uint64_t len, usec_t elapsed) 
         j->rtt_usec = MIN(j->rtt_usec, elapsed > model ? elapsed - model : 0);
 }
 
+/* A sector deploy verifies a region of several 64 KiB blocks block by block:
+ * the same bytes hashed as one region MD5 costs, a round trip more per block,
+ * and the planner then starts at the changed blocks' sectors instead of
+ * hashing the whole region a second time. */
+static bool job_verify_by_blocks(Job *j, const ImageRegion *reg) {
+        return j->kind == JOB_KIND_DEPLOY && j->options.granularity == JOB_GRANULARITY_SECTOR &&
+               flash_plan_n_blocks(reg->offset, (uint32_t) reg->size) > 1;
+}
+
+static int job_verify_blocks(Job *j, EspLoader *l, size_t i, bool *ret_match) {
+        const ImageRegion *reg = &j->img->regions[i];
+        JobBlockVerdicts *v = &j->blocks[i];
+        bool all = true;
+        int r;
+
+        v->n = flash_plan_n_blocks(reg->offset, (uint32_t) reg->size);
+        v->changed = calloc(v->n, sizeof(bool));
+        if (!v->changed)
+                return -ENOMEM;
+
+        for (size_t b = 0; b < v->n; b++) {
+                uint32_t off, size;
+                bool match = false;
+                usec_t started;
+
+                if (job_cancelled(j))
+                        return -ECANCELED;
+                flash_plan_block_range(reg->offset, (uint32_t) reg->size, b, &off, &size);
+                started = now_usec();
+                r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
+                if (r < 0)
+                        return r;
+                job_measure_rtt(j, l, size, now_usec() - started);
+                v->changed[b] = !match;
+                all = all && match;
+        }
+
+        /* Every block matched, so the region's MD5 is the image's. */
+        if (all)
+                (void) flash_md5(reg->data, reg->size, j->results[i].device_md5);
+        *ret_match = all;
+        return 0;
+}
+
 /* Fills results[].matched; sets *ret_impossible if the chip cannot report MD5. */
 static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
         Image *img = j->img;
@@ -414,11 +466,15 @@ static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
 
                 if (job_cancelled(j))
                         return -ECANCELED;
-                started = now_usec();
-                r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match,
-                                        j->results[i].device_md5);
-                if (r >= 0)
-                        job_measure_rtt(j, l, reg->size, now_usec() - started);
+                if (job_verify_by_blocks(j, reg))
+                        r = job_verify_blocks(j, l, i, &match);
+                else {
+                        started = now_usec();
+                        r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match,
+                                                j->results[i].device_md5);
+                        if (r >= 0)
+                                job_measure_rtt(j, l, reg->size, now_usec() - started);
+                }
                 if (r == -EOPNOTSUPP) {
                         /* All or nothing: earlier verdicts do not make a plan. */
                         for (size_t k = 0; k < img->n_regions; k++)
@@ -450,8 +506,8 @@ static void job_region_plans_free(JobRegionPlan *plans, size_t n) {
         free(plans);
 }
 
-static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg, bool unverifiable,
-                           JobRegionPlan *ret) {
+static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
+                           const JobBlockVerdicts *blocks, bool unverifiable, JobRegionPlan *ret) {
         _cleanup_(flash_planner_freep) FlashPlanner *p = NULL;
         const FlashPlanStats *st;
         FlashCostModel m;
@@ -474,6 +530,11 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg, bool un
         r = flash_planner_new(&m, reg->offset, (uint32_t) reg->size, &p);
         if (r < 0)
                 return r;
+        if (blocks && blocks->changed) {
+                r = flash_planner_seed_blocks(p, blocks->changed, blocks->n);
+                if (r < 0)
+                        return r;
+        }
 
         while ((r = flash_planner_next(p, &off, &size)) > 0) {
                 bool match = false;
@@ -504,6 +565,35 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg, bool un
 /* Whether a plan writes the region whole, so that its own MD5 check proves it. */
 static bool job_plan_is_whole(const JobRegionPlan *p, const ImageRegion *reg) {
         return p->n_runs == 1 && p->runs[0].offset == reg->offset && p->runs[0].size == reg->size;
+}
+
+static int job_verify_touched_blocks(Job *j, EspLoader *l, const ImageRegion *reg,
+                                     const JobRegionPlan *plan, bool *ret_match) {
+        size_t n = flash_plan_n_blocks(reg->offset, (uint32_t) reg->size);
+        int r;
+
+        for (size_t b = 0; b < n; b++) {
+                uint32_t off, size;
+                bool touched = false, match = false;
+
+                flash_plan_block_range(reg->offset, (uint32_t) reg->size, b, &off, &size);
+                for (size_t k = 0; k < plan->n_runs && !touched; k++)
+                        touched = plan->runs[k].offset < off + size &&
+                                  off < plan->runs[k].offset + plan->runs[k].size;
+                if (!touched)
+                        continue;
+                if (job_cancelled(j))
+                        return -ECANCELED;
+                r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
+                if (r < 0)
+                        return r;
+                if (!match) {
+                        *ret_match = false;
+                        return 0;
+                }
+        }
+        *ret_match = true;
+        return 0;
 }
 
 static int job_add_written(Job *j, uint64_t offset, uint64_t size) {
@@ -566,7 +656,8 @@ static int job_write(Job *j, EspLoader *l, bool unverifiable) {
         for (size_t i = 0; i < img->n_regions && r >= 0; i++) {
                 if (j->results[i].matched)
                         continue;
-                r = job_plan_region(j, l, &img->regions[i], unverifiable, &plans[i]);
+                r = job_plan_region(j, l, &img->regions[i], j->blocks ? &j->blocks[i] : NULL,
+                                    unverifiable, &plans[i]);
                 for (size_t k = 0; r >= 0 && k < plans[i].n_runs; k++)
                         w.total += plans[i].runs[k].size;
         }
@@ -588,10 +679,11 @@ static int job_write(Job *j, EspLoader *l, bool unverifiable) {
                 if (r < 0)
                         break;
 
-                /* Runs were proven one by one; the region's MD5 proves that the
-                 * parts the planner left alone really matched. */
+                /* Runs were proven one by one; now the region: every block a
+                 * run touched is hashed again (the rest matched by MD5 in this
+                 * session already: verify or the planner's probes). */
                 if (!unverifiable && !job_plan_is_whole(&plans[i], reg)) {
-                        r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match, NULL);
+                        r = job_verify_touched_blocks(j, l, reg, &plans[i], &match);
                         if (r < 0) {
                                 r = job_fail(j, r, "cannot verify the region at 0x%" PRIx32, reg->offset);
                                 break;
@@ -715,6 +807,9 @@ static int job_run_device(Job *j) {
         j->results = calloc(j->n_results, sizeof(JobRegionResult));
         if (!j->results)
                 return -ENOMEM;
+        j->blocks = calloc(j->n_results, sizeof(JobBlockVerdicts));
+        if (!j->blocks)
+                return -ENOMEM;
         for (size_t i = 0; i < j->n_results; i++)
                 j->results[i] = (JobRegionResult) {
                         .offset = j->img->regions[i].offset,
@@ -837,6 +932,9 @@ Job *job_free(Job *j) {
         pthread_mutex_destroy(&j->mutex);
         safe_close(j->event_fd);
         image_free(j->img);
+        for (size_t i = 0; j->blocks && i < j->n_results; i++)
+                free(j->blocks[i].changed);
+        free(j->blocks);
         free(j->results);
         free(j->written);
         free(j->port);

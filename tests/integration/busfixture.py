@@ -141,10 +141,12 @@ class PrivateSystemBus:
     the process that runs under umockdev-wrapper, after the test bed exists: the
     services it activates inherit its environment (LD_PRELOAD, UMOCKDEV_DIR)."""
 
-    def __init__(self, workdir, exec_argv, policy_file, env=None):
+    def __init__(self, workdir, exec_argv, policy_file, env=None, extra_policy_files=()):
         self.workdir = workdir
         self.exec_argv = exec_argv
         self.policy_file = policy_file
+        # e.g. polkitd's, so that user polkitd may own org.freedesktop.PolicyKit1
+        self.extra_policy_files = list(extra_policy_files)
         self.env = env
         self.proc = None
         self.address = None
@@ -159,8 +161,9 @@ class PrivateSystemBus:
             os.makedirs(d, exist_ok=True)
             # polkitd (as user polkitd) and unprivileged test clients must reach the socket.
             os.chmod(d, 0o755)
-        with open(self.policy_file) as src, open(os.path.join(policy_dir, os.path.basename(self.policy_file)), "w") as dst:
-            dst.write(src.read())
+        for policy in [self.policy_file] + self.extra_policy_files:
+            with open(policy) as src, open(os.path.join(policy_dir, os.path.basename(policy)), "w") as dst:
+                dst.write(src.read())
         with open(os.path.join(service_dir, BUS_NAME + ".service"), "w") as f:
             f.write(activation_service_file(self.exec_argv))
         conf = os.path.join(conf_dir, "system.conf")

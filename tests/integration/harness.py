@@ -273,7 +273,7 @@ class Service:
     activation ("bus") or the socket activator ("socket")."""
 
     def __init__(self, workdir, bed, activation, idle_timeout=None, idle_env=None,
-                 trust_default=None, extra_env=None, extra_args=()):
+                 trust_default=None, extra_env=None, extra_args=(), extra_policy_files=()):
         """idle_timeout goes into the config file (default 600 s, so nothing exits
         mid-test); idle_env into $FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC, which overrides it."""
         if not DEPLOYD or not os.access(DEPLOYD, os.X_OK):
@@ -303,11 +303,13 @@ class Service:
             env["DBUS_SYSTEM_BUS_ADDRESS"] = f"unix:path={listen}"
             argv = busfixture.service_command(DEPLOYD, extra_args, env, log=self.log_path,
                                               orphan_guard=False)
-            self.bus = PrivateSystemBus(workdir, argv, POLICY, env=bed.env()).start()
+            self.bus = PrivateSystemBus(workdir, argv, POLICY, env=bed.env(),
+                                        extra_policy_files=extra_policy_files).start()
             self.endpoint = Endpoint(self.bus.address, peer_to_peer=False)
         elif activation == "socket":
-            # No system bus for this instance: it must serve the socket alone.
-            env["DBUS_SYSTEM_BUS_ADDRESS"] = f"unix:path={workdir}/no-such-bus"
+            # No system bus for this instance, unless the test brings one (polkit):
+            # it must serve the socket alone.
+            env.setdefault("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={workdir}/no-such-bus")
             argv = busfixture.service_command(DEPLOYD, extra_args, env, log=self.log_path)
             self.activator = SocketActivator(workdir, argv, env=bed.env()).start()
             self.endpoint = Endpoint(self.activator.address, peer_to_peer=True)

@@ -56,6 +56,11 @@ def available():
     return None
 
 
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def _run(*argv):
     subprocess.run(argv, check=True, capture_output=True, text=True)
 
@@ -106,7 +111,7 @@ class Polkit:
                     os.unlink(os.path.join(d, f))
 
     def install(self, src_or_text, dst, text=False):
-        content = src_or_text if text else open(src_or_text).read()
+        content = src_or_text if text else _read(src_or_text)
         tmp = dst + ".tmp"
         with open(tmp, "w") as f:
             f.write(content)
@@ -128,7 +133,7 @@ class Polkit:
 
     def install_rules(self):
         """The shipped example, with the test's group for @POLKIT_GROUP@."""
-        text = open(RULES_SRC).read().replace("@POLKIT_GROUP@", self.group)
+        text = _read(RULES_SRC).replace("@POLKIT_GROUP@", self.group)
         return self.install(text, self.rules_path, text=True)
 
     def remove_rules(self):

@@ -23,7 +23,9 @@ DENIED = harness.error_name("PermissionDenied")
 NO_OPTS = "@a{sv} {}"
 
 
-class PolkitMixin:
+class PolkitBase:
+    """A test bed board, polkit set up (lock, users, files), and start() for the
+    service with polkitd on its bus; calls as a user by gdbus."""
     activation = None
 
     def setUp(self):
@@ -74,6 +76,23 @@ class PolkitMixin:
         self.assertEqual(cm.exception.name, DENIED, f"{method} as {user}: {cm.exception.message}")
         return cm.exception
 
+    def popen_call(self, user, method, *args):
+        """gdbus as user in the background: a Popen (stdout, stderr: pipes)."""
+        ep = self.svc.endpoint
+        cmd = busfixture._as_user(user) + ["gdbus", "call"]
+        if ep.peer_to_peer:
+            cmd += ["--address", ep.address, "--dest", harness.BUS_NAME]
+        else:
+            cmd += ["--system", "--dest", harness.BUS_NAME]
+        cmd += ["--object-path", harness.OBJECT_PATH, "--method", f"{harness.INTERFACE}.{method}",
+                "--timeout", "120", "--"] + list(args)
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=ep.client_env(user))
+        self.addCleanup(p.stderr.close)
+        self.addCleanup(p.stdout.close)
+        self.addCleanup(busfixture.stop_process, p)
+        return p
+
     def regions(self, img):
         return "[" + ", ".join(f"(uint64 {off}, <'{path}'>)" for off, path in img.paths()) + "]"
 
@@ -89,9 +108,11 @@ class PolkitMixin:
         return [("Verify", (self.port, self.regions(img), NO_OPTS)),
                 ("DeployRegions", (self.port, self.regions(img), opts)),
                 ("ForgetTrust", (self.port,)),
-                ("Cancel", (self.port,))]
+                ("Cancel", (self.port,)),
+                ("Monitor", (self.port, "uint32 115200", NO_OPTS))]
 
-    # ---- tests ------------------------------------------------------------------------
+
+class PolkitMixin(PolkitBase):
 
     def test_who_may_do_what(self):
         self.start()
@@ -128,6 +149,8 @@ class PolkitMixin:
         self.assertIn("true", out)
         self.assertNotIn("false", out)
         self.call(pk.user_in, "Cancel", self.port)
+        out = self.call(pk.user_in, "Monitor", self.port, "uint32 115200", NO_OPTS)
+        self.assertTrue(out.startswith("(handle "), out)
         self.call(pk.user_in, "ForgetTrust", self.port)
         self.assertFalse(self.trusted())
         out = self.call(pk.user_in, "DeployRegions", self.port, self.regions(img), "{'trust': <false>}")
@@ -169,19 +192,8 @@ class PolkitMixin:
         service goes idle and exits)."""
         svc = self.start(idle_timeout=2)
         img = self.image()
-        ep = svc.endpoint
         before = self.traffic()
-
-        cmd = busfixture._as_user(self.pk.user_slow) + ["gdbus", "call"]
-        if ep.peer_to_peer:
-            cmd += ["--address", ep.address, "--dest", harness.BUS_NAME]
-        else:
-            cmd += ["--system", "--dest", harness.BUS_NAME]
-        cmd += ["--object-path", harness.OBJECT_PATH, "--method", f"{harness.INTERFACE}.Verify",
-                "--", self.port, self.regions(img), NO_OPTS]
-        client = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env=ep.client_env(self.pk.user_slow))
-        self.addCleanup(busfixture.stop_process, client)
+        client = self.popen_call(self.pk.user_slow, "Verify", self.port, self.regions(img), NO_OPTS)
 
         def log():
             return harness._read(svc.log_path)

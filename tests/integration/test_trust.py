@@ -86,6 +86,8 @@ class Trust(TrustMixin, harness.ServiceTestCase):
         self.assertEqual(devices[new.node]["identity"], identity, "the identity follows the board")
         trusted, h, since, why = self.c.trust_state(new.node)
         self.assertEqual((trusted, h, since, why), (False, b"", 0, "device-removed"))
+        # The node it left answers for it too.
+        self.assertEqual(self.c.trust_state(self.dev.node), (False, b"", 0, "device-removed"))
 
         outcome, written, _ = self.c.deploy(new.node, img.paths())
         self.assertEqual((outcome, written), ("verify-skip", []))
@@ -225,7 +227,7 @@ class UsbOtg(TrustMixin, harness.ServiceTestCase):
         self.assertEqual((trusted, why), (False, "device-removed"))
 
 
-class UnplugMidWrite(TrustMixin, harness.ServiceTestCase):
+class MidWrite(TrustMixin, harness.ServiceTestCase):
     def test_unplug_mid_write(self):
         dev = self.add_board("esp32", "uart", timing="real")
         other = self.add_board("esp32", "uart")
@@ -260,6 +262,28 @@ class UnplugMidWrite(TrustMixin, harness.ServiceTestCase):
         # The service still serves the other ports.
         self.assertEqual(c.deploy(other.node, small.paths())[0], "full")
         self.assertTrue(small.matches_flash(other.sim.flash()))
+
+    def test_foreign_open_during_a_deploy(self):
+        dev = self.add_board("esp32", "uart", timing="real")
+        self.start_service("bus", trust_default=True)
+        c = self.client()
+        c.watch_signals()
+        img = self.image(app_seed=50, app_size=256 * 1024)
+        mark = len(c.signals)
+        p = c.call_async("DeployRegions", dev.node, harness.regions_value(img.paths()),
+                         harness.options_value())
+        c.run_until(lambda: p.done or any(m == "Progress" and a[0] == dev.node and a[1] == "write"
+                                          and a[2] > 0 for _, m, a in c.signals[mark:]),
+                    60, "the deploy to start writing")
+        self.assertFalse(p.done, f"the deploy ended before the foreign open: {p.result or p.error}")
+        # Someone else opens the port while the service has it: whatever this
+        # deploy proves, the device may not keep it.
+        self.open_elsewhere(dev.node)
+        c.run_until(lambda: p.done, 120, "the deploy to end")
+        self.assertEqual(p.get()[0], "full")
+        trusted, _, _, why = c.trust_state(dev.node)
+        self.assertEqual((trusted, why), (False, "foreign-open"))
+        self.assertNotEqual(c.deploy(dev.node, img.paths())[0], "trust-skip")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ static const struct {
         { EBADRQC,     BUS_ERROR_INVALID_OPTIONS },
         { EOPNOTSUPP,  BUS_ERROR_NOT_SUPPORTED },
         { ENXIO,       BUS_ERROR_CHIP_MISMATCH },
+        { EDQUOT,      BUS_ERROR_LIMITS_EXCEEDED },
 };
 
 /* Errnos with no name of ours: sd-bus' own mapping applies. */
@@ -63,6 +64,7 @@ static const struct {
         { BUS_ERROR_INVALID_OPTIONS,   EBADRQC },
         { BUS_ERROR_NOT_SUPPORTED,     EOPNOTSUPP },
         { BUS_ERROR_CHIP_MISMATCH,     ENXIO },
+        { BUS_ERROR_LIMITS_EXCEEDED,   EDQUOT },
 };
 
 static int valid_error_name(const char *n) {

@@ -216,6 +216,55 @@ static void test_merge_runs(void) {
         assert(flash_plan_merge_runs(&m, 0x10000, 0, changed, &runs, &n) == -EINVAL);
 }
 
+/* Block verdicts from a block-by-block verify: only sectors are probed. */
+static void test_seeded_blocks(void) {
+        _cleanup_(flash_planner_freep) FlashPlanner *p = NULL;
+        _cleanup_free_ FlashRun *runs = NULL;
+        bool blocks[16] = { [3] = true }, wrong[15] = {};
+        FlashCostModel m;
+        uint32_t off, len, region = 0x10000;
+        size_t n, probes = 0;
+        int r;
+
+        assert(flash_plan_n_blocks(0x10000, 0x100000) == 16);
+        assert(flash_plan_n_blocks(0x1000, 0x6800) == 1);
+        assert(flash_plan_n_blocks(0xF000, 0x2000) == 2);
+        flash_plan_block_range(0xF000, 0x2000, 1, &off, &len);
+        assert(off == 0x10000 && len == 0x1000);
+
+        flash_cost_model_init(&m, 921600, 1000, false);
+        assert(flash_planner_new(&m, region, 0x100000, &p) == 0);
+        assert(flash_planner_seed_blocks(p, wrong, ELEMENTSOF(wrong)) == -EINVAL);
+        assert(flash_planner_seed_blocks(p, blocks, ELEMENTSOF(blocks)) == 0);
+        while ((r = flash_planner_next(p, &off, &len)) > 0) {
+                /* Only sectors of block 3; sector 50 (block 3, sixth from its start
+                 * at sector 48… here 0x10000 + 50 * 4 KiB) changed. */
+                assert(len == S);
+                assert(off >= region + 3 * 0x10000 && off < region + 4 * 0x10000);
+                assert(flash_planner_feed(p, off == region + 50 * S) == 0);
+                probes++;
+        }
+        assert(r == 0);
+        assert(probes <= 16);
+        assert(flash_planner_seed_blocks(p, blocks, ELEMENTSOF(blocks)) == -EBUSY);
+        assert(flash_planner_runs(p, &runs, &n) == 0);
+        assert(n == 1 && runs[0].offset == region + 50 * S && runs[0].size == S);
+        runs = runs_free(runs);
+        p = flash_planner_free(p);
+
+        /* Most blocks changed (a new application): no probes, the region whole. */
+        for (size_t b = 0; b < ELEMENTSOF(blocks); b++)
+                blocks[b] = b != 4 && b != 9;
+        assert(flash_planner_new(&m, region, 0x100000, &p) == 0);
+        assert(flash_planner_seed_blocks(p, blocks, ELEMENTSOF(blocks)) == 0);
+        assert(flash_planner_next(p, &off, &len) == 0);
+        assert(flash_planner_stats(p)->gave_up && flash_planner_stats(p)->probes == 0);
+        assert(flash_planner_runs(p, &runs, &n) == 0);
+        /* Two unchanged blocks between written ones: cheaper to skip them. */
+        assert(n == 3 && runs[0].offset == region && runs[0].size == 4 * 0x10000);
+        assert(runs[2].offset + runs[2].size == region + 0x100000);
+}
+
 static void test_api_errors(void) {
         _cleanup_(flash_planner_freep) FlashPlanner *p = NULL;
         FlashCostModel m;
@@ -235,6 +284,7 @@ int main(void) {
         test_merge_runs();
         test_plan_cases();
         test_probe_never_pays();
+        test_seeded_blocks();
         test_api_errors();
         printf("flash-plan: ok\n");
         return 0;

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Serial monitors on the bus: Monitor reads and checks its arguments and hands
+ * the port monitors (src/device/port-monitor.c) a client; MonitorPaused and
+ * MonitorResumed tell clients out of band what their stream says in band. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus-context.h"
+#include "bus-error.h"
+#include "bus-monitor.h"
+#include "bus-polkit.h"
+#include "bus-util.h"
+#include "log.h"
+#include "manager.h"
+
+/* a{sv}: "write" b. */
+static int read_monitor_options(sd_bus_message *m, bool *ret_input, sd_bus_error *error) {
+        bool input = false;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key;
+                int b;
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                if (strcmp(key, "write") != 0)
+                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS, "Unknown monitor option '%s'", key);
+                r = sd_bus_message_read(m, "v", "b", &b);
+                if (r < 0)
+                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS,
+                                                 "Monitor option 'write' must be a boolean");
+                input = b;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        *ret_input = input;
+        return 0;
+}
+
+int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(manager_port_done) ManagerPort port = {};
+        Manager *m = userdata;
+        const DeviceInfo *d;
+        const char *port_arg;
+        uint32_t baud;
+        bool input = false;
+        int r, fd = -1;
+
+        r = sd_bus_message_read(message, "su", &port_arg, &baud);
+        if (r < 0)
+                return r;
+        r = read_monitor_options(message, &input, error);
+        if (r < 0)
+                return r;
+        if (baud == 0)
+                return sd_bus_error_set(error, BUS_ERROR_INVALID_OPTIONS, "The baud rate must not be 0");
+        if (m->terminating)
+                return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+        r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MONITOR, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;       /* polkit decides; this call comes back then */
+
+        r = manager_resolve_port(m, port_arg, true, &port);
+        if (r == -ENODEV)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "No such device: '%s'", port_arg);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port_arg);
+        /* Monitors follow a device by its identity: only devices udev knows. */
+        d = device_monitor_find_node(m->devices, port.node);
+        if (!d)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
+                                         "'%s' is not a USB serial device udev knows", port_arg);
+
+        r = port_monitor_attach(m->monitors, d, baud, input,
+                                strcmp(job_scheduler_port_owner(m->scheduler, port.node), "flashing") == 0, &fd);
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY,
+                                         "%s is monitored at another baud rate", port.node);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Cannot monitor %s: %m", port.node);
+
+        r = sd_bus_reply_method_return(message, "h", fd);
+        /* The reply holds its own duplicate. */
+        close(fd);
+        return r;
+}
+
+typedef struct MonitorSignal {
+        const char *port;
+        bool paused;
+} MonitorSignal;
+
+static int send_monitor_signal(sd_bus *bus, void *userdata) {
+        const MonitorSignal *s = userdata;
+        int r;
+
+        r = sd_bus_emit_signal(bus, BUS_OBJECT_PATH, BUS_INTERFACE, s->paused ? "MonitorPaused" : "MonitorResumed",
+                               "s", s->port);
+        if (r < 0)
+                log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r, "Failed to emit %s: %m",
+                               s->paused ? "MonitorPaused" : "MonitorResumed");
+        return 0;
+}
+
+void bus_deploy_emit_monitor_paused(Manager *m, const char *port, bool paused) {
+        MonitorSignal s = { .port = port, .paused = paused };
+
+        if (!m->bus)
+                return;
+        (void) bus_context_foreach(m->bus, send_monitor_signal, &s);
+}

@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Serial monitors on the sd-event loop: one non-blocking open per monitored
+ * device, its output copied to every client's socket. A client that does not
+ * read loses bytes (marked in its stream), never the port or a deploy. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "port-monitor.h"
+#include "time-util.h"
+#include "transport-serial.h"
+
+/* Room for notices beyond the data limit: they are never dropped. */
+#define CLIENT_NOTICE_SLACK 1024u
+/* Notices are lines of their own in the stream. */
+#define NOTICE_PREFIX "\r\n[fbuild-deployd] "
+#define PORT_READ_CHUNK 4096u
+/* Reads per wake-up, so that one chatty port cannot starve the loop. */
+#define PORT_READS_PER_EVENT 16
+/* esptool's hard reset: EN held low this long (longer for USB-Serial-JTAG). */
+#define RESET_HOLD_USEC (100 * USEC_PER_MSEC)
+#define RESET_HOLD_USB_JTAG_USEC (200 * USEC_PER_MSEC)
+
+typedef struct PortMonitor PortMonitor;
+typedef struct MonitorClient MonitorClient;
+
+typedef enum PortState {
+        PORT_OPEN,          /* reading */
+        PORT_RESETTING,     /* reading, EN held low until the timer */
+        PORT_PAUSED,        /* a job holds the port */
+        PORT_WAITING,       /* the device left; the timer ends the monitors */
+} PortState;
+
+struct MonitorClient {
+        PortMonitor *port;
+        int fd;
+        sd_event_source *source;
+        bool write;
+        uint8_t *buf;
+        size_t len, cap;
+        uint64_t dropped;          /* bytes lost since the last marker */
+        MonitorClient *next;
+};
+
+struct PortMonitor {
+        PortMonitorSet *set;
+        char *identity, *node;
+        DeviceKind kind;
+        uint32_t baud;
+        PortState state;
+        Transport *transport;
+        int fd;
+        sd_event_source *io, *timer;
+        MonitorClient *clients;
+        PortMonitor *next;
+};
+
+struct PortMonitorSet {
+        sd_event *event;
+        PortMonitorCallbacks cb;
+        void *userdata;
+        PortMonitor *ports;
+};
+
+static void port_monitor_free(PortMonitor *pm);
+
+/* ---- clients ---------------------------------------------------------------------- */
+
+static void client_free(MonitorClient *c) {
+        PortMonitor *pm = c->port;
+
+        for (MonitorClient **i = &pm->clients; *i; i = &(*i)->next)
+                if (*i == c) {
+                        *i = c->next;
+                        break;
+                }
+        sd_event_source_disable_unref(c->source);
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c->buf);
+        free(c);
+}
+
+/* The client is gone; the port closes with its last client. */
+static void client_hangup(MonitorClient *c) {
+        PortMonitor *pm = c->port;
+
+        log_debug("%s: a monitor went away.", pm->node);
+        client_free(c);
+        if (!pm->clients)
+                port_monitor_free(pm);
+}
+
+/* Returns -EPIPE if the client hung up (the caller frees it), else 0. */
+static int client_flush(MonitorClient *c) {
+        while (c->len > 0) {
+                ssize_t n = send(c->fd, c->buf, c->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        return -EPIPE;
+                }
+                memmove(c->buf, c->buf + n, c->len - (size_t) n);
+                c->len -= (size_t) n;
+        }
+        (void) sd_event_source_set_io_events(c->source, c->len > 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+        return 0;
+}
+
+static void client_append(MonitorClient *c, const void *data, size_t n) {
+        if (c->len + n > c->cap) {
+                /* Only notices get here (data is limited below): grow for them. */
+                uint8_t *b = realloc(c->buf, c->len + n);
+
+                if (!b)
+                        return;
+                c->buf = b;
+                c->cap = c->len + n;
+        }
+        memcpy(c->buf + c->len, data, n);
+        c->len += n;
+}
+
+static void client_queue(MonitorClient *c, const uint8_t *data, size_t n) {
+        size_t take;
+
+        if (c->dropped > 0 && c->len < PORT_MONITOR_CLIENT_BUFFER / 2) {
+                char marker[96];
+                int k = snprintf(marker, sizeof(marker), "\r\n[fbuild-deployd] %llu bytes dropped\r\n",
+                                 (unsigned long long) c->dropped);
+
+                client_append(c, marker, (size_t) k);
+                c->dropped = 0;
+        }
+        if (c->dropped > 0) {
+                c->dropped += n;
+                return;
+        }
+        take = c->len < PORT_MONITOR_CLIENT_BUFFER ? MIN(n, PORT_MONITOR_CLIENT_BUFFER - c->len) : 0;
+        client_append(c, data, take);
+        c->dropped += n - take;
+}
+
+static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        MonitorClient *c = userdata;
+        PortMonitor *pm = c->port;
+        uint8_t buf[1024];
+
+        if (revents & EPOLLIN) {
+                ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                        client_hangup(c);
+                        return 0;
+                }
+                /* Input goes to the device only if asked for, and only while we
+                 * have the port; a console does not queue keystrokes for later. */
+                if (n > 0 && c->write && pm->fd >= 0 &&
+                    (pm->state == PORT_OPEN || pm->state == PORT_RESETTING))
+                        (void) !write(pm->fd, buf, (size_t) n);
+        }
+        if (revents & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+                if (client_flush(c) < 0 || (revents & EPOLLERR)) {
+                        client_hangup(c);
+                        return 0;
+                }
+        return 0;
+}
+
+static void port_notice(PortMonitor *pm, const char *fmt, ...) _printf_(2, 3);
+static void port_notice(PortMonitor *pm, const char *fmt, ...) {
+        char line[256];
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return;
+        k = MIN(k, (int) sizeof(line) - 1);
+        for (MonitorClient *c = pm->clients, *next; c; c = next) {
+                next = c->next;
+                client_append(c, NOTICE_PREFIX, strlen(NOTICE_PREFIX));
+                client_append(c, line, (size_t) k);
+                client_append(c, "\r\n", 2);
+                /* A client that hung up is noticed by its own event source. */
+                (void) client_flush(c);
+        }
+}
+
+/* ---- the port ----------------------------------------------------------------------- */
+
+static void port_fanout(PortMonitor *pm, const uint8_t *data, size_t n) {
+        for (MonitorClient *c = pm->clients; c; c = c->next) {
+                client_queue(c, data, n);
+                (void) client_flush(c);
+        }
+}
+
+/* Returns -EIO once the device stopped answering (hung up, gone). */
+static int port_read(PortMonitor *pm, int max_reads) {
+        uint8_t buf[PORT_READ_CHUNK];
+
+        for (int i = 0; pm->fd >= 0 && i < max_reads; i++) {
+                ssize_t n = read(pm->fd, buf, sizeof(buf));
+
+                /* The port is raw with VMIN=0: 0 means "nothing now", like
+                 * EAGAIN; a hang-up shows as EPOLLHUP or EIO. */
+                if (n == 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+                        return 0;
+                if (n < 0)
+                        return -EIO;
+                port_fanout(pm, buf, (size_t) n);
+        }
+        return 0;
+}
+
+static void port_close(PortMonitor *pm) {
+        if (pm->fd >= 0)
+                /* Nothing the device sent before the pause is lost. */
+                (void) port_read(pm, INT32_MAX);
+        pm->io = sd_event_source_disable_unref(pm->io);
+        pm->timer = sd_event_source_disable_unref(pm->timer);
+        pm->transport = transport_free(pm->transport);
+        pm->fd = -1;
+}
+
+static int on_return_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        PortMonitor *pm = userdata;
+
+        log_info("%s (%s) did not come back: its monitors end.", pm->node, pm->identity);
+        port_notice(pm, "monitor ended: device-removed");
+        port_monitor_free(pm);
+        return 0;
+}
+
+static void port_wait_for_return(PortMonitor *pm, const char *why) {
+        int r;
+
+        port_close(pm);
+        pm->state = PORT_WAITING;
+        port_notice(pm, "%s; waiting for it to come back", why);
+        r = sd_event_add_time_relative(pm->set->event, &pm->timer, CLOCK_MONOTONIC, PORT_MONITOR_RETURN_USEC, 0,
+                                       on_return_timeout, pm);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot wait for the device: %m", pm->node);
+                port_notice(pm, "monitor ended: device-removed");
+                port_monitor_free(pm);
+        }
+}
+
+static int on_port_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        PortMonitor *pm = userdata;
+
+        if (port_read(pm, PORT_READS_PER_EVENT) < 0 || (revents & (EPOLLHUP | EPOLLERR)))
+                /* udev's remove edge usually follows; until then, or if it never
+                 * comes (a hung-up line), wait as for a removal. */
+                port_wait_for_return(pm, "device stopped answering");
+        return 0;
+}
+
+static int port_open(PortMonitor *pm) {
+        PortMonitorSet *s = pm->set;
+        Transport *t = NULL;
+        int r, fd, flags;
+
+        if (s->cb.own_open_begin)
+                s->cb.own_open_begin(pm->node, s->userdata);
+        r = transport_serial_open(pm->node, pm->baud, &t);
+        if (s->cb.own_open_end)
+                s->cb.own_open_end(pm->node, s->userdata);
+        if (r < 0)
+                return r;
+
+        fd = transport_serial_fd(t);
+        flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                r = fd < 0 ? fd : -errno;
+                transport_free(t);
+                return r;
+        }
+        r = sd_event_add_io(s->event, &pm->io, fd, EPOLLIN, on_port_io, pm);
+        if (r < 0) {
+                transport_free(t);
+                return r;
+        }
+        (void) sd_event_source_set_description(pm->io, "port-monitor");
+        pm->transport = t;
+        pm->fd = fd;
+        pm->state = PORT_OPEN;
+        return 0;
+}
+
+static int on_reset_done(sd_event_source *s, uint64_t usec, void *userdata) {
+        PortMonitor *pm = userdata;
+        int r;
+
+        pm->timer = sd_event_source_disable_unref(pm->timer);
+        /* EN rises: the chip boots, and we are listening. */
+        r = transport_set_signals(pm->transport, false, false);
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot release the reset line: %m", pm->node);
+        pm->state = PORT_OPEN;
+        return 0;
+}
+
+/* esptool's hard reset, with the port already open at the monitors' baud. */
+static void port_reset_chip(PortMonitor *pm) {
+        usec_t hold = pm->kind == DEVICE_KIND_USB_SERIAL_JTAG ? RESET_HOLD_USB_JTAG_USEC : RESET_HOLD_USEC;
+        int r;
+
+        r = transport_set_signals(pm->transport, false, true);
+        if (r >= 0)
+                r = sd_event_add_time_relative(pm->set->event, &pm->timer, CLOCK_MONOTONIC, hold, 0,
+                                               on_reset_done, pm);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot reset the chip for its monitors: %m", pm->node);
+                return;
+        }
+        pm->state = PORT_RESETTING;
+}
+
+static void port_monitor_free(PortMonitor *pm) {
+        PortMonitorSet *s = pm->set;
+
+        for (PortMonitor **i = &s->ports; *i; i = &(*i)->next)
+                if (*i == pm) {
+                        *i = pm->next;
+                        break;
+                }
+        while (pm->clients) {
+                /* Best effort: what the socket takes now is all they get. */
+                (void) client_flush(pm->clients);
+                client_free(pm->clients);
+        }
+        port_close(pm);
+        free(pm->identity);
+        free(pm->node);
+        free(pm);
+}
+
+static PortMonitor *set_find_identity(PortMonitorSet *s, const char *identity) {
+        for (PortMonitor *pm = s->ports; pm; pm = pm->next)
+                if (strcmp(pm->identity, identity) == 0)
+                        return pm;
+        return NULL;
+}
+
+static PortMonitor *set_find_node(PortMonitorSet *s, const char *node) {
+        for (PortMonitor *pm = s->ports; pm; pm = pm->next)
+                if (strcmp(pm->node, node) == 0)
+                        return pm;
+        return NULL;
+}
+
+/* ---- the public API ------------------------------------------------------------------ */
+
+int port_monitor_set_new(sd_event *e, const PortMonitorCallbacks *cb, void *userdata, PortMonitorSet **ret) {
+        PortMonitorSet *s;
+
+        if (!e || !ret)
+                return -EINVAL;
+        s = calloc(1, sizeof(PortMonitorSet));
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+        s->cb = cb ? *cb : (PortMonitorCallbacks) {};
+        s->userdata = userdata;
+        *ret = s;
+        return 0;
+}
+
+PortMonitorSet *port_monitor_set_free(PortMonitorSet *s) {
+        if (!s)
+                return NULL;
+        while (s->ports)
+                port_monitor_free(s->ports);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+static int port_monitor_new(PortMonitorSet *s, const DeviceInfo *d, uint32_t baud, PortMonitor **ret) {
+        PortMonitor *pm;
+
+        pm = calloc(1, sizeof(PortMonitor));
+        if (!pm)
+                return -ENOMEM;
+        *pm = (PortMonitor) {
+                .set = s,
+                .identity = strdup(d->identity),
+                .node = strdup(d->node),
+                .kind = d->kind,
+                .baud = baud,
+                .state = PORT_PAUSED,
+                .fd = -1,
+        };
+        if (!pm->identity || !pm->node) {
+                free(pm->identity);
+                free(pm->node);
+                free(pm);
+                return -ENOMEM;
+        }
+        pm->next = s->ports;
+        s->ports = pm;
+        *ret = pm;
+        return 0;
+}
+
+int port_monitor_attach(PortMonitorSet *s, const DeviceInfo *d, uint32_t baud, bool write,
+                        bool job_running, int *ret_fd) {
+        _cleanup_close_ int ours = -1, theirs = -1;
+        MonitorClient *c;
+        PortMonitor *pm;
+        int pair[2], r, sndbuf = (int) PORT_MONITOR_CLIENT_BUFFER;
+        bool created = false;
+
+        if (!s || !d || !d->identity || !d->node || baud == 0 || !ret_fd)
+                return -EINVAL;
+
+        pm = set_find_identity(s, d->identity);
+        if (pm && pm->baud != baud)
+                return -EBUSY;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        ours = pair[0];
+        theirs = pair[1];
+        if (fcntl(ours, F_SETFL, O_NONBLOCK) < 0)
+                return -errno;
+        /* Our buffering is bounded by us, not by the kernel's defaults. */
+        (void) setsockopt(ours, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+
+        if (!pm) {
+                r = port_monitor_new(s, d, baud, &pm);
+                if (r < 0)
+                        return r;
+                created = true;
+                if (!job_running) {
+                        r = port_open(pm);
+                        if (r < 0) {
+                                port_monitor_free(pm);
+                                return r;
+                        }
+                }
+        }
+
+        c = calloc(1, sizeof(MonitorClient));
+        if (c)
+                c->buf = malloc(PORT_MONITOR_CLIENT_BUFFER + CLIENT_NOTICE_SLACK);
+        if (!c || !c->buf) {
+                if (c)
+                        free(c);
+                r = -ENOMEM;
+                goto fail;
+        }
+        c->cap = PORT_MONITOR_CLIENT_BUFFER + CLIENT_NOTICE_SLACK;
+        c->port = pm;
+        c->write = write;
+        c->fd = -1;
+        r = sd_event_add_io(s->event, &c->source, ours, EPOLLIN, on_client_io, c);
+        if (r < 0) {
+                free(c->buf);
+                free(c);
+                goto fail;
+        }
+        (void) sd_event_source_set_description(c->source, "monitor-client");
+        c->fd = TAKE_FD(ours);
+        c->next = pm->clients;
+        pm->clients = c;
+
+        log_info("%s: monitor attached at %u baud%s (%s).", pm->node, baud, write ? ", with input" : "",
+                 pm->state == PORT_PAUSED ? "paused: a job has the port" : "port open");
+        if (pm->state == PORT_PAUSED) {
+                static const char paused[] = "[fbuild-deployd] paused: a job has the port\r\n";
+
+                client_append(c, paused, strlen(paused));
+                (void) client_flush(c);
+        }
+        *ret_fd = TAKE_FD(theirs);
+        return 0;
+fail:
+        if (created)
+                port_monitor_free(pm);
+        return r;
+}
+
+size_t port_monitor_set_n_clients(PortMonitorSet *s) {
+        size_t n = 0;
+
+        if (!s)
+                return 0;
+        for (PortMonitor *pm = s->ports; pm; pm = pm->next)
+                for (MonitorClient *c = pm->clients; c; c = c->next)
+                        n++;
+        return n;
+}
+
+bool port_monitor_set_monitors(PortMonitorSet *s, const char *node) {
+        PortMonitor *pm;
+
+        if (!s || !node)
+                return false;
+        pm = set_find_node(s, node);
+        return pm && pm->clients;
+}
+
+void port_monitor_pause(PortMonitorSet *s, const char *node) {
+        PortMonitor *pm;
+
+        if (!s || !node)
+                return;
+        pm = set_find_node(s, node);
+        if (!pm || (pm->state != PORT_OPEN && pm->state != PORT_RESETTING))
+                return;
+        port_close(pm);
+        pm->state = PORT_PAUSED;
+        port_notice(pm, "paused: a job has the port");
+        if (s->cb.paused)
+                s->cb.paused(pm->node, s->userdata);
+}
+
+void port_monitor_resume(PortMonitorSet *s, const char *node, bool reset_chip) {
+        PortMonitor *pm;
+        int r;
+
+        if (!s || !node)
+                return;
+        pm = set_find_node(s, node);
+        if (!pm || pm->state != PORT_PAUSED)
+                return;
+        r = port_open(pm);
+        if (r < 0) {
+                /* A USB-OTG board re-enumerating after the job's reset, most likely. */
+                log_info_errno(r, "%s: cannot reopen for its monitors: %m", pm->node);
+                port_wait_for_return(pm, "device not there after the job");
+                return;
+        }
+        /* Before any byte of the new boot: the notice, then what the chip says. */
+        port_notice(pm, "resumed at %u baud", pm->baud);
+        if (s->cb.resumed)
+                s->cb.resumed(pm->node, s->userdata);
+        if (reset_chip)
+                port_reset_chip(pm);
+}
+
+void port_monitor_device_removed(PortMonitorSet *s, const DeviceInfo *d) {
+        PortMonitor *pm;
+
+        if (!s || !d || !d->identity)
+                return;
+        pm = set_find_identity(s, d->identity);
+        if (!pm || pm->state == PORT_WAITING)
+                return;
+        port_wait_for_return(pm, "device removed");
+}
+
+void port_monitor_device_added(PortMonitorSet *s, const DeviceInfo *d) {
+        PortMonitor *pm;
+        char *node;
+        int r;
+
+        if (!s || !d || !d->identity || !d->node)
+                return;
+        pm = set_find_identity(s, d->identity);
+        if (!pm || pm->state != PORT_WAITING)
+                return;
+        node = strdup(d->node);
+        if (!node)
+                return;
+        free(pm->node);
+        pm->node = node;
+        pm->timer = sd_event_source_disable_unref(pm->timer);
+        r = port_open(pm);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot reopen for its monitors: %m", pm->node);
+                port_notice(pm, "monitor ended: cannot open %s", pm->node);
+                port_monitor_free(pm);
+                return;
+        }
+        port_notice(pm, "device back on %s", pm->node);
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Serial monitors: per device, one shared open of its port whose output fans
+ * out to every client socket (bounded buffering, a visible marker where a slow
+ * client lost bytes), paused while a job holds the port, resumed before the
+ * chip leaves reset, following the device across re-enumeration. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "device-enum.h"
+
+/* Per client, besides what its socket holds. */
+#define PORT_MONITOR_CLIENT_BUFFER (16u * 1024u)
+/* A device that leaves and is not back within this ends its monitors. */
+#define PORT_MONITOR_RETURN_USEC (5 * USEC_PER_SEC)
+
+typedef struct PortMonitorSet PortMonitorSet;
+
+typedef struct PortMonitorCallbacks {
+        /* The service is about to open node itself / has opened it (the
+         * foreign-open watch must not count it). */
+        void (*own_open_begin)(const char *node, void *userdata);
+        void (*own_open_end)(const char *node, void *userdata);
+        /* Out-of-band notices (MonitorPaused / MonitorResumed). */
+        void (*paused)(const char *node, void *userdata);
+        void (*resumed)(const char *node, void *userdata);
+} PortMonitorCallbacks;
+
+int port_monitor_set_new(sd_event *e, const PortMonitorCallbacks *cb, void *userdata, PortMonitorSet **ret);
+PortMonitorSet *port_monitor_set_free(PortMonitorSet *s);
+
+/* Adds a monitor of device d at baud; returns the client's end of a socket
+ * (the caller owns it). The port is opened on the first monitor unless a job
+ * holds it (then the monitor starts paused). -EBUSY if the port is monitored
+ * at another baud. write: what the client sends goes to the device. */
+int port_monitor_attach(PortMonitorSet *s, const DeviceInfo *d, uint32_t baud, bool write,
+                        bool job_running, int *ret_fd);
+size_t port_monitor_set_n_clients(PortMonitorSet *s);
+bool port_monitor_set_monitors(PortMonitorSet *s, const char *node);
+
+/* A job is about to open node: read what is pending, close, tell the clients. */
+void port_monitor_pause(PortMonitorSet *s, const char *node);
+/* The job is over: reopen at the monitors' baud; reset_chip: pulse EN (as a
+ * hard reset does) with the port open, so the boot output arrives from its
+ * first byte. */
+void port_monitor_resume(PortMonitorSet *s, const char *node, bool reset_chip);
+
+/* udev edges: a monitored device that leaves waits PORT_MONITOR_RETURN_USEC for
+ * the same identity to come back (on whatever node), else its monitors end. */
+void port_monitor_device_removed(PortMonitorSet *s, const DeviceInfo *d);
+void port_monitor_device_added(PortMonitorSet *s, const DeviceInfo *d);

@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""What fbuildctl prints: the plan and plain progress lines when stderr is not a
+terminal, a redrawn one-line bar when it is, the outcome and written ranges, and
+--json (one object on stdout) for deploy, verify, devices and trust; --help and
+--version. Run: umockdev-wrapper /usr/bin/python3 test_output.py"""
+
+import json
+import os
+import re
+import select
+import subprocess
+import time
+import unittest
+
+import ctlharness
+from ctlharness import EXIT_MISMATCH, EXIT_SUCCESS
+
+
+class Output(ctlharness.CtlTestCase):
+
+    def test_plain_progress_and_outcome(self):
+        dev = self.add_board("esp32", "uart")
+        self.start()
+        build, regions = self.idf_project(chip="esp32")
+        p = self.ctl("deploy", build, expect=EXIT_SUCCESS)
+        err = p.stderr.splitlines()
+        # The plan: every region with its offset, size, name and file.
+        self.assertIn(f"Deploying 3 regions (229 KiB) to {dev.node} (esp32):", err)
+        for off, _, name in regions:
+            self.assertTrue(any(re.match(rf"\s+0x{off:08x}\s+\S+ \S+\s+{name}\s+/", line) for line in err),
+                            f"{name} missing from the plan:\n{p.stderr}")
+        # Plain progress: each phase announced, byte phases in tenths, ending at 100%.
+        self.assertIn("connect", err)
+        self.assertIn("reset", err)
+        total = sum(len(d) for _, d, _ in regions)
+        self.assertIn(f"verify: {total}/{total} bytes (100%)", err)
+        self.assertIn(f"post-verify: {total}/{total} bytes (100%)", err)
+        writes = [line for line in err if line.startswith("write: ")]
+        self.assertGreaterEqual(len(writes), 2, p.stderr)
+        self.assertLessEqual(len(writes), 11, "plain progress should not flood a log")
+        for line in writes:
+            self.assertRegex(line, rf"^write: \d+/{total} bytes \(\d+%\)$")
+        self.assertNotIn("\r", p.stderr)
+        self.assertNotIn("\033", p.stderr)
+        # The outcome and what was written, on stdout.
+        out = p.stdout.splitlines()
+        self.assertEqual(out[0], f"{dev.node}: full (every region was written)")
+        for off, data, name in regions:
+            self.assertTrue(any(f"0x{off:08x}…0x{off + len(data):08x}" in line and line.endswith(name)
+                                for line in out), f"{name} missing:\n{p.stdout}")
+        self.assertRegex(p.stdout, r"time: connect \d+ ms")
+
+    def test_quiet(self):
+        self.add_board("esp32", "uart")
+        self.start()
+        build, _ = self.idf_project(chip="esp32")
+        p = self.ctl("-q", "deploy", build, expect=EXIT_SUCCESS)
+        self.assertEqual(p.stderr, "")
+
+    def test_terminal_bar(self):
+        # stderr on a pty: the bar is redrawn in place (\r … erase to end of line),
+        # never a stream of lines, and it is erased before the outcome.
+        self.add_board("esp32", "uart", timing="real")
+        self.start()
+        build, _ = self.idf_project(chip="esp32")
+        master, slave = os.openpty()
+        proc = subprocess.Popen(self.ctl_argv(["deploy", "--baud=921600", build]), env=self.ctl_env(),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        tty = b""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                tty += chunk
+            elif proc.poll() is not None:
+                break
+        os.close(master)
+        out, _ = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, EXIT_SUCCESS, tty.decode(errors="replace"))
+        text = tty.decode(errors="replace")
+        bars = [b for b in text.split("\r") if b.startswith("write")]
+        self.assertTrue(bars, f"no write bar drawn:\n{text!r}")
+        self.assertRegex(bars[-1], r"^write\s+\[#+-*\]\s+\d+%\s+\d+ KiB/229 KiB")
+        self.assertTrue(any(re.search(r"\[#*-+\]\s+\d+%.*/s  ETA \d+:\d\d", b) for b in bars),
+                        f"no bar with rate and ETA:\n{text!r}")
+        self.assertIn("\033[K", text)
+        self.assertTrue(text.endswith("\r\033[K"), "the bar must be erased at the end")
+        self.assertIn(b": full", out)
+
+    def test_json_deploy(self):
+        dev = self.add_board("esp32", "uart")
+        self.start(trust_default=True)
+        build, regions = self.idf_project(chip="esp32")
+        p, o = self.ctl_json("deploy", build)
+        self.assertEqual(o["command"], "deploy")
+        self.assertEqual(o["port"], dev.node)
+        self.assertEqual(o["chip"], "esp32")
+        self.assertEqual(o["outcome"], "full")
+        self.assertEqual(o["exit_code"], 0)
+        self.assertEqual([(w["offset"], w["size"], w["name"]) for w in o["written"]],
+                         [(off, len(d), name) for off, d, name in regions])
+        self.assertEqual([(r["offset"], r["size"], r["name"]) for r in o["regions"]],
+                         [(off, len(d), name) for off, d, name in regions])
+        self.assertEqual([s["format"] for s in o["sources"]], ["esp-idf"])
+        self.assertEqual(o["sources"][0]["directory"], build)
+        self.assertEqual(o["flash_settings"], {"flash_mode": "dio", "flash_size": "4MB", "flash_freq": "40m"})
+        for key in ("connect_usec", "write_usec", "bytes_sent"):
+            self.assertGreater(o["stats"][key], 0, key)
+        # Progress still went to stderr; stdout held only the object.
+        self.assertIn("connect", p.stderr.splitlines())
+
+        _, o = self.ctl_json("deploy", build)
+        self.assertEqual((o["outcome"], o["written"]), ("trust-skip", []))
+
+    def test_json_verify_mismatch(self):
+        dev = self.add_board("esp32", "uart")
+        self.start()
+        build, regions = self.idf_project(chip="esp32")
+        self.ctl("-q", "deploy", build, expect=EXIT_SUCCESS)
+        other, other_regions = self.idf_project(name="other", chip="esp32", app_seed=2)
+        p, o = self.ctl_json("verify", other, expect=EXIT_MISMATCH)
+        self.assertEqual((o["command"], o["port"], o["matched"], o["exit_code"]),
+                         ("verify", dev.node, False, EXIT_MISMATCH))
+        got = {r["name"]: r for r in o["results"]}
+        self.assertEqual(set(got), {"bootloader", "partition-table", "app"})
+        self.assertTrue(got["bootloader"]["matched"])
+        self.assertFalse(got["app"]["matched"])
+        self.assertRegex(got["app"]["device_md5"], r"^[0-9a-f]{32}$")
+        import hashlib
+        app = regions[2][1]
+        self.assertEqual(got["app"]["device_md5"], hashlib.md5(app).hexdigest())
+        # The same as text.
+        p = self.ctl("verify", other, expect=EXIT_MISMATCH)
+        self.assertIn(f"{dev.node}: 1 of 3 regions differ", p.stdout)
+        self.assertRegex(p.stdout, r"0x00010000\s+\S+ \S+\s+DIFFERS\s+app")
+
+    def test_devices(self):
+        a = self.add_board("esp32", "uart")
+        b = self.add_board("esp32s3", "usb-jtag")
+        self.start()
+        p = self.ctl("devices", expect=EXIT_SUCCESS)
+        lines = p.stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["PORT", "KIND", "VID:PID", "SERIAL", "CHIP", "TRUSTED", "OWNER"])
+        rows = {line.split()[0]: line.split() for line in lines[1:]}
+        self.assertEqual(rows[a.node][1:3], ["uart-bridge", "10c4:ea60"])
+        self.assertEqual(rows[b.node][1:3], ["usb-serial-jtag", "303a:1001"])
+        self.assertEqual(rows[a.node][5:], ["no", "idle"])
+        _, o = self.ctl_json("devices")
+        devs = {d["port"]: d for d in o["devices"]}
+        self.assertEqual(set(devs), {a.node, b.node})
+        self.assertEqual((devs[a.node]["vid"], devs[a.node]["pid"], devs[a.node]["kind"]),
+                         (0x10C4, 0xEA60, "uart-bridge"))
+        self.assertIs(devs[b.node]["trusted"], False)
+        self.assertEqual(devs[b.node]["serial"], b.serial)
+
+    def test_no_devices(self):
+        self.start()
+        p = self.ctl("devices", expect=EXIT_SUCCESS)
+        self.assertEqual(p.stdout, "No serial devices attached.\n")
+        _, o = self.ctl_json("devices")
+        self.assertEqual(o, {"devices": []})
+
+    def test_trust_show_forget(self):
+        dev = self.add_board("esp32", "uart")
+        self.start(trust_default=True)
+        build, _ = self.idf_project(chip="esp32")
+        _, deployed = self.ctl_json("deploy", build)
+        p = self.ctl("trust", "show", dev.node, expect=EXIT_SUCCESS)
+        self.assertRegex(p.stdout, rf"^{dev.node}: trusted since \w+ \d{{4}}-\d\d-\d\d ")
+        self.assertRegex(p.stdout, r"image sha256 [0-9a-f]{64}")
+        _, o = self.ctl_json("trust", "show")       # the one device: PORT optional
+        self.assertEqual((o["port"], o["trusted"]), (dev.node, True))
+        self.assertRegex(o["image_sha256"], r"^[0-9a-f]{64}$")
+        if "image_sha256" in deployed["stats"]:
+            self.assertEqual(o["image_sha256"], deployed["stats"]["image_sha256"])
+        self.assertGreater(o["since_usec"], 0)
+
+        p = self.ctl("trust", "forget", dev.node, expect=EXIT_SUCCESS)
+        self.assertIn("trust forgotten", p.stdout)
+        p = self.ctl("trust", "show", dev.node, expect=EXIT_SUCCESS)
+        self.assertIn(f"{dev.node}: not trusted", p.stdout)
+        self.assertIn("trust last lost: forgotten", p.stdout)
+        _, o = self.ctl_json("trust", "show", "--port", dev.node)
+        self.assertEqual((o["trusted"], o["image_sha256"], o["last_invalidation"]), (False, "", "forgotten"))
+        # No trust: the next deploy looks at the device (and finds it matches).
+        _, o = self.ctl_json("deploy", build)
+        self.assertEqual(o["outcome"], "verify-skip")
+
+    def test_help_and_version(self):
+        self.start()
+        for verb in ("devices", "deploy", "verify", "trust"):
+            p = self.ctl(verb, "--help", expect=EXIT_SUCCESS)
+            self.assertTrue(p.stdout.startswith(f"fbuildctl {verb}"), p.stdout)
+            self.assertIn("Exit status:", p.stdout)
+            self.assertIn("  6  cancelled", p.stdout)
+            p2 = self.ctl("help", verb, expect=EXIT_SUCCESS)
+            self.assertEqual(p.stdout, p2.stdout)
+        p = self.ctl("deploy", "--help", expect=EXIT_SUCCESS)
+        for opt in ("--port", "--no-trust", "--baud", "--chip", "--before", "--after", "--address", "--json"):
+            self.assertIn(opt, p.stdout)
+        self.assertNotIn("--no-trust", self.ctl("verify", "--help").stdout)
+        p = self.ctl("--help", expect=EXIT_SUCCESS)
+        self.assertIn("Commands:", p.stdout)
+        p = self.ctl("--version", expect=EXIT_SUCCESS)
+        self.assertRegex(p.stdout, r"^fbuildctl \d+\.\d+\.\d+\n$")
+
+
+if __name__ == "__main__":
+    unittest.main()
