@@ -35,7 +35,7 @@ typedef struct JobRun {
         bool show_progress;
         Progress progress;
 
-        sd_bus_slot *match_slot, *call_slot;
+        sd_bus_slot *match_slot, *call_slot, *cancel_slot;
         sd_event_source *signal_sources[2];
 
         bool done;
@@ -53,6 +53,7 @@ static void job_run_done(JobRun *j) {
                 j->signal_sources[i] = sd_event_source_disable_unref(j->signal_sources[i]);
         j->match_slot = sd_bus_slot_unref(j->match_slot);
         j->call_slot = sd_bus_slot_unref(j->call_slot);
+        j->cancel_slot = sd_bus_slot_unref(j->cancel_slot);
         j->reply = sd_bus_message_unref(j->reply);
         sd_bus_error_free(&j->error);
         free(j->port_alias);
@@ -94,8 +95,9 @@ static void send_cancel(JobRun *j) {
 
         if (j->cancel_in_flight)
                 return;
-        /* Floating slot: the reply is only worth a message if it fails. */
-        r = sd_bus_call_method_async(j->ctl->bus, NULL, j->ctl->peer_to_peer ? NULL : CTL_BUS_NAME,
+        /* The reply is only worth a message if it fails. */
+        j->cancel_slot = sd_bus_slot_unref(j->cancel_slot);
+        r = sd_bus_call_method_async(j->ctl->bus, &j->cancel_slot, j->ctl->peer_to_peer ? NULL : CTL_BUS_NAME,
                                      CTL_OBJECT_PATH, CTL_INTERFACE, "Cancel", on_cancel_reply, j, "s",
                                      j->port);
         if (r < 0) {
@@ -327,7 +329,7 @@ static JsonValue *image_json(const SourceImage *img) {
         return TAKE_PTR(o);
 }
 
-static void print_plan(const Ctl *c, const SourceImage *img, const char *port, const char *chip, bool deploy) {
+static void print_plan(const SourceImage *img, const char *port, const char *chip, bool deploy) {
         char b[FORMAT_BYTES_MAX];
         uint64_t total = 0;
 
@@ -634,7 +636,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         n_fds = 0;
 
         if (!c->json && !c->quiet)
-                print_plan(c, &img, port, chip, deploy);
+                print_plan(&img, port, chip, deploy);
 
         /* 4. Progress first, so no signal of our job is missed. On a bus the
          * service is matched by name; peer-to-peer every message is its own. */
@@ -673,7 +675,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         }
 
         if (j.abandoned) {
-                ctl_json_error(c, "org.fbuild.Deploy1.Error.Cancelled", "interrupted", CTL_EXIT_CANCELLED);
+                ctl_json_error(c, NULL, "interrupted; the job may still be cancelling", CTL_EXIT_CANCELLED);
                 code = CTL_EXIT_CANCELLED;
                 goto finish;
         }
@@ -684,6 +686,9 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 goto finish;
         }
 
+        /* `deploy --monitor` (with issue 4's Monitor) attaches here, on this
+         * connection and event loop: the service hands the port to monitors
+         * before the chip leaves reset, so nothing of the first boot is lost. */
         code = deploy ? deploy_result(&j, &img, chip) : verify_result(&j, &img, chip);
 
 finish:

@@ -20,8 +20,8 @@
 
 /* Short calls (ListDevices, TrustState…) may wait for an activation. */
 #define CTL_SHORT_CALL_USEC (90ULL * 1000000ULL)
-/* Verify and DeployRegions reply when the job ends, and the contract sets no
- * limit; a day stands in for "never" (sd-bus has no infinite timeout). */
+/* Verify and DeployRegions reply when the job ends and the contract sets no
+ * limit, so the caller picks one: a day stands in for "never". */
 #define CTL_LONG_CALL_USEC (24ULL * 3600ULL * 1000000ULL)
 
 typedef struct Ctl {

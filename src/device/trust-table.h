@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* In-memory trust: which image each device provably holds. Keyed by device
- * identity (today the port path; the udev identity once devices are tracked).
- * Main thread only. Trust never survives the service: a restart starts empty. */
+ * identity (the udev identity; a bare character device's path). Main thread
+ * only. Trust never survives the service: a restart starts empty. */
 #pragma once
 
 #include <stdbool.h>

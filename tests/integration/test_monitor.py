@@ -231,5 +231,26 @@ class MonitorFollows(MonitorTestCase):
         self.assertTrue(m.eof, "the monitor's socket must be closed at the end")
 
 
+class MonitorIdle(MonitorTestCase):
+    def test_no_idle_exit_while_monitored(self):
+        dev = self.add_board("esp32", "uart")
+        svc = self.start_service("bus", idle_timeout=1)
+        c = self.client()
+        m = self.open_monitor(c, dev.node)
+        pids = svc.service_pids()
+        self.assertEqual(len(pids), 1)
+        # The client's bus connection is no peer connection: only the monitor
+        # keeps the service, well past its idle timeout.
+        time.sleep(3)
+        self.assertEqual(svc.service_pids(), pids)
+        mark = len(m.get())
+        m.wait_for(b"app running", start=mark)
+        m.close()
+        deadline = time.monotonic() + 20
+        while svc.service_pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(svc.service_pids(), [], "the service must exit once idle")
+
+
 if __name__ == "__main__":
     unittest.main()
