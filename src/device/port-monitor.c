@@ -44,6 +44,7 @@ struct MonitorClient {
         int fd;
         sd_event_source *source;
         bool write;
+        bool input_closed;         /* the client shut down its sending side */
         uint8_t *buf;
         size_t len, cap;
         uint64_t dropped;          /* bytes lost since the last marker */
@@ -112,7 +113,8 @@ static int client_flush(MonitorClient *c) {
                 memmove(c->buf, c->buf + n, c->len - (size_t) n);
                 c->len -= (size_t) n;
         }
-        (void) sd_event_source_set_io_events(c->source, c->len > 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+        (void) sd_event_source_set_io_events(c->source, (c->input_closed ? 0 : EPOLLIN) |
+                                                        (c->len > 0 ? EPOLLOUT : 0));
         return 0;
 }
 
@@ -155,12 +157,22 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
         PortMonitor *pm = c->port;
         uint8_t buf[1024];
 
+        /* Both directions closed: the client is gone. */
+        if (revents & (EPOLLHUP | EPOLLERR)) {
+                client_hangup(c);
+                return 0;
+        }
         if (revents & EPOLLIN) {
                 ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 
-                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                if (n < 0 && errno != EAGAIN && errno != EINTR) {
                         client_hangup(c);
                         return 0;
+                }
+                if (n == 0) {
+                        /* Half-closed: it only wants to read; keep sending. */
+                        c->input_closed = true;
+                        (void) client_flush(c);
                 }
                 /* Input goes to the device only if asked for, and only while we
                  * have the port; a console does not queue keystrokes for later. */
@@ -168,11 +180,8 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
                     (pm->state == PORT_OPEN || pm->state == PORT_RESETTING))
                         (void) !write(pm->fd, buf, (size_t) n);
         }
-        if (revents & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-                if (client_flush(c) < 0 || (revents & EPOLLERR)) {
-                        client_hangup(c);
-                        return 0;
-                }
+        if ((revents & EPOLLOUT) && client_flush(c) < 0)
+                client_hangup(c);
         return 0;
 }
 
