@@ -126,6 +126,7 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
         /* A faster UART only helps behind a bridge: USB-Serial-JTAG ignores the rate. */
         if (o.baud_default)
                 o.job.baud = port.kind == DEVICE_KIND_UART_BRIDGE ? m->config.bridge_baud : 0;
+        o.job.stub_dir = m->config.stub_dir[0] ? m->config.stub_dir : NULL;
         if (o.granularity_default)
                 o.job.granularity = m->config.sector_granularity ? JOB_GRANULARITY_SECTOR
                                                                   : JOB_GRANULARITY_REGION;
@@ -139,8 +140,8 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
                 return r;
 
         /* The job holds the call until bus_deploy_job_finished() replies. */
-        r = job_scheduler_submit(m->scheduler, kind, port.node, port.device_id, TAKE_PTR(img), &o.job,
-                                 sd_bus_message_ref(message), NULL);
+        r = job_scheduler_submit(m->scheduler, kind, port.node, manager_port_job_trust_key(&port),
+                                 TAKE_PTR(img), &o.job, sd_bus_message_ref(message), NULL);
         if (r < 0) {
                 sd_bus_message_unref(message);
                 return bus_error_set_errnof(error, r, "Cannot queue the %s on %s: %m",

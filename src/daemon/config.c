@@ -151,6 +151,14 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                 if (r < 0)
                         return log_warning_errno(r, "%s:%u: invalid Trust=%s, ignoring.", source, line, value);
                 c->trust = b;
+        } else if (strcmp(key, "StubDirectory") == 0) {
+                if (value[0] != '\0' && value[0] != '/')
+                        return log_warning_errno(EINVAL, "%s:%u: StubDirectory=%s is not absolute, ignoring.",
+                                                 source, line, value);
+                if (strlen(value) >= sizeof(c->stub_dir))
+                        return log_warning_errno(ENAMETOOLONG, "%s:%u: StubDirectory= too long, ignoring.",
+                                                 source, line);
+                strcpy(c->stub_dir, value);
         } else if (strcmp(key, "Granularity") == 0) {
                 if (strcmp(value, "sector") == 0)
                         c->sector_granularity = true;

@@ -24,6 +24,7 @@ typedef struct Config {
         bool trust;                     /* default for the "trust" option */
         uint32_t bridge_baud;           /* default "baud" on uart-bridge ports; 0: stay at 115200 */
         bool sector_granularity;        /* default "granularity": sector (true) or region */
+        char stub_dir[256];             /* esptool JSON stub images; "": the ROM loader only */
         int log_level;                  /* LOG_ERR … LOG_DEBUG */
 } Config;
 

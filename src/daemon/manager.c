@@ -232,6 +232,10 @@ void manager_port_done(ManagerPort *p) {
         *p = (ManagerPort) { .kind = _DEVICE_KIND_INVALID };
 }
 
+const char *manager_port_job_trust_key(const ManagerPort *p) {
+        return p->kind == _DEVICE_KIND_INVALID ? NULL : p->device_id;
+}
+
 const char *manager_device_trust_key(const DeviceInfo *d) {
         /* The identity follows the board across ports and re-enumeration. */
         return d->identity;

@@ -65,6 +65,10 @@ void manager_port_done(ManagerPort *p);
  * device; with must_exist false, such a port still resolves to itself (a device
  * that is gone keeps its trust state). */
 int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerPort *ret);
+/* The key under which a job may record trust for the port: NULL for a
+ * character device udev does not know (nothing watches it: no remove edge, no
+ * foreign-open watch, so trust could never be proven). */
+const char *manager_port_job_trust_key(const ManagerPort *p);
 /* The trust table's key for an enumerated device: its udev identity. */
 const char *manager_device_trust_key(const DeviceInfo *d);
 /* The reset into the bootloader when the caller says "default". */

@@ -129,15 +129,31 @@ static void monitor_handle(DeviceMonitor *mon, struct udev_device *dev) {
                         log_warning_errno(r, "Cannot describe %s: %m", syspath);
                 return;
         }
+        /* A change that changes nothing that matters, or an add we have already
+         * seen (plugged in while the start-up scan ran): nothing happened. */
         known = monitor_find_syspath(mon, syspath);
-        if (known && strcmp(action, "change") == 0 && strcmp(known->identity, d.identity) == 0 &&
-            strcmp(known->node, d.node) == 0) {
-                device_info_done(&d);   /* nothing that matters changed */
+        if (known && strcmp(known->identity, d.identity) == 0 && strcmp(known->node, d.node) == 0) {
+                device_info_done(&d);
                 return;
         }
         r = monitor_add(mon, &d);
         if (r < 0)
                 log_warning_errno(r, "Cannot track %s: %m", syspath);
+}
+
+static int monitor_enumerate(DeviceMonitor *mon);
+
+/* Events were lost (the socket overflowed): a remove may be among them, so
+ * every device counts as removed, and the list is rebuilt from a fresh scan. */
+static void monitor_resync(DeviceMonitor *mon) {
+        int r;
+
+        log_warning("udev events were lost; treating every serial device as re-plugged.");
+        while (mon->n_devices > 0)
+                monitor_remove_at(mon, &mon->devices[mon->n_devices - 1]);
+        r = monitor_enumerate(mon);
+        if (r < 0)
+                log_warning_errno(r, "Cannot enumerate serial devices: %m");
 }
 
 void device_monitor_flush(DeviceMonitor *mon) {
@@ -147,9 +163,13 @@ void device_monitor_flush(DeviceMonitor *mon) {
                 struct udev_device *dev;
 
                 /* Non-blocking: NULL once nothing is queued. */
+                errno = 0;
                 dev = udev_monitor_receive_device(mon->monitor);
-                if (!dev)
+                if (!dev) {
+                        if (errno == ENOBUFS)
+                                monitor_resync(mon);
                         return;
+                }
                 monitor_handle(mon, dev);
                 udev_device_unref(dev);
         }
@@ -203,6 +223,8 @@ int device_monitor_new(sd_event *e, const DeviceMonitorCallbacks *cb, void *user
         r = udev_monitor_filter_add_match_subsystem_devtype(mon->monitor, "tty", NULL);
         if (r < 0)
                 goto fail;
+        /* Room for a burst of hotplug events; overflowing drops every device's trust. */
+        (void) udev_monitor_set_receive_buffer_size(mon->monitor, 4 * 1024 * 1024);
         r = udev_monitor_enable_receiving(mon->monitor);
         if (r < 0)
                 goto fail;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "flash-plan.h"
+#include "flash-stub.h"
 #include "flash-write.h"
 #include "job.h"
 #include "log.h"
@@ -346,6 +347,29 @@ static int job_write_progress(uint64_t done, uint64_t total, void *userdata) {
         return 0;
 }
 
+/* With a configured stub directory, start the chip's flasher stub (as esptool
+ * does: uploaded at the ROM's rate, before the baud change). No stub for this
+ * chip, or an unreadable one: the ROM loader, which is fully supported. */
+static int job_run_stub(Job *j, EspLoader *l) {
+        _cleanup_(flash_stub_freep) FlashStub *stub = NULL;
+        const EspChipInfo *chip = esp_loader_chip(l);
+        int r;
+
+        if (!j->options.stub_dir || !chip || esp_loader_secure_download_mode(l))
+                return 0;
+
+        r = flash_stub_load(j->options.stub_dir, chip->name, &stub);
+        if (r < 0) {
+                log_warning_errno(r, "%s: no usable flasher stub for %s in %s, using the ROM loader: %m",
+                                 j->port, chip->name, j->options.stub_dir);
+                return 0;
+        }
+        r = esp_loader_run_stub(l, &stub->image);
+        if (r < 0)
+                return job_fail(j, r, "cannot start the flasher stub");
+        return 0;
+}
+
 static int job_connect(Job *j, EspLoader *l, Transport *t) {
         const EspChipInfo *chip;
         uint32_t flash_size;
@@ -372,6 +396,10 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         if (r < 0)
                 return job_refuse(j, r, "the image does not fit the %" PRIu32 " KiB flash",
                                 flash_size / 1024);
+
+        r = job_run_stub(j, l);
+        if (r < 0)
+                return r;
 
         if (j->options.baud != 0 && j->options.baud != t->baud) {
                 r = esp_loader_change_baud(l, j->options.baud);

@@ -63,6 +63,8 @@ typedef struct JobOptions {
         EspResetStrategy reset_before;  /* resolved ("default" → by device kind) */
         bool reset_after;               /* hard reset into the application when done */
         JobGranularity granularity;
+        const char *stub_dir;           /* esptool JSON stubs (<dir>/<chip>.json), or NULL: ROM only;
+                                         * must outlive the job */
 } JobOptions;
 
 typedef struct JobRegionResult {

@@ -168,6 +168,9 @@ class Monitors(MonitorTestCase):
             time.sleep(0.05)
         time.sleep(0.3)
         self.assertEqual(self.dev.sim.stats()["rx_bytes"], rx0 + 6)
+        # A client that closes its sending side still gets the stream.
+        ro.sock.shutdown(socket.SHUT_WR)
+        ro.wait_for(b"app running", start=len(ro.get()))
         # A second baud rate on the same device is refused.
         with self.assertRaises(dbus.exceptions.DBusException) as cm:
             self.c.iface.Monitor(self.dev.node, dbus.UInt32(9600), harness.options_value())

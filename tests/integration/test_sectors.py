@@ -5,6 +5,7 @@ flash file agree), a change that shifts everything falls back to the whole
 region, and the transfer baud rate defaults to BridgeBaud= on a bridge.
 Run: umockdev-wrapper /usr/bin/python3 test_sectors.py (env: see harness.py)"""
 
+import os
 import unittest
 
 import dbus
@@ -110,6 +111,47 @@ class Sectors(harness.ServiceTestCase):
         img = self.app_image(bytes(changed), "baud0")
         self.c.deploy(self.port, img.paths(), trust=False, after="none", baud=dbus.UInt32(0))
         self.assertEqual(self.sim.stats()["baud"], 115200)
+
+
+STUB_DIR = os.path.join(harness.SOURCE_ROOT, "tests", "conformance", "node_modules", "esptool-js",
+                        "lib", "targets", "stub_flasher")
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(STUB_DIR, "esp32.json")),
+                     "esptool-js's stubs are not installed (npm ci in tests/conformance)")
+class SectorsWithStub(harness.ServiceTestCase):
+    """StubDirectory=: the service runs esptool's flasher stub (0x4000 blocks, MD5 as
+    raw bytes, erase as it goes) and the sector path works the same over it."""
+
+    def setUp(self):
+        super().setUp()
+        self.dev = self.add_board("esp32", "uart")
+        self.port = self.dev.node
+        self.sim = self.dev.sim
+        self.svc = self.start_service("bus")
+        with open(self.svc.config_path, "a") as f:
+            f.write(f"StubDirectory={STUB_DIR}\n")
+
+    def test_stub_sector_write(self):
+        app = fixtures.application("esp32", size=300 * 1024, seed=9)
+        regions = [(o, d, n) if n != "app" else (o, app, n) for o, d, n in fixtures.flash_set("esp32")]
+        base = harness.Image(self.work, regions, "stub-base")
+        c = self.client()
+        outcome, _, _ = c.deploy(self.port, base.paths(), trust=False, after="none")
+        self.assertEqual(outcome, "full")
+        st = self.sim.stats()
+        self.assertTrue(st["stub"], f"the service did not start the stub: {st}")
+        self.assertTrue(base.matches_flash(self.sim.flash()))
+
+        changed = bytearray(app)
+        changed[21 * SECTOR + 5] ^= 0xFF
+        img = harness.Image(self.work, [(o, d, n) if n != "app" else (o, bytes(changed), n)
+                                        for o, d, n in regions], "stub-one")
+        begins = self.sim.stats()["flash_begins"]
+        outcome, written, _ = c.deploy(self.port, img.paths(), trust=False, granularity="sector")
+        self.assertEqual((outcome, written), ("selective", [(fixtures.APP_OFFSET + 21 * SECTOR, SECTOR)]))
+        self.assertEqual(self.sim.stats()["flash_begins"] - begins, 1)
+        self.assertTrue(img.matches_flash(self.sim.flash()))
 
 
 if __name__ == "__main__":

@@ -114,6 +114,14 @@ static void test_bridge_baud(void) {
         assert(c.sector_granularity);
         assert(config_load_string(&c, "[Service]\nGranularity=region\n", "g3") == 0);
         assert(!c.sector_granularity);
+
+        assert(c.stub_dir[0] == '\0');
+        assert(config_load_string(&c, "[Service]\nStubDirectory=/usr/share/esptool/stubs\n", "s1") == 0);
+        assert(strcmp(c.stub_dir, "/usr/share/esptool/stubs") == 0);
+        assert(config_load_string(&c, "[Service]\nStubDirectory=relative\n", "s2") == 1);
+        assert(strcmp(c.stub_dir, "/usr/share/esptool/stubs") == 0);
+        assert(config_load_string(&c, "[Service]\nStubDirectory=\n", "s3") == 0);
+        assert(c.stub_dir[0] == '\0');
 }
 
 static void test_ini(void) {
