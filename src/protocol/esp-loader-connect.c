@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Getting a chip into its loader and out again: reset strategies (esptool's
+ * reset.py), sync with the ROM's repeated answers, chip and console detection,
+ * and the hard reset into the application. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "esp-loader-internal.h"
+#include "esp-status.h"
+#include "log.h"
+#include "macro.h"
+
+/* ---- reset ------------------------------------------------------------------- */
+
+static int loader_set_lines(EspLoader *l, bool dtr, bool rts) {
+        int r;
+
+        r = transport_set_signals(l->transport, dtr, rts);
+        if (r < 0)
+                return r;
+        l->dtr = dtr;
+        l->rts = rts;
+        return 0;
+}
+
+/* One line at a time, as pyserial's setDTR()/setRTS() do. */
+static int loader_set_dtr(EspLoader *l, bool v) {
+        return loader_set_lines(l, v, l->rts);
+}
+
+static int loader_set_rts(EspLoader *l, bool v) {
+        return loader_set_lines(l, l->dtr, v);
+}
+
+
+/* esptool ClassicReset: DTR drives IO0, RTS drives EN through the usual two
+ * transistors (asserted = low); the lines change one after the other. */
+static int reset_classic(EspLoader *l, usec_t delay) {
+        STEP(loader_set_dtr(l, false));          /* IO0 high */
+        STEP(loader_set_rts(l, true));           /* EN low: in reset */
+        sleep_usec(100 * USEC_PER_MSEC);
+        STEP(loader_set_dtr(l, true));           /* IO0 low */
+        STEP(loader_set_rts(l, false));          /* EN high: out of reset */
+        sleep_usec(delay);
+        STEP(loader_set_dtr(l, false));          /* IO0 high, done */
+        return 0;
+}
+
+/* esptool UnixTightReset: both lines in one TIOCMSET, so the circuit never
+ * passes through the (1,1) state between steps. */
+static int reset_unix_tight(EspLoader *l, usec_t delay) {
+        STEP(loader_set_lines(l, false, false));
+        STEP(loader_set_lines(l, true, true));
+        STEP(loader_set_lines(l, false, true));  /* IO0 high, EN low: in reset */
+        sleep_usec(100 * USEC_PER_MSEC);
+        STEP(loader_set_lines(l, true, false));  /* IO0 low, EN high: out of reset */
+        sleep_usec(delay);
+        STEP(loader_set_lines(l, false, false)); /* IO0 high, done */
+        return 0;
+}
+
+/* esptool USBJTAGSerialReset: the USB-Serial-JTAG peripheral interprets the
+ * lines itself; going through (1,1) rather than (0,0) matters. */
+static int reset_usb_jtag(EspLoader *l) {
+        STEP(loader_set_rts(l, false));
+        STEP(loader_set_dtr(l, false));          /* idle */
+        sleep_usec(100 * USEC_PER_MSEC);
+        STEP(loader_set_dtr(l, true));           /* IO0 low */
+        STEP(loader_set_rts(l, false));
+        sleep_usec(100 * USEC_PER_MSEC);
+        STEP(loader_set_rts(l, true));           /* reset, via (1,1) */
+        STEP(loader_set_dtr(l, false));
+        STEP(loader_set_rts(l, true));
+        sleep_usec(100 * USEC_PER_MSEC);
+        STEP(loader_set_dtr(l, false));
+        STEP(loader_set_rts(l, false));          /* out of reset */
+        return 0;
+}
+
+#define RESET_DELAY (50 * USEC_PER_MSEC)                 /* esptool DEFAULT_RESET_DELAY */
+#define RESET_EXTRA_DELAY (RESET_DELAY + 500 * USEC_PER_MSEC)
+
+/* Attempt i of a strategy: esptool alternates the normal and the extra-long
+ * boot-pin delay for the bridge resets. */
+static int loader_reset_variant(EspLoader *l, EspResetStrategy s, unsigned attempt) {
+        usec_t delay = attempt % 2 == 0 ? RESET_DELAY : RESET_EXTRA_DELAY;
+
+        switch (s) {
+        case ESP_RESET_CLASSIC:
+                return reset_classic(l, delay);
+        case ESP_RESET_UNIX_TIGHT:
+                return reset_unix_tight(l, delay);
+        case ESP_RESET_USB_JTAG:
+                return reset_usb_jtag(l);
+        case ESP_RESET_NONE:
+                return 0;
+        default:
+                return -EINVAL;
+        }
+}
+
+/* ---- sync and detection ------------------------------------------------------ */
+
+/* One SYNC: first reply within SYNC_TIMEOUT, then swallow the ROM's repeats so
+ * they do not linger in front of the next command. */
+int loader_sync_once(EspLoader *l, bool *ret_stub) {
+        uint8_t payload[ESP_SYNC_PAYLOAD_SIZE];
+        EspResponse resp;
+        bool stub;
+        int r;
+
+        r = loader_flush_input(l);
+        if (r < 0)
+                return r;
+        r = esp_loader_command(l, ESP_OP_SYNC, payload, esp_payload_sync(payload), 0,
+                               LOADER_SYNC_TIMEOUT, &resp);
+        if (r < 0)
+                return r;
+
+        /* ROMs send a non-zero value, the flasher stub 0 (esptool sync_stub_detected). */
+        stub = resp.value == 0;
+        for (unsigned i = 0; i < LOADER_SYNC_EXTRA_REPLIES; i++) {
+                const uint8_t *frame;
+                size_t n;
+
+                r = loader_read_frame(l, deadline_in(LOADER_SYNC_TIMEOUT / 2), &frame, &n);
+                if (r == -ETIMEDOUT)
+                        break;
+                if (r < 0)
+                        return r;
+                if (loader_decode(l, frame, n, &resp) >= 0 && resp.op == ESP_OP_SYNC)
+                        stub = stub && resp.value == 0;
+                else
+                        loader_reopen_frame(l);
+        }
+
+        if (ret_stub)
+                *ret_stub = stub;
+        return 0;
+}
+
+/* Reads what the chip printed after reset, for a diagnosis if sync fails. */
+static void loader_collect_boot_log(EspLoader *l, bool *ret_seen, bool *ret_download) {
+        char log[1024];
+        size_t len = 0;
+        usec_t deadline = deadline_in(20 * USEC_PER_MSEC);
+
+        while (len < sizeof(log) - 1) {
+                int n = transport_read(l->transport, log + len, sizeof(log) - 1 - len, deadline);
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+        }
+        log[len] = 0;
+        /* NULs in boot text would hide the rest from strstr */
+        for (size_t i = 0; i < len; i++)
+                if (log[i] == 0)
+                        log[i] = ' ';
+
+        *ret_seen = strstr(log, "boot:") != NULL;
+        *ret_download = strstr(log, "waiting for download") || strstr(log, "wait uart0 download") ||
+                        strstr(log, "DOWNLOAD");
+}
+
+static int loader_connect_attempt(EspLoader *l, EspResetStrategy s, unsigned attempt,
+                                  bool *ret_stub) {
+        bool boot_seen = false, download = false;
+        int r = 0;
+
+        if (s != ESP_RESET_NONE) {
+                r = loader_flush_input(l);
+                if (r < 0)
+                        return r;
+                r = loader_reset_variant(l, s, attempt);
+                if (r == -ENOTTY || r == -EINVAL || r == -EOPNOTSUPP)
+                        /* as esptool: a port without modem lines just cannot reset */
+                        log_warning_errno(r, "Chip was not reset, the port cannot set DTR/RTS: %m");
+                else if (r < 0)
+                        return r;
+                loader_collect_boot_log(l, &boot_seen, &download);
+        }
+
+        for (unsigned i = 0; i < LOADER_SYNCS_PER_ATTEMPT; i++) {
+                if (i > 0)
+                        l->stats.retries++;
+                r = loader_sync_once(l, ret_stub);
+                if (r >= 0)
+                        return 0;
+                if (loader_error_is_fatal(r))
+                        return r;
+                sleep_usec(50 * USEC_PER_MSEC);
+        }
+
+        if (boot_seen && !download)
+                log_debug("The chip booted, but not into download mode.");
+        else if (download)
+                log_debug("The chip is in download mode but does not answer SYNC.");
+        return r;
+}
+
+static int loader_detect_by_magic(EspLoader *l) {
+        uint32_t magic;
+        int r;
+
+        r = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
+        if (r == -EOPNOTSUPP) {
+                /* Only an ESP32-S2 in Secure Download Mode refuses both
+                 * GET_SECURITY_INFO's chip id and READ_REG (esptool). */
+                l->secure_download = true;
+                l->chip = esp_chip_get(ESP_CHIP_ESP32S2);
+                return l->chip ? 0 : -EOPNOTSUPP;
+        }
+        if (r < 0)
+                return log_debug_errno(r, "Failed to read the chip magic register: %m");
+
+        l->chip = esp_chip_from_magic(magic);
+        if (!l->chip)
+                return log_debug_errno(EOPNOTSUPP, "Unknown chip magic value 0x%08x.", magic);
+        return 0;
+}
+
+static int loader_detect(EspLoader *l) {
+        EspSecurityInfo si;
+        EspResponse resp;
+        int r;
+
+        l->chip = NULL;
+        l->secure_download = false;
+
+        r = esp_loader_command(l, ESP_OP_GET_SECURITY_INFO, NULL, 0, 0, LOADER_DEFAULT_TIMEOUT,
+                               &resp);
+        if (r >= 0)
+                r = esp_security_info_parse(&resp, &si);
+        if (r >= 0) {
+                l->secure_download = si.flags & ESP_SECURITY_FLAG_SECURE_DOWNLOAD_ENABLE;
+                if (si.has_chip_id) {
+                        l->chip = esp_chip_from_security_id(si.chip_id);
+                        if (!l->chip)
+                                return log_debug_errno(EOPNOTSUPP, "Unknown chip id %u.", si.chip_id);
+                        return 0;
+                }
+                /* ESP32-S2: security info without a chip id */
+        } else if (r == -ENODEV || r == -ECANCELED)
+                return r;
+        else
+                log_debug_errno(r, "GET_SECURITY_INFO unavailable (%m), reading the chip magic.");
+
+        return loader_detect_by_magic(l);
+}
+
+/* esptool disable_watchdogs(): over USB-Serial-JTAG nothing resets the RTC and
+ * super watchdogs while the ROM waits, and they would reset the chip mid-write. */
+static int loader_disable_watchdogs(EspLoader *l) {
+        const EspChipInfo *c = l->chip;
+        uint32_t v;
+
+        if (c->rtc_wdt_wprotect == 0)
+                return 0;
+        STEP(esp_loader_write_reg(l, c->rtc_wdt_wprotect, c->rtc_wdt_wkey));
+        STEP(esp_loader_write_reg(l, c->rtc_wdt_config0, 0));
+        STEP(esp_loader_write_reg(l, c->rtc_wdt_wprotect, 0));
+
+        if (c->swd_wprotect == 0)
+                return 0;
+        STEP(esp_loader_write_reg(l, c->swd_wprotect, c->swd_wkey));
+        STEP(esp_loader_read_reg(l, c->swd_conf, &v));
+        STEP(esp_loader_write_reg(l, c->swd_conf, v | c->swd_auto_feed_en));
+        STEP(esp_loader_write_reg(l, c->swd_wprotect, 0));
+        return 0;
+}
+
+static int loader_detect_usb_jtag(EspLoader *l) {
+        const EspChipInfo *c = l->chip;
+        uint32_t v;
+        int r;
+
+        l->usb_jtag = false;
+        if (!c->has_usb_serial_jtag || c->uartdev_buf_no == 0 || l->secure_download)
+                return 0;
+
+        r = esp_loader_read_reg(l, c->uartdev_buf_no, &v);
+        if (r == -ENODEV || r == -ECANCELED)
+                return r;
+        if (r < 0) {
+                log_debug_errno(r, "Cannot read UARTDEV_BUF_NO, assuming a UART console: %m");
+                return 0;
+        }
+        l->usb_jtag = (v & 0xff) == c->uartdev_buf_no_usb_jtag;
+        return 0;
+}
+
+int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) {
+        unsigned variants;
+        bool stub = false;
+        int r = -ETIMEDOUT;
+
+        if (!l || reset < 0 || reset >= _ESP_RESET_MAX || attempts == 0)
+                return -EINVAL;
+
+        l->chip = NULL;
+        l->stub = false;
+        l->status_len = ESP_ROM_STATUS_LEN;
+        l->usb_jtag = false;
+        l->flash_size = l->flash_id = 0;
+
+        variants = reset == ESP_RESET_CLASSIC || reset == ESP_RESET_UNIX_TIGHT ? 2 : 1;
+        for (unsigned i = 0; i < attempts; i++) {
+                if (i > 0)
+                        l->stats.retries++;
+                r = loader_connect_attempt(l, reset, i % variants, &stub);
+                if (r >= 0 || loader_error_is_fatal(r))
+                        break;
+                log_debug_errno(r, "Connect attempt %u/%u failed: %m", i + 1, attempts);
+        }
+        if (r < 0)
+                return log_debug_errno(r, "Failed to connect to the chip: %m");
+
+        if (stub) {
+                /* A stub left running by an earlier session: speak its dialect. */
+                log_debug("Flasher stub already running.");
+                l->stub = true;
+                l->status_len = ESP_STUB_STATUS_LEN;
+        }
+
+        r = loader_detect(l);
+        if (r < 0)
+                return r;
+
+        r = loader_detect_usb_jtag(l);
+        if (r < 0)
+                return r;
+        if (l->usb_jtag && !l->stub) {
+                r = loader_disable_watchdogs(l);
+                if (r < 0)
+                        return log_debug_errno(r, "Failed to disable the watchdogs: %m");
+        }
+
+        log_debug("Connected to %s%s%s%s.", l->chip->description, l->stub ? " (stub)" : "",
+                  l->secure_download ? ", Secure Download Mode" : "",
+                  l->usb_jtag ? ", over USB-Serial-JTAG" : "");
+        return 0;
+}
+
+
+/* ---- leaving -------------------------------------------------------------------- */
+
+int esp_loader_hard_reset(EspLoader *l) {
+        usec_t hold;
+
+        if (!l)
+                return -EINVAL;
+
+        /* esptool HardReset: IO0 released (DTR off), EN pulsed low through RTS.
+         * The USB-Serial-JTAG peripheral needs longer to act on line changes. */
+        hold = l->usb_jtag ? 200 * USEC_PER_MSEC : 100 * USEC_PER_MSEC;
+        STEP(loader_set_lines(l, false, true));
+        sleep_usec(hold);
+        STEP(loader_set_lines(l, false, false));
+        if (l->usb_jtag)
+                sleep_usec(200 * USEC_PER_MSEC);
+
+        /* Whatever answers next is the application, not this loader. */
+        l->stub = false;
+        l->status_len = ESP_ROM_STATUS_LEN;
+        loader_discard_input_state(l);
+        return 0;
+}
