@@ -2,7 +2,8 @@
 /* `fbuildctl deploy` and `fbuildctl verify`: gather regions from the SOURCE
  * arguments, pick the port, open every file here (so the service reads with
  * our rights), then run the long call asynchronously on an sd-event loop so
- * that Progress signals and Ctrl-C are handled while it runs. */
+ * that Progress signals and Ctrl-C are handled while it runs; `deploy
+ * --monitor` then hands the loop to a monitor opened before the deploy. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -121,7 +122,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         }
         ctl_log("Not waiting for the service any longer; the job may still be cancelling.");
         j->abandoned = true;
-        return sd_event_exit(sd_bus_get_event(j->ctl->bus), 0);
+        return 0;
 }
 
 /* ---- progress -------------------------------------------------------------------------- */
@@ -169,7 +170,7 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
                 (void) sd_bus_error_copy(&j->error, e);
         else
                 j->reply = sd_bus_message_ref(m);
-        return sd_event_exit(sd_bus_get_event(j->ctl->bus), 0);
+        return 0;
 }
 
 /* ---- the request ------------------------------------------------------------------------- */
@@ -520,19 +521,32 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_(json_value_freep) JsonValue *device = NULL;
         _cleanup_(job_run_done) JobRun j = { .ctl = c, .error = SD_BUS_ERROR_NULL };
+        _cleanup_(ctl_monitor_freep) CtlMonitor *monitor = NULL;
         _cleanup_free_ char *port = NULL;
         int fds[SOURCE_REGIONS_MAX];
         const char *chip = NULL, *option_chip = NULL;
         size_t n_fds = 0;
         SourceError err = {};
         CtlExit code;
-        bool pass_fds;
+        bool pass_fds, terminal = false;
         sigset_t mask;
         int r;
 
         if (argc < 2) {
                 ctl_log("%s needs at least one SOURCE: a build directory or OFFSET=FILE", argv[0]);
                 ctl_json_error(c, NULL, "no SOURCE given", CTL_EXIT_INVALID);
+                return CTL_EXIT_INVALID;
+        }
+
+        if (c->write && !c->monitor) {
+                ctl_log("--write only goes with --monitor");
+                ctl_json_error(c, NULL, "invalid usage", CTL_EXIT_INVALID);
+                return CTL_EXIT_INVALID;
+        }
+        if (c->monitor && c->json) {
+                /* One JSON object on stdout, or the device's output: not both. */
+                ctl_log("--monitor does not go with --json");
+                ctl_json_error(c, NULL, "invalid usage", CTL_EXIT_INVALID);
                 return CTL_EXIT_INVALID;
         }
 
@@ -635,6 +649,20 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 fds[i] = safe_close(fds[i]);    /* the message holds its own copies */
         n_fds = 0;
 
+        /* `deploy --monitor`: the monitor is opened BEFORE the deploy starts,
+         * not after it ends. The service pauses a port's monitors for a job and
+         * hands the port back to them before the chip leaves reset, so a
+         * monitor that already exists sees the new firmware's boot from its
+         * first byte; one opened after the reply could only race the boot. The
+         * stream is read on this loop all along (the service keeps little for a
+         * client that does not read) and printed after the outcome. */
+        if (deploy && c->monitor) {
+                terminal = isatty(STDIN_FILENO) > 0 && isatty(STDOUT_FILENO) > 0;
+                code = ctl_monitor_open(c, port, CTL_MONITOR_BAUD, terminal || c->write, &monitor);
+                if (code != CTL_EXIT_SUCCESS)
+                        goto finish;
+        }
+
         if (!c->json && !c->quiet)
                 print_plan(&img, port, chip, deploy);
 
@@ -665,7 +693,11 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 goto finish;
         }
 
-        r = sd_event_loop(c->event);
+        /* Not sd_event_loop(): a loop that exited cannot run again, and
+         * `deploy --monitor` goes on with this one. */
+        r = 0;
+        while (r >= 0 && !j.done && !j.abandoned)
+                r = sd_event_run(c->event, UINT64_MAX);
         if (j.show_progress)
                 progress_clear(&j.progress);
         if (r < 0) {
@@ -686,10 +718,15 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 goto finish;
         }
 
-        /* `deploy --monitor` (with issue 4's Monitor) attaches here, on this
-         * connection and event loop: the service hands the port to monitors
-         * before the chip leaves reset, so nothing of the first boot is lost. */
         code = deploy ? deploy_result(&j, &img, chip) : verify_result(&j, &img, chip);
+        if (code == CTL_EXIT_SUCCESS && monitor) {
+                /* The outcome first, then the output the monitor has kept. */
+                fflush(stdout);
+                for (size_t i = 0; i < ELEMENTSOF(j.signal_sources); i++)
+                        j.signal_sources[i] = sd_event_source_disable_unref(j.signal_sources[i]);
+                j.match_slot = sd_bus_slot_unref(j.match_slot);
+                code = ctl_monitor_run(monitor, terminal);
+        }
 
 finish:
         for (size_t i = 0; i < n_fds; i++)

@@ -37,6 +37,10 @@ typedef struct Ctl {
         uint32_t baud;                  /* 0: unset */
         const char *chip, *before, *after;
 
+        /* monitor options */
+        bool monitor;                   /* deploy --monitor */
+        bool write;                     /* --write: input goes to the device */
+
         /* runtime */
         sd_bus *bus;
         sd_event *event;
@@ -80,9 +84,28 @@ CtlExit ctl_list_devices(Ctl *c, CtlDevice **ret, size_t *ret_n);
  * there are none or several. *ret_device is set when the port is listed. */
 CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret_device);
 
+/* ---- monitor (ctl-monitor.c) ------------------------------------------------------- */
+
+/* The console's rate unless --baud says otherwise (ESP-IDF's default). */
+#define CTL_MONITOR_BAUD 115200u
+
+typedef struct CtlMonitor CtlMonitor;
+CtlMonitor *ctl_monitor_free(CtlMonitor *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(CtlMonitor *, ctl_monitor_free);
+
+/* Monitor(port, baud, {write}): from here on the stream is read on c->event and
+ * kept in memory (the tail of it) until ctl_monitor_run(), so that a deploy run
+ * on the same loop meanwhile loses none of it. 0 or an exit code after reporting. */
+CtlExit ctl_monitor_open(Ctl *c, const char *port, uint32_t baud, bool write, CtlMonitor **ret);
+/* Prints what was kept, then follows the stream (terminal: raw, Ctrl-] quits)
+ * until the user stops it (0) or it ends: 3 device gone, 5 another reason
+ * from the service, 1 closed without one. */
+CtlExit ctl_monitor_run(CtlMonitor *m, bool terminal);
+
 /* ---- verbs -------------------------------------------------------------------------- */
 
 int verb_devices(Ctl *c, int argc, char **argv);
 int verb_deploy(Ctl *c, int argc, char **argv);
 int verb_verify(Ctl *c, int argc, char **argv);
 int verb_trust(Ctl *c, int argc, char **argv);
+int verb_monitor(Ctl *c, int argc, char **argv);

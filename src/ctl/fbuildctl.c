@@ -22,6 +22,8 @@ enum {
         ARG_NO_TRUST,
         ARG_BEFORE,
         ARG_AFTER,
+        ARG_MONITOR,
+        ARG_WRITE,
 };
 
 /* Which options a command takes; global ones every command takes. */
@@ -33,18 +35,25 @@ enum {
         OPT_BEFORE   = 1u << 4,
         OPT_AFTER    = 1u << 5,
         OPT_QUIET    = 1u << 6,
+        OPT_MONITOR  = 1u << 7,
+        OPT_WRITE    = 1u << 8,
         OPT_JOB      = OPT_PORT | OPT_NO_TRUST | OPT_BAUD | OPT_CHIP | OPT_BEFORE | OPT_AFTER | OPT_QUIET,
+        /* Not an option: the command's --baud is the console's (monitor). */
+        OPT_CONSOLE  = 1u << 9,
 };
 
 static const char exit_codes_help[] =
         "Exit status:\n"
-        "  0  done (verify: every region matches)\n"
-        "  1  other failure (service unreachable, unexpected error)\n"
+        "  0  done (verify: every region matches; monitor: stopped by you)\n"
+        "  1  other failure (service unreachable, unexpected error;\n"
+        "     monitor: the service closed it without a reason)\n"
         "  2  invalid usage or input (arguments, sources, options, chip mismatch,\n"
         "     several devices attached and no --port)\n"
-        "  3  device not found (no such port, no device attached)\n"
+        "  3  device not found (no such port, no device attached;\n"
+        "     monitor: the device went away for good)\n"
         "  4  permission denied\n"
-        "  5  device error (timeout, protocol or flash error, busy)\n"
+        "  5  device error (timeout, protocol or flash error, busy;\n"
+        "     monitor: ended for another reason the service gave)\n"
         "  6  cancelled (Ctrl-C, or Cancel from another client)\n"
         "  7  verify: some region differs from the device\n";
 
@@ -71,15 +80,24 @@ static const struct {
         { OPT_BEFORE,   "before",   "      --before=RESET     default | usb | none | classic | unix-tight\n" },
         { OPT_AFTER,    "after",    "      --after=RESET      default (hard reset into the app) | none\n" },
         { OPT_QUIET,    "quiet",    "  -q, --quiet            No progress output\n" },
+        { OPT_MONITOR,  "monitor",  "      --monitor          Then show the device's serial output from its first\n"
+                                    "                         boot byte on (as fbuildctl monitor, at 115200 baud)\n" },
+        { OPT_WRITE,    "write",    "      --write            Send standard input to the device even when it is not a\n"
+                                    "                         terminal (on a terminal, keys always go to the device)\n" },
 };
 
 static void print_job_options(unsigned mask) {
         if (!(mask & OPT_JOB))
                 return;
         printf("Options:\n");
-        for (size_t i = 0; i < ELEMENTSOF(job_options); i++)
-                if (mask & job_options[i].bit)
+        for (size_t i = 0; i < ELEMENTSOF(job_options); i++) {
+                if (!(mask & job_options[i].bit))
+                        continue;
+                if (job_options[i].bit == OPT_BAUD && (mask & OPT_CONSOLE))
+                        fputs("  -b, --baud=BAUD        The console's baud rate (default: 115200)\n", stdout);
+                else
                         fputs(job_options[i].help, stdout);
+        }
         printf("\n");
 }
 
@@ -104,15 +122,13 @@ typedef struct Verb {
         const char *description;
 } Verb;
 
-/* `monitor` joins this table with issue 4 (Monitor), and deploy then takes a
- * --monitor option that hands the same connection and port to it. */
 static const Verb verbs[] = {
         { "devices", 1, 1, 0, verb_devices,
           "devices",
           "List attached serial devices",
           "Lists the USB serial devices the service sees: port, kind, VID:PID, serial,\n"
           "chip when known, whether the device is trusted, and who owns the port.\n" },
-        { "deploy", 2, 1 + 64, OPT_JOB, verb_deploy,
+        { "deploy", 2, 1 + 64, OPT_JOB | OPT_MONITOR | OPT_WRITE, verb_deploy,
           "deploy [OPTIONS] SOURCE...",
           "Write an image, skipping what the device already holds",
           "Deploys the image to the device: the service skips it entirely when the\n"
@@ -120,7 +136,11 @@ static const Verb verbs[] = {
           "and otherwise writes only the regions that differ. Files are opened by\n"
           "fbuildctl and passed as file descriptors. Progress goes to stderr (a bar on\n"
           "a terminal, plain lines otherwise); the outcome and the written ranges to\n"
-          "stdout. Ctrl-C cancels the job; a second Ctrl-C stops waiting for it.\n" },
+          "stdout. Ctrl-C cancels the job; a second Ctrl-C stops waiting for it.\n"
+          "With --monitor, a monitor of the port is opened before the deploy starts,\n"
+          "so the service pauses it for the job and resumes it before the chip leaves\n"
+          "reset: after the outcome comes the device's output, the new firmware's boot\n"
+          "from its first byte, and then on as with fbuildctl monitor.\n" },
         { "verify", 2, 1 + 64, OPT_JOB & ~OPT_NO_TRUST, verb_verify,
           "verify [OPTIONS] SOURCE...",
           "Compare an image with the device",
@@ -132,6 +152,17 @@ static const Verb verbs[] = {
           "show: whether the service trusts the device to hold an image, since when,\n"
           "and why trust was last lost. forget: drop that trust, so that the next\n"
           "deploy checks the device. PORT is optional with one device attached.\n" },
+        { "monitor", 1, 2, OPT_PORT | OPT_BAUD | OPT_WRITE | OPT_CONSOLE, verb_monitor,
+          "monitor [OPTIONS] [PORT]",
+          "Show a device's serial output (and type to it)",
+          "Attaches a serial monitor through the service, so that a deploy from anywhere\n"
+          "pauses it (\"[fbuild-deployd] paused: …\" in the output, a notice on stderr)\n"
+          "and resumes it in time for the new firmware's first boot byte, instead of\n"
+          "failing with \"port busy\". On a terminal: raw, every key goes to the device\n"
+          "(Ctrl-C too), and Ctrl-] quits. Otherwise: the output as it comes, input\n"
+          "only with --write; Ctrl-C or SIGTERM stops it. It ends by itself when the\n"
+          "device is gone for good (exit 3) or the service ends it (exit 5, or 1 without\n"
+          "a reason). PORT (or --port) is optional with one device attached.\n" },
 };
 
 static const Verb *verb_find(const char *name) {
@@ -148,7 +179,7 @@ static void help_main(void) {
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 printf("  %-26s %s\n", verbs[i].usage, verbs[i].summary);
         printf("\n");
-        print_job_options(OPT_JOB);
+        print_job_options(OPT_JOB | OPT_MONITOR | OPT_WRITE);
         printf("%s\n%s\nSee fbuildctl COMMAND --help, and docs/fbuildctl.md.\n", global_options_help,
                exit_codes_help);
 }
@@ -202,6 +233,8 @@ int main(int argc, char **argv) {
                 { "chip",     required_argument, NULL, 'c' },
                 { "before",   required_argument, NULL, ARG_BEFORE },
                 { "after",    required_argument, NULL, ARG_AFTER },
+                { "monitor",  no_argument,       NULL, ARG_MONITOR },
+                { "write",    no_argument,       NULL, ARG_WRITE },
                 {}
         };
         _cleanup_(ctl_done) Ctl c = { .trust = -1 };
@@ -258,6 +291,14 @@ int main(int argc, char **argv) {
                         c.after = optarg;
                         seen |= OPT_AFTER;
                         break;
+                case ARG_MONITOR:
+                        c.monitor = true;
+                        seen |= OPT_MONITOR;
+                        break;
+                case ARG_WRITE:
+                        c.write = true;
+                        seen |= OPT_WRITE;
+                        break;
                 case ':':
                         return usage_error(&c, "Option '%s' needs an argument", argv[optind - 1]);
                 default:
@@ -272,7 +313,7 @@ int main(int argc, char **argv) {
                         help_main();
                         return CTL_EXIT_SUCCESS;
                 }
-                return usage_error(&c, "Missing command (devices, deploy, verify, trust)");
+                return usage_error(&c, "Missing command (devices, deploy, verify, trust, monitor)");
         }
 
         if (strcmp(argv[optind], "help") == 0) {

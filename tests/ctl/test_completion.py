@@ -44,9 +44,9 @@ class Completion(unittest.TestCase):
         return sorted(x for x in p.stdout.splitlines() if x)
 
     def test_commands(self):
-        self.assertEqual(self.complete("fbuildctl "), ["deploy", "devices", "help", "trust", "verify"])
+        self.assertEqual(self.complete("fbuildctl "), ["deploy", "devices", "help", "monitor", "trust", "verify"])
         self.assertEqual(self.complete("fbuildctl --json de"), ["deploy", "devices"])
-        self.assertEqual(self.complete("fbuildctl help "), ["deploy", "devices", "trust", "verify"])
+        self.assertEqual(self.complete("fbuildctl help "), ["deploy", "devices", "monitor", "trust", "verify"])
         self.assertEqual(self.complete("fbuildctl trust "), ["forget", "show"])
 
     def test_options(self):
@@ -57,6 +57,13 @@ class Completion(unittest.TestCase):
         self.assertNotIn("--no-trust", self.complete("fbuildctl verify --"))
         self.assertNotIn("--port", self.complete("fbuildctl devices --"))
         self.assertIn("--port", self.complete("fbuildctl trust --"))
+        monitor = self.complete("fbuildctl monitor --")
+        for opt in ("--port", "--baud", "--write", "--address"):
+            self.assertIn(opt, monitor)
+        self.assertNotIn("--chip", monitor)
+        self.assertNotIn("--monitor", self.complete("fbuildctl verify --"))
+        self.assertEqual(self.complete("fbuildctl deploy --mon"), ["--monitor"])
+        self.assertEqual(self.complete("fbuildctl monitor --wr"), ["--write"])
         # An option's value is skipped when finding the command.
         self.assertEqual(self.complete("fbuildctl --address unix:path=/x deploy --no"), ["--no-trust"])
 
@@ -68,6 +75,7 @@ class Completion(unittest.TestCase):
                          ["classic", "default", "none", "unix-tight", "usb"])
         self.assertEqual(self.complete("fbuildctl verify --after "), ["default", "none"])
         self.assertIn("921600", self.complete("fbuildctl deploy -b "))
+        self.assertIn("115200", self.complete("fbuildctl monitor --baud "))
         self.assertEqual(self.complete("fbuildctl --address "), ["unix:path=/run/fbuild-deployd/bus"])
 
     def test_sources(self):

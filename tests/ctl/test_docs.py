@@ -39,7 +39,7 @@ class Docs(unittest.TestCase):
                              listed[code].split()[0].strip(":;,`").lower(), code)
 
     def test_commands_and_options_documented(self):
-        for verb in ("devices", "deploy", "verify", "trust"):
+        for verb in ("devices", "deploy", "verify", "trust", "monitor"):
             self.assertIn(f"### `{verb}", self.doc)
             for opt in re.findall(r"(--[a-z-]+)", self.help(verb)):
                 self.assertIn(f"`{opt}", self.doc, f"{opt} (from {verb} --help) is not documented")
