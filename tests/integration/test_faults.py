@@ -1,0 +1,351 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The fault matrix: simulated chips behind the umockdev test bed lose and corrupt
+bytes, stall, vanish mid-write and come back; clients vanish mid-call; the
+service is stopped and killed mid-write; a foreign process holds the port. Every
+deploy goes through invariant.Invariant (a trust-skip only with the image on the
+flash; a success only with the image on the flash; trust only for what the flash
+holds). Each row prints: outcome, error name, whether the flash matches the
+image afterwards, whether trust is correct.
+Run: umockdev-wrapper /usr/bin/python3 test_faults.py (env: see harness.py)"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+import dbus
+
+import harness
+from busfixture import CallError
+from invariant import Invariant, image_sha256
+
+# Errors a fault may end in: each names what went wrong. Anything else (or a
+# generic D-Bus error) fails the row.
+FAULT_ERRORS = {harness.error_name(n) for n in
+                ("Timeout", "ProtocolError", "FlashError", "NoSuchDevice", "Cancelled", "DeviceBusy")}
+BAUD = 921600
+RATES = ("1e-5", "1e-4", "1e-3", "1e-2")
+# FAULT_MATRIX=full adds rates between the decades and more seeds.
+FULL = os.environ.get("FAULT_MATRIX") == "full"
+
+
+class Row:
+    """One line of the matrix, printed as the test goes."""
+
+    def __init__(self, name):
+        self.name = name
+        self.outcome = "-"
+        self.error = "-"
+        self.flash_ok = None
+        self.trust_ok = None
+
+    def __str__(self):
+        err = self.error.rsplit(".", 1)[-1]
+        return (f"{self.name:<34} outcome={self.outcome:<11} error={err:<17} "
+                f"flash-matches={'yes' if self.flash_ok else 'no':<3} "
+                f"trust-correct={'yes' if self.trust_ok else 'no'}")
+
+
+class FaultTestCase(harness.ServiceTestCase):
+    activation = "bus"
+
+    def setUp(self):
+        super().setUp()
+        self.inv = Invariant(strict=True)
+        self.rows = []
+        self.addCleanup(self._print_rows)
+
+    def _print_rows(self):
+        for r in self.rows:
+            sys.stderr.write(f"\nFAULT-ROW {r}")
+        sys.stderr.write("\n")
+
+    def attempt(self, c, row, dev, image, **opts):
+        """A deploy under the invariant; fills in the row's outcome or error name."""
+        try:
+            row.outcome = self.inv.deploy(c, dev, image, **opts)[0]
+        except CallError as e:
+            row.outcome = "error"
+            row.error = e.name
+            self.assertIn(e.name, FAULT_ERRORS, f"{row.name}: unnamed failure {e}")
+        return row.outcome
+
+    def settle(self, c, row, dev, image):
+        """Records whether flash and trust are right after the row's fault: trust is
+        correct if the device is trusted exactly when this image is on its flash
+        and the last deploy succeeded (the invariant checks the rest)."""
+        row.flash_ok = image.matches_flash(dev.sim.flash())
+        trusted, h, why = self.inv.check_trust(c, dev)
+        if row.outcome == "error":
+            row.trust_ok = not trusted
+        else:
+            row.trust_ok = trusted and h == image_sha256(image) and row.flash_ok
+        self.rows.append(row)
+        return trusted, why
+
+
+class LossAndCorruption(FaultTestCase):
+    """Byte loss and corruption on the host→chip line at 1e-5…1e-2 per byte: the
+    loader's retries recover, or the deploy fails by name; never a wrong flash
+    reported as success. Then the fault goes away (a replug: a fresh chip on the
+    same flash) and the next deploy repairs the board."""
+
+    def _rate_rows(self, kind):
+        rates = RATES + (("3e-5", "3e-4", "3e-3") if FULL else ())
+        boards = [self.add_board("esp32", "uart", sim_args=(f"--seed={i + 7}",))
+                  for i, _ in enumerate(rates)]
+        self.start_service(self.activation, trust_default=True)
+        c = self.client()
+        for i, (rate, dev) in enumerate(zip(rates, boards)):
+            image = self.image(app_seed=100 + i, app_size=192 * 1024)
+            row = Row(f"{kind}={rate}")
+            dev.sim.fault(f"{kind}={rate}")
+            self.attempt(c, row, dev, image, baud=dbus.UInt32(BAUD))
+            self.settle(c, row, dev, image)
+            self.assertTrue(row.trust_ok, row)
+            if row.outcome != "error":
+                self.assertTrue(row.flash_ok, row)
+                # Trusted now: the next deploy is a trust-skip, and the invariant
+                # holds it to the flash.
+                self.assertEqual(self.inv.deploy(c, dev, image)[0], "trust-skip")
+            else:
+                self.assertGreater(dev.sim.stats()["dropped" if kind == "drop" else "corrupted"], 0)
+                back = self.bed.replug(dev)
+                again = Row(f"{kind}={rate} then repaired")
+                self.attempt(c, again, back, image, baud=dbus.UInt32(BAUD))
+                self.settle(c, again, back, image)
+                self.assertIn(again.outcome, ("full", "selective"), again)
+                self.assertTrue(again.flash_ok and again.trust_ok, again)
+
+    def test_byte_loss(self):
+        self._rate_rows("drop")
+
+    def test_byte_corruption(self):
+        self._rate_rows("corrupt")
+
+
+def wait_writing(c, port, pending, mark=0, extra=lambda: True, timeout=60):
+    """Run the main loop until port's deploy has written something (and extra())."""
+    c.run_until(lambda: pending.done or (extra() and any(
+        m == "Progress" and a[0] == port and a[1] == "write" and a[2] > 0
+        for _, m, a in c.signals[mark:])), timeout, "the deploy to start writing")
+
+
+class MidWrite(FaultTestCase):
+    """Faults that land while flash is being written, on chips with the real
+    timing model so that there is a write to land in."""
+
+    def test_stall_mid_block(self):
+        # 10 s without a byte from the chip, some 40 KB into the stream (the stub
+        # upload and connect take about 12 KB): longer than a block's deadline.
+        dev = self.add_board("esp32", "uart", timing="real", sim_args=("--fault=stall=10000@40000",))
+        self.start_service(self.activation, trust_default=True)
+        c = self.client()
+        image = self.image(app_seed=201, app_size=256 * 1024)
+        row = Row("stall 10 s mid-block")
+        self.attempt(c, row, dev, image, baud=dbus.UInt32(BAUD))
+        self.settle(c, row, dev, image)
+        self.assertTrue(row.trust_ok, row)
+        self.assertTrue(any(e.get("event") == "stall" for e in dev.sim.events()), "no stall happened")
+        if row.outcome == "error":
+            self.assertEqual(row.error, harness.error_name("Timeout"), row)
+        # The stall is over: the next deploy repairs or proves the board.
+        again = Row("stall, next deploy")
+        self.attempt(c, again, dev, image, baud=dbus.UInt32(BAUD))
+        self.settle(c, again, dev, image)
+        self.assertNotEqual(again.outcome, "error", again)
+        self.assertTrue(again.flash_ok and again.trust_ok, again)
+
+    def test_unplug_at_random_byte(self):
+        rng = random.Random(int(os.environ.get("FAULT_SEED", "8")))
+        for i in range(3 if FULL else 1):
+            at = rng.randint(20000, 150000)
+            dev = self.add_board("esp32", "uart", sim_args=(f"--fault=vanish={at}",))
+            if self.service is None:
+                self.start_service(self.activation, trust_default=True)
+                c = self.client()
+            image = self.image(app_seed=210 + i, app_size=256 * 1024)
+            row = Row(f"unplug at byte {at}")
+            self.attempt(c, row, dev, image, baud=dbus.UInt32(BAUD))
+            # The sim vanished: take the board off the bus as the kernel would.
+            dev.unplug()
+            back = self.bed.replug(dev)
+            self.settle(c, row, back, image)
+            self.assertEqual(row.outcome, "error", row)
+            self.assertIn(row.error, {harness.error_name("NoSuchDevice"), harness.error_name("Timeout")}, row)
+            self.assertTrue(row.trust_ok, row)
+            again = Row(f"unplug at byte {at}, replugged")
+            self.attempt(c, again, back, image, baud=dbus.UInt32(BAUD))
+            self.settle(c, again, back, image)
+            self.assertIn(again.outcome, ("full", "selective"), again)
+            self.assertTrue(again.flash_ok and again.trust_ok, again)
+
+    def test_replug_during_retry(self):
+        # Corruption makes the loader retry blocks; the board is pulled and put
+        # back while a retry is under way.
+        dev = self.add_board("esp32", "uart", timing="real", sim_args=("--seed=3", "--fault=corrupt=2e-5"))
+        self.start_service(self.activation, trust_default=True)
+        c = self.client()
+        c.watch_signals()
+        image = self.image(app_seed=220, app_size=512 * 1024)
+        p = c.call_async("DeployRegions", dev.node, harness.regions_value(image.paths()),
+                         harness.options_value(baud=dbus.UInt32(BAUD)))
+        wait_writing(c, dev.node, p, extra=lambda: dev.sim.stats()["corrupted"] > 0, timeout=90)
+        row = Row("replug during a retry")
+        self.assertFalse(p.done, f"the deploy ended before the replug: {p.result or p.error}")
+        back = self.bed.replug(dev)
+        c.run_until(lambda: p.done, 60, "the deploy to end")
+        try:
+            row.outcome = p.get()[0]
+        except CallError as e:
+            row.outcome, row.error = "error", e.name
+        self.settle(c, row, back, image)
+        self.assertEqual(row.outcome, "error", row)
+        self.assertIn(row.error, FAULT_ERRORS, row)
+        self.assertTrue(row.trust_ok, row)
+        again = Row("replug during a retry, next deploy")
+        self.attempt(c, again, back, image, baud=dbus.UInt32(BAUD))
+        self.settle(c, again, back, image)
+        self.assertIn(again.outcome, ("full", "selective"), again)
+        self.assertTrue(again.flash_ok and again.trust_ok, again)
+
+
+CLIENT = r"""
+import sys, dbus
+bus = dbus.bus.BusConnection(sys.argv[1])
+iface = dbus.Interface(bus.get_object("org.fbuild.Deploy1", "/org/fbuild/Deploy1"), "org.fbuild.Deploy1")
+regions = dbus.Array([dbus.Struct((dbus.UInt64(int(o, 0)), dbus.String(p, variant_level=1)))
+                      for o, p in (a.split("=", 1) for a in sys.argv[3:])], signature="(tv)")
+iface.DeployRegions(sys.argv[2], regions, dbus.Dictionary({}, signature="sv"), timeout=600)
+"""
+
+
+class Processes(FaultTestCase):
+    """A client, the service itself and a foreign process going away or getting in
+    the way mid-write."""
+
+    def test_client_vanishes_mid_call(self):
+        dev = self.add_board("esp32", "uart", timing="real")
+        svc = self.start_service("bus", trust_default=True)
+        c = self.client()
+        c.watch_signals()
+        image = self.image(app_seed=230, app_size=384 * 1024)
+        args = [f"{o:#x}={p}" for o, p in image.paths()]
+        self.inv.expect(image)
+        proc = subprocess.Popen(["/usr/bin/python3", "-c", CLIENT, svc.endpoint.address, dev.node] + args,
+                                env=self.bed.env())
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        c.run_until(lambda: proc.poll() is not None or any(
+            m == "Progress" and a[0] == dev.node and a[1] == "write" and a[2] > 0 for _, m, a in c.signals),
+            60, "the other client's deploy to start writing")
+        self.assertIsNone(proc.poll(), "the client's deploy ended before it was killed")
+        proc.kill()
+        proc.wait()
+        c.run_until(lambda: dict(c.list_devices())[dev.node]["owner"] == "idle", 60, "the port to be idle")
+        row = Row("client killed mid-call")
+        row.outcome = "(no reply)"
+        # Whatever the service did with the orphaned job, trust must match the
+        # flash; the invariant holds it to that.
+        trusted, h, why = self.inv.check_trust(c, dev)
+        row.flash_ok = image.matches_flash(dev.sim.flash())
+        row.trust_ok = (trusted and h == image_sha256(image) and row.flash_ok) or not trusted
+        self.rows.append(row)
+        self.assertTrue(row.trust_ok, row)
+        again = Row("client killed, next deploy")
+        self.attempt(c, again, dev, image)
+        self.settle(c, again, dev, image)
+        self.assertNotEqual(again.outcome, "error", again)
+        self.assertTrue(again.flash_ok and again.trust_ok, again)
+
+    def _signal_mid_write(self, sig, name):
+        dev = self.add_board("esp32", "uart", timing="real")
+        svc = self.start_service("socket", trust_default=True)
+        c = self.client()
+        c.watch_signals()
+        old = self.image(app_seed=240, app_size=64 * 1024)
+        self.assertEqual(self.inv.deploy(c, dev, old)[0], "full")
+        image = self.image(app_seed=241, app_size=512 * 1024)
+        p = c.call_async("DeployRegions", dev.node, harness.regions_value(image.paths()),
+                         harness.options_value(baud=dbus.UInt32(BAUD)))
+        wait_writing(c, dev.node, p)
+        self.assertFalse(p.done)
+        (pid,) = svc.service_pids()
+        os.kill(pid, sig)
+        # A killed peer-to-peer service just drops the connection, which
+        # dbus-python does not turn into an error reply.
+        c.run_until(lambda: p.done or not svc.service_pids(), 30, "the deploy to end")
+        try:
+            c.run_until(lambda: p.done, 30, "a reply")
+        except TimeoutError:
+            if sig != signal.SIGKILL:
+                raise
+        row = Row(f"{name} of the service mid-write")
+        try:
+            row.outcome = p.get()[0] if p.done else "error"
+            row.error = row.error if p.done else "(connection-lost)"
+        except CallError as e:
+            row.outcome, row.error = "error", e.name
+        deadline = time.monotonic() + 10
+        while svc.service_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(svc.service_pids(), [], f"the service outlived {name}")
+        c.close()
+        # A new instance: trust lived in the old one's memory, so nothing is trusted.
+        c = self.client()
+        trusted, h, why = self.inv.check_trust(c, dev)
+        row.flash_ok = image.matches_flash(dev.sim.flash())
+        row.trust_ok = not trusted
+        self.rows.append(row)
+        self.assertEqual(row.outcome, "error", row)
+        self.assertNotEqual(row.error, "-", row)
+        self.assertFalse(row.flash_ok, row)
+        self.assertTrue(row.trust_ok, f"{row}: the restarted service trusts the board ({why})")
+        again = Row(f"{name}, next deploy")
+        self.attempt(c, again, dev, image, baud=dbus.UInt32(BAUD))
+        self.settle(c, again, dev, image)
+        self.assertIn(again.outcome, ("full", "selective"), again)
+        self.assertTrue(again.flash_ok and again.trust_ok, again)
+        self.assertEqual(svc.activations(), 2)
+
+    def test_sigterm_mid_write(self):
+        self._signal_mid_write(signal.SIGTERM, "SIGTERM")
+
+    def test_sigkill_mid_write(self):
+        self._signal_mid_write(signal.SIGKILL, "SIGKILL")
+
+    def test_foreign_process_holds_the_port(self):
+        dev = self.add_board("esp32", "uart")
+        self.start_service("bus", trust_default=True)
+        c = self.client()
+        image = self.image(app_seed=250, app_size=128 * 1024)
+        self.assertEqual(self.inv.deploy(c, dev, image)[0], "full")
+        # A terminal program opens the port and keeps it open (reading nothing).
+        holder = subprocess.Popen(
+            ["/usr/bin/python3", "-c",
+             f"import os, sys, time; fd = os.open({dev.node!r}, os.O_RDWR | os.O_NOCTTY); "
+             "print('open', flush=True); time.sleep(600)"],
+            env=self.bed.env(), stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: holder.poll() is None and holder.kill())
+        self.assertEqual(holder.stdout.readline().strip(), "open")
+        c.run_until(lambda: not c.trust_state(dev.node)[0], 10, "trust to be dropped")
+        row = Row("foreign process holds the port")
+        other = self.image(app_seed=251, app_size=128 * 1024)
+        self.attempt(c, row, dev, other)
+        self.settle(c, row, dev, other)
+        self.assertTrue(row.trust_ok, row)
+        if row.outcome != "error":
+            self.assertTrue(row.flash_ok, row)
+        holder.kill()
+        holder.wait()
+        again = Row("foreign process gone, next deploy")
+        self.attempt(c, again, dev, other)
+        self.settle(c, again, dev, other)
+        self.assertNotEqual(again.outcome, "error", again)
+        self.assertTrue(again.flash_ok and again.trust_ok, again)
+
+
+if __name__ == "__main__":
+    unittest.main()
