@@ -74,7 +74,8 @@ static const struct {
 } job_options[] = {
         { OPT_PORT,     "port",     "  -p, --port=PORT        Device node (/dev/ttyUSB0); optional with one device attached\n" },
         { OPT_NO_TRUST, "no-trust", "      --no-trust         Check the device even if it is trusted to hold the image\n" },
-        { OPT_BAUD,     "baud",     "  -b, --baud=BAUD        Baud rate for the transfer (default: stay at 115200)\n" },
+        { OPT_BAUD,     "baud",     "  -b, --baud=BAUD        Baud rate for the transfer (default: the service's,\n"
+                                    "                         921600 on USB-UART bridges)\n" },
         { OPT_CHIP,     "chip",     "  -c, --chip=CHIP        The chip the image is for (esp32, esp32s3, esp32c3, …);\n"
                                     "                         the service refuses another chip\n" },
         { OPT_BEFORE,   "before",   "      --before=RESET     default | usb | none | classic | unix-tight\n" },
