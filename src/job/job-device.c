@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The worker's session with the device: connect (and optionally a stub),
+ * verify by on-chip MD5, plan (regions or sectors), write what differs, prove
+ * it, reset into the application. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flash-plan.h"
+#include "flash-stub.h"
+#include "flash-write.h"
+#include "job-internal.h"
+#include "log.h"
+#include "macro.h"
+#include "transport-serial.h"
+
+/* ---- the worker: the device -------------------------------------------------------- */
+
+typedef struct WriteProgress {
+        Job *job;
+        uint64_t base;           /* bytes of earlier regions written */
+        uint64_t total;          /* bytes to write in all */
+        uint64_t last_posted;    /* cumulative bytes at the last post */
+        uint64_t last_done;      /* region bytes at the previous callback */
+        usec_t data_sent_at;     /* when the region's last block went out; 0 before */
+        bool unverified;         /* no post-write MD5 follows */
+} WriteProgress;
+
+static int job_write_progress(uint64_t done, uint64_t total, void *userdata) {
+        WriteProgress *w = userdata;
+        uint64_t step = done >= w->last_done ? done - w->last_done : done;
+        uint64_t cumulative = w->base + done;
+
+        w->last_done = done;
+        if (job_cancelled(w->job))
+                return -ECANCELED;
+
+        if (done >= total) {
+                /* What follows inside flash_write_region() is the MD5 check. */
+                if (!w->unverified)
+                        w->data_sent_at = now_usec();
+                job_progress(w->job, w->unverified ? JOB_PHASE_WRITE : JOB_PHASE_POST_VERIFY,
+                             cumulative, w->total);
+                w->last_posted = cumulative;
+        } else if (cumulative - w->last_posted + step > JOB_PROGRESS_STEP) {
+                /* Post now if one more step like the last would overshoot the 64 KiB promise. */
+                job_progress(w->job, JOB_PHASE_WRITE, cumulative, w->total);
+                w->last_posted = cumulative;
+        }
+        return 0;
+}
+
+/* With a configured stub directory, start the chip's flasher stub (as esptool
+ * does: uploaded at the ROM's rate, before the baud change). No stub for this
+ * chip, or an unreadable one: the ROM loader, which is fully supported. */
+static int job_run_stub(Job *j, EspLoader *l) {
+        _cleanup_(flash_stub_freep) FlashStub *stub = NULL;
+        const EspChipInfo *chip = esp_loader_chip(l);
+        int r;
+
+        if (!j->options.stub_dir || !chip || esp_loader_secure_download_mode(l))
+                return 0;
+
+        r = flash_stub_load(j->options.stub_dir, chip->name, &stub);
+        if (r < 0) {
+                log_warning_errno(r, "%s: no usable flasher stub for %s in %s, using the ROM loader: %m",
+                                 j->port, chip->name, j->options.stub_dir);
+                return 0;
+        }
+        r = esp_loader_run_stub(l, &stub->image);
+        if (r < 0)
+                return job_fail(j, r, "cannot start the flasher stub");
+        return 0;
+}
+
+static int job_connect(Job *j, EspLoader *l, Transport *t) {
+        const EspChipInfo *chip;
+        uint32_t flash_size;
+        int r;
+
+        r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
+        if (r < 0)
+                return job_fail(j, r, "cannot connect to the bootloader on %s (reset %s)", j->port,
+                                strna(esp_reset_strategy_to_string(j->options.reset_before)));
+
+        chip = esp_loader_chip(l);
+        j->stats.chip = chip ? chip->name : NULL;
+        if (j->options.chip && (!chip || chip->id != j->options.chip->id))
+                return job_refuse(j, -ENXIO, "found %s, but %s was requested",
+                                chip ? chip->name : "an unknown chip", j->options.chip->name);
+
+        r = esp_loader_attach_flash(l, 0);
+        if (r < 0)
+                return job_fail(j, r, "cannot attach the SPI flash");
+        flash_size = esp_loader_flash_size(l);
+        j->stats.flash_size = flash_size;
+
+        r = image_check_flash_size(j->img, flash_size);
+        if (r < 0)
+                return job_refuse(j, r, "the image does not fit the %" PRIu32 " KiB flash",
+                                flash_size / 1024);
+
+        r = job_run_stub(j, l);
+        if (r < 0)
+                return r;
+
+        if (j->options.baud != 0 && j->options.baud != t->baud) {
+                r = esp_loader_change_baud(l, j->options.baud);
+                if (r == -ECANCELED || r == -ENODEV)
+                        return job_fail(j, r, "cannot change the baud rate");
+                /* The loader is back at the old rate: slower, but it works. */
+                if (r < 0)
+                        log_warning_errno(r, "%s: cannot switch to %" PRIu32 " baud, staying at %" PRIu32 ": %m",
+                                          j->port, j->options.baud, t->baud);
+        }
+
+        log_info("%s: connected to %s, %" PRIu32 " KiB flash, %" PRIu32 " baud%s", j->port,
+                 chip ? chip->description : "?", flash_size / 1024, t->baud,
+                 esp_loader_secure_download_mode(l) ? ", secure download mode" : "");
+        return 0;
+}
+
+/* The round trip the sector planner's cost model needs: an MD5 request's time
+ * minus what the model says its hashing and wire bytes take. */
+static void job_measure_rtt(Job *j, EspLoader *l, uint64_t len, usec_t elapsed) {
+        FlashCostModel m;
+        usec_t model;
+
+        flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, 0,
+                              esp_loader_is_stub(l));
+        model = flash_cost_probe(&m, len);
+        j->rtt_usec = MIN(j->rtt_usec, elapsed > model ? elapsed - model : 0);
+}
+
+/* A sector deploy verifies a region of several 64 KiB blocks block by block:
+ * the same bytes hashed as one region MD5 costs, a round trip more per block,
+ * and the planner then starts at the changed blocks' sectors instead of
+ * hashing the whole region a second time. */
+static bool job_verify_by_blocks(Job *j, const ImageRegion *reg) {
+        return j->kind == JOB_KIND_DEPLOY && j->options.granularity == JOB_GRANULARITY_SECTOR &&
+               flash_plan_n_blocks(reg->offset, (uint32_t) reg->size) > 1;
+}
+
+static int job_verify_blocks(Job *j, EspLoader *l, size_t i, bool *ret_match) {
+        const ImageRegion *reg = &j->img->regions[i];
+        JobBlockVerdicts *v = &j->blocks[i];
+        bool all = true;
+        int r;
+
+        v->n = flash_plan_n_blocks(reg->offset, (uint32_t) reg->size);
+        v->changed = calloc(v->n, sizeof(bool));
+        if (!v->changed)
+                return -ENOMEM;
+
+        for (size_t b = 0; b < v->n; b++) {
+                uint32_t off, size;
+                bool match = false;
+                usec_t started;
+
+                if (job_cancelled(j))
+                        return -ECANCELED;
+                flash_plan_block_range(reg->offset, (uint32_t) reg->size, b, &off, &size);
+                started = now_usec();
+                r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
+                if (r < 0)
+                        return r;
+                job_measure_rtt(j, l, size, now_usec() - started);
+                v->changed[b] = !match;
+                all = all && match;
+        }
+
+        /* Every block matched, so the region's MD5 is the image's. */
+        if (all)
+                (void) flash_md5(reg->data, reg->size, j->results[i].device_md5);
+        *ret_match = all;
+        return 0;
+}
+
+/* Fills results[].matched; sets *ret_impossible if the chip cannot report MD5. */
+static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
+        Image *img = j->img;
+        uint64_t done = 0, total = job_image_total_bytes(img);
+        int r;
+
+        job_progress(j, JOB_PHASE_VERIFY, 0, total);
+
+        /* Secure Download Mode refuses SPI_FLASH_MD5 (and reads) outright. */
+        if (esp_loader_secure_download_mode(l)) {
+                *ret_impossible = true;
+                return 0;
+        }
+
+        for (size_t i = 0; i < img->n_regions; i++) {
+                ImageRegion *reg = &img->regions[i];
+                bool match = false;
+                usec_t started;
+
+                if (job_cancelled(j))
+                        return -ECANCELED;
+                if (job_verify_by_blocks(j, reg))
+                        r = job_verify_blocks(j, l, i, &match);
+                else {
+                        started = now_usec();
+                        r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match,
+                                                j->results[i].device_md5);
+                        if (r >= 0)
+                                job_measure_rtt(j, l, reg->size, now_usec() - started);
+                }
+                if (r == -EOPNOTSUPP) {
+                        /* All or nothing: earlier verdicts do not make a plan. */
+                        for (size_t k = 0; k < img->n_regions; k++)
+                                j->results[k].matched = false;
+                        *ret_impossible = true;
+                        return 0;
+                }
+                if (r < 0)
+                        return job_fail(j, r, "cannot verify the region at 0x%" PRIx32, reg->offset);
+                j->results[i].matched = match;
+                done += reg->size;
+                job_progress(j, JOB_PHASE_VERIFY, done, total);
+        }
+
+        *ret_impossible = false;
+        return 0;
+}
+
+/* What to write of one mismatched region: the region whole, or (sector
+ * granularity) the runs the planner narrows it to by probing the chip. */
+typedef struct JobRegionPlan {
+        FlashRun *runs;
+        size_t n_runs;
+} JobRegionPlan;
+
+static void job_region_plans_free(JobRegionPlan *plans, size_t n) {
+        for (size_t i = 0; plans && i < n; i++)
+                free(plans[i].runs);
+        free(plans);
+}
+
+static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
+                           const JobBlockVerdicts *blocks, bool unverifiable, JobRegionPlan *ret) {
+        _cleanup_(flash_planner_freep) FlashPlanner *p = NULL;
+        const FlashPlanStats *st;
+        FlashCostModel m;
+        uint32_t off, size;
+        int r;
+
+        /* Probing needs MD5, and a region of one sector has nothing to narrow. */
+        if (j->options.granularity != JOB_GRANULARITY_SECTOR || unverifiable ||
+            reg->size <= FLASH_PLAN_SECTOR_SIZE) {
+                ret->runs = calloc(1, sizeof(FlashRun));
+                if (!ret->runs)
+                        return -ENOMEM;
+                ret->runs[0] = (FlashRun) { .offset = reg->offset, .size = (uint32_t) reg->size };
+                ret->n_runs = 1;
+                return 0;
+        }
+
+        flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec,
+                              esp_loader_is_stub(l));
+        r = flash_planner_new(&m, reg->offset, (uint32_t) reg->size, &p);
+        if (r < 0)
+                return r;
+        if (blocks && blocks->changed) {
+                r = flash_planner_seed_blocks(p, blocks->changed, blocks->n);
+                if (r < 0)
+                        return r;
+        }
+
+        while ((r = flash_planner_next(p, &off, &size)) > 0) {
+                bool match = false;
+
+                if (job_cancelled(j))
+                        return -ECANCELED;
+                r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
+                if (r < 0)
+                        return job_fail(j, r, "cannot probe 0x%" PRIx32 "+0x%" PRIx32, off, size);
+                r = flash_planner_feed(p, !match);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+
+        r = flash_planner_runs(p, &ret->runs, &ret->n_runs);
+        if (r < 0)
+                return r;
+
+        st = flash_planner_stats(p);
+        log_debug("%s: region at 0x%" PRIx32 ": %zu probe(s), %zu run(s)%s, rtt %" PRIu64 " us",
+                  j->port, reg->offset, st->probes, ret->n_runs,
+                  st->gave_up ? ", stopped probing early" : "", j->rtt_usec);
+        return 0;
+}
+
+/* Whether a plan writes the region whole, so that its own MD5 check proves it. */
+static bool job_plan_is_whole(const JobRegionPlan *p, const ImageRegion *reg) {
+        return p->n_runs == 1 && p->runs[0].offset == reg->offset && p->runs[0].size == reg->size;
+}
+
+static int job_verify_touched_blocks(Job *j, EspLoader *l, const ImageRegion *reg,
+                                     const JobRegionPlan *plan, bool *ret_match) {
+        size_t n = flash_plan_n_blocks(reg->offset, (uint32_t) reg->size);
+        int r;
+
+        for (size_t b = 0; b < n; b++) {
+                uint32_t off, size;
+                bool touched = false, match = false;
+
+                flash_plan_block_range(reg->offset, (uint32_t) reg->size, b, &off, &size);
+                for (size_t k = 0; k < plan->n_runs && !touched; k++)
+                        touched = plan->runs[k].offset < off + size &&
+                                  off < plan->runs[k].offset + plan->runs[k].size;
+                if (!touched)
+                        continue;
+                if (job_cancelled(j))
+                        return -ECANCELED;
+                r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
+                if (r < 0)
+                        return r;
+                if (!match) {
+                        *ret_match = false;
+                        return 0;
+                }
+        }
+        *ret_match = true;
+        return 0;
+}
+
+static int job_add_written(Job *j, uint64_t offset, uint64_t size) {
+        JobRange *w;
+
+        w = reallocarray(j->written, j->n_written + 1, sizeof(JobRange));
+        if (!w)
+                return -ENOMEM;
+        j->written = w;
+        j->written[j->n_written++] = (JobRange) { .offset = offset, .size = size };
+        return 0;
+}
+
+/* One compressed write with its MD5 proof (or without, unverifiable), timed
+ * into the stats. */
+static int job_write_run(Job *j, EspLoader *l, const ImageRegion *reg, uint32_t offset, uint32_t size,
+                         WriteProgress *w, bool unverifiable) {
+        const uint8_t *data = reg->data + (offset - reg->offset);
+        usec_t started, ended;
+        int r;
+
+        job_progress(j, JOB_PHASE_WRITE, w->base, w->total);
+        w->last_posted = w->base;
+        w->last_done = 0;
+        w->data_sent_at = 0;
+
+        started = now_usec();
+        if (unverifiable)
+                r = flash_write_region_unverified(l, offset, data, size, job_write_progress, w);
+        else
+                r = flash_write_region(l, offset, data, size, job_write_progress, w, NULL);
+        ended = now_usec();
+
+        if (r == -ECANCELED || (r < 0 && job_cancelled(j)))
+                return -ECANCELED;
+        if (r < 0)
+                return job_fail(j, r, "cannot write 0x%" PRIx32 "+0x%" PRIx32, offset, size);
+
+        if (w->data_sent_at >= started && w->data_sent_at <= ended) {
+                j->stats.write_usec += w->data_sent_at - started;
+                j->stats.post_verify_usec += ended - w->data_sent_at;
+        } else
+                j->stats.write_usec += ended - started;
+
+        w->base += size;
+        return job_add_written(j, offset, size);
+}
+
+static int job_write(Job *j, EspLoader *l, bool unverifiable) {
+        Image *img = j->img;
+        WriteProgress w = { .job = j, .unverified = unverifiable };
+        JobRegionPlan *plans;
+        int r = 0;
+
+        plans = calloc(img->n_regions, sizeof(JobRegionPlan));
+        if (!plans)
+                return -ENOMEM;
+
+        /* Plan every region first, so that write progress knows its total. */
+        for (size_t i = 0; i < img->n_regions && r >= 0; i++) {
+                if (j->results[i].matched)
+                        continue;
+                r = job_plan_region(j, l, &img->regions[i], j->blocks ? &j->blocks[i] : NULL,
+                                    unverifiable, &plans[i]);
+                for (size_t k = 0; r >= 0 && k < plans[i].n_runs; k++)
+                        w.total += plans[i].runs[k].size;
+        }
+
+        for (size_t i = 0; i < img->n_regions && r >= 0; i++) {
+                ImageRegion *reg = &img->regions[i];
+                bool match = true;
+
+                if (j->results[i].matched)
+                        continue;
+
+                for (size_t k = 0; k < plans[i].n_runs && r >= 0; k++) {
+                        if (job_cancelled(j))
+                                r = -ECANCELED;
+                        else
+                                r = job_write_run(j, l, reg, plans[i].runs[k].offset,
+                                                  plans[i].runs[k].size, &w, unverifiable);
+                }
+                if (r < 0)
+                        break;
+
+                /* Runs were proven one by one; now the region: every block a
+                 * run touched is hashed again (the rest matched by MD5 in this
+                 * session already: verify or the planner's probes). */
+                if (!unverifiable && !job_plan_is_whole(&plans[i], reg)) {
+                        r = job_verify_touched_blocks(j, l, reg, &plans[i], &match);
+                        if (r < 0) {
+                                r = job_fail(j, r, "cannot verify the region at 0x%" PRIx32, reg->offset);
+                                break;
+                        }
+                }
+                if (!match) {
+                        /* Something changed under us (or the planner missed a
+                         * sector): the whole region, as region granularity would. */
+                        log_warning("%s: the region at 0x%" PRIx32 " still differs after a sector write, writing it whole",
+                                    j->port, reg->offset);
+                        w.total += reg->size;
+                        r = job_write_run(j, l, reg, reg->offset, (uint32_t) reg->size, &w, false);
+                        if (r < 0)
+                                break;
+                }
+
+                j->results[i].written = true;
+                /* Proven by the post-write MD5, so this is what the device holds. */
+                if (!unverifiable)
+                        (void) flash_md5(reg->data, reg->size, j->results[i].device_md5);
+        }
+
+        job_region_plans_free(plans, img->n_regions);
+        return r;
+}
+
+/* "full": every region written whole (sector runs that cover less are "selective"). */
+static bool job_wrote_everything(Job *j) {
+        uint64_t written = 0;
+
+        for (size_t i = 0; i < j->n_results; i++)
+                if (!j->results[i].written)
+                        return false;
+        for (size_t i = 0; i < j->n_written; i++)
+                written += j->written[i].size;
+        return written >= job_image_total_bytes(j->img);
+}
+
+static int job_session(Job *j, EspLoader *l, Transport *t) {
+        Image *img = j->img;
+        bool unverifiable = false, all_matched = true;
+        usec_t started;
+        int r;
+
+        job_progress(j, JOB_PHASE_CONNECT, 0, 0);
+        started = now_usec();
+        r = job_connect(j, l, t);
+        j->stats.connect_usec = now_usec() - started;
+        if (r < 0)
+                return r;
+        j->link_baud = t->baud;
+        j->rtt_usec = JOB_RTT_DEFAULT_USEC;
+
+        started = now_usec();
+        r = job_verify(j, l, &unverifiable);
+        j->stats.verify_usec = now_usec() - started;
+        if (r < 0)
+                return r;
+
+        if (unverifiable) {
+                if (j->kind == JOB_KIND_VERIFY)
+                        return job_refuse(j, -EOPNOTSUPP, "the chip refuses flash MD5 (secure download mode?)");
+                /* Nothing is known about the flash: write it all, and say so. */
+                j->stats.verification_impossible = true;
+                log_notice("%s: flash MD5 unavailable, writing every region unverified", j->port);
+        }
+        for (size_t i = 0; i < img->n_regions; i++)
+                if (!j->results[i].matched)
+                        all_matched = false;
+
+        if (j->kind == JOB_KIND_DEPLOY) {
+                if (all_matched)
+                        j->outcome = JOB_OUTCOME_VERIFY_SKIP;
+                else {
+                        r = job_write(j, l, unverifiable);
+                        if (r < 0)
+                                return r;
+                        j->outcome = job_wrote_everything(j) ? JOB_OUTCOME_FULL
+                                                             : JOB_OUTCOME_SELECTIVE;
+                }
+        } else if (all_matched)
+                j->outcome = JOB_OUTCOME_VERIFY_SKIP;
+
+        if (j->options.reset_after) {
+                if (job_cancelled(j))
+                        return -ECANCELED;
+                job_progress(j, JOB_PHASE_RESET, 0, 0);
+                started = now_usec();
+                r = esp_loader_hard_reset(l);
+                j->stats.reset_usec = now_usec() - started;
+                /* The flash is written and proven; a reset that fails (a USB-OTG
+                 * board already gone to re-enumerate) does not undo that. */
+                if (r < 0)
+                        log_warning_errno(r, "%s: hard reset failed: %m", j->port);
+        }
+        return 0;
+}
+
+static void job_publish_transport(Job *j, Transport *t, bool *ret_cancelled) {
+        pthread_mutex_lock(&j->mutex);
+        j->transport = t;
+        *ret_cancelled = j->cancelled;
+        pthread_mutex_unlock(&j->mutex);
+}
+
+int job_run_device(Job *j) {
+        _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+        Transport *t = NULL;
+        bool cancelled;
+        int r;
+
+        /* After a memo hit nothing was read yet; reading before opening the port
+         * means a changed file fails the job with the device untouched. */
+        r = image_load(j->img);
+        if (r == -ESTALE)
+                return job_refuse(j, r, "an image file changed after it was submitted");
+        if (r < 0)
+                return job_fail(j, r, "cannot read the image");
+
+        j->n_results = j->img->n_regions;
+        j->results = calloc(j->n_results, sizeof(JobRegionResult));
+        if (!j->results)
+                return -ENOMEM;
+        j->blocks = calloc(j->n_results, sizeof(JobBlockVerdicts));
+        if (!j->blocks)
+                return -ENOMEM;
+        for (size_t i = 0; i < j->n_results; i++)
+                j->results[i] = (JobRegionResult) {
+                        .offset = j->img->regions[i].offset,
+                        .size = j->img->regions[i].size,
+                };
+
+        if (job_cancelled(j))
+                return -ECANCELED;
+        r = transport_serial_open(j->port, JOB_CONNECT_BAUD, &t);
+        if (r < 0)
+                return job_fail(j, r, "cannot open %s", j->port);
+
+        /* From here job_cancel() interrupts blocking I/O; a cancel that came
+         * while we were opening is seen right away. */
+        job_publish_transport(j, t, &cancelled);
+        if (cancelled)
+                r = -ECANCELED;
+        else {
+                r = esp_loader_new(t, &l);
+                if (r >= 0)
+                        r = job_session(j, l, t);
+                if (l)
+                        j->stats.flash_begins = esp_loader_stats(l)->flash_begins;
+                l = esp_loader_free(l);
+        }
+        j->stats.bytes_sent = t->bytes_sent;
+        j->stats.bytes_received = t->bytes_received;
+
+        job_publish_transport(j, NULL, &cancelled);
+        transport_free(t);
+        return r;
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The Job object's inside, shared by job.c (lifecycle, messages to the main
+ * thread, accessors) and job-device.c (the worker's session with the device).
+ * Not for use outside src/job. */
+#pragma once
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "job.h"
+#include "macro.h"
+#include "transport.h"
+
+#define JOB_CONNECT_BAUD 115200u
+#define JOB_CONNECT_ATTEMPTS 3u
+/* Progress is posted at least this often while writing (the promise). */
+#define JOB_PROGRESS_STEP (64u * 1024u)
+/* The queue holds at most this many messages; past JOB_QUEUE_COALESCE, progress
+ * replaces the newest progress instead of growing it. `hashed` and `finished`
+ * (one each) always fit. */
+#define JOB_QUEUE_MAX 64
+#define JOB_QUEUE_COALESCE 60
+#define JOB_ERROR_MESSAGE_MAX 256
+/* The sector planner's round trip until verify measured one (USB turnaround). */
+#define JOB_RTT_DEFAULT_USEC (1 * USEC_PER_MSEC)
+
+typedef enum JobCommand {
+        JOB_COMMAND_NONE,
+        JOB_COMMAND_RUN,
+        JOB_COMMAND_SKIP,
+} JobCommand;
+
+typedef enum JobMessageType {
+        JOB_MESSAGE_HASHED,
+        JOB_MESSAGE_PROGRESS,
+        JOB_MESSAGE_FINISHED,
+} JobMessageType;
+
+typedef struct JobBlockVerdicts {
+        bool *changed;
+        size_t n;
+} JobBlockVerdicts;
+
+typedef struct JobMessage {
+        JobMessageType type;
+        JobPhase phase;
+        uint64_t done, total;
+} JobMessage;
+
+struct Job {
+        /* Set by job_new(), then read-only for both threads. */
+        JobKind kind;
+        char *port;
+        JobOptions options;
+        JobCallbacks cb;
+        void *cb_userdata;
+        int event_fd;
+
+        /* Main thread only. */
+        void *userdata;
+        pthread_t thread;
+        bool started;
+        bool finished;           /* `finished` delivered, worker joined */
+
+        /* The worker's from job_start() to `finished`, except that the main
+         * thread may read the hash fields while the job waits after `hashed`. */
+        Image *img;
+
+        /* Guarded by mutex. */
+        pthread_mutex_t mutex;
+        pthread_cond_t cond;
+        JobCommand command;
+        JobOutcome skip_outcome;
+        bool cancelled;
+        Transport *transport;    /* while open, for job_cancel() to interrupt */
+        JobPhase phase;
+        JobMessage queue[JOB_QUEUE_MAX];
+        size_t n_queued;
+
+        /* Written by the worker; the main thread reads them once `finished`
+         * (the mutex and pthread_join() order the accesses). */
+        int error;
+        char error_message[JOB_ERROR_MESSAGE_MAX];
+        JobOutcome outcome;
+        JobRegionResult *results;
+        size_t n_results;
+        JobRange *written;
+        size_t n_written;
+        JobStats stats;
+
+        /* The worker's, for the sector planner: the transfer baud after connect,
+         * and the smallest round trip seen in verify. */
+        uint32_t link_baud;
+        usec_t rtt_usec;
+        /* Per region, for a sector deploy: each 64 KiB block's verdict from
+         * verify (changed == NULL: verified with one MD5). */
+        JobBlockVerdicts *blocks;
+};
+
+uint64_t job_image_total_bytes(const Image *img);
+bool job_cancelled(Job *j);
+int job_fail(Job *j, int r, const char *format, ...) _printf_(3, 4);
+void job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total);
+int job_refuse(Job *j, int r, const char *format, ...) _printf_(3, 4);
+int job_run_device(Job *j);
+
+static inline const char *strna(const char *s) {
+        return s ?: "n/a";
+}
