@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "esp-loader.h"
+#include "flash-stub.h"
 #include "flash-write.h"
 #include "log.h"
 #include "macro.h"
@@ -347,126 +348,20 @@ static int parse_argv(int argc, char *argv[], Options *o) {
 
 /* ---- flasher stub (esptool's JSON) ---------------------------------------------- */
 
-/* Finds "key": in a flat JSON object and returns a pointer to its value. */
-static const char *json_find(const char *json, const char *key) {
-        size_t k = strlen(key);
-
-        for (const char *p = strchr(json, '"'); p; p = strchr(p + 1, '"')) {
-                const char *v;
-
-                if (strncmp(p + 1, key, k) != 0 || p[1 + k] != '"')
-                        continue;
-                v = p + 2 + k;
-                v += strspn(v, " \t\r\n");
-                if (*v != ':')
-                        continue;
-                v++;
-                return v + strspn(v, " \t\r\n");
-        }
-        return NULL;
-}
-
-static int json_u32(const char *json, const char *key, uint32_t *ret) {
-        const char *v = json_find(json, key);
-        unsigned long long n;
-        char *end;
-
-        if (!v)
-                return -ENOENT;
-        errno = 0;
-        n = strtoull(v, &end, 10);
-        if (errno != 0 || end == v || n > UINT32_MAX)
-                return -EBADMSG;
-        *ret = (uint32_t) n;
-        return 0;
-}
-
-static int b64_value(char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-static int json_base64(const char *json, const char *key, uint8_t **ret, size_t *ret_len) {
-        const char *v = json_find(json, key), *end;
-        _cleanup_free_ uint8_t *out = NULL;
-        uint32_t acc = 0;
-        unsigned bits = 0;
-        size_t n = 0;
-
-        if (!v)
-                return -ENOENT;
-        if (*v != '"')
-                return -EBADMSG;
-        v++;
-        end = strchr(v, '"');
-        if (!end)
-                return -EBADMSG;
-        out = malloc((size_t) (end - v) / 4 * 3 + 3);
-        if (!out)
-                return -ENOMEM;
-        for (; v < end; v++) {
-                int d;
-
-                if (*v == '=')
-                        break;
-                d = b64_value(*v);
-                if (d < 0)
-                        return -EBADMSG;
-                acc = acc << 6 | (uint32_t) d;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[n++] = (uint8_t) (acc >> bits);
-                }
-        }
-        *ret = TAKE_PTR(out);
-        *ret_len = n;
-        return 0;
-}
-
 static int run_stub_file(EspLoader *l, const char *path) {
-        _cleanup_free_ uint8_t *json = NULL, *text = NULL, *data = NULL;
-        EspStubImage img = {};
+        _cleanup_(flash_stub_freep) FlashStub *stub = NULL;
+        _cleanup_free_ uint8_t *json = NULL;
         size_t size;
         int r;
 
         r = read_file(path, &json, &size);
         if (r < 0)
                 return log_error_errno(r, "Cannot read %s: %m", path);
-        {
-                uint8_t *p = realloc(json, size + 1);   /* NUL-terminate for the parser */
-                if (!p)
-                        return log_error_errno(ENOMEM, "Out of memory.");
-                json = p;
-                json[size] = 0;
-        }
-
-        r = json_u32((char *) json, "entry", &img.entry);
-        if (r >= 0)
-                r = json_u32((char *) json, "text_start", &img.text_start);
-        if (r >= 0)
-                r = json_base64((char *) json, "text", &text, &img.text_len);
+        r = flash_stub_parse((const char *) json, size, &stub);
         if (r < 0)
                 return log_error_errno(r, "%s is not an esptool stub (entry, text, text_start).", path);
-        /* the data segment is optional */
-        if (json_u32((char *) json, "data_start", &img.data_start) >= 0) {
-                r = json_base64((char *) json, "data", &data, &img.data_len);
-                if (r < 0 && r != -ENOENT)
-                        return log_error_errno(r, "%s: bad data segment.", path);
-        }
-        img.text = text;
-        img.data = data;
 
-        r = esp_loader_run_stub(l, &img);
+        r = esp_loader_run_stub(l, &stub->image);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the flasher stub: %m");
         return 0;
