@@ -194,9 +194,10 @@ static int method_trust_state(sd_bus_message *message, void *userdata, sd_bus_er
         return sd_bus_message_send(reply);
 }
 
-static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        _cleanup_(manager_port_done) ManagerPort port = {};
-        Manager *m = userdata;
+/* The prologue of the port-only trust methods: read the port, authorize,
+ * resolve. Returns 0 while polkit decides (the call is re-dispatched then). */
+static int read_authorized_port(Manager *m, sd_bus_message *message, ManagerPort *ret,
+                                sd_bus_error *error) {
         const char *port_arg;
         int r;
 
@@ -204,13 +205,22 @@ static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_e
         if (r < 0)
                 return r;
         r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MANAGE_TRUST, error);
+        if (r <= 0)
+                return r;
+        r = resolve_port(m, port_arg, false, ret, error);
         if (r < 0)
                 return r;
-        if (r == 0)
-                return 1;       /* polkit decides; this call comes back then */
-        r = resolve_port(m, port_arg, false, &port, error);
-        if (r < 0)
-                return r;
+        return 1;
+}
+
+static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(manager_port_done) ManagerPort port = {};
+        Manager *m = userdata;
+        int r;
+
+        r = read_authorized_port(m, message, &port, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;   /* 0: polkit decides; this call comes back then */
 
         r = trust_table_invalidate(m->trust, port.device_id, TRUST_INVALIDATION_FORGOTTEN);
         if (r < 0)
@@ -221,20 +231,11 @@ static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_e
 static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = userdata;
-        const char *port_arg;
         int r;
 
-        r = sd_bus_message_read(message, "s", &port_arg);
-        if (r < 0)
-                return r;
-        r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MANAGE_TRUST, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;       /* polkit decides; this call comes back then */
-        r = resolve_port(m, port_arg, false, &port, error);
-        if (r < 0)
-                return r;
+        r = read_authorized_port(m, message, &port, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;   /* 0: polkit decides; this call comes back then */
 
         /* Idempotent: nothing to cancel is not an error. */
         r = job_scheduler_cancel_port(m->scheduler, port.node);
