@@ -73,13 +73,14 @@ class FaultTestCase(harness.ServiceTestCase):
             self.assertIn(e.name, FAULT_ERRORS, f"{row.name}: unnamed failure {e}")
         return row.outcome
 
-    def settle(self, c, row, dev, image):
+    def settle(self, c, row, dev, image, may_distrust=False):
         """Records whether flash and trust are right after the row's fault: trust is
         correct if the device is trusted exactly when this image is on its flash
-        and the last deploy succeeded (the invariant checks the rest)."""
+        and the last deploy succeeded (the invariant checks the rest).
+        may_distrust: a success that leaves the device untrusted is correct too."""
         row.flash_ok = image.matches_flash(dev.sim.flash())
         trusted, h, why = self.inv.check_trust(c, dev)
-        if row.outcome == "error":
+        if row.outcome == "error" or (may_distrust and not trusted):
             row.trust_ok = not trusted
         else:
             row.trust_ok = trusted and h == image_sha256(image) and row.flash_ok
@@ -334,7 +335,10 @@ class Processes(FaultTestCase):
         row = Row("foreign process holds the port")
         other = self.image(app_seed=251, app_size=128 * 1024)
         self.attempt(c, row, dev, other)
-        self.settle(c, row, dev, other)
+        # The holder could still write to the chip through its open fd, so not
+        # trusting the device afterwards is right as well (today the service
+        # trusts it: it only watches opens, not who still holds the port).
+        self.settle(c, row, dev, other, may_distrust=True)
         self.assertTrue(row.trust_ok, row)
         if row.outcome != "error":
             self.assertTrue(row.flash_ok, row)
