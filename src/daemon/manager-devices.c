@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "device-holders.h"
 #include "log.h"
 #include "manager-devices.h"
 #include "manager.h"
@@ -177,16 +178,26 @@ void manager_devices_job_progress(Manager *m, Job *j, JobPhase phase) {
                 manager_note_reset(m, j);
 }
 
+/* The tty or the USB device node open in another process right now. */
+static bool device_held_elsewhere(const DeviceInfo *d) {
+        if (device_node_open_elsewhere(d->node) > 0)
+                return true;
+        return d->usb_node && device_node_open_elsewhere(d->usb_node) > 0;
+}
+
 void manager_devices_job_finished(Manager *m, Job *j) {
         const DeviceInfo *d;
+        bool opened_by_others;
 
-        if (device_watch_own_end(m->watch, job_port(j))) {
-                /* Someone else had the port while the job did: whatever the job
-                 * proved may not hold any more, so the trust it set must go. */
-                d = device_monitor_find_node(m->devices, job_port(j));
-                if (d)
-                        (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_FOREIGN_OPEN);
-        }
+        /* Always called: it ends the job's window of own opens. */
+        opened_by_others = device_watch_own_end(m->watch, job_port(j));
+
+        /* Someone else opened the port while the job had it, or still holds
+         * it from before: whatever the job proved may not hold any more, so
+         * the trust it set must go. */
+        d = device_monitor_find_node(m->devices, job_port(j));
+        if (d && (opened_by_others || device_held_elsewhere(d)))
+                (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_FOREIGN_OPEN);
         /* If the job reset the chip, its boot went unheard: reset it again with
          * the monitors listening, so they get the boot output from its first byte. */
         port_monitor_resume(m->monitors, job_port(j), job_stats(j)->reset_usec > 0);

@@ -335,13 +335,15 @@ class Processes(FaultTestCase):
         row = Row("foreign process holds the port")
         other = self.image(app_seed=251, app_size=128 * 1024)
         self.attempt(c, row, dev, other)
-        # The holder could still write to the chip through its open fd, so not
-        # trusting the device afterwards is right as well (today the service
-        # trusts it: it only watches opens, not who still holds the port).
+        # The holder could still write to the chip through its open fd, so the
+        # service must not trust the device while it is held.
         self.settle(c, row, dev, other, may_distrust=True)
         self.assertTrue(row.trust_ok, row)
         if row.outcome != "error":
             self.assertTrue(row.flash_ok, row)
+        trusted, _, _, reason = c.trust_state(dev.node)
+        self.assertFalse(trusted, "trusted while another process holds the port")
+        self.assertEqual(reason, "foreign-open")
         holder.kill()
         holder.wait()
         again = Row("foreign process gone, next deploy")

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Scans /proc/PID/fd for a node, like fuser(1): an fd holds it if it is the same
+ * inode, or another node of the same character device. Never by path: symlinks
+ * (by-id names, umockdev's nodes) lead to the same inode. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "device-holders.h"
+#include "macro.h"
+
+static void closedirp(DIR **d) {
+        if (*d)
+                (void) closedir(*d);
+}
+
+static bool pid_holds(int proc_fd, const char *pid, const struct stat *node) {
+        _cleanup_(closedirp) DIR *fds = NULL;
+        struct dirent *de;
+        char path[NAME_MAX + sizeof("/fd")];
+        int fd;
+
+        (void) snprintf(path, sizeof(path), "%s/fd", pid);
+        fd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return false;   /* gone, or not ours to read */
+        fds = fdopendir(fd);
+        if (!fds) {
+                safe_close(fd);
+                return false;
+        }
+        while ((de = readdir(fds))) {
+                struct stat st;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                /* Follows the fd's link to what it has open. */
+                if (fstatat(dirfd(fds), de->d_name, &st, 0) < 0)
+                        continue;
+                if (st.st_dev == node->st_dev && st.st_ino == node->st_ino)
+                        return true;
+                if (S_ISCHR(st.st_mode) && S_ISCHR(node->st_mode) && st.st_rdev == node->st_rdev)
+                        return true;
+        }
+        return false;
+}
+
+int device_node_open_elsewhere(const char *node) {
+        _cleanup_(closedirp) DIR *proc = NULL;
+        struct dirent *de;
+        struct stat st;
+        pid_t self = getpid();
+
+        if (!node)
+                return -EINVAL;
+        if (stat(node, &st) < 0)
+                return -errno;
+        if (!S_ISCHR(st.st_mode))
+                return -ENOTTY;
+
+        proc = opendir("/proc");
+        if (!proc)
+                return -errno;
+        while ((de = readdir(proc))) {
+                char *end;
+                long pid = strtol(de->d_name, &end, 10);
+
+                if (*end || end == de->d_name || pid == self)
+                        continue;
+                if (pid_holds(dirfd(proc), de->d_name, &st))
+                        return 1;
+        }
+        return 0;
+}
