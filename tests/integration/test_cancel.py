@@ -121,7 +121,13 @@ class SigtermMixin:
             time.sleep(0.05)
         self.assertEqual(svc.service_pids(), [], "the service did not exit on SIGTERM")
         if svc.activator:
-            exits = [e for e in svc.activator.events() if e[0] == "exit"]
+            # The activator logs the exit once it has reaped the instance.
+            deadline = time.monotonic() + 10
+            exits = []
+            while not exits and time.monotonic() < deadline:
+                exits = [e for e in svc.activator.events() if e[0] == "exit"]
+                time.sleep(0.05)
+            self.assertTrue(exits, "the activator never saw the instance exit")
             self.assertEqual(exits[-1][3], "0", f"exit status {exits[-1][3]}")
         self.assertFalse(dev.sim.stats()["port_open"], "the port was left open")
         self.assertIn("app", big.mismatches(dev.sim.flash()))

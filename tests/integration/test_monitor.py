@@ -138,7 +138,13 @@ class Monitors(MonitorTestCase):
         # The paused notice comes first, then the resumed one, then the new boot.
         self.assertLess(pa, sa.index(RESUMED, pa))
         after = sa[sa.index(RESUMED, pa) + len(RESUMED):end_a]
+        # The chip logs what it sent just after sending it: wait for the log to
+        # catch up with what the monitors already have.
+        deadline = time.monotonic() + 10
         sent = self.sim_sent_since_last_reset(self.dev.sim)
+        while new_app not in sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+            sent = self.sim_sent_since_last_reset(self.dev.sim)
         self.assertIn(new_app, sent)
         sent = sent[:sent.index(new_app) + len(new_app)]
         self.assertEqual(after, sent, "the monitors must get the boot output from its first byte")
