@@ -70,7 +70,12 @@ class IdleMixin:
             time.sleep(0.05)
         self.assertEqual(svc.service_pids(), [], "the service did not exit when idle")
         if svc.activator:
+            # The activator logs an exit once it has reaped the instance.
+            deadline = time.monotonic() + 10
             exits = [e for e in svc.activator.events() if e[0] == "exit"]
+            while len(exits) < n and time.monotonic() < deadline:
+                time.sleep(0.05)
+                exits = [e for e in svc.activator.events() if e[0] == "exit"]
             self.assertEqual(len(exits), n)
             self.assertTrue(all(e[3] == "0" for e in exits),
                             f"an instance exited uncleanly: {exits}")
