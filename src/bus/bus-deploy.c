@@ -115,6 +115,10 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
         r = bus_job_charge(&m->bus->job_owners, message, &charge, error);
         if (r < 0)
                 return r;
+        /* Passed fds are open already; paths are opened below. */
+        r = bus_fd_budget_check(&m->bus->fd_budget, regions.n + BUS_FDS_PER_JOB, false, error);
+        if (r < 0)
+                return r;
 
         r = resolve_port(m, port_arg, true, &port, error);
         if (r < 0)

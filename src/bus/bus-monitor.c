@@ -55,6 +55,7 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         const DeviceInfo *d;
         const char *port_arg;
         uint32_t baud;
+        uid_t uid;
         bool input = false;
         int r, fd = -1;
 
@@ -85,8 +86,21 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
                                          "'%s' is not a USB serial device udev knows", port_arg);
 
+        r = bus_limits_sender_uid(message, &uid);
+        if (r < 0)
+                return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s", strerror(-r));
+        if (uid != 0 && port_monitor_set_n_clients_of(m->monitors, uid) >= m->config.monitors_per_user)
+                return sd_bus_error_setf(error, BUS_ERROR_LIMITS_EXCEEDED,
+                                         "uid %u already holds %zu monitors (at most %u, MonitorsPerUser=)",
+                                         (unsigned) uid, port_monitor_set_n_clients_of(m->monitors, uid),
+                                         m->config.monitors_per_user);
+        /* Both ends of the socket pair, and the port if nobody monitors it yet. */
+        r = bus_fd_budget_check(&m->bus->fd_budget, 3, true, error);
+        if (r < 0)
+                return r;
+
         r = port_monitor_attach(m->monitors, d, baud, input,
-                                strcmp(job_scheduler_port_owner(m->scheduler, port.node), "flashing") == 0, &fd);
+                                strcmp(job_scheduler_port_owner(m->scheduler, port.node), "flashing") == 0, uid, &fd);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY,
                                          "%s is monitored at another baud rate", port.node);
