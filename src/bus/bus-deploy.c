@@ -15,6 +15,7 @@
 #include "bus-polkit.h"
 #include "bus-request.h"
 #include "bus-util.h"
+#include "bus-validate.h"
 #include "device-enum.h"
 #include "log.h"
 #include "manager-devices.h"
@@ -28,6 +29,9 @@ static int resolve_port(Manager *m, const char *port, bool must_exist, ManagerPo
                         sd_bus_error *error) {
         int r;
 
+        r = bus_validate_port(port, error);
+        if (r < 0)
+                return r;
         r = manager_resolve_port(m, port, must_exist, ret);
         if (r == -ENODEV)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
@@ -93,6 +97,9 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
         int r;
 
         r = sd_bus_message_read(message, "s", &port_arg);
+        if (r < 0)
+                return r;
+        r = bus_validate_port(port_arg, error);
         if (r < 0)
                 return r;
         r = bus_message_read_regions(message, &regions, error);
@@ -208,6 +215,9 @@ static int read_authorized_port(Manager *m, sd_bus_message *message, ManagerPort
         r = sd_bus_message_read(message, "s", &port_arg);
         if (r < 0)
                 return r;
+        r = bus_validate_port(port_arg, error);
+        if (r < 0)
+                return r;
         r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MANAGE_TRUST, error);
         if (r <= 0)
                 return r;
@@ -226,6 +236,10 @@ static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_e
         if (r <= 0)
                 return r < 0 ? r : 1;   /* 0: polkit decides; this call comes back then */
 
+        /* A port udev does not know (a bare UART, a device that is gone) can
+         * hold no trust of its own: nothing to forget, and nothing to keep. */
+        if (port.kind == _DEVICE_KIND_INVALID && !trust_table_contains(m->trust, port.device_id))
+                return sd_bus_reply_method_return(message, NULL);
         r = trust_table_invalidate(m->trust, port.device_id, TRUST_INVALIDATION_FORGOTTEN);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot forget trust for %s: %m", port.node);

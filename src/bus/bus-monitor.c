@@ -11,6 +11,7 @@
 #include "bus-monitor.h"
 #include "bus-polkit.h"
 #include "bus-util.h"
+#include "bus-validate.h"
 #include "log.h"
 #include "manager.h"
 
@@ -27,6 +28,9 @@ static int read_monitor_options(sd_bus_message *m, bool *ret_input, sd_bus_error
                 int b;
 
                 r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                r = bus_validate_option_key(key, error);
                 if (r < 0)
                         return r;
                 if (strcmp(key, "write") != 0)
@@ -62,11 +66,15 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         r = sd_bus_message_read(message, "su", &port_arg, &baud);
         if (r < 0)
                 return r;
+        r = bus_validate_port(port_arg, error);
+        if (r < 0)
+                return r;
+        r = bus_validate_baud(baud, false, "Monitor baud rate", error);
+        if (r < 0)
+                return r;
         r = read_monitor_options(message, &input, error);
         if (r < 0)
                 return r;
-        if (baud == 0)
-                return sd_bus_error_set(error, BUS_ERROR_INVALID_OPTIONS, "The baud rate must not be 0");
         if (m->terminating)
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
         r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MONITOR, error);

@@ -162,6 +162,106 @@ class FdBudget(harness.ServiceTestCase):
         self.assertEqual(len(svc.service_pids()), 1)
 
 
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class BadCallsFlat(harness.ServiceTestCase):
+    """10,000 mixed bad calls (unknown ports, over-long strings, bad option
+    types and values, bad bauds, bad regions) on one connection: each is refused
+    by name, and the service keeps nothing: its RSS and fd count after 10,000
+    are what they were after the first 1,000, within a small fixed slack."""
+    CALLS = 10000
+    WARM_UP = 1000
+    # What allocator noise may add; the bug this guards against kept every
+    # over-long unknown port (2,250 ForgetTrust calls of 8 KiB here: 18 MiB).
+    RSS_SLACK_KIB = 3 * 1024
+
+    def test_bad_calls_keep_nothing(self):
+        dev = self.add_board("esp32", "uart")
+        svc = self.start_service("bus")
+        c = self.client()
+        files = os.path.join(self.work, "files")
+        os.makedirs(files)
+        k4 = os.path.join(files, "4k.bin")
+        with open(k4, "wb") as f:
+            f.write(os.urandom(4096))
+        self.assertIn(dev.node, [p for p, _ in c.list_devices()])
+        pid = svc.service_pids()[0]
+        none = dbus.Dictionary({}, signature="sv")
+        iface = c.iface
+
+        def regions(items):
+            return dbus.Array([dbus.Struct((dbus.UInt64(o), dbus.String(p, variant_level=1)), signature=None)
+                               for o, p in items], signature="(tv)")
+
+        def unique(i, size):
+            # A fresh string every call: kept state would grow with each.
+            head = f"/dev/ttyNOPE{i}/"
+            return head + "x" * (size - len(head))
+
+        U32 = dbus.UInt32
+        # (method, args for call i, expected error)
+        kinds = [
+            ("ForgetTrust", lambda i: (unique(i, 8192),), "NoSuchDevice"),
+            ("ForgetTrust", lambda i: (f"/dev/ttyNOPE{i}",), "NoSuchDevice"),
+            ("TrustState", lambda i: (unique(i, 8192),), "NoSuchDevice"),
+            ("TrustState", lambda i: (f"/dev/ttyNOPE{i}",), "NoSuchDevice"),
+            ("Cancel", lambda i: (unique(i, 8192),), "NoSuchDevice"),
+            ("Cancel", lambda i: (f"relative{i}",), "NoSuchDevice"),
+            ("Monitor", lambda i: (f"/dev/ttyNOPE{i}", U32(115200), none), "NoSuchDevice"),
+            ("Monitor", lambda i: (dev.node, U32(4000000000), none), "InvalidOptions"),
+            ("Monitor", lambda i: (dev.node, U32(1), none), "InvalidOptions"),
+            ("Monitor", lambda i: (dev.node, U32(115200), dbus.Dictionary({unique(i, 4096): True},
+                                                                            signature="sv")),
+             "InvalidOptions"),
+            ("Verify", lambda i: (dev.node, regions([(0x10000, "/" + unique(i, 8192))]), none), "InvalidSource"),
+            ("Verify", lambda i: (dev.node, regions([(0x10001, k4)]), none), "InvalidRegions"),
+            ("Verify", lambda i: (dev.node, regions([(0x10000 + 0x1000 * n, k4) for n in range(65)]), none),
+             "InvalidRegions"),
+            ("DeployRegions", lambda i: (dev.node, regions([(0x10000, k4)]),
+                                         dbus.Dictionary({"baud": U32(50)}, signature="sv")), "InvalidOptions"),
+            ("DeployRegions", lambda i: (dev.node, regions([(0x10000, k4)]),
+                                         dbus.Dictionary({"trust": dbus.String("yes")}, signature="sv")),
+             "InvalidOptions"),
+            ("DeployRegions", lambda i: (dev.node, regions([(0x10000, k4)]),
+                                         dbus.Dictionary({"chip": dbus.String(unique(i, 4096))}, signature="sv")),
+             "InvalidOptions"),
+            ("DeployRegions", lambda i: (unique(i, 8192), regions([(0x10000, k4)]), none), "NoSuchDevice"),
+        ]
+        # ForgetTrust with 8 KiB ports is 1/8 of the calls: weight it as the issue did.
+        weights = [2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+        schedule = [k for k, w in zip(kinds, weights) for _ in range(w)]
+
+        wrong = []
+        warm = None
+        for i in range(self.CALLS):
+            if i == self.WARM_UP:
+                warm = (vm_rss_kib(pid), fd_count(pid))
+            method, args, want = schedule[i % len(schedule)]
+            try:
+                getattr(iface, method)(*args(i), timeout=30)
+                if len(wrong) < 20:
+                    wrong.append(f"{method}#{i}: succeeded, wanted {want}")
+            except dbus.exceptions.DBusException as e:
+                if e.get_dbus_name() != harness.error_name(want) and len(wrong) < 20:
+                    wrong.append(f"{method}#{i}: {e.get_dbus_name()} ({e.get_dbus_message()[:200]}), "
+                                 f"wanted {want}")
+        end = (vm_rss_kib(pid), fd_count(pid))
+        sys.stderr.write(f"after {self.WARM_UP}: RSS {warm[0]} KiB, {warm[1]} fds; "
+                         f"after {self.CALLS}: RSS {end[0]} KiB, {end[1]} fds\n")
+        self.assertLessEqual(end[0] - warm[0], self.RSS_SLACK_KIB, f"RSS grew from {warm[0]} to {end[0]} KiB")
+        self.assertLessEqual(end[1], warm[1], f"fds grew from {warm[1]} to {end[1]}")
+        self.assertEqual(wrong, [])
+        # Same instance, and healthy.
+        self.assertEqual(svc.service_pids(), [pid])
+        self.assertEqual(c.trust_state(dev.node)[3], "service-start")
+
+
 def _monitor_ok(c, port, held):
     try:
         held.append(c.iface.Monitor(port, dbus.UInt32(115200), harness.options_value(), timeout=30).take())
