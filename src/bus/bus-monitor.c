@@ -53,6 +53,33 @@ static int read_monitor_options(sd_bus_message *m, bool *ret_input, sd_bus_error
         return 0;
 }
 
+/* Opening a port is not opening a region source: the errnos that the table
+ * names for sources (ENOENT, EINVAL, …) mean something else here. */
+static int monitor_error(sd_bus_error *error, int r, const char *node) {
+        switch (-r) {
+        case EBUSY:
+                return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY, "%s is monitored at another baud rate", node);
+        case ENOENT:
+        case ENODEV:
+        case ENXIO:
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "Cannot monitor %s: %s", node,
+                                         strerror(-r));
+        case EINVAL:
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS,
+                                         "Cannot monitor %s: the port refuses the baud rate", node);
+        case EACCES:
+        case EPERM:
+        case ENOMEM:
+        case EMFILE:
+        case ENFILE:
+                return bus_error_set_errnof(error, r, "Cannot monitor %s: %m", node);
+        default:
+                /* The device answered the open with an error of its own. */
+                return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY, "Cannot monitor %s: %s", node,
+                                         strerror(-r));
+        }
+}
+
 int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = userdata;
@@ -109,11 +136,8 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
 
         r = port_monitor_attach(m->monitors, d, baud, input,
                                 strcmp(job_scheduler_port_owner(m->scheduler, port.node), "flashing") == 0, uid, &fd);
-        if (r == -EBUSY)
-                return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY,
-                                         "%s is monitored at another baud rate", port.node);
         if (r < 0)
-                return bus_error_set_errnof(error, r, "Cannot monitor %s: %m", port.node);
+                return monitor_error(error, r, port.node);
 
         r = sd_bus_reply_method_return(message, "h", fd);
         /* The reply holds its own duplicate. */
