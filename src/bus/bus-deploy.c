@@ -159,19 +159,51 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
                                             job_kind_to_string(kind), port.node);
         }
         bus_job_charge_keep(&charge);   /* given back in bus_deploy_job_finished() */
-        log_debug("Queued a %s on %s for %s.", job_kind_to_string(kind), port.node, bus_message_origin(message));
+        log_debug("Queued a %s on %s for %s.", job_kind_to_string(kind), ESC(port.node),
+                  ESC(bus_message_origin(message)));
         return 1;
 }
 
+/* A refused call, for the log (and the journal's fields): which method, which
+ * port, whose, why. Denials and limits are notices; bad arguments debug only,
+ * so that a caller cannot flood the journal with them. */
+static int log_refusal(sd_bus_message *message, int r, const sd_bus_error *error) {
+        const char *port = NULL, *name, *why;
+        char outcome[96];
+        uid_t uid = (uid_t) -1;
+        int level;
+
+        if (r >= 0)
+                return r;
+        /* Every method that gets here takes the port first. */
+        if (sd_bus_message_rewind(message, true) >= 0)
+                (void) sd_bus_message_read(message, "s", &port);
+        (void) bus_limits_sender_uid(message, &uid);
+        name = sd_bus_error_is_set(error) ? error->name : bus_error_name_from_errno(r);
+        why = sd_bus_error_is_set(error) && error->message ? error->message : strerror(ERRNO_ABS(r));
+        if (name && strncmp(name, BUS_ERROR_PREFIX, strlen(BUS_ERROR_PREFIX)) == 0)
+                name += strlen(BUS_ERROR_PREFIX);
+        (void) snprintf(outcome, sizeof(outcome), "refused:%s", name ?: "error");
+        level = STR_IN_SET(name, "PermissionDenied", "LimitsExceeded") ? LOG_NOTICE : LOG_DEBUG;
+        log_fields(level, LOG_FIELDS(.port = port, .caller_uid = &uid, .outcome = outcome),
+                   "%s on %s refused for uid %d: %s: %s", strempty(sd_bus_message_get_member(message)),
+                   ESC(port), (int) uid, name ?: "error", ESC(why));
+        return r;
+}
+
 static int method_verify(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return submit_job(message, userdata, JOB_KIND_VERIFY, error);
+        return log_refusal(message, submit_job(message, userdata, JOB_KIND_VERIFY, error), error);
 }
 
 static int method_deploy_regions(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return submit_job(message, userdata, JOB_KIND_DEPLOY, error);
+        return log_refusal(message, submit_job(message, userdata, JOB_KIND_DEPLOY, error), error);
 }
 
-static int method_trust_state(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+static int method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return log_refusal(message, bus_method_monitor(message, userdata, error), error);
+}
+
+static int trust_state(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = userdata;
@@ -227,7 +259,7 @@ static int read_authorized_port(Manager *m, sd_bus_message *message, ManagerPort
         return 1;
 }
 
-static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+static int forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = userdata;
         int r;
@@ -246,7 +278,7 @@ static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_e
         return sd_bus_reply_method_return(message, NULL);
 }
 
-static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = userdata;
         int r;
@@ -259,8 +291,28 @@ static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *
         r = job_scheduler_cancel_port(m->scheduler, port.node);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot cancel jobs on %s: %m", port.node);
-        log_info("Cancelled %d job(s) on %s.", r, port.node);
+        {
+                uid_t uid = (uid_t) -1;
+                char outcome[32];
+
+                (void) bus_limits_sender_uid(message, &uid);
+                (void) snprintf(outcome, sizeof(outcome), "cancelled:%d", r);
+                log_fields(LOG_INFO, LOG_FIELDS(.port = port.node, .caller_uid = &uid, .outcome = outcome),
+                           "Cancelled %d job(s) on %s for uid %d.", r, ESC(port.node), (int) uid);
+        }
         return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_trust_state(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return log_refusal(message, trust_state(message, userdata, error), error);
+}
+
+static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return log_refusal(message, forget_trust(message, userdata, error), error);
+}
+
+static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return log_refusal(message, cancel(message, userdata, error), error);
 }
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface,
@@ -312,7 +364,7 @@ const sd_bus_vtable bus_deploy_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Monitor",
                                 SD_BUS_ARGS("s", port, "u", baud, "a{sv}", options),
                                 SD_BUS_RESULT("h", fd),
-                                bus_method_monitor,
+                                method_monitor,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded",
                                 SD_BUS_ARGS("s", port, "a{sv}", properties),
@@ -451,17 +503,30 @@ static int reply_deploy(sd_bus_message *call, Job *j) {
 
 void bus_deploy_job_finished(Manager *m, Job *j) {
         _cleanup_bus_message_unref_ sd_bus_message *call = job_get_userdata(j);
-        const char *what = job_kind_to_string(job_kind(j)), *port = job_port(j);
+        const char *what = job_kind_to_string(job_kind(j)), *port = job_port(j), *outcome;
+        uid_t uid = (uid_t) -1;
+        uint64_t cookie = 0;
+        char job_id[128];
         int r;
 
         if (!call)
                 return;
         bus_job_owners_release(&m->bus->job_owners, call);
 
+        /* The job is the call that asked for it. */
+        (void) sd_bus_message_get_cookie(call, &cookie);
+        (void) snprintf(job_id, sizeof(job_id), "%s/%" PRIu64, bus_message_origin(call), cookie);
+        (void) bus_limits_sender_uid(call, &uid);
+
         r = job_error(j);
         if (r < 0) {
-                log_full_errno(r == -ECANCELED ? LOG_INFO : LOG_WARNING, r, "%s on %s failed: %s",
-                               what, port, job_error_message(j) ?: strerror(-r));
+                outcome = bus_error_name_from_errno(r) ?: "failed";
+                if (strncmp(outcome, BUS_ERROR_PREFIX, strlen(BUS_ERROR_PREFIX)) == 0)
+                        outcome += strlen(BUS_ERROR_PREFIX);
+                log_fields_errno(r == -ECANCELED ? LOG_INFO : LOG_WARNING, r,
+                                 LOG_FIELDS(.port = port, .job = job_id, .caller_uid = &uid, .outcome = outcome),
+                                 "%s on %s for uid %d failed: %s", what, ESC(port), (int) uid,
+                                 ESC(job_error_message(j) ?: strerror(-r)));
                 if (job_error_message(j))
                         r = bus_reply_errnof(call, r, "%s on %s failed: %s", what, port, job_error_message(j));
                 else
@@ -471,13 +536,16 @@ void bus_deploy_job_finished(Manager *m, Job *j) {
                         r = reply_verify(call, j);
                 else
                         r = reply_deploy(call, j);
-                log_info("%s on %s done%s%s.", what, port, job_kind(j) == JOB_KIND_DEPLOY ? ": " : "",
-                         job_kind(j) == JOB_KIND_DEPLOY ? job_outcome_to_string(job_outcome(j)) : "");
+                outcome = job_kind(j) == JOB_KIND_DEPLOY ? job_outcome_to_string(job_outcome(j)) : "verified";
+                log_fields(LOG_INFO, LOG_FIELDS(.port = port, .job = job_id, .caller_uid = &uid, .outcome = outcome),
+                           "%s on %s for uid %d done%s%s.", what, ESC(port), (int) uid,
+                           job_kind(j) == JOB_KIND_DEPLOY ? ": " : "",
+                           job_kind(j) == JOB_KIND_DEPLOY ? outcome : "");
         }
         /* The caller may have hung up meanwhile: nobody to tell. */
         if (r < 0)
                 log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
-                               "Failed to reply to the %s on %s: %m", what, port);
+                               "Failed to reply to the %s on %s: %m", what, ESC(port));
 }
 
 /* ---- signals ------------------------------------------------------------------- */

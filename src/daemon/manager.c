@@ -39,7 +39,7 @@ static const JobSchedulerCallbacks scheduler_callbacks = {
 static void on_trust_changed(TrustTable *t, const char *device_id, const TrustEntry *e, void *userdata) {
         Manager *m = userdata;
 
-        log_info("Trust for %s %s%s%s.", device_id, e->trusted ? "set" : "cleared",
+        log_info("Trust for %s %s%s%s.", ESC(device_id), e->trusted ? "set" : "cleared",
                  e->trusted ? "" : ": ", e->trusted ? "" : trust_invalidation_to_string(e->last_invalidation));
         bus_deploy_emit_trust_changed(m, manager_devices_port_of(m, device_id), e);
 }

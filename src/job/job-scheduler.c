@@ -236,10 +236,10 @@ static void on_job_finished(Job *j, void *userdata) {
         scheduler_update_trust(s, sj);
 
         if (job_error(j) < 0)
-                log_debug("%s: %s job failed: %s", p->path, job_kind_to_string(job_kind(j)),
+                log_debug("%s: %s job failed: %s", ESC(p->path), job_kind_to_string(job_kind(j)),
                          job_error_message(j) ?: "unknown error");
         else
-                log_debug("%s: %s job done: %s", p->path, job_kind_to_string(job_kind(j)),
+                log_debug("%s: %s job done: %s", ESC(p->path), job_kind_to_string(job_kind(j)),
                          job_outcome_to_string(job_outcome(j)) ?: "verified");
 
         /* Hand the job over (its reply goes out first), then let the next one
