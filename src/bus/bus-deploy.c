@@ -278,28 +278,76 @@ static int forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *e
         return sd_bus_reply_method_return(message, NULL);
 }
 
+typedef struct JobOwnerFilter {
+        const BusJobOwners *owners;
+        uid_t uid;
+} JobOwnerFilter;
+
+static bool job_is_callers(Job *j, void *userdata) {
+        const JobOwnerFilter *f = userdata;
+        uid_t owner;
+
+        /* A job whose owner is not known is nobody's to cancel but an admin's. */
+        return bus_job_owner(f->owners, job_get_userdata(j), &owner) >= 0 && owner == f->uid;
+}
+
+static bool job_is_someone_elses(Job *j, void *userdata) {
+        return !job_is_callers(j, userdata);
+}
+
+/* Cancel: the caller's own jobs with manage-trust; jobs of other users (when
+ * the caller has none there) with manage-others (administrators,
+ * auth_admin_keep), like systemd's manage-units. root cancels every job. */
 static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = userdata;
+        const char *port_arg, *action;
+        _cleanup_(sd_bus_error_free) sd_bus_error denied = SD_BUS_ERROR_NULL;
+        JobOwnerFilter filter = { .owners = &m->bus->job_owners };
+        bool others;
+        char outcome[32];
         int r;
 
-        r = read_authorized_port(m, message, &port, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;   /* 0: polkit decides; this call comes back then */
+        r = sd_bus_message_read(message, "s", &port_arg);
+        if (r < 0)
+                return r;
+        r = resolve_port(m, port_arg, false, &port, error);
+        if (r < 0)
+                return r;
+        r = bus_limits_sender_uid(message, &filter.uid);
+        if (r < 0)
+                return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s", strerror(-r));
+
+        /* Whose jobs are there decides what to ask: a caller with jobs of its
+         * own cancels those (Ctrl-C in a client while someone else's job is
+         * queued too); with none, other users' jobs need manage-others. The
+         * second dispatch asks the same, and cancels no more than it allowed. */
+        action = bus_polkit_asked_action(m->bus, message) ?:
+                (job_scheduler_count_port(m->scheduler, port.node, job_is_callers, &filter) == 0 &&
+                 job_scheduler_count_port(m->scheduler, port.node, job_is_someone_elses, &filter) > 0
+                 ? POLKIT_ACTION_MANAGE_OTHERS : POLKIT_ACTION_MANAGE_TRUST);
+        r = bus_polkit_verify(m->bus, message, action, &denied);
+        if (r < 0) {
+                if (streq(action, POLKIT_ACTION_MANAGE_OTHERS))
+                        return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
+                                                 "Jobs of another user are queued or running on %s; cancelling "
+                                                 "them needs %s (%s)", port.node, POLKIT_ACTION_MANAGE_OTHERS,
+                                                 strempty(denied.message));
+                (void) sd_bus_error_copy(error, &denied);
+                return r;
+        }
+        if (r == 0)
+                return 1;       /* polkit decides; this call comes back then */
+        others = filter.uid == 0 || streq(action, POLKIT_ACTION_MANAGE_OTHERS);
 
         /* Idempotent: nothing to cancel is not an error. */
-        r = job_scheduler_cancel_port(m->scheduler, port.node);
+        r = job_scheduler_cancel_port_where(m->scheduler, port.node, others ? NULL : job_is_callers, &filter);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot cancel jobs on %s: %m", port.node);
-        {
-                uid_t uid = (uid_t) -1;
-                char outcome[32];
-
-                (void) bus_limits_sender_uid(message, &uid);
-                (void) snprintf(outcome, sizeof(outcome), "cancelled:%d", r);
-                log_fields(LOG_INFO, LOG_FIELDS(.port = port.node, .caller_uid = &uid, .outcome = outcome),
-                           "Cancelled %d job(s) on %s for uid %d.", r, ESC(port.node), (int) uid);
-        }
+        (void) snprintf(outcome, sizeof(outcome), "cancelled:%d", r);
+        log_fields(LOG_INFO, LOG_FIELDS(.port = port.node, .caller_uid = &filter.uid, .outcome = outcome),
+                   "Cancelled %d job(s) on %s for uid %d%s.", r, ESC(port.node), (int) filter.uid,
+                   others ? "" : " (its own)");
         return sd_bus_reply_method_return(message, NULL);
 }
 

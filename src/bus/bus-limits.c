@@ -77,15 +77,12 @@ int bus_job_charge(BusJobOwners *o, sd_bus_message *call, BusJobCharge *ret, sd_
         if (r < 0)
                 return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s",
                                             strerror(-r));
-        if (uid == 0) {
-                *ret = (BusJobCharge) {};
-                return 0;
-        }
-
+        /* root is recorded too (whose job it is decides who may cancel it), but
+         * never limited. */
         for (size_t i = 0; i < o->n; i++)
                 if (o->items[i].uid == uid)
                         n++;
-        if (n >= BUS_LIMIT_JOBS_PER_UID)
+        if (uid != 0 && n >= BUS_LIMIT_JOBS_PER_UID)
                 return sd_bus_error_setf(error, BUS_ERROR_LIMITS_EXCEEDED,
                                          "uid %u already has %zu jobs running or queued (at most %u)",
                                          (unsigned) uid, n, BUS_LIMIT_JOBS_PER_UID);
@@ -107,6 +104,15 @@ void bus_job_charge_done(BusJobCharge *c) {
         if (c->owners)
                 bus_job_owners_release(c->owners, c->call);
         *c = (BusJobCharge) {};
+}
+
+int bus_job_owner(const BusJobOwners *o, const sd_bus_message *call, uid_t *ret) {
+        for (size_t i = 0; i < o->n; i++)
+                if (o->items[i].call == call) {
+                        *ret = o->items[i].uid;
+                        return 0;
+                }
+        return -ENOENT;
 }
 
 void bus_job_owners_release(BusJobOwners *o, const sd_bus_message *call) {

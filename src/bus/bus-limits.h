@@ -66,5 +66,7 @@ int bus_job_charge(BusJobOwners *o, sd_bus_message *call, BusJobCharge *ret, sd_
 /* The job was queued: its slot stays taken until bus_job_owners_release(). */
 void bus_job_charge_keep(BusJobCharge *c);
 void bus_job_charge_done(BusJobCharge *c);
+/* Who started the job of call (-ENOENT: no such job). */
+int bus_job_owner(const BusJobOwners *o, const sd_bus_message *call, uid_t *ret);
 /* The job of call has ended. */
 void bus_job_owners_release(BusJobOwners *o, const sd_bus_message *call);

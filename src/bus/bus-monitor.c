@@ -85,9 +85,11 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         Manager *m = userdata;
         const DeviceInfo *d;
         const char *port_arg;
+        _cleanup_(sd_bus_error_free) sd_bus_error denied = SD_BUS_ERROR_NULL;
+        const char *action;
         uint32_t baud;
         uid_t uid;
-        bool input = false;
+        bool input = false, others;
         int r, fd = -1;
 
         r = sd_bus_message_read(message, "su", &port_arg, &baud);
@@ -104,11 +106,6 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
                 return r;
         if (m->terminating)
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
-        r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MONITOR, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;       /* polkit decides; this call comes back then */
 
         r = manager_resolve_port(m, port_arg, true, &port);
         if (r == -ENODEV)
@@ -120,10 +117,35 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         if (!d)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
                                          "'%s' is not a USB serial device udev knows", port_arg);
-
         r = bus_limits_sender_uid(message, &uid);
         if (r < 0)
                 return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s", strerror(-r));
+
+        /* Typing into a console that another user is watching (and may be
+         * typing into) is acting on their session: that takes manage-others,
+         * as cancelling their jobs does. Reading alongside them does not. */
+        others = input && port_monitor_set_other_owner(m->monitors, d->identity, uid);
+        action = bus_polkit_asked_action(m->bus, message) ?:
+                (others ? POLKIT_ACTION_MANAGE_OTHERS : POLKIT_ACTION_MONITOR);
+        r = bus_polkit_verify(m->bus, message, action, &denied);
+        if (r < 0) {
+                if (streq(action, POLKIT_ACTION_MANAGE_OTHERS))
+                        return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
+                                                 "Another user monitors %s; a writing monitor next to theirs "
+                                                 "needs %s (%s)", port.node, POLKIT_ACTION_MANAGE_OTHERS,
+                                                 strempty(denied.message));
+                (void) sd_bus_error_copy(error, &denied);
+                return r;
+        }
+        if (r == 0)
+                return 1;       /* polkit decides; this call comes back then */
+        /* Someone else started monitoring while polkit decided. */
+        if (input && uid != 0 && !streq(action, POLKIT_ACTION_MANAGE_OTHERS) &&
+            port_monitor_set_other_owner(m->monitors, d->identity, uid))
+                return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
+                                         "Another user monitors %s; a writing monitor next to theirs needs %s",
+                                         port.node, POLKIT_ACTION_MANAGE_OTHERS);
+
         if (uid != 0 && port_monitor_set_n_clients_of(m->monitors, uid) >= m->config.monitors_per_user)
                 return sd_bus_error_setf(error, BUS_ERROR_LIMITS_EXCEEDED,
                                          "uid %u already holds %zu monitors (at most %u, MonitorsPerUser=)",

@@ -382,7 +382,7 @@ fail:
         return r;
 }
 
-int job_scheduler_cancel_port(JobScheduler *s, const char *port) {
+int job_scheduler_cancel_port_where(JobScheduler *s, const char *port, JobMatchFn match, void *userdata) {
         Port *p;
         int n = 0;
 
@@ -395,11 +395,30 @@ int job_scheduler_cancel_port(JobScheduler *s, const char *port) {
         /* Queued workers wake up and finish with -ECANCELED at once; the running
          * one's blocking I/O is interrupted. */
         for (ScheduledJob *sj = s->jobs; sj; sj = sj->all_next)
-                if (sj->port == p) {
+                if (sj->port == p && !sj->cancelled && (!match || match(sj->job, userdata))) {
                         sj->cancelled = true;
                         job_cancel(sj->job);
                         n++;
                 }
+        return n;
+}
+
+int job_scheduler_cancel_port(JobScheduler *s, const char *port) {
+        return job_scheduler_cancel_port_where(s, port, NULL, NULL);
+}
+
+size_t job_scheduler_count_port(JobScheduler *s, const char *port, JobMatchFn match, void *userdata) {
+        size_t n = 0;
+        Port *p;
+
+        if (!s || !port)
+                return 0;
+        p = scheduler_find_port(s, port);
+        if (!p)
+                return 0;
+        for (ScheduledJob *sj = s->jobs; sj; sj = sj->all_next)
+                if (sj->port == p && !sj->cancelled && (!match || match(sj->job, userdata)))
+                        n++;
         return n;
 }
 
