@@ -167,14 +167,9 @@ fail:
 
 /* ---- stub ------------------------------------------------------------------------ */
 
-static int loader_upload_segment(EspLoader *l, uint32_t addr, const uint8_t *data, size_t len) {
+static int loader_upload_segment_once(EspLoader *l, uint32_t addr, const uint8_t *data, size_t len) {
         uint8_t begin[20];
         uint32_t blocks;
-
-        if (len == 0)
-                return 0;
-        if (len > UINT32_MAX)
-                return -EFBIG;
 
         blocks = (uint32_t) DIV_ROUND_UP(len, ESP_ROM_MEM_BLOCK_SIZE);
         STEP(loader_command_retry(l, ESP_OP_MEM_BEGIN, begin,
@@ -186,10 +181,30 @@ static int loader_upload_segment(EspLoader *l, uint32_t addr, const uint8_t *dat
                 size_t off = (size_t) seq * ESP_ROM_MEM_BLOCK_SIZE;
                 size_t n = MIN((size_t) ESP_ROM_MEM_BLOCK_SIZE, len - off);
 
+                /* The ROM's sequence rules are those of its flash writes: a
+                 * refused block means beginning the segment again. */
                 STEP(loader_data_command(l, ESP_OP_MEM_DATA, seq, data + off, n,
-                                         LOADER_DEFAULT_TIMEOUT));
+                                         LOADER_DEFAULT_TIMEOUT, /* resend_refused= */ false));
         }
         return 0;
+}
+
+static int loader_upload_segment(EspLoader *l, uint32_t addr, const uint8_t *data, size_t len) {
+        int r;
+
+        if (len == 0)
+                return 0;
+        if (len > UINT32_MAX)
+                return -EFBIG;
+
+        for (;;) {
+                r = loader_upload_segment_once(l, addr, data, len);
+                if (r >= 0 || loader_error_is_fatal(r))
+                        return r;
+                if (esp_loader_take_restart(l) < 0)
+                        return r;
+                log_debug("Uploading the segment at 0x%x again.", addr);
+        }
 }
 
 int esp_loader_run_stub(EspLoader *l, const EspStubImage *stub) {
@@ -296,9 +311,76 @@ int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, si
          * and writes while the next block arrives (esptool write_flash). */
         timeout = l->stub ? l->prev_block_timeout : block_timeout;
 
-        r = loader_data_command(l, ESP_OP_FLASH_DEFL_DATA, seq, block, len, timeout);
+        r = loader_data_command(l, ESP_OP_FLASH_DEFL_DATA, seq, block, len, timeout,
+                                /* resend_refused= */ l->stub);
         if (r < 0)
                 return log_debug_errno(r, "FLASH_DEFL_DATA block %u failed: %m", seq);
+
+        l->prev_block_timeout = block_timeout;
+        return 0;
+}
+
+/* ---- uncompressed flash writes ---------------------------------------------------- */
+
+int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_t block_size) {
+        uint8_t payload[20];
+        uint32_t blocks;
+        usec_t timeout;
+        int r;
+
+        if (!l || block_size == 0 || block_size > ESP_STUB_FLASH_BLOCK_SIZE)
+                return -EINVAL;
+        if (!l->chip)
+                return -ENOTCONN;
+
+        blocks = (uint32_t) DIV_ROUND_UP((uint64_t) size, block_size);
+        /* The ROM erases the range now; a stub as it goes (esptool flash_begin:
+         * no ESP8266-style erase size correction on these chips). */
+        timeout = l->stub ? LOADER_DEFAULT_TIMEOUT : loader_timeout_per_mb(LOADER_ERASE_SEC_PER_MB, size);
+
+        l->stats.flash_begins++;
+        r = loader_command_retry(l, ESP_OP_FLASH_BEGIN, payload,
+                                 esp_payload_begin(payload, size, blocks, block_size, offset,
+                                                   l->stub || l->chip->rom_begin_has_encrypt_flag, false),
+                                 timeout, NULL);
+        if (r < 0)
+                return log_debug_errno(r, "FLASH_BEGIN at 0x%x failed: %m", offset);
+
+        l->prev_block_timeout = LOADER_DEFAULT_TIMEOUT;
+        return 0;
+}
+
+int esp_loader_flash_data(EspLoader *l, uint32_t seq, const void *block, size_t len,
+                          uint32_t block_size) {
+        _cleanup_free_ uint8_t *padded = NULL;
+        usec_t block_timeout, timeout;
+        int r;
+
+        if (!l || !block || len == 0 || block_size == 0 || len > block_size ||
+            block_size > ESP_STUB_FLASH_BLOCK_SIZE)
+                return -EINVAL;
+        if (!l->chip)
+                return -ENOTCONN;
+
+        if (len < block_size) {
+                /* esptool pads the last block: programming 0xFF changes nothing */
+                padded = malloc(block_size);
+                if (!padded)
+                        return -ENOMEM;
+                memcpy(padded, block, len);
+                memset(padded + len, 0xff, block_size - len);
+                block = padded;
+        }
+
+        block_timeout = loader_timeout_per_mb(LOADER_WRITE_SEC_PER_MB, block_size);
+        timeout = l->stub ? l->prev_block_timeout : block_timeout;
+
+        /* After a refused FLASH_DATA the ROM's sequence number moves on but its
+         * write address does not: every later block would land a block low. */
+        r = loader_data_command(l, ESP_OP_FLASH_DATA, seq, block, block_size, timeout,
+                                /* resend_refused= */ l->stub);
+        if (r < 0)
+                return log_debug_errno(r, "FLASH_DATA block %u failed: %m", seq);
 
         l->prev_block_timeout = block_timeout;
         return 0;

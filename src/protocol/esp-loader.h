@@ -35,7 +35,11 @@ typedef struct EspLoaderStats {
         uint64_t commands;
         uint64_t retries;
         uint64_t flash_begins;   /* FLASH_BEGIN + FLASH_DEFL_BEGIN sent */
+        uint64_t stream_restarts; /* write streams begun again after a refused or lost block */
 } EspLoaderStats;
+
+/* Restarts of write streams allowed in one session (esp_loader_take_restart). */
+#define ESP_LOADER_RESTART_BUDGET 64
 
 /* The loader borrows the transport; it does not free it. */
 int esp_loader_new(Transport *t, EspLoader **ret);
@@ -90,16 +94,50 @@ typedef struct EspStubImage {
 } EspStubImage;
 int esp_loader_run_stub(EspLoader *l, const EspStubImage *stub);
 
+/* Whether a compressed write on this loader may program flash past the end of
+ * its stream: true with *ret_window (0: it does not; else the ROM's inflate
+ * buffer, see EspChipInfo.rom_defl_spill_window) when the loader's behaviour is
+ * known, false when it is not (a ROM without reference traces). Stubs never spill. */
+bool esp_loader_defl_spill(EspLoader *l, uint32_t *ret_window);
+/* How much of a write stream is surely on flash once its acknowledged blocks
+ * carried `acked` bytes: the ROM writes a FLASH_DATA block before it answers,
+ * but a FLASH_DEFL stream only in whole inflate buffers
+ * (ESP_ROM_INFLATE_BUFFER_SIZE); a stub answers before it writes (0). Where a
+ * restarted stream may begin. */
+uint64_t esp_loader_stream_flushed(EspLoader *l, bool compressed, uint64_t acked);
+/* The link's current baud rate. */
+uint32_t esp_loader_baud(EspLoader *l);
+
+/* A write stream that lost or had refused a block must begin again (the ROM
+ * advances its sequence number even for a block it drops, so resending the
+ * block can never succeed: esp32-rom-defl-error-probe). Each restart takes one
+ * from the session's budget (ESP_LOADER_RESTART_BUDGET) and is counted in the
+ * stats; -EPROTO once the budget is spent. */
+int esp_loader_take_restart(EspLoader *l);
+
+/* Uncompressed write (FLASH_BEGIN / FLASH_DATA), which never programs past its
+ * end. begin erases [offset, offset + size) rounded out to sectors (the ROM at
+ * once, a stub as it goes); data blocks are block_size bytes, the last one padded
+ * with 0xFF as esptool pads it. No FLASH_END: on the ROM it would leave the loader. */
+int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_t block_size);
+int esp_loader_flash_data(EspLoader *l, uint32_t seq, const void *block, size_t len,
+                          uint32_t block_size);
+
 /* Compressed write, low level: the flash layer plans, compresses and calls these.
  * begin erases (ROM: the whole range; stub: as it goes) so its timeout scales
  * with size. */
 int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompressed_size,
                                 uint32_t compressed_size, uint32_t block_size);
-/* A block the chip refuses (it arrived mangled) is sent again; an unanswered one
- * is probed with a READ_REG, whose in-order reply tells whether the block landed,
- * so that no block is ever taken twice. -EPROTO with esp_loader_last_error()
- * ESP_ERROR_DEFLATE/ESP_ERROR_INFLATE: the chip's inflater holds damaged data,
- * only a new FLASH_DEFL_BEGIN helps. */
+/* An unanswered block is probed with a READ_REG, whose in-order reply tells
+ * whether the block landed, so that no block is ever taken twice. A block the
+ * stub refuses (it arrived mangled) is sent again: the stub keeps no sequence
+ * number. The ROM does, and advances it even for a block it drops, so a ROM
+ * block that was refused, or whose fate is unknown, fails with -EPROTO (or
+ * -ETIMEDOUT) and the stream must begin again (esp_loader_take_restart).
+ * -EPROTO with esp_loader_last_error() ESP_ERROR_DEFLATE/ESP_ERROR_INFLATE: the
+ * chip's inflater holds damaged data, only a new FLASH_DEFL_BEGIN helps.
+ * Success is judged by the first status byte alone: the ROM carries an earlier
+ * error code in the second one (00 07 after a 01 07). */
 int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, size_t len,
                                uint32_t uncompressed_block_size);
 /* With stay_in_loader on a ROM nothing is sent: the ROM's FLASH_DEFL_END would
