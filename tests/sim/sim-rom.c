@@ -119,6 +119,8 @@ static int rom_flash_begin(SimLoader *l, const SimRequest *req, bool compressed,
         l->fw.compressed = compressed;
         l->fw.next_write = offset;
         l->fw.expect_seq = 0;
+        l->fw.base = offset;
+        l->fw.num_blocks = sim_le32(req->data + 4);
 
         /* The ROM erases the whole range before it answers. */
         at = t;
@@ -151,7 +153,9 @@ static int rom_flash_data(SimLoader *l, const SimRequest *req, nsec_t t) {
 
         data_len = (uint32_t) req->len - 16;
         if (compressed) {
-                r = sim_loader_inflate(l, req->data + 16, data_len, t, &end);
+                bool last = l->fw.num_blocks > 0 && l->fw.expect_seq == l->fw.num_blocks - 1;
+
+                r = sim_rom_inflate(l, req->data + 16, data_len, last, t, &end);
                 if (r < 0)
                         return rom_fail(l, req, ROM_DEFLATE_ERR, t);
         } else {

@@ -338,6 +338,27 @@ def test_replay_esp32(binary, work):
           "flash file holds the inflated data at 0x30000")
     sim.stop()
 
+    # The compressed-write spill of the ESP32 ROM: esptool writes a partition
+    # table, 32 KiB at 0x40000 (fills the ROM's inflate buffer) and a 26 KiB
+    # bootloader at 0x1000, whose completion programs the rest of the buffer
+    # over 0x7800..0x8fff. Every write verifies; the later verify-flash of the
+    # partition table fails, and the read-back shows the stale bytes.
+    flash = os.path.join(work, "flash-esp32-spill.bin")
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download"])
+    sim.drain()
+    # The traced chip had run esptool before, which had left SPI_USR at 0.
+    r = sim.request(0x09, struct.pack("<IIII", 0x3FF4201C, 0, 0xFFFFFFFF, 0))
+    check(r is not None and r[:2] == b"\x01\x09", "WRITE_REG SPI_USR answered")
+    replay(sim, "esp32-rom-write-flash-compressed-spill.trace.txt", lenient_leftover=True)
+    replay(sim, "esp32-rom-read-flash-after-spill.trace.txt")
+    check(md5_file_range(flash, 0x48000, 0x8000) == md5_file_range(flash, 0x40000, 0x8000),
+          "the 32 KiB stream at 0x40000 is programmed a second time at 0x48000")
+    with open(flash, "rb") as f:
+        f.seek(0x7800)
+        spill = f.read(0x800)
+    check(spill.startswith(b"7f8|STALE-06804|"), f"0x7800 holds the stale buffer: {spill[:16]!r}")
+    sim.stop()
+
     # The stub chains: upload, write, verify; then a fresh chip that uploads the
     # stub, switches to 921600, reads flash back, and a run that finds the stub
     # still running and erases a region.
