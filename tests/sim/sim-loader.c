@@ -85,6 +85,7 @@ void sim_loader_reset(SimLoader *l) {
         l->last_op = 0;
         l->last_value = 0;
         memset(l->resp_ram, 0, sizeof(l->resp_ram));
+        l->rom_error = 0;
         /* The inflate buffer too: no trace shows what it holds before the
          * first stream, and zeroed RAM is the assumption made throughout. */
         memset(l->rom_window, 0, sizeof(l->rom_window));

@@ -123,6 +123,10 @@ typedef struct SimLoader {
         uint8_t last_op;
         uint32_t last_value;
         uint8_t resp_ram[SIM_ROM_RESP_RAM];
+        /* The error code of the last failed command: successful replies
+         * carry it in their second status byte until a READ_REG or an MD5
+         * clears it (traces *-rom-defl-error-probe, section D). */
+        uint8_t rom_error;
 
         SimFlashWrite fw;
         /* The ROM inflates into this buffer; it outlives each stream (a

@@ -66,15 +66,22 @@ static nsec_t rom_reply(SimLoader *l, uint8_t op, const uint8_t *body, size_t bo
 }
 
 static int rom_fail(SimLoader *l, const SimRequest *req, uint8_t error, nsec_t at) {
+        l->rom_error = error;
         (void) rom_reply(l, req->op, NULL, 0, 0x01, error, at);
         l->busy_until = at;
         l->host.command(l->host.userdata, at, req->op, req->len, false, 0x0100 | error);
         return 0;
 }
 
+/* A success: status 0x00, and in the second byte the last error's code,
+ * which the ROM only clears for READ_REG and SPI_FLASH_MD5. */
 static int rom_ok(SimLoader *l, const SimRequest *req, const uint8_t *body, size_t body_len,
                   nsec_t at, nsec_t *ret_done) {
-        nsec_t done = rom_reply(l, req->op, body, body_len, 0, 0, at);
+        nsec_t done;
+
+        if (req->op == SIM_OP_READ_REG || req->op == SIM_OP_SPI_FLASH_MD5)
+                l->rom_error = 0;
+        done = rom_reply(l, req->op, body, body_len, 0, l->rom_error, at);
 
         l->busy_until = at;
         l->host.command(l->host.userdata, at, req->op, req->len, false, 0);
@@ -263,8 +270,9 @@ static int rom_read_slow(SimLoader *l, const SimRequest *req, nsec_t t) {
         too_long = size > ROM_READ_SLOW_MAX;
         sim_flash_read(l->flash, addr, data, sizeof(data));
         sim_loader_touch_flash_read(l);
-        (void) rom_reply(l, req->op, data, sizeof(data), too_long ? 0x01 : 0x00,
-                         too_long ? ROM_FLASH_READ_LENGTH_ERR : ROM_OK, t);
+        if (too_long)
+                l->rom_error = ROM_FLASH_READ_LENGTH_ERR;
+        (void) rom_reply(l, req->op, data, sizeof(data), too_long ? 0x01 : 0x00, l->rom_error, t);
         l->busy_until = t;
         l->host.command(l->host.userdata, t, req->op, req->len, false,
                         too_long ? 0x0100 | ROM_FLASH_READ_LENGTH_ERR : 0);
@@ -280,6 +288,8 @@ int sim_rom_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                 return 0;
 
         if (!rom_supports(l, req->op)) {
+                /* This refusal leaves no error to carry: SPI_ATTACH right
+                 * after three of them answers 00 00 (trace esp32-rom-raw-probe). */
                 (void) rom_reply(l, l->last_op, NULL, 0, 0x01, ROM_INVALID_MESSAGE, t);
                 l->busy_until = t;
                 l->host.command(l->host.userdata, t, req->op, req->len, false, 0x0100 | ROM_INVALID_MESSAGE);
@@ -302,8 +312,11 @@ int sim_rom_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                         return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
                 l->last_value = ROM_SYNC_VALUE;
                 /* Eight answers, the first at once, the rest right behind it. */
+                /* SYNC does not clear a carried error (untraced: the probes
+                 * only sync with none pending; the README names READ_REG
+                 * and SPI_FLASH_MD5 alone). */
                 for (unsigned i = 0; i < SIM_SYNC_REPLIES; i++)
-                        (void) rom_reply(l, req->op, NULL, 0, 0, 0, t);
+                        (void) rom_reply(l, req->op, NULL, 0, 0, l->rom_error, t);
                 l->busy_until = t;
                 l->host.command(l->host.userdata, t, req->op, req->len, false, 0);
                 return 0;
