@@ -79,6 +79,8 @@ static const SimChip chips[_SIM_CHIP_MAX] = {
                 .rom_has_security_info = false,
                 .stub_has_security_info = false,
                 .rom_flash_begin_short = true,
+                /* traces esp32-rom-defl-spill-probe, esp32-rom-write-flash-compressed-spill */
+                .rom_defl_spills = true,
                 .rom_default_chip_size = 16U << 20,
                 .stub_default_chip_size = 16U << 20,
                 .regs = esp32_regs,
@@ -133,6 +135,8 @@ static const SimChip chips[_SIM_CHIP_MAX] = {
                 .stub_has_security_info = true,
                 .security_info = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0c, 9, 0, 0, 0, 3, 0, 0, 0 },
                 .rom_flash_begin_short = false,
+                /* No trace; its ROM is of the ESP32-C3's generation. */
+                .rom_defl_spills = false,
                 .rom_default_chip_size = 16U << 20,
                 .stub_default_chip_size = 64U << 20,
                 .regs = esp32s3_regs,
@@ -184,6 +188,8 @@ static const SimChip chips[_SIM_CHIP_MAX] = {
                 /* trace: flags 0, crypt count 0, key purposes, chip id 5, API 3 */
                 .security_info = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0c, 5, 0, 0, 0, 3, 0, 0, 0 },
                 .rom_flash_begin_short = false,
+                /* trace esp32c3-rom-defl-spill-probe: no spill */
+                .rom_defl_spills = false,
                 .rom_default_chip_size = 16U << 20,
                 .stub_default_chip_size = 16U << 20,
                 .regs = esp32c3_regs,

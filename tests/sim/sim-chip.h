@@ -34,6 +34,8 @@ typedef struct SimChip {
         uint8_t security_info[SIM_SECURITY_INFO_LEN];
         bool stub_has_security_info;
         bool rom_flash_begin_short;             /* ESP32 ROM takes 16-byte FLASH_BEGIN */
+        bool rom_defl_spills;                   /* ESP32 ROM: a completed FLASH_DEFL stream
+                                                 * programs the rest of its 32 KiB window */
         uint32_t rom_default_chip_size;         /* ROM's idea of the flash size before SPI_SET_PARAMS */
         uint32_t stub_default_chip_size;        /* the stub's FLASH_MAX_SIZE */
 

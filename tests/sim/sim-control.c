@@ -233,7 +233,7 @@ void sim_control_execute(Sim *s, char *line, char *reply, size_t reply_size, nse
 
                 if (a2 || sim_fault_parse(a1, &f) < 0) {
                         snprintf(reply, reply_size,
-                                 "err usage: fault drop=RATE|corrupt=RATE|stall=MS@BYTE|vanish=BYTE");
+                                 "err usage: fault drop=RATE|corrupt=RATE|stall=MS@BYTE|vanish=BYTE|flip=BYTE");
                         return;
                 }
                 if (sim_faults_add(&s->faults, &f) < 0) {

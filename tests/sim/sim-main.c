@@ -104,7 +104,8 @@ static void help(void) {
                "                       sent (\"tx\") and received (\"rx\")\n"
                "  --seed=N             seed for the fault injector's PRNG (default 1)\n"
                "  --fault=SPEC         repeatable: drop=RATE, corrupt=RATE, stall=MS@BYTE,\n"
-               "                       vanish=BYTE (BYTE counts bytes received from the host)\n"
+               "                       vanish=BYTE, flip=BYTE (bit 0 of that byte; BYTE counts\n"
+               "                       bytes received from the host)\n"
                "  --app-interval=MS    period of the app's \"app running sha256=...\" line\n"
                "                       (default %u; 0 prints it once)\n"
                "  -h --help            show this help\n"
@@ -250,7 +251,7 @@ static int parse_args(int argc, char *argv[], SimArgs *a) {
                         SimFault f, *v;
 
                         if (sim_fault_parse(optarg, &f) < 0)
-                                return log_error_errno(EINVAL, "Invalid --fault=%s: drop=RATE, corrupt=RATE, stall=MS@BYTE or vanish=BYTE.", optarg);
+                                return log_error_errno(EINVAL, "Invalid --fault=%s: drop=RATE, corrupt=RATE, stall=MS@BYTE, vanish=BYTE or flip=BYTE.", optarg);
                         v = reallocarray(a->faults, a->n_faults + 1, sizeof(SimFault));
                         if (!v)
                                 return -ENOMEM;

@@ -14,6 +14,7 @@ Usage: test-sim-e2e.py PATH-TO-fbuild-esp-sim
 import hashlib
 import json
 import os
+import random
 import re
 import select
 import socket
@@ -338,6 +339,27 @@ def test_replay_esp32(binary, work):
           "flash file holds the inflated data at 0x30000")
     sim.stop()
 
+    # The compressed-write spill of the ESP32 ROM: esptool writes a partition
+    # table, 32 KiB at 0x40000 (fills the ROM's inflate buffer) and a 26 KiB
+    # bootloader at 0x1000, whose completion programs the rest of the buffer
+    # over 0x7800..0x8fff. Every write verifies; the later verify-flash of the
+    # partition table fails, and the read-back shows the stale bytes.
+    flash = os.path.join(work, "flash-esp32-spill.bin")
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download"])
+    sim.drain()
+    # The traced chip had run esptool before, which had left SPI_USR at 0.
+    r = sim.request(0x09, struct.pack("<IIII", 0x3FF4201C, 0, 0xFFFFFFFF, 0))
+    check(r is not None and r[:2] == b"\x01\x09", "WRITE_REG SPI_USR answered")
+    replay(sim, "esp32-rom-write-flash-compressed-spill.trace.txt", lenient_leftover=True)
+    replay(sim, "esp32-rom-read-flash-after-spill.trace.txt")
+    check(md5_file_range(flash, 0x48000, 0x8000) == md5_file_range(flash, 0x40000, 0x8000),
+          "the 32 KiB stream at 0x40000 is programmed a second time at 0x48000")
+    with open(flash, "rb") as f:
+        f.seek(0x7800)
+        spill = f.read(0x800)
+    check(spill.startswith(b"7f8|STALE-06804|"), f"0x7800 holds the stale buffer: {spill[:16]!r}")
+    sim.stop()
+
     # The stub chains: upload, write, verify; then a fresh chip that uploads the
     # stub, switches to 921600, reads flash back, and a run that finds the stub
     # still running and erases a region.
@@ -593,6 +615,55 @@ def test_faults(binary, work):
     r = sim.request(0x0A, struct.pack("<I", 0x40001000))
     dt = time.monotonic() - t0
     check(r == bytes.fromhex("010a0400831df00000000000") and dt >= 0.29, f"stall=300@0 delays by {dt:.3f}s")
+    sim.stop()
+
+    # One flipped byte inside a compressed block: the ROM's own reaction
+    # (trace esp32-rom-defl-error-probe): 0x07, the expected sequence number
+    # advances anyway, the resend gets 0x05, the stream lacks a block and its
+    # last block gets 0x0b, nothing reaches flash; a fresh FLASH_DEFL_BEGIN and
+    # a full resend recover.
+    flash = os.path.join(work, "flash-esp32-flip.bin")
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download"])
+    sim.drain()
+    data = random.Random(5).randbytes(0x2000)
+    z = zlib.compress(data, 9)
+    blocks = [z[i:i + 0x400] for i in range(0, len(z), 0x400)]
+    begin = struct.pack("<IIII", 0x2000, len(blocks), 0x400, 0x10000)
+
+    def block_frame(seq):
+        b = blocks[seq]
+        return slip_encode(command(0x11, struct.pack("<IIII", len(b), seq, 0, 0) + b, data_checksum(b)))
+
+    def status(r):
+        return r[8:10].hex() if r else None
+
+    check(status(sim.request(0x10, begin)) == "0000", "FLASH_DEFL_BEGIN")
+    sim.send(block_frame(0))
+    check(status(sim.read_frame()) == "0000", "block 0")
+    enc = block_frame(1)
+    pos = next(i for i in range(30, len(enc)) if enc[i] < 0x40)
+    check(sim.control(f"fault flip={sim.stats()['rx_bytes'] + pos}") == "ok", "fault flip=BYTE answers ok")
+    sim.send(enc)
+    check(status(sim.read_frame()) == "0107", "a flipped data byte gets a checksum error")
+    check(sim.stats()["corrupted"] == 1, "one byte corrupted")
+    sim.send(enc)
+    check(status(sim.read_frame()) == "0105", "resending that block: the ROM expects the next one")
+    statuses = []
+    for seq in range(2, len(blocks)):
+        sim.send(block_frame(seq))
+        statuses.append(status(sim.read_frame()))
+    check(statuses[-1] == "010b" and all(s[:2] == "00" for s in statuses[:-1]),
+          f"the stream goes on until its last block fails to inflate: {statuses}")
+    check(md5_file_range(flash, 0x10000, 0x2000) == hashlib.md5(b"\xff" * 0x2000).hexdigest(),
+          "nothing of the broken stream reached flash")
+    # (its reply carries the 0x0b: nothing has cleared it)
+    check(status(sim.request(0x10, begin)) == "000b", "a fresh FLASH_DEFL_BEGIN")
+    statuses = []
+    for seq in range(len(blocks)):
+        sim.send(block_frame(seq))
+        statuses.append(status(sim.read_frame()))
+    check(all(s[:2] == "00" for s in statuses), f"the full resend is accepted: {statuses}")
+    check(md5_file_range(flash, 0x10000, 0x2000) == hashlib.md5(data).hexdigest(), "and reaches flash")
     sim.stop()
 
     # Vanishing at a byte count: the host sees the port hang up.
