@@ -20,6 +20,9 @@
 /* A region whose data arrived damaged (inflate error, MD5 mismatch) is written
  * again from the start, this many times in all. */
 #define FLASH_WRITE_PASSES 3
+/* Restarts of a compressed ROM stream in a row that keep nothing before the
+ * rest goes uncompressed. */
+#define FLASH_WRITE_FRUITLESS_RESTARTS 2
 /* The round trip the write layout's cost model assumes (DESIGN.md: 1 ms USB
  * turnaround on a bridge). */
 #define FLASH_WRITE_RTT_USEC (1 * USEC_PER_MSEC)
@@ -187,10 +190,10 @@ static int stream_raw(EspLoader *l, WriteImage *w, size_t from, size_t to, size_
                 return r;
         *ret_begun = true;
 
-        for (size_t pos = from, seq = 0; pos < to; pos += block_size, seq++) {
+        for (size_t pos = from; pos < to; pos += block_size) {
                 size_t n = MIN((size_t) block_size, to - pos);
 
-                r = esp_loader_flash_data(l, (uint32_t) seq, w->buf + pos, n, block_size);
+                r = esp_loader_flash_data(l, w->buf + pos, n, block_size);
                 w->wire += block_size;
                 if (r < 0)
                         return r;
@@ -209,11 +212,14 @@ static bool stream_error_restartable(int r) {
         return r == -EPROTO || r == -ETIMEDOUT || r == -EBADMSG;
 }
 
-/* buf[from, to) in streams of one kind, begun again after a refused or lost
- * block from the first sector that is not surely on flash yet (a ROM erases at
- * begin, so a restart must not begin below what it keeps), within the
- * session's restart budget. */
+/* buf[from, to) in streams, begun again after a refused or lost block from
+ * the first sector that is not surely on flash yet (a ROM erases at begin, so a
+ * restart must not begin below what it keeps), within the session's restart
+ * budget. A compressed stream keeps only whole inflate buffers on the ROM: on a
+ * link that mangles blocks so often that two restarts in a row keep nothing,
+ * the rest goes uncompressed, whose blocks count one by one. */
 static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bool compressed) {
+        unsigned fruitless = 0;
         size_t pos = from;
         int r;
 
@@ -236,6 +242,13 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
                 log_debug("Write stream at 0x%zx failed after 0x%zx bytes (%s): beginning again at 0x%zx.",
                           w->base + pos, acked, strerror(-r), w->base + pos + kept);
                 pos += kept;
+
+                fruitless = kept > 0 ? 0 : fruitless + 1;
+                if (compressed && fruitless >= FLASH_WRITE_FRUITLESS_RESTARTS &&
+                    !esp_loader_is_stub(l)) {
+                        log_debug("Writing the rest from 0x%zx uncompressed.", w->base + pos);
+                        compressed = false;
+                }
         }
 }
 

@@ -347,11 +347,12 @@ int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_
                 return log_debug_errno(r, "FLASH_BEGIN at 0x%x failed: %m", offset);
 
         l->prev_block_timeout = LOADER_DEFAULT_TIMEOUT;
+        l->raw_seq = 0;
+        l->raw_blocks = blocks;
         return 0;
 }
 
-int esp_loader_flash_data(EspLoader *l, uint32_t seq, const void *block, size_t len,
-                          uint32_t block_size) {
+int esp_loader_flash_data(EspLoader *l, const void *block, size_t len, uint32_t block_size) {
         _cleanup_free_ uint8_t *padded = NULL;
         usec_t block_timeout, timeout;
         int r;
@@ -375,13 +376,28 @@ int esp_loader_flash_data(EspLoader *l, uint32_t seq, const void *block, size_t 
         block_timeout = loader_timeout_per_mb(LOADER_WRITE_SEC_PER_MB, block_size);
         timeout = l->stub ? l->prev_block_timeout : block_timeout;
 
-        /* After a refused FLASH_DATA the ROM's sequence number moves on but its
-         * write address does not: every later block would land a block low. */
-        r = loader_data_command(l, ESP_OP_FLASH_DATA, seq, block, block_size, timeout,
-                                /* resend_refused= */ l->stub);
-        if (r < 0)
-                return log_debug_errno(r, "FLASH_DATA block %u failed: %m", seq);
+        for (unsigned refusals = 0;; refusals++) {
+                r = loader_data_command(l, ESP_OP_FLASH_DATA, l->raw_seq, block, block_size, timeout,
+                                        /* resend_refused= */ l->stub);
+                if (r >= 0)
+                        break;
+                if (r != -EPROTO || l->stub || refusals + 1 >= LOADER_BLOCK_REFUSALS)
+                        return log_debug_errno(r, "FLASH_DATA block %u failed: %m", l->raw_seq);
 
+                if (l->last_error == ESP_ERROR_INVALID_CRC) {
+                        /* counted, not written: the next number takes it where it belongs */
+                        if (l->raw_seq + 1 >= l->raw_blocks)
+                                return log_debug_errno(r, "FLASH_DATA block %u refused and no numbers left.",
+                                                       l->raw_seq);
+                        l->raw_seq++;
+                } else if (l->last_error != ESP_ERROR_INVALID_MESSAGE)
+                        return log_debug_errno(r, "FLASH_DATA block %u failed: %m", l->raw_seq);
+                /* else a wrong number or length: not counted, the same again */
+                log_debug("FLASH_DATA block refused (%s), sending it as number %u.",
+                          esp_error_to_string(l->last_error), l->raw_seq);
+        }
+
+        l->raw_seq++;
         l->prev_block_timeout = block_timeout;
         return 0;
 }

@@ -117,11 +117,16 @@ int esp_loader_take_restart(EspLoader *l);
 
 /* Uncompressed write (FLASH_BEGIN / FLASH_DATA), which never programs past its
  * end. begin erases [offset, offset + size) rounded out to sectors (the ROM at
- * once, a stub as it goes); data blocks are block_size bytes, the last one padded
- * with 0xFF as esptool pads it. No FLASH_END: on the ROM it would leave the loader. */
+ * once, a stub as it goes); data blocks are block_size bytes in order (the
+ * loader numbers them), the last one padded with 0xFF as esptool pads it. No
+ * FLASH_END: on the ROM it would leave the loader.
+ * A block the ROM refuses with a bad checksum (0x07) it has counted without
+ * writing, and its write address stays where it was (esp32-rom-defl-error-probe,
+ * case C): the same block under the next number lands where it belongs, as long
+ * as the numbers announced at begin last; else, and when a block's fate is
+ * unknown, -EPROTO/-ETIMEDOUT and the stream must begin again. */
 int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_t block_size);
-int esp_loader_flash_data(EspLoader *l, uint32_t seq, const void *block, size_t len,
-                          uint32_t block_size);
+int esp_loader_flash_data(EspLoader *l, const void *block, size_t len, uint32_t block_size);
 
 /* Compressed write, low level: the flash layer plans, compresses and calls these.
  * begin erases (ROM: the whole range; stub: as it goes) so its timeout scales

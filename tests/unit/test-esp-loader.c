@@ -82,6 +82,7 @@ typedef struct FakeChip {
         bool corrupt_after_write;       /* flip a flash byte at DEFL_END-time */
         unsigned data_frames;           /* FLASH_DATA + FLASH_DEFL_DATA frames seen */
         unsigned bad_checksum[8];       /* these data frames (1-based) arrive mangled */
+        bool mangle_all;                /* …or every one */
 } FakeChip;
 
 static FakeChip *fake_from(Transport *t) {
@@ -355,6 +356,7 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                 seq = get32(p + 4);
                 assert(len == n - 16);
                 f->data_frames++;
+                mangled = f->mangle_all;
                 for (size_t i = 0; i < ELEMENTSOF(f->bad_checksum); i++)
                         mangled = mangled || f->bad_checksum[i] == f->data_frames;
                 if (mangled || esp_checksum(p + 16, len) != (rq->checksum & 0xff)) {
@@ -1101,9 +1103,11 @@ static void test_rom_refused_block(void) {
                                 assert(f->n_defl_begins == 2 && f->defl_begin_at[1] > 0x60000);
                 }
 
-        /* in the uncompressed tail: FLASH_DATA begun again at the sector of the
-         * refused block, not a block low */
-        {
+        /* uncompressed: the ROM counted the refused block but kept its write
+         * address, so the same block under the next number lands where it
+         * belongs; at the last announced number the stream begins again at
+         * the refused block's sector */
+        for (unsigned frame = 7; frame <= 20; frame += 13) {
                 _cleanup_(transport_freep) Transport *t = NULL;
                 _cleanup_(esp_loader_freep) EspLoader *l = NULL;
                 _cleanup_free_ uint8_t *small = make_data(20 * 1024, 99);
@@ -1111,11 +1115,33 @@ static void test_rom_refused_block(void) {
 
                 t = &f->base;
                 l = connect_fake(f);
-                f->bad_checksum[0] = f->data_frames + 7;
+                f->bad_checksum[0] = f->data_frames + frame;
                 assert(flash_write_region(l, 0x8000, small, 20 * 1024, NULL, NULL, NULL) == 0);
                 assert(memcmp(f->flash + 0x8000, small, 20 * 1024) == 0);
-                assert(f->raw_begins == 2 && f->defl_offset == 0x9000);
-                assert(esp_loader_stats(l)->stream_restarts == 1);
+                if (frame == 20) {
+                        assert(f->raw_begins == 2 && f->defl_offset == 0xc000);
+                        assert(esp_loader_stats(l)->stream_restarts == 1);
+                } else {
+                        assert(f->raw_begins == 1 && f->refusals == 0);
+                        assert(esp_loader_stats(l)->stream_restarts == 0);
+                }
+        }
+
+        /* a link that mangles a third of the blocks: a compressed stream keeps
+         * nothing (it needs 32 KiB in a row), so the rest goes uncompressed */
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+
+                t = &f->base;
+                l = connect_fake(f);
+                for (size_t i = 0; i < ELEMENTSOF(f->bad_checksum); i++)
+                        f->bad_checksum[i] = f->data_frames + 3 + 3 * (unsigned) i;
+                assert(flash_write_region(l, 0x60000, data, len, NULL, NULL, NULL) == 0);
+                assert(memcmp(f->flash + 0x60000, data, len) == 0);
+                assert(esp_loader_stats(l)->stream_restarts == 2);
+                assert(f->n_defl_begins == 2 && f->raw_begins == 2);   /* the head's rest, the tail */
         }
 
         /* the stub keeps no sequence number: the same block again is fine */
@@ -1147,9 +1173,8 @@ static void test_rom_refused_block(void) {
 
                 t = &f->base;
                 l = connect_fake(f);
-                /* eight mangled blocks in a row, with four restarts left */
-                for (size_t i = 0; i < ELEMENTSOF(f->bad_checksum); i++)
-                        f->bad_checksum[i] = f->data_frames + 1 + (unsigned) i;
+                /* every block mangled, with four restarts left */
+                f->mangle_all = true;
                 for (unsigned i = 0; i < ESP_LOADER_RESTART_BUDGET - 4; i++)
                         assert(esp_loader_take_restart(l) == 0);
                 assert(flash_write_region(l, 0x60000, data, len, NULL, NULL, NULL) == -EPROTO);
