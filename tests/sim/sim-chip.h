@@ -48,7 +48,14 @@ typedef struct SimChip {
         SimSpiLayout spi;
 
         uint32_t uart_clkdiv_reg;
-        uint32_t uart_clk_hz;                   /* to recompute CLKDIV after a baud change */
+        uint32_t uart_clk_hz;                   /* the stub's idea of the UART clock (CLKDIV) */
+        /* ESP32 ROM: CHANGE_BAUDRATE programs the divider from the crystal
+         * frequency the ROM measured at boot, which these two registers
+         * record; the UART runs from the real crystal (sim-rom-baud.c).
+         * 0: the ROM's divider is exact. */
+        uint32_t rom_rtc_cali_reg;              /* RTCCALICFG1 */
+        uint32_t rom_efuse_ck8m_reg;            /* eFuse word with the 8 MHz field */
+        uint32_t xtal_hz;                       /* the real crystal */
         uint32_t gpio_strap_reg;
         uint32_t uartdev_buf_no_reg;            /* 0: the chip has no USB-Serial-JTAG */
         uint32_t uartdev_buf_no_usb_jtag;

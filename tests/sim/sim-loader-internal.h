@@ -58,6 +58,13 @@ bool sim_loader_range_ok(const SimLoader *l, uint32_t addr, uint32_t len);
  * (0x03) behind in USR2; later register dumps in the traces show it. */
 void sim_loader_touch_flash_read(SimLoader *l);
 
+/* Writes UART_CLKDIV for a divisor of div16 sixteenths (its 20.4 fixed-point
+ * format), as CHANGE_BAUDRATE leaves it. */
+void sim_loader_set_clkdiv(SimLoader *l, uint32_t div16);
+/* The ESP32 ROM's CHANGE_BAUDRATE (sim-rom-baud.c): the UART rate its divider
+ * gives for arg, or 0 if the divider is 0 and the UART stops. */
+uint32_t sim_rom_baud_apply(SimLoader *l, uint32_t arg);
+
 nsec_t sim_loader_send_frame(SimLoader *l, const uint8_t *frame, size_t n, nsec_t at);
 
 int sim_rom_handle(SimLoader *l, const SimRequest *req, nsec_t done);

@@ -218,6 +218,11 @@ nsec_t sim_loader_flash_write_plain(SimLoader *l, const uint8_t *data, uint32_t 
         return write_out(l, data, len, start);
 }
 
+void sim_loader_set_clkdiv(SimLoader *l, uint32_t div16) {
+        (void) sim_regs_write(l->regs, l->chip->uart_clkdiv_reg,
+                              ((div16 >> 4) & 0xFFFFF) | (div16 & 0xF) << 20);
+}
+
 nsec_t sim_loader_send_frame(SimLoader *l, const uint8_t *frame, size_t n, nsec_t at) {
         return l->host.send(l->host.userdata, frame, n, true, at);
 }

@@ -50,7 +50,9 @@ typedef struct SimLoaderHost {
         /* Queues bytes for the host no earlier than `at` (SLIP-framed if slip
          * is set); returns when the last of them will have left. */
         nsec_t (*send)(void *userdata, const uint8_t *data, size_t n, bool slip, nsec_t at);
-        /* The UART switches rate once everything queued so far has left. */
+        /* The UART switches to `baud` bit/s (the rate it really runs at,
+         * which a ROM's divider may make differ from the one asked for)
+         * once everything queued so far has left. */
         void (*set_baud)(void *userdata, uint32_t baud, nsec_t at);
         /* FLASH_END(0): software reset after the reply has left. */
         void (*soft_reset)(void *userdata, nsec_t at);

@@ -364,6 +364,8 @@ int sim_rom_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                 if (req->len != 8)
                         return rom_fail(l, req, ROM_INVALID_MESSAGE, t);
                 v = sim_le32(req->data);
+                if (v != 0)
+                        v = sim_rom_baud_apply(l, v);
                 if (v == 0) {
                         /* A zero divisor wedges the UART: no answer, ever
                          * (trace: esp32-rom-change-baud-921600-write). */

@@ -4,6 +4,7 @@
  * the probe gives it) and compares status bytes and per-sector MD5s with
  * what the probe recorded on the real ROM or stub. Usage: test-sim-rom-probes DIR */
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,6 +575,97 @@ static void test_error_probe(const char *chip, const char *name) {
         probe_free(&p);
 }
 
+/* ---- behaviour 4: CHANGE_BAUDRATE and the calibration registers ---------- */
+
+static uint32_t rig_read_reg(Rig *r, uint32_t addr) {
+        assert(rig_request(r, 0x0a, &addr, 4, 0) == 0);
+        return r->reply[4] | r->reply[5] << 8 | r->reply[6] << 16 | (uint32_t) r->reply[7] << 24;
+}
+
+/* esp32-rom-change-baud-probe, byte for byte, on a chip with the emulator's
+ * unprogrammed eFuse: registers, CHANGE_BAUDRATE(921600) answered and
+ * UART_CLKDIV 0x30001c after it, CHANGE_BAUDRATE(0) never answered and
+ * nothing after it until a reset. */
+static void test_change_baud_probe(void) {
+        const char *name = "esp32-rom-change-baud-probe.txt";
+        size_t compared = 0, silent = 0;
+        Probe p;
+        Rig r;
+
+        printf("change-baud probe %s\n", name);
+        probe_load(&p, name);
+        rig_init(&r, "esp32");
+        assert(sim_regs_write(&r.regs, 0x3ff5a010, 0) == 0);
+        assert(sim_regs_write(&r.regs, 0x3ff5f06c, 0x00028000) == 0);
+        for (size_t i = 0; i < p.n; i++) {
+                uint8_t expect[128];
+                ProbeRequest req;
+                size_t e;
+                int st;
+
+                if (strstr(p.lines[i], "after a chip reset")) {
+                        sim_loader_reset(&r.l);
+                        continue;
+                }
+                if (!probe_parse_request(p.lines[i], &req))
+                        continue;
+                assert(!req.truncated);
+                st = rig_request(&r, req.op, req.frame + 8, req.shown - 8, req.frame[4]);
+                e = probe_reply(&p, i + 1, expect, sizeof(expect));
+                if (e == 0) {
+                        assert(strstr(p.lines[i + 1], "no reply"));
+                        assert(st == -1);
+                        silent++;
+                        continue;
+                }
+                assert(st >= 0 && r.reply_len == e && memcmp(r.reply, expect, e) == 0);
+                if (req.op == 0x0f)
+                        assert(r.baud == 921600);
+                compared++;
+        }
+        assert(r.dead);
+        assert(silent == 2 && compared >= 8);
+        rig_done(&r);
+        probe_free(&p);
+}
+
+/* What esptool 5.3 does before CHANGE_BAUDRATE on the ESP32 ROM (trace
+ * README), against the chip's own calibration: the argument comes out near
+ * the requested rate, and the UART then runs within a UART's tolerance of
+ * it. An unscaled request misses by more than that. */
+static void test_change_baud_calibrated(uint32_t baud) {
+        uint32_t cali, efuse, arg, clkdiv;
+        uint64_t measured, assumed;
+        Rig r;
+
+        rig_init(&r, "esp32");
+        cali = rig_read_reg(&r, 0x3ff5f06c);
+        efuse = rig_read_reg(&r, 0x3ff5a010);
+        measured = (uint64_t) ((cali >> 7) & 0x1FFFFFF) * 15625 * (efuse & 0xFF) / 40;
+        assumed = measured > 33000000 ? 40000000 : 26000000;
+        arg = (uint32_t) ((uint64_t) baud * measured / assumed);
+        printf("calibrated CHANGE_BAUDRATE for %u: RTCCALICFG1 0x%08x, eFuse 0x%08x, measured %" PRIu64
+               " Hz, argument %u\n", baud, cali, efuse, measured, arg);
+        assert(measured > 30000000 && assumed == 40000000);
+        assert(arg > baud * 9 / 10 && arg < baud * 11 / 10);
+
+        assert(rig_request(&r, 0x0f, (uint32_t[2]) { arg, 0 }, 8, 0) == 0);
+        assert(!r.dead);
+        printf("  UART at %u baud\n", r.baud);
+        assert((uint64_t) r.baud * 1000 > (uint64_t) baud * 995 && (uint64_t) r.baud * 1000 < (uint64_t) baud * 1005);
+        /* UART_CLKDIV holds the ROM's divider: measured clock x 16 / argument. */
+        clkdiv = rig_read_reg(&r, 0x3ff40014);
+        assert(((clkdiv & 0xFFFFF) << 4 | (clkdiv >> 20 & 0xF)) == measured * 16 / arg);
+        rig_done(&r);
+
+        /* The same rate asked for without the scaling. */
+        rig_init(&r, "esp32");
+        assert(rig_request(&r, 0x0f, (uint32_t[2]) { baud, 0 }, 8, 0) == 0);
+        printf("  unscaled: UART at %u baud\n", r.baud);
+        assert((uint64_t) r.baud * 1000 > (uint64_t) baud * 1025);
+        rig_done(&r);
+}
+
 int main(int argc, char *argv[]) {
         assert(argc == 2);
         traces_dir = argv[1];
@@ -583,6 +675,10 @@ int main(int argc, char *argv[]) {
         test_spill_probe("esp32", true, "esp32-stub-defl-spill-probe.txt");
         test_error_probe("esp32", "esp32-rom-defl-error-probe.txt");
         test_error_probe("esp32c3", "esp32c3-rom-defl-error-probe.txt");
+        test_change_baud_probe();
+        test_change_baud_calibrated(921600);
+        test_change_baud_calibrated(460800);
+        test_change_baud_calibrated(115200);
         printf("test-sim-rom-probes: ok\n");
         return 0;
 }
