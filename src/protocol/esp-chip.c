@@ -39,6 +39,8 @@ static const EspChipInfo chip_table[_ESP_CHIP_MAX] = {
                 .bootloader_offset = 0x1000,
                 .rom_defl_spill_known = true,
                 .rom_defl_spill_window = ESP_ROM_INFLATE_BUFFER_SIZE,
+                .rom_baud_cal_reg = 0x3ff5f06c,
+                .rom_baud_efuse_reg = 0x3ff5a010,
                 .spi_reg_base = 0x3ff42000,
                 .spi_usr_offs = 0x1c, .spi_usr1_offs = 0x20, .spi_usr2_offs = 0x24, .spi_w0_offs = 0x80,
                 .spi_mosi_dlen_offs = 0x28, .spi_miso_dlen_offs = 0x2c,

@@ -46,6 +46,12 @@ typedef struct EspChipInfo {
          * over the whole image. Flasher stubs never spill. */
         bool rom_defl_spill_known;
         uint32_t rom_defl_spill_window;
+        /* The ESP32 ROM derives its UART divider from the crystal frequency
+         * it measured at boot, not the real one: CHANGE_BAUDRATE's argument is
+         * scaled by measured / assumed, as esptool does (reference trace
+         * esp32-rom-change-baud-probe). Registers to read; 0: no scaling. */
+        uint32_t rom_baud_cal_reg;          /* RTCCALICFG1: count in bits 7..31 */
+        uint32_t rom_baud_efuse_reg;        /* eFuse word 4: 8 MHz osc. field, low byte */
         /* SPI flash controller, for the RDID (flash id) command over registers */
         uint32_t spi_reg_base;
         uint32_t spi_usr_offs, spi_usr1_offs, spi_usr2_offs, spi_w0_offs;

@@ -118,9 +118,39 @@ static int loader_sync_check(EspLoader *l) {
         return r;
 }
 
+/* What the ESP32 ROM must be told to run its UART at `baud`: it computes the
+ * divider from the crystal frequency it measured (calibration count × 15625 ×
+ * the 8 MHz field / 40) as if the crystal were the nominal 40 or 26 MHz, so the
+ * rate is scaled by measured / nominal (esptool 5.3's ESP32ROM.change_baud). A
+ * ROM that measured nothing (an emulator's blank eFuse) gets the plain rate:
+ * scaling would send 0, which wedges its UART. */
+uint32_t esp_baud_argument(uint32_t baud, uint32_t cal_reg, uint32_t efuse_word) {
+        uint64_t count = (cal_reg >> 7) & 0x1ffffffu, osc = efuse_word & 0xffu;
+        uint64_t measured = count * 15625u * osc / 40u, nominal;
+
+        if (measured == 0)
+                return baud;
+        nominal = measured > 33000000u ? 40000000u : 26000000u;
+        return (uint32_t) ((uint64_t) baud * measured / nominal);
+}
+
+static int loader_baud_argument(EspLoader *l, uint32_t baud, uint32_t *ret) {
+        uint32_t cal, efuse;
+
+        *ret = baud;
+        if (l->stub || l->chip->rom_baud_cal_reg == 0)
+                return 0;
+        STEP(esp_loader_read_reg(l, l->chip->rom_baud_cal_reg, &cal));
+        STEP(esp_loader_read_reg(l, l->chip->rom_baud_efuse_reg, &efuse));
+        *ret = esp_baud_argument(baud, cal, efuse);
+        log_debug("CHANGE_BAUDRATE argument for %u baud: %u (RTCCALICFG1 0x%08x, eFuse 0x%08x).",
+                  baud, *ret, cal, efuse);
+        return 0;
+}
+
 int esp_loader_change_baud(EspLoader *l, uint32_t baud) {
         uint8_t payload[8];
-        uint32_t old;
+        uint32_t old, arg;
         int r, k;
 
         if (!l || baud == 0)
@@ -132,10 +162,14 @@ int esp_loader_change_baud(EspLoader *l, uint32_t baud) {
         if (baud == old)
                 return 0;
 
+        r = loader_baud_argument(l, baud, &arg);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot read the ROM's clock calibration: %m");
+
         /* The ROM takes 0 as the old rate, a stub the current one (esptool). */
         /* Sent again only if refused: unanswered, it may have switched the chip. */
         r = loader_command_retry_full(l, ESP_OP_CHANGE_BAUDRATE, payload,
-                                      esp_payload_change_baudrate(payload, baud, l->stub ? old : 0),
+                                      esp_payload_change_baudrate(payload, arg, l->stub ? old : 0),
                                       LOADER_DEFAULT_TIMEOUT, false, NULL);
         if (r < 0)
                 return log_debug_errno(r, "CHANGE_BAUDRATE to %u failed: %m", baud);

@@ -81,8 +81,12 @@ uint32_t esp_loader_flash_size(EspLoader *l);   /* 0 before attach */
 uint32_t esp_loader_flash_id(EspLoader *l);
 
 /* CHANGE_BAUDRATE, then switch the transport and re-check the link with a SYNC.
- * On failure, returns to the previous baud. */
+ * On failure, returns to the previous baud. On the ESP32 ROM the argument is
+ * scaled by its clock calibration (esp_baud_argument). */
 int esp_loader_change_baud(EspLoader *l, uint32_t baud);
+/* The ESP32 ROM's CHANGE_BAUDRATE argument for baud, from RTCCALICFG1 and eFuse
+ * word 4 (pure; the plain rate when the ROM measured nothing). */
+uint32_t esp_baud_argument(uint32_t baud, uint32_t cal_reg, uint32_t efuse_word);
 
 /* Upload and start a flasher stub (esptool JSON layout, already decoded):
  * text/data segments at their addresses, entry point; waits for "OHAI". */

@@ -1184,6 +1184,16 @@ static void test_rom_refused_block(void) {
 }
 
 static void test_change_baud(void) {
+        /* esp32-rom-change-baud-probe: the emulator measured nothing (eFuse 0):
+         * the plain rate, not esptool's 0 that wedges the UART */
+        assert(esp_baud_argument(921600, 0x00028000, 0) == 921600);
+        /* silicon-like calibration: 1235 × 15625 × 80 / 40 = 38.59 MHz against
+         * a nominal 40 MHz, as esptool 5.3 computes it */
+        assert(esp_baud_argument(921600, 1235u << 7, 80) == 889200);
+        assert(esp_baud_argument(115200, 1235u << 7, 80) == 111150);
+        /* a 26 MHz crystal measured a little fast */
+        assert(esp_baud_argument(460800, 850u << 7, 80) == 460800ull * 26562500 / 26000000);
+
         /* ROM: old rate 0 */
         {
                 _cleanup_(transport_freep) Transport *t = NULL;
