@@ -3,17 +3,17 @@
  * opened with the caller's credentials (open_as_user), never the service's. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-creds.h"
 #include "bus-error.h"
 #include "bus-request.h"
 #include "bus-util.h"
 #include "esp-chip.h"
 #include "log.h"
+#include "user-identity.h"
 #include "user-open.h"
 
 /* Sanity bounds for "baud": below, a deploy would take hours; above, no bridge. */
@@ -118,85 +118,24 @@ int bus_message_read_regions(sd_bus_message *m, BusRegionList *ret, sd_bus_error
         return 0;
 }
 
-/* The caller's effective uid, gid and groups, as the bus (or, peer-to-peer,
- * the socket) reports them; /etc/passwd and /etc/group fill what is missing. */
-static int sender_identity(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid, gid_t **ret_gids,
-                           size_t *ret_n_gids) {
-        _cleanup_bus_creds_unref_ sd_bus_creds *creds = NULL;
-        _cleanup_free_ gid_t *gids = NULL;
-        _cleanup_free_ char *buf = NULL;
-        struct passwd pw, *pwp = NULL;
-        const gid_t *sgids = NULL;
-        size_t bufsize = 16384;
+/* Whose files a caller may read: the uid of its connection (bus-creds.h) and
+ * that user's login groups (user-identity.h). Nothing comes from the caller's
+ * process at call time: its gid and groups there are its own to change, by a
+ * setgid exec after sending the call, as long as the call is pending. */
+static int sender_identity(sd_bus_message *m, UserIdentity *ret) {
         uid_t uid;
-        gid_t gid = 0;
-        int r, n, k;
+        int r;
 
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
-                                      SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT, &creds);
+        r = bus_sender_uid(m, &uid);
         if (r < 0)
                 return r;
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                r = sd_bus_creds_get_uid(creds, &uid);
-        if (r < 0)
-                return r;
-
-        r = sd_bus_creds_get_egid(creds, &gid);
-        if (r < 0)
-                r = sd_bus_creds_get_gid(creds, &gid);
-        n = sd_bus_creds_get_supplementary_gids(creds, &sgids);
-
-        if (r < 0 || n < 0) {
-                buf = malloc(bufsize);
-                if (!buf)
-                        return -ENOMEM;
-                k = getpwuid_r(uid, &pw, buf, bufsize, &pwp);
-                if (k != 0)
-                        return -k;
-                if (!pwp)
-                        return -ESRCH;
-                if (r < 0)
-                        gid = pwp->pw_gid;
-        }
-
-        if (n >= 0) {
-                gids = malloc(MAX(n, 1) * sizeof(gid_t));
-                if (!gids)
-                        return -ENOMEM;
-                if (n > 0) /* sgids may be NULL when there are none */
-                        memcpy(gids, sgids, n * sizeof(gid_t));
-        } else {
-                /* The bus did not say: the groups the user logs in with. */
-                int ng = 64;
-
-                for (;;) {
-                        gid_t *t = reallocarray(gids, ng, sizeof(gid_t));
-
-                        if (!t)
-                                return -ENOMEM;
-                        gids = t;
-                        if (getgrouplist(pwp->pw_name, pwp->pw_gid, gids, &ng) >= 0)
-                                break;
-                        ng *= 2;
-                }
-                n = ng;
-        }
-
-        *ret_uid = uid;
-        *ret_gid = gid;
-        *ret_gids = TAKE_PTR(gids);
-        *ret_n_gids = n;
-        return 0;
+        return user_identity_from_uid(uid, ret);
 }
 
 int bus_region_list_to_image(BusRegionList *l, sd_bus_message *m, Image **ret, sd_bus_error *error) {
         _cleanup_(image_freep) Image *img = NULL;
-        _cleanup_free_ gid_t *gids = NULL;
+        _cleanup_(user_identity_done) UserIdentity id = {};
         bool have_identity = false;
-        size_t n_gids = 0;
-        uid_t uid = 0;
-        gid_t gid = 0;
         int r;
 
         img = image_new();
@@ -209,20 +148,23 @@ int bus_region_list_to_image(BusRegionList *l, sd_bus_message *m, Image **ret, s
 
                 if (s->path) {
                         if (!have_identity) {
-                                r = sender_identity(m, &uid, &gid, &gids, &n_gids);
+                                r = sender_identity(m, &id);
+                                if (r == -ESRCH)
+                                        return bus_error_set_errnof(error, EACCES,
+                                                                    "The caller's uid has no user entry: its groups are unknown");
                                 if (r < 0)
                                         return bus_error_set_errnof(error, EACCES,
                                                                     "Cannot determine the caller's credentials: %s",
                                                                     strerror(ERRNO_ABS(r)));
                                 have_identity = true;
                         }
-                        fd = open_as_user(s->path, uid, gid, gids, n_gids);
+                        fd = open_as_user(s->path, id.uid, id.gid, id.groups, id.n_groups);
                         if (fd < 0) {
                                 switch (-fd) {
                                 case EACCES:
                                 case EPERM:
                                         return bus_error_set_errnof(error, fd, "Cannot open %s as uid %u: %m",
-                                                                    s->path, (unsigned) uid);
+                                                                    s->path, (unsigned) id.uid);
                                 case ENOMEM:
                                 case EMFILE:
                                 case ENFILE:
