@@ -11,6 +11,7 @@
 
 #include "bus.h"
 #include "bus-limits.h"
+#include "bus-open.h"
 #include "bus-polkit.h"
 
 typedef enum BusNameState {
@@ -39,6 +40,7 @@ struct BusContext {
 
         BusPolkit *polkit;      /* pending authorization checks (bus-polkit.c) */
         BusJobOwners job_owners; /* per-user job limit (bus-limits.c) */
+        BusOpens *opens;        /* region paths being opened as their callers (bus-open.c) */
 };
 
 /* bus-server.c */

@@ -1,20 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Verify/DeployRegions arguments → an Image and JobOptions. A region path is
- * opened with the caller's credentials (open_as_user), never the service's. */
+/* Verify/DeployRegions arguments → a region list and JobOptions. A region path
+ * is opened later, as the caller (bus-open.c), never with the service's rights. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus-creds.h"
 #include "bus-error.h"
 #include "bus-request.h"
 #include "bus-util.h"
 #include "esp-chip.h"
 #include "log.h"
-#include "user-identity.h"
-#include "user-open.h"
 
 /* Sanity bounds for "baud": below, a deploy would take hours; above, no bridge. */
 #define BUS_BAUD_MIN 9600u
@@ -118,81 +115,43 @@ int bus_message_read_regions(sd_bus_message *m, BusRegionList *ret, sd_bus_error
         return 0;
 }
 
-/* Whose files a caller may read: the uid of its connection (bus-creds.h) and
- * that user's login groups (user-identity.h). Nothing comes from the caller's
- * process at call time: its gid and groups there are its own to change, by a
- * setgid exec after sending the call, as long as the call is pending. */
-static int sender_identity(sd_bus_message *m, UserIdentity *ret) {
-        uid_t uid;
-        int r;
-
-        r = bus_sender_uid(m, &uid);
-        if (r < 0)
-                return r;
-        return user_identity_from_uid(uid, ret);
-}
-
-int bus_region_list_to_image(BusRegionList *l, sd_bus_message *m, Image **ret, sd_bus_error *error) {
-        _cleanup_(image_freep) Image *img = NULL;
-        _cleanup_(user_identity_done) UserIdentity id = {};
-        bool have_identity = false;
-        int r;
-
-        img = image_new();
-        if (!img)
-                return -ENOMEM;
-
-        for (size_t i = 0; i < l->n; i++) {
-                BusRegionSource *s = &l->items[i];
-                int fd;
-
-                if (s->path) {
-                        if (!have_identity) {
-                                r = sender_identity(m, &id);
-                                if (r == -ESRCH)
-                                        return bus_error_set_errnof(error, EACCES,
-                                                                    "The caller's uid has no user entry: its groups are unknown");
-                                if (r < 0)
-                                        return bus_error_set_errnof(error, EACCES,
-                                                                    "Cannot determine the caller's credentials: %s",
-                                                                    strerror(ERRNO_ABS(r)));
-                                have_identity = true;
-                        }
-                        fd = open_as_user(s->path, id.uid, id.gid, id.groups, id.n_groups);
-                        if (fd < 0) {
-                                switch (-fd) {
-                                case EACCES:
-                                case EPERM:
-                                        return bus_error_set_errnof(error, fd, "Cannot open %s as uid %u: %m",
-                                                                    s->path, (unsigned) id.uid);
-                                case ENOMEM:
-                                case EMFILE:
-                                case ENFILE:
-                                case EAGAIN:
-                                        return bus_error_set_errnof(error, fd, "Cannot open %s: %m", s->path);
-                                case EISDIR:
-                                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
-                                                                 "%s is a directory", s->path);
-                                case ESPIPE:
-                                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
-                                                                 "%s is not a regular file", s->path);
-                                default:
-                                        /* ENOENT, ENOTDIR, ELOOP, …: the path is no source. */
-                                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
-                                                                 "Cannot open %s: %s", s->path, strerror(-fd));
-                                }
-                        }
-                } else
-                        fd = TAKE_FD(s->fd);
-
-                r = image_add_region(img, (uint32_t) s->offset, fd);
-                if (r < 0)
-                        return bus_error_set_errnof(error, r, "Cannot add the region at 0x%" PRIx64 ": %m",
-                                                    s->offset);
+int bus_error_set_open_failure(sd_bus_error *error, const char *path, uid_t uid, int r) {
+        switch (-r) {
+        case EACCES:
+        case EPERM:
+                return bus_error_set_errnof(error, r, "Cannot open %s as uid %u: %m", path, (unsigned) uid);
+        case EXDEV:
+                /* Our choice of errno for it (user-open.h); PermissionDenied: the
+                 * caller asked for something it may not have, whatever it is. */
+                return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
+                                         "Cannot open %s: it goes through a /proc magic link (/proc/PID/fd/N, "
+                                         "…/root, …/cwd, …/exe), which the service never follows",
+                                         path);
+        case ESRCH:
+                return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
+                                         "Cannot open %s: uid %u has no user entry, so its groups are unknown "
+                                         "(pass a file descriptor instead)",
+                                         path, (unsigned) uid);
+        case ETIMEDOUT:
+                return sd_bus_error_setf(error, BUS_ERROR_TIMEOUT,
+                                         "Opening %s as uid %u took longer than %u s (a FIFO, a hung or slow "
+                                         "file system?)",
+                                         path, (unsigned) uid, BUS_OPEN_TIMEOUT_SEC);
+        case ENOMEM:
+        case EMFILE:
+        case ENFILE:
+        case EAGAIN:
+        case ENOEXEC:
+                return bus_error_set_errnof(error, r, "Cannot open %s: %m", path);
+        case EISDIR:
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s is a directory", path);
+        case ESPIPE:
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s is not a regular file", path);
+        default:
+                /* ENOENT, ENOTDIR, ELOOP, …: the path is no source. */
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "Cannot open %s: %s", path,
+                                         strerror(ERRNO_ABS(r)));
         }
-
-        *ret = TAKE_PTR(img);
-        return 0;
 }
 
 int bus_image_validate(Image *img, uint64_t flash_size, sd_bus_error *error) {
