@@ -208,7 +208,8 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
 
         /* Everything is checked before the port is opened; the paths are opened
          * off the event loop, and the job is queued once they are. */
-        r = bus_opens_start(m->bus->opens, message, &regions, on_regions_opened, req, job_request_free, error);
+        r = bus_opens_start(m->bus->opens, message, req->port.node, &regions, on_regions_opened, req,
+                            job_request_free, error);
         if (r < 0)
                 return r;
         return 1;

@@ -5,6 +5,7 @@
  * it is reaped, also after its call has moved on. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ struct OpenerProcess {
 struct BusOpen {
         BusOpens *registry;
         sd_bus_message *call;
+        char *order_key;                /* calls with the same key complete in order */
+        bool opened;                    /* img is complete, waiting for earlier calls */
         BusRegionList regions;
         size_t next_region;             /* the first not yet in img */
         uid_t uid;
@@ -45,7 +48,7 @@ struct BusOpen {
 struct BusOpens {
         sd_event *event;
         char *exe;                      /* our own binary: the opener */
-        BusOpen *opens;
+        BusOpen *opens, *opens_tail;    /* in the order the calls came */
         OpenerProcess *processes;
         size_t n_opens;
 };
@@ -174,6 +177,8 @@ static void bus_open_detach_process(BusOpen *op, bool kill) {
 static BusOpen *bus_open_free(BusOpen *op) {
         if (!op)
                 return NULL;
+        if (op->registry->opens_tail == op)
+                op->registry->opens_tail = op->prev;
         LIST_UNLINK(op->registry->opens, op);
         op->registry->n_opens--;
 
@@ -184,23 +189,61 @@ static BusOpen *bus_open_free(BusOpen *op) {
         if (op->free_userdata)
                 op->free_userdata(op->userdata);
         sd_bus_message_unref(op->call);
+        free(op->order_key);
         free(op);
         return NULL;
 }
 
+static bool key_in(const char *key, char *const *keys, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(keys[i], key))
+                        return true;
+        return false;
+}
+
+/* Hands every opened image on whose calls with the same key before it have
+ * all been answered: one port's jobs queue in the order their calls came,
+ * whatever each took to open. */
+static void bus_opens_deliver(BusOpens *o) {
+        _cleanup_free_ char **blocked = NULL;
+        size_t n_blocked = 0;
+        BusOpen *op, *next;
+
+        if (o->n_opens == 0)
+                return;
+        blocked = calloc(o->n_opens, sizeof(char *));
+        for (op = o->opens; op; op = next) {
+                next = op->next;
+                if (!op->opened) {
+                        if (blocked)
+                                blocked[n_blocked++] = op->order_key;
+                        continue;
+                }
+                /* Out of memory for the list: deliver nothing but the oldest. */
+                if (!blocked ? op != o->opens : key_in(op->order_key, blocked, n_blocked))
+                        continue;
+                op->done(op->call, TAKE_PTR(op->img), NULL, op->userdata);
+                bus_open_free(op);
+        }
+}
+
 static void bus_open_finish(BusOpen *op, int r, sd_bus_error *error) {
         _cleanup_bus_error_free_ sd_bus_error e = SD_BUS_ERROR_NULL;
+        BusOpens *o = op->registry;
 
         bus_open_detach_process(op, true);
-        if (r < 0) {
+        if (r >= 0)
+                op->opened = true;
+        else {
+                /* A refusal starts no job: it need not wait for anyone. */
                 if (!error || !sd_bus_error_is_set(error)) {
                         (void) bus_error_set_errnof(&e, r, "Cannot open the regions: %m");
                         error = &e;
                 }
                 op->done(op->call, NULL, error, op->userdata);
-        } else
-                op->done(op->call, TAKE_PTR(op->img), NULL, op->userdata);
-        bus_open_free(op);
+                bus_open_free(op);
+        }
+        bus_opens_deliver(o);
 }
 
 static int bus_open_next(BusOpen *op, sd_bus_error *error);
@@ -287,8 +330,9 @@ static int bus_open_next(BusOpen *op, sd_bus_error *error) {
         return 0;
 }
 
-int bus_opens_start(BusOpens *o, sd_bus_message *call, BusRegionList *regions, BusOpenDoneFn done,
-                    void *userdata, void (*free_userdata)(void *userdata), sd_bus_error *error) {
+int bus_opens_start(BusOpens *o, sd_bus_message *call, const char *order_key, BusRegionList *regions,
+                    BusOpenDoneFn done, void *userdata, void (*free_userdata)(void *userdata),
+                    sd_bus_error *error) {
         BusOpen *op;
         int r;
 
@@ -308,11 +352,18 @@ int bus_opens_start(BusOpens *o, sd_bus_message *call, BusRegionList *regions, B
                 .free_userdata = free_userdata,
         };
         *regions = (BusRegionList) {};
-        LIST_PREPEND(o->opens, op);
+        /* Appended: the list is in arrival order. */
+        op->prev = o->opens_tail;
+        if (o->opens_tail)
+                o->opens_tail->next = op;
+        else
+                o->opens = op;
+        o->opens_tail = op;
         o->n_opens++;
 
+        op->order_key = strdup(order_key ?: "");
         op->img = image_new();
-        if (!op->img) {
+        if (!op->img || !op->order_key) {
                 bus_open_free(op);
                 return -ENOMEM;
         }

@@ -30,7 +30,10 @@ BusOpens *bus_opens_free(BusOpens *o);
 size_t bus_opens_n_pending(BusOpens *o);
 
 /* Builds call's image from regions (taken): passed fds as they are, paths opened
- * as the sender's uid (bus-creds.h) with its login groups. userdata is taken too:
- * free_userdata runs after done, or when the call is dropped, or on failure here. */
-int bus_opens_start(BusOpens *o, sd_bus_message *call, BusRegionList *regions, BusOpenDoneFn done,
-                    void *userdata, void (*free_userdata)(void *userdata), sd_bus_error *error);
+ * as the sender's uid (bus-creds.h) with its login groups. Calls with the same
+ * order_key (the port) get their images in the order they were started; a
+ * refusal comes as soon as it is known. userdata is taken too: free_userdata
+ * runs after done, or when the call is dropped, or on failure here. */
+int bus_opens_start(BusOpens *o, sd_bus_message *call, const char *order_key, BusRegionList *regions,
+                    BusOpenDoneFn done, void *userdata, void (*free_userdata)(void *userdata),
+                    sd_bus_error *error);

@@ -263,7 +263,8 @@ class MagicLinksMixin(PolkitBase):
         slow = self.add_board("esp32", "uart", timing="real")
         self.start()
         pk = self.pk
-        big = self.image(app_seed=50, app_size=768 * 1024)
+        # Long enough to outlast the probing, also in a sanitizer build.
+        big = self.image(app_seed=50, app_size=2 * 1024 * 1024)
         small = self.image(app_seed=51)
         app_off, _, app, _ = small.regions[2]
 
@@ -315,7 +316,10 @@ class MagicLinksMixin(PolkitBase):
                 self.assertEqual(a["name"], harness.error_name("PermissionDenied"), a)
                 self.assertIn("magic link", a["message"], a)
 
-        # The user's own job was not disturbed, and its file is readable to it.
+        # The file was held open all along, and the user's own job was not
+        # disturbed; its file is readable to it.
+        self.assertIn(private, [os.readlink(f"/proc/{svc_pid}/fd/{n}") for n in private_fds])
+        c.drain(0.1)
         self.assertFalse(hog.done)
         c.call("Cancel", slow.node)
         _, err = queued.communicate(timeout=60)
@@ -420,6 +424,7 @@ class SlowOpens(harness.ServiceTestCase):
         c = self.client()
         other = self.client()
         regions = harness.regions_value([(0x10000, path)])
+        good = self.image()
 
         for attempt in range(2):
             pending = c.call_async("Verify", self.port, regions, harness.options_value())
@@ -429,10 +434,17 @@ class SlowOpens(harness.ServiceTestCase):
             # ...and the service answers others meanwhile.
             self.assertIn(self.port, [port for port, _ in other.call("ListDevices", timeout=20)])
             self.assertFalse(other.call("TrustState", self.port, timeout=20)[0])
+            # A later call for the same port queues its job only once the
+            # earlier one is answered: one port's jobs keep the calls' order.
+            later = other.call_async("Verify", self.port, harness.regions_value(good.paths()),
+                                     harness.options_value())
             c.run_until(lambda: pending.done, 60, f"the Verify on the hung file system (attempt {attempt})")
             self.assertIsNotNone(pending.error, pending.result)
             self.assertEqual(pending.error.name, harness.error_name("Timeout"), pending.error.message)
             self.assertIn(path, pending.error.message)
+            other.run_until(lambda: later.done, 60, "the later Verify")
+            self.assertIsNone(later.error)
+            self.assertGreater(later.t_reply, pending.t_reply)
 
         fifo = os.path.join(self.work, "fifo")
         os.mkfifo(fifo, 0o666)
@@ -446,8 +458,7 @@ class SlowOpens(harness.ServiceTestCase):
         busfixture.stop_process(fuse, 5, 9)
         busfixture._wait_for(lambda: not self.service_children(svc_pid), 30, "the openers to be reaped")
 
-        img = self.image()
-        outcome, _, _ = c.deploy(self.port, img.paths(), trust=False)
+        outcome, _, _ = c.deploy(self.port, good.paths(), trust=False)
         self.assertEqual(outcome, "full")
         self.assertEqual(self.svc.service_pids(), [svc_pid])
 
