@@ -304,6 +304,8 @@ static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *
         r = job_scheduler_cancel_port(m->scheduler, port.node);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot cancel jobs on %s: %m", port.node);
+        /* Also the calls whose files are still being opened: they are as good as queued. */
+        r += bus_opens_cancel(m->bus->opens, port.node);
         log_info("Cancelled %d job(s) on %s.", r, port.node);
         return sd_bus_reply_method_return(message, NULL);
 }

@@ -28,6 +28,9 @@ BusOpens *bus_opens_new(sd_event *e);
 BusOpens *bus_opens_free(BusOpens *o);
 /* Calls whose paths are being opened: the service is not idle. */
 size_t bus_opens_n_pending(BusOpens *o);
+/* Answers Cancelled to the calls with order_key (NULL: all) whose jobs are not
+ * queued yet, and kills their openers (Cancel, SIGTERM). Returns how many. */
+int bus_opens_cancel(BusOpens *o, const char *order_key);
 
 /* Builds call's image from regions (taken): passed fds as they are, paths opened
  * as the sender's uid (bus-creds.h) with its login groups. Calls with the same

@@ -170,6 +170,10 @@ size_t bus_context_n_opens(BusContext *b) {
         return bus_opens_n_pending(b->opens);
 }
 
+int bus_context_cancel_opens(BusContext *b) {
+        return b ? bus_opens_cancel(b->opens, NULL) : 0;
+}
+
 int bus_context_release_name(BusContext *b) {
         int r;
 

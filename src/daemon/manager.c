@@ -70,6 +70,8 @@ void manager_terminate(Manager *m, int exit_code) {
         /* Each job ends with -ECANCELED: its caller is answered, trust cleared,
          * the port released. manager_run() exits once none is left. */
         job_scheduler_cancel_all(m->scheduler);
+        /* Calls still opening their files would have become jobs: the same. */
+        (void) bus_context_cancel_opens(m->bus);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
