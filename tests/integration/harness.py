@@ -62,6 +62,15 @@ def md5(b):
     return hashlib.md5(b).digest()
 
 
+
+def _ppid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # the command name may hold spaces and parentheses: fields after the last ')'
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
 class Image:
     """A set of regions written to files: [(offset, path, bytes, name)]."""
 
@@ -353,7 +362,10 @@ class Service:
             if (os.path.basename(argv0.decode(errors="replace")) == os.path.basename(DEPLOYD)
                     and f"{CONFIG_ENV}={self.config_path}".encode() in env):
                 pids.append(int(p))
-        return pids
+        # The service's file openers are its own binary, and until they exec
+        # they carry its command line and environment: only the service itself,
+        # not its children.
+        return [p for p in pids if _ppid(p) not in pids]
 
     def stop(self):
         # The activator and dbus-daemon do not kill activated services; do it by
