@@ -67,6 +67,7 @@ void flash_cost_model_init(FlashCostModel *m, uint32_t baud, usec_t rtt_usec, bo
                 .sector_erase_usec = 45 * USEC_PER_MSEC,
                 .block_erase_usec = 150 * USEC_PER_MSEC,
                 .page_program_usec = 600,
+                .raw_block_size = stub ? 0x4000u : 0x400u,
         };
 }
 
@@ -97,19 +98,63 @@ static usec_t erase_usec(const FlashCostModel *m, uint32_t offset, uint64_t len)
         return blocks * m->block_erase_usec + sectors * m->sector_erase_usec;
 }
 
-usec_t flash_cost_write(const FlashCostModel *m, uint32_t offset, uint64_t len) {
-        uint64_t compressed, packets;
+static usec_t cost_stream(const FlashCostModel *m, uint32_t offset, uint64_t len, uint64_t sent,
+                          uint32_t block_size) {
+        uint64_t packets = DIV_ROUND_UP(sent, MAX(block_size, 1u));
 
-        if (len == 0)
-                return 0;
-        compressed = MAX(len * m->compress_permille / 1000u, 1u);
-        packets = DIV_ROUND_UP(compressed, MAX(m->write_block_size, 1u));
-        /* FLASH_DEFL_BEGIN, the data packets and the MD5 that proves the run. */
+        /* FLASH_(DEFL_)BEGIN, the data packets and the MD5 that proves the run. */
         return (packets + 2) * m->rtt_usec +
-               wire_usec(m, compressed + (packets + 2) * PLAN_COMMAND_OVERHEAD_BYTES) +
+               wire_usec(m, sent + (packets + 2) * PLAN_COMMAND_OVERHEAD_BYTES) +
                erase_usec(m, offset, len) +
                DIV_ROUND_UP(len, PLAN_PAGE_SIZE) * m->page_program_usec +
                md5_usec(m, len);
+}
+
+static usec_t cost_compressed(const FlashCostModel *m, uint32_t offset, uint64_t len) {
+        if (len == 0)
+                return 0;
+        return cost_stream(m, offset, len, MAX(len * m->compress_permille / 1000u, 1u),
+                           m->write_block_size);
+}
+
+static usec_t cost_raw(const FlashCostModel *m, uint32_t offset, uint64_t len) {
+        if (len == 0)
+                return 0;
+        /* every packet is full: the last one is padded */
+        return cost_stream(m, offset, len, ALIGN_TO(len, MAX(m->raw_block_size, 1u)), m->raw_block_size);
+}
+
+/* The head of a split write: one sector below the last window boundary. 0 if
+ * the write does not reach past a whole window. */
+static uint64_t split_head(const FlashCostModel *m, uint64_t len) {
+        uint64_t boundary = len / m->spill_window * m->spill_window;
+
+        return boundary > FLASH_PLAN_SECTOR_SIZE ? boundary - FLASH_PLAN_SECTOR_SIZE : 0;
+}
+
+static usec_t cost_split(const FlashCostModel *m, uint32_t offset, uint64_t len, uint64_t head) {
+        /* one MD5 proves both streams */
+        return cost_compressed(m, offset, head) + cost_raw(m, offset + (uint32_t) head, len - head) -
+               (head > 0 ? md5_usec(m, len - head) + m->rtt_usec : 0);
+}
+
+uint64_t flash_plan_spill_split(const FlashCostModel *m, uint32_t offset, uint64_t len) {
+        uint64_t head;
+
+        if (!m || m->spill_window == 0)
+                return len;
+        head = split_head(m, len);
+        if (head > 0 && cost_split(m, offset, len, head) < cost_raw(m, offset, len))
+                return head;
+        return 0;
+}
+
+usec_t flash_cost_write(const FlashCostModel *m, uint32_t offset, uint64_t len) {
+        if (len == 0)
+                return 0;
+        if (m->spill_window == 0)
+                return cost_compressed(m, offset, len);
+        return cost_split(m, offset, len, flash_plan_spill_split(m, offset, len));
 }
 
 static usec_t runs_cost(const FlashCostModel *m, const FlashRun *runs, size_t n) {

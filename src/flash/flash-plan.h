@@ -24,6 +24,11 @@ typedef struct FlashCostModel {
         uint32_t write_block_size;      /* compressed bytes per data packet */
         uint32_t compress_permille;     /* expected compressed size per 1000 raw bytes */
         usec_t sector_erase_usec, block_erase_usec, page_program_usec;
+        /* The loader's compressed writes program flash up to the next multiple
+         * of this past their end (the ESP32 ROM: 32 KiB; 0: they do not), so a
+         * write there ends in an uncompressed tail (flash_plan_spill_split). */
+        uint32_t spill_window;
+        uint32_t raw_block_size;        /* bytes per uncompressed data packet */
 } FlashCostModel;
 
 /* The reference model for a ROM loader (stub = false) or a flasher stub. */
@@ -31,9 +36,20 @@ void flash_cost_model_init(FlashCostModel *m, uint32_t baud, usec_t rtt_usec, bo
 
 /* One MD5 probe of len bytes. */
 usec_t flash_cost_probe(const FlashCostModel *m, uint64_t len);
-/* Writing [offset, offset+len) compressed: begin, wire, packets, erase,
- * program and the MD5 that proves it. */
+/* Writing [offset, offset+len): begin, wire, packets, erase, program and the
+ * MD5 that proves it; compressed, or with a spill window as
+ * flash_plan_spill_split() lays it out. */
 usec_t flash_cost_write(const FlashCostModel *m, uint32_t offset, uint64_t len);
+
+/* Where a write of [offset, offset+len) (offset sector aligned) on a loader
+ * whose compressed streams spill (m->spill_window) goes from compressed to
+ * uncompressed, so that the uncompressed tail (FLASH_DATA, which never spills)
+ * is what the compressed head's spill lands on and rewrites: the head ends one
+ * sector below the last window boundary inside the write. Whichever of that and
+ * all uncompressed (0) costs less; len (all compressed) without a spill window.
+ * Lengthening the write with the image's following bytes never helps: the
+ * spill always reaches past the end of a compressed stream. */
+uint64_t flash_plan_spill_split(const FlashCostModel *m, uint32_t offset, uint64_t len);
 
 typedef struct FlashRun {
         uint32_t offset;                /* absolute flash address */

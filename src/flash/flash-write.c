@@ -4,9 +4,11 @@
  * to errno here, once. */
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "flash-compress.h"
+#include "flash-plan.h"
 #include "flash-write.h"
 #include "esp-status.h"
 #include "log.h"
@@ -18,6 +20,14 @@
 /* A region whose data arrived damaged (inflate error, MD5 mismatch) is written
  * again from the start, this many times in all. */
 #define FLASH_WRITE_PASSES 3
+/* Restarts of a compressed ROM stream in a row that keep nothing before the
+ * rest goes uncompressed, and of any stream before the write gives up: a link
+ * that lets no block through is not mended by the rest of the budget. */
+#define FLASH_WRITE_FRUITLESS_RESTARTS 2
+#define FLASH_WRITE_FRUITLESS_LIMIT 6
+/* The round trip the write layout's cost model assumes (DESIGN.md: 1 ms USB
+ * turnaround on a bridge). */
+#define FLASH_WRITE_RTT_USEC (1 * USEC_PER_MSEC)
 
 static void evp_md_ctx_freep(EVP_MD_CTX **c) {
         if (*c)
@@ -89,6 +99,270 @@ static int report_progress(FlashProgressFn progress, void *userdata, uint64_t *r
         return 0;
 }
 
+/* What a region write sends: the caller's bytes, moved down to a sector
+ * boundary on a ROM (0xFF in front: it cannot begin mid-sector, esptool aligns
+ * for it too) and padded to 4 bytes with 0xFF. Streams cover parts of it. */
+typedef struct WriteImage {
+        uint32_t base;                  /* flash address of buf[0] */
+        size_t prefix;                  /* 0xFF bytes in front of the caller's */
+        size_t region_size;             /* the caller's bytes */
+        uint8_t *buf;
+        size_t size;
+
+        FlashProgressFn progress;
+        void *userdata;
+        uint64_t reported;              /* region bytes reported so far */
+        uint64_t wire;                  /* data bytes sent, over every stream */
+} WriteImage;
+
+static void write_image_done(WriteImage *w) {
+        free(w->buf);
+        w->buf = NULL;
+}
+
+static int write_image_init(WriteImage *w, EspLoader *l, uint32_t offset, const void *data, size_t len) {
+        w->prefix = esp_loader_is_stub(l) ? 0 : offset % FLASH_SECTOR_SIZE;
+        w->base = offset - (uint32_t) w->prefix;
+        w->region_size = len;
+        w->size = ALIGN_TO(w->prefix + len, FLASH_WRITE_ALIGN);
+        w->buf = malloc(w->size);
+        if (!w->buf)
+                return -ENOMEM;
+        memset(w->buf, 0xff, w->prefix);
+        memcpy(w->buf + w->prefix, data, len);
+        memset(w->buf + w->prefix + len, 0xff, w->size - w->prefix - len);
+        return 0;
+}
+
+/* Progress up to image byte `pos`, in the caller's terms. */
+static int write_image_progress(WriteImage *w, size_t pos) {
+        uint64_t done = pos <= w->prefix ? 0 : MIN(pos - w->prefix, w->region_size);
+
+        return report_progress(w->progress, w->userdata, &w->reported, done, w->region_size);
+}
+
+/* A compressed stream of buf[from, to): FLASH_DEFL_BEGIN, every block, and a
+ * FLASH_DEFL_END only for a stub (the ROM's leaves the loader). On failure
+ * *ret_acked is what the acknowledged blocks carried, and *ret_begun says
+ * whether the stream got that far. */
+static int stream_compressed(EspLoader *l, WriteImage *w, size_t from, size_t to, size_t *ret_acked,
+                             bool *ret_begun) {
+        _cleanup_(flash_deflate_plan_done) FlashDeflatePlan plan = {};
+        int r;
+
+        r = flash_deflate_plan_build(w->base + (uint32_t) from, w->buf + from, to - from,
+                                     esp_loader_flash_block_size(l), false, &plan);
+        if (r < 0)
+                return log_debug_errno(r, "Failed to compress 0x%zx bytes at 0x%zx: %m", to - from,
+                                       w->base + from);
+
+        r = esp_loader_flash_defl_begin(l, plan.offset, (uint32_t) plan.image_size,
+                                        (uint32_t) plan.stream_size, (uint32_t) plan.block_size);
+        if (r < 0)
+                return r;
+        *ret_begun = true;
+
+        for (size_t i = 0; i < plan.n_blocks; i++) {
+                size_t block_len, before = i > 0 ? plan.block_output[i - 1] : 0;
+                const uint8_t *block = flash_deflate_plan_block(&plan, i, &block_len);
+
+                r = esp_loader_flash_defl_data(l, (uint32_t) i, block, block_len,
+                                               (uint32_t) (plan.block_output[i] - before));
+                w->wire += block_len;
+                if (r < 0)
+                        return r;
+                *ret_acked = plan.block_output[i];
+
+                r = write_image_progress(w, from + plan.block_output[i]);
+                if (r < 0)
+                        return r;
+        }
+
+        return esp_loader_flash_defl_end(l, /* stay_in_loader= */ true);
+}
+
+/* An uncompressed stream of buf[from, to): FLASH_BEGIN and every block. */
+static int stream_raw(EspLoader *l, WriteImage *w, size_t from, size_t to, size_t *ret_acked,
+                      bool *ret_begun) {
+        uint32_t block_size = esp_loader_flash_block_size(l);
+        int r;
+
+        r = esp_loader_flash_begin(l, w->base + (uint32_t) from, (uint32_t) (to - from), block_size);
+        if (r < 0)
+                return r;
+        *ret_begun = true;
+
+        for (size_t pos = from; pos < to; pos += block_size) {
+                size_t n = MIN((size_t) block_size, to - pos);
+
+                r = esp_loader_flash_data(l, w->buf + pos, n, block_size);
+                w->wire += block_size;
+                if (r < 0)
+                        return r;
+                *ret_acked = pos + n - from;
+
+                r = write_image_progress(w, pos + n);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Errors after which beginning the stream again can help: a refused, lost or
+ * garbled block, an inflater the damage reached. */
+static bool stream_error_restartable(int r) {
+        return r == -EPROTO || r == -ETIMEDOUT || r == -EBADMSG;
+}
+
+/* buf[from, to) in streams, begun again after a refused or lost block from
+ * the first sector that is not surely on flash yet (a ROM erases at begin, so a
+ * restart must not begin below what it keeps), within the session's restart
+ * budget. A compressed stream keeps only whole inflate buffers on the ROM: on a
+ * link that mangles blocks so often that two restarts in a row keep nothing,
+ * the rest goes uncompressed, whose blocks count one by one; after six such
+ * restarts it gives up. */
+static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bool compressed) {
+        unsigned fruitless = 0;
+        size_t pos = from;
+        int r;
+
+        for (;;) {
+                size_t acked = 0, kept;
+                bool begun = false;
+
+                r = compressed ? stream_compressed(l, w, pos, to, &acked, &begun)
+                               : stream_raw(l, w, pos, to, &acked, &begun);
+                if (r >= 0)
+                        return 0;
+                /* a chip that does not even take a begin is not helped by another */
+                if (!begun || !stream_error_restartable(r))
+                        return r;
+                if (esp_loader_take_restart(l) < 0)
+                        return r;
+
+                kept = (size_t) esp_loader_stream_flushed(l, compressed, acked);
+                kept = kept / FLASH_SECTOR_SIZE * FLASH_SECTOR_SIZE;
+                log_debug("Write stream at 0x%zx failed after 0x%zx bytes (%s): beginning again at 0x%zx.",
+                          w->base + pos, acked, strerror(-r), w->base + pos + kept);
+                pos += kept;
+
+                fruitless = kept > 0 ? 0 : fruitless + 1;
+                if (fruitless >= FLASH_WRITE_FRUITLESS_LIMIT)
+                        return log_debug_errno(r, "%u restarts in a row kept nothing, giving up: %m", fruitless);
+                if (compressed && fruitless >= FLASH_WRITE_FRUITLESS_RESTARTS &&
+                    !esp_loader_is_stub(l)) {
+                        log_debug("Writing the rest from 0x%zx uncompressed.", w->base + pos);
+                        compressed = false;
+                }
+        }
+}
+
+/* One pass over the whole image: on a loader whose compressed streams spill,
+ * a compressed head and an uncompressed tail that the head's spill lands in
+ * (flash_plan_spill_split), else one compressed stream. */
+static int write_pass(EspLoader *l, WriteImage *w) {
+        FlashCostModel m;
+        uint64_t head;
+        int r;
+
+        flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : esp_loader_baud(l),
+                              FLASH_WRITE_RTT_USEC, esp_loader_is_stub(l));
+        (void) esp_loader_defl_spill(l, &m.spill_window);
+        head = flash_plan_spill_split(&m, w->base, w->size);
+
+        if (head > 0) {
+                r = write_segment(l, w, 0, (size_t) head, true);
+                if (r < 0)
+                        return r;
+        }
+        if (head < w->size) {
+                r = write_segment(l, w, (size_t) head, w->size, false);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Whether a failed pass is worth repeating from the start: the data reached
+ * the chip damaged in a way its per-block checksum could not see. */
+static bool write_pass_corrupted(EspLoader *l, int r) {
+        uint8_t e = esp_loader_last_error(l);
+
+        return r == -EBADMSG ||
+               (r == -EPROTO && (e == ESP_ERROR_DEFLATE || e == ESP_ERROR_INFLATE));
+}
+
+int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
+                       FlashProgressFn progress, void *userdata, uint64_t *ret_wire_bytes) {
+        _cleanup_(write_image_done) WriteImage w = { .progress = progress, .userdata = userdata };
+        bool match = false;
+        int r;
+
+        if (!l || !data || len == 0)
+                return -EINVAL;
+        if ((uint64_t) offset + len > UINT32_MAX)
+                return -EINVAL;
+        if (esp_loader_secure_download_mode(l))
+                /* no MD5 in Secure Download Mode: the write could not be proven */
+                return -EOPNOTSUPP;
+
+        r = write_image_init(&w, l, offset, data, len);
+        if (r < 0)
+                return r;
+
+        log_debug("Writing %zu bytes at 0x%x.", len, offset);
+
+        r = report_progress(progress, userdata, &w.reported, 0, len);
+        if (r < 0)
+                return r;
+
+        for (unsigned pass = 0; pass < FLASH_WRITE_PASSES; pass++) {
+                if (pass > 0) {
+                        r = esp_loader_take_restart(l);
+                        if (r < 0)
+                                break;
+                        log_debug("Writing the region at 0x%x again (pass %u).", offset, pass + 1);
+                }
+
+                r = write_pass(l, &w);
+                if (r < 0) {
+                        if (write_pass_corrupted(l, r))
+                                continue;
+                        return r;
+                }
+
+                r = flash_verify_region(l, offset, data, len, &match, NULL);
+                if (r < 0)
+                        return r;
+                if (match)
+                        break;
+                log_debug("MD5 of the region at 0x%x differs after writing it.", offset);
+        }
+        if (r < 0)
+                return r;
+        if (!match)
+                return log_debug_errno(EIO, "The region at 0x%x did not read back as written.",
+                                       offset);
+
+        if (ret_wire_bytes)
+                *ret_wire_bytes = w.wire;
+        return 0;
+}
+
+bool flash_write_footprint(EspLoader *l, uint32_t offset, size_t len, uint64_t *ret_start,
+                           uint64_t *ret_end) {
+        uint64_t start = offset / FLASH_SECTOR_SIZE * FLASH_SECTOR_SIZE;
+        uint64_t end = ALIGN_TO((uint64_t) offset + len, FLASH_SECTOR_SIZE);
+
+        /* Erases cover whole sectors; a spill is always covered by the
+         * uncompressed tail that write_pass() puts after a compressed head. */
+        if (ret_start)
+                *ret_start = start;
+        if (ret_end)
+                *ret_end = end;
+        return esp_loader_defl_spill(l, NULL);
+}
+
 /* One pass: FLASH_DEFL_BEGIN, every block, FLASH_DEFL_END. */
 static int write_plan(EspLoader *l, const FlashDeflatePlan *plan, FlashProgressFn progress,
                       void *userdata, uint64_t *reported) {
@@ -115,73 +389,6 @@ static int write_plan(EspLoader *l, const FlashDeflatePlan *plan, FlashProgressF
         }
 
         return esp_loader_flash_defl_end(l, /* stay_in_loader= */ true);
-}
-
-/* Whether a failed pass is worth repeating from the start: the data reached
- * the chip damaged in a way its per-block checksum could not see. */
-static bool write_pass_corrupted(EspLoader *l, int r) {
-        uint8_t e = esp_loader_last_error(l);
-
-        return r == -EBADMSG ||
-               (r == -EPROTO && (e == ESP_ERROR_DEFLATE || e == ESP_ERROR_INFLATE));
-}
-
-int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
-                       FlashProgressFn progress, void *userdata, uint64_t *ret_wire_bytes) {
-        _cleanup_(flash_deflate_plan_done) FlashDeflatePlan plan = {};
-        uint64_t reported = 0, wire = 0;
-        bool match = false;
-        int r;
-
-        if (!l || !data || len == 0)
-                return -EINVAL;
-        if ((uint64_t) offset + len > UINT32_MAX)
-                return -EINVAL;
-        if (esp_loader_secure_download_mode(l))
-                /* no MD5 in Secure Download Mode: the write could not be proven */
-                return -EOPNOTSUPP;
-
-        /* ROM loaders cannot start a write mid-sector (esptool aligns for them). */
-        r = flash_deflate_plan_build(offset, data, len, esp_loader_flash_block_size(l),
-                                     !esp_loader_is_stub(l), &plan);
-        if (r < 0)
-                return log_debug_errno(r, "Failed to compress the region at 0x%x: %m", offset);
-
-        log_debug("Writing %zu bytes at 0x%x: %zu compressed in %zu block(s).", len, offset,
-                  plan.stream_size, plan.n_blocks);
-
-        r = report_progress(progress, userdata, &reported, 0, len);
-        if (r < 0)
-                return r;
-
-        for (unsigned pass = 0; pass < FLASH_WRITE_PASSES; pass++) {
-                if (pass > 0)
-                        log_debug("Writing the region at 0x%x again (pass %u).", offset, pass + 1);
-
-                r = write_plan(l, &plan, progress, userdata, &reported);
-                wire += plan.stream_size;
-                if (r < 0) {
-                        if (write_pass_corrupted(l, r))
-                                continue;
-                        return r;
-                }
-
-                r = flash_verify_region(l, offset, data, len, &match, NULL);
-                if (r < 0)
-                        return r;
-                if (match)
-                        break;
-                log_debug("MD5 of the region at 0x%x differs after writing it.", offset);
-        }
-        if (r < 0)
-                return r;
-        if (!match)
-                return log_debug_errno(EIO, "The region at 0x%x did not read back as written.",
-                                       offset);
-
-        if (ret_wire_bytes)
-                *ret_wire_bytes = wire;
-        return 0;
 }
 
 int flash_write_region_unverified(EspLoader *l, uint32_t offset, const void *data, size_t len,

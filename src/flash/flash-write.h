@@ -18,12 +18,17 @@ typedef int (*FlashProgressFn)(uint64_t done, uint64_t total, void *userdata);
 int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                         bool *ret_match, uint8_t ret_device_md5[16]);
 
-/* Deflate-compressed write of the whole region, then an MD5 check of it:
- * -EIO (with the region left marked bad by the caller) if the chip's MD5 differs.
- * A pass whose data reached the chip damaged (inflate error, MD5 mismatch) is
- * repeated from FLASH_DEFL_BEGIN, up to three passes in all. Progress fires after
- * each block, in steps of at most 64 KiB of the region. ret_wire_bytes (may be
- * NULL) gets the compressed bytes sent, over every pass. */
+/* Write of the whole region, then an MD5 check of it: -EIO (with the region
+ * left marked bad by the caller) if the chip's MD5 differs. Compressed; on a
+ * loader whose compressed writes spill past their end (the ESP32 ROM) the tail
+ * goes uncompressed so that nothing past the region's last sector is touched
+ * (flash_plan_spill_split). A stream that loses a block, or has one refused,
+ * begins again from the first sector not surely on flash, within the loader's
+ * restart budget (esp_loader_take_restart). A pass whose data reached the chip
+ * damaged (inflate error, MD5 mismatch) is repeated from the start, up to three
+ * passes in all. Progress fires after each block, in steps of at most 64 KiB of
+ * the region. ret_wire_bytes (may be NULL) gets the data bytes sent, over every
+ * stream. */
 int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                        FlashProgressFn progress, void *userdata, uint64_t *ret_wire_bytes);
 
@@ -31,6 +36,13 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
  * (Secure Download Mode). The caller must report the write as unverified. */
 int flash_write_region_unverified(EspLoader *l, uint32_t offset, const void *data, size_t len,
                                   FlashProgressFn progress, void *userdata);
+
+/* The flash a flash_write_region() of [offset, offset+len) may change: the
+ * sectors it covers. false if the loader's write behaviour is unknown (a ROM
+ * without reference traces): then anything may have changed, and the caller
+ * proves the whole image before trusting it. */
+bool flash_write_footprint(EspLoader *l, uint32_t offset, size_t len, uint64_t *ret_start,
+                           uint64_t *ret_end);
 
 /* Local MD5 helper (OpenSSL EVP, converted once here). */
 int flash_md5(const void *data, size_t len, uint8_t ret_digest[16]);

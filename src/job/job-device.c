@@ -339,8 +339,9 @@ static int job_add_written(Job *j, uint64_t offset, uint64_t size) {
         return 0;
 }
 
-/* One compressed write with its MD5 proof (or without, unverifiable), timed
- * into the stats. */
+static int job_note_write(Job *j, EspLoader *l, uint32_t offset, uint32_t size);
+
+/* One write with its MD5 proof (or without, unverifiable), timed into the stats. */
 static int job_write_run(Job *j, EspLoader *l, const ImageRegion *reg, uint32_t offset, uint32_t size,
                          WriteProgress *w, bool unverifiable) {
         const uint8_t *data = reg->data + (offset - reg->offset);
@@ -371,7 +372,94 @@ static int job_write_run(Job *j, EspLoader *l, const ImageRegion *reg, uint32_t 
                 j->stats.write_usec += ended - started;
 
         w->base += size;
+        if (!unverifiable) {
+                r = job_note_write(j, l, offset, size);
+                if (r < 0)
+                        return r;
+        }
         return job_add_written(j, offset, size);
+}
+
+/* What a write may have changed beyond what its own MD5 proved: the rest of
+ * the sectors it erased (and, on a loader whose writes are unknown, anything). */
+static int job_note_write(Job *j, EspLoader *l, uint32_t offset, uint32_t size) {
+        uint64_t start = offset, end = (uint64_t) offset + size;
+        int r;
+
+        if (!flash_write_footprint(l, offset, size, &start, &end))
+                j->footprint_unknown = true;
+        r = flash_ranges_add(&j->unproven, start, end);
+        if (r < 0)
+                return r;
+        return flash_ranges_remove(&j->unproven, offset, (uint64_t) offset + size);
+}
+
+/* The trust invariant: before a success every part of the image a write may
+ * have programmed or erased is proven by MD5 (the whole image if a loader's
+ * footprint is unknown). A part that no longer matches is written again, and
+ * that repair is in `written` and the stats. */
+static int job_prove_writes(Job *j, EspLoader *l, WriteProgress *w) {
+        Image *img = j->img;
+        unsigned repairs = 0;
+        bool again = true;
+        int r;
+
+        if (j->footprint_unknown) {
+                log_debug("%s: the loader's write footprint is unknown: proving the whole image", j->port);
+                for (size_t i = 0; i < img->n_regions; i++) {
+                        r = flash_ranges_add(&j->unproven, img->regions[i].offset,
+                                             img->regions[i].offset + img->regions[i].size);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        while (again) {
+                again = false;
+                for (size_t i = 0; i < img->n_regions; i++) {
+                        const ImageRegion *reg = &img->regions[i];
+                        uint64_t reg_end = reg->offset + reg->size;
+                        FlashRange piece;
+                        bool match = false;
+
+                        while ((r = flash_ranges_first_in(&j->unproven, reg->offset, reg_end, &piece)) > 0) {
+                                uint64_t a, b;
+
+                                if (job_cancelled(j))
+                                        return -ECANCELED;
+                                r = flash_verify_region(l, (uint32_t) piece.start,
+                                                        reg->data + (piece.start - reg->offset),
+                                                        piece.end - piece.start, &match, NULL);
+                                if (r < 0)
+                                        return job_fail(j, r, "cannot prove 0x%" PRIx64 "+0x%" PRIx64,
+                                                        piece.start, piece.end - piece.start);
+                                if (match) {
+                                        r = flash_ranges_remove(&j->unproven, piece.start, piece.end);
+                                        if (r < 0)
+                                                return r;
+                                        continue;
+                                }
+                                if (++repairs > JOB_PROOF_ROUNDS * img->n_regions)
+                                        return job_refuse(j, -EIO, "0x%" PRIx64 "+0x%" PRIx64 " still differs after %u repairs",
+                                                          piece.start, piece.end - piece.start, repairs - 1);
+
+                                /* whole sectors, within the region */
+                                a = MAX((uint64_t) reg->offset, piece.start / FLASH_PLAN_SECTOR_SIZE * FLASH_PLAN_SECTOR_SIZE);
+                                b = MIN(reg_end, ALIGN_TO(piece.end, FLASH_PLAN_SECTOR_SIZE));
+                                log_notice("%s: 0x%" PRIx64 "+0x%" PRIx64 " changed under a write, writing it again",
+                                           j->port, a, b - a);
+                                w->total += b - a;
+                                r = job_write_run(j, l, reg, (uint32_t) a, (uint32_t) (b - a), w, false);
+                                if (r < 0)
+                                        return r;
+                                j->stats.repairs++;
+                                again = true;
+                        }
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
 }
 
 static int job_write(Job *j, EspLoader *l, bool unverifiable) {
@@ -437,6 +525,9 @@ static int job_write(Job *j, EspLoader *l, bool unverifiable) {
                 if (!unverifiable)
                         (void) flash_md5(reg->data, reg->size, j->results[i].device_md5);
         }
+
+        if (r >= 0 && !unverifiable)
+                r = job_prove_writes(j, l, &w);
 
         job_region_plans_free(plans, img->n_regions);
         return r;
@@ -563,8 +654,10 @@ int job_run_device(Job *j) {
                 r = esp_loader_new(t, &l);
                 if (r >= 0)
                         r = job_session(j, l, t);
-                if (l)
+                if (l) {
                         j->stats.flash_begins = esp_loader_stats(l)->flash_begins;
+                        j->stats.stream_restarts = esp_loader_stats(l)->stream_restarts;
+                }
                 l = esp_loader_free(l);
         }
         j->stats.bytes_sent = t->bytes_sent;

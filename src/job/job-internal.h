@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 
+#include "flash-ranges.h"
 #include "job.h"
 #include "macro.h"
 #include "transport.h"
@@ -95,7 +96,15 @@ struct Job {
         /* Per region, for a sector deploy: each 64 KiB block's verdict from
          * verify (changed == NULL: verified with one MD5). */
         JobBlockVerdicts *blocks;
+        /* The worker's: flash this deploy's writes may have changed that no
+         * MD5 has proven since, and whether some write's footprint is unknown
+         * (then the whole image is proven at the end). */
+        FlashRanges unproven;
+        bool footprint_unknown;
 };
+
+/* Rounds of proving and repairing what writes touched before a deploy gives up. */
+#define JOB_PROOF_ROUNDS 3
 
 uint64_t job_image_total_bytes(const Image *img);
 bool job_cancelled(Job *j);

@@ -310,6 +310,7 @@ Job *job_free(Job *j) {
         for (size_t i = 0; j->blocks && i < j->n_results; i++)
                 free(j->blocks[i].changed);
         free(j->blocks);
+        flash_ranges_done(&j->unproven);
         free(j->results);
         free(j->written);
         free(j->port);

@@ -37,6 +37,10 @@ static const EspChipInfo chip_table[_ESP_CHIP_MAX] = {
                 .magic = { 0x00f01d83 },
                 .n_magic = 1,
                 .bootloader_offset = 0x1000,
+                .rom_defl_spill_known = true,
+                .rom_defl_spill_window = ESP_ROM_INFLATE_BUFFER_SIZE,
+                .rom_baud_cal_reg = 0x3ff5f06c,
+                .rom_baud_efuse_reg = 0x3ff5a010,
                 .spi_reg_base = 0x3ff42000,
                 .spi_usr_offs = 0x1c, .spi_usr1_offs = 0x20, .spi_usr2_offs = 0x24, .spi_w0_offs = 0x80,
                 .spi_mosi_dlen_offs = 0x28, .spi_miso_dlen_offs = 0x2c,
@@ -105,6 +109,7 @@ static const EspChipInfo chip_table[_ESP_CHIP_MAX] = {
                 .magic = { 0x6921506f, 0x1b31506f, 0x4881606f, 0x4361606f },  /* ECO1+2, 3, 6, 7 */
                 .n_magic = 4,
                 .bootloader_offset = 0x0,
+                .rom_defl_spill_known = true,   /* esp32c3-rom-defl-spill-probe: nothing */
                 .rom_has_security_info = true,
                 .rom_begin_has_encrypt_flag = true,
                 .spi_reg_base = 0x60002000,

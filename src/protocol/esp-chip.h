@@ -22,6 +22,10 @@ typedef enum EspChipId {
 
 #define ESP_CHIP_MAGIC_REG 0x40001000u
 #define ESP_CHIP_MAX_MAGIC 4
+/* The ROM loaders inflate FLASH_DEFL_DATA into a buffer of this size and write
+ * it to flash when it is full (a stream that fails part way has only whole
+ * buffers on flash: esp32-rom-defl-error-probe, case A). */
+#define ESP_ROM_INFLATE_BUFFER_SIZE 0x8000u
 
 typedef struct EspChipInfo {
         EspChipId id;
@@ -33,6 +37,21 @@ typedef struct EspChipInfo {
         uint32_t bootloader_offset;         /* 0x1000, 0x0 or 0x2000 */
         bool rom_begin_has_encrypt_flag;    /* ROM FLASH_BEGIN takes 20 bytes */
         bool supports_encrypted_flash_md5;  /* unused today; kept for completeness */
+        /* What the ROM loader's compressed write (FLASH_DEFL_*) programs past the
+         * end of its stream, without erasing (reference trace
+         * esp32-rom-defl-spill-probe): once a stream of N bytes at O is complete,
+         * the ESP32 ROM flushes its whole inflate buffer, i.e. everything up to
+         * O + (N / window + 1) × window. Known for traced ROMs (window 0: nothing
+         * past the end); unknown for the others, whose writes are then proven
+         * over the whole image. Flasher stubs never spill. */
+        bool rom_defl_spill_known;
+        uint32_t rom_defl_spill_window;
+        /* The ESP32 ROM derives its UART divider from the crystal frequency
+         * it measured at boot, not the real one: CHANGE_BAUDRATE's argument is
+         * scaled by measured / assumed, as esptool does (reference trace
+         * esp32-rom-change-baud-probe). Registers to read; 0: no scaling. */
+        uint32_t rom_baud_cal_reg;          /* RTCCALICFG1: count in bits 7..31 */
+        uint32_t rom_baud_efuse_reg;        /* eFuse word 4: 8 MHz osc. field, low byte */
         /* SPI flash controller, for the RDID (flash id) command over registers */
         uint32_t spi_reg_base;
         uint32_t spi_usr_offs, spi_usr1_offs, spi_usr2_offs, spi_w0_offs;

@@ -118,9 +118,39 @@ static int loader_sync_check(EspLoader *l) {
         return r;
 }
 
+/* What the ESP32 ROM must be told to run its UART at `baud`: it computes the
+ * divider from the crystal frequency it measured (calibration count × 15625 ×
+ * the 8 MHz field / 40) as if the crystal were the nominal 40 or 26 MHz, so the
+ * rate is scaled by measured / nominal (esptool 5.3's ESP32ROM.change_baud). A
+ * ROM that measured nothing (an emulator's blank eFuse) gets the plain rate:
+ * scaling would send 0, which wedges its UART. */
+uint32_t esp_baud_argument(uint32_t baud, uint32_t cal_reg, uint32_t efuse_word) {
+        uint64_t count = (cal_reg >> 7) & 0x1ffffffu, osc = efuse_word & 0xffu;
+        uint64_t measured = count * 15625u * osc / 40u, nominal;
+
+        if (measured == 0)
+                return baud;
+        nominal = measured > 33000000u ? 40000000u : 26000000u;
+        return (uint32_t) ((uint64_t) baud * measured / nominal);
+}
+
+static int loader_baud_argument(EspLoader *l, uint32_t baud, uint32_t *ret) {
+        uint32_t cal, efuse;
+
+        *ret = baud;
+        if (l->stub || l->chip->rom_baud_cal_reg == 0)
+                return 0;
+        STEP(esp_loader_read_reg(l, l->chip->rom_baud_cal_reg, &cal));
+        STEP(esp_loader_read_reg(l, l->chip->rom_baud_efuse_reg, &efuse));
+        *ret = esp_baud_argument(baud, cal, efuse);
+        log_debug("CHANGE_BAUDRATE argument for %u baud: %u (RTCCALICFG1 0x%08x, eFuse 0x%08x).",
+                  baud, *ret, cal, efuse);
+        return 0;
+}
+
 int esp_loader_change_baud(EspLoader *l, uint32_t baud) {
         uint8_t payload[8];
-        uint32_t old;
+        uint32_t old, arg;
         int r, k;
 
         if (!l || baud == 0)
@@ -132,10 +162,14 @@ int esp_loader_change_baud(EspLoader *l, uint32_t baud) {
         if (baud == old)
                 return 0;
 
+        r = loader_baud_argument(l, baud, &arg);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot read the ROM's clock calibration: %m");
+
         /* The ROM takes 0 as the old rate, a stub the current one (esptool). */
         /* Sent again only if refused: unanswered, it may have switched the chip. */
         r = loader_command_retry_full(l, ESP_OP_CHANGE_BAUDRATE, payload,
-                                      esp_payload_change_baudrate(payload, baud, l->stub ? old : 0),
+                                      esp_payload_change_baudrate(payload, arg, l->stub ? old : 0),
                                       LOADER_DEFAULT_TIMEOUT, false, NULL);
         if (r < 0)
                 return log_debug_errno(r, "CHANGE_BAUDRATE to %u failed: %m", baud);
@@ -167,14 +201,9 @@ fail:
 
 /* ---- stub ------------------------------------------------------------------------ */
 
-static int loader_upload_segment(EspLoader *l, uint32_t addr, const uint8_t *data, size_t len) {
+static int loader_upload_segment_once(EspLoader *l, uint32_t addr, const uint8_t *data, size_t len) {
         uint8_t begin[20];
         uint32_t blocks;
-
-        if (len == 0)
-                return 0;
-        if (len > UINT32_MAX)
-                return -EFBIG;
 
         blocks = (uint32_t) DIV_ROUND_UP(len, ESP_ROM_MEM_BLOCK_SIZE);
         STEP(loader_command_retry(l, ESP_OP_MEM_BEGIN, begin,
@@ -186,10 +215,30 @@ static int loader_upload_segment(EspLoader *l, uint32_t addr, const uint8_t *dat
                 size_t off = (size_t) seq * ESP_ROM_MEM_BLOCK_SIZE;
                 size_t n = MIN((size_t) ESP_ROM_MEM_BLOCK_SIZE, len - off);
 
+                /* The ROM's sequence rules are those of its flash writes: a
+                 * refused block means beginning the segment again. */
                 STEP(loader_data_command(l, ESP_OP_MEM_DATA, seq, data + off, n,
-                                         LOADER_DEFAULT_TIMEOUT));
+                                         LOADER_DEFAULT_TIMEOUT, /* resend_refused= */ false));
         }
         return 0;
+}
+
+static int loader_upload_segment(EspLoader *l, uint32_t addr, const uint8_t *data, size_t len) {
+        int r;
+
+        if (len == 0)
+                return 0;
+        if (len > UINT32_MAX)
+                return -EFBIG;
+
+        for (;;) {
+                r = loader_upload_segment_once(l, addr, data, len);
+                if (r >= 0 || loader_error_is_fatal(r))
+                        return r;
+                if (esp_loader_take_restart(l) < 0)
+                        return r;
+                log_debug("Uploading the segment at 0x%x again.", addr);
+        }
 }
 
 int esp_loader_run_stub(EspLoader *l, const EspStubImage *stub) {
@@ -296,10 +345,93 @@ int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, si
          * and writes while the next block arrives (esptool write_flash). */
         timeout = l->stub ? l->prev_block_timeout : block_timeout;
 
-        r = loader_data_command(l, ESP_OP_FLASH_DEFL_DATA, seq, block, len, timeout);
+        r = loader_data_command(l, ESP_OP_FLASH_DEFL_DATA, seq, block, len, timeout,
+                                /* resend_refused= */ l->stub);
         if (r < 0)
                 return log_debug_errno(r, "FLASH_DEFL_DATA block %u failed: %m", seq);
 
+        l->prev_block_timeout = block_timeout;
+        return 0;
+}
+
+/* ---- uncompressed flash writes ---------------------------------------------------- */
+
+int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_t block_size) {
+        uint8_t payload[20];
+        uint32_t blocks;
+        usec_t timeout;
+        int r;
+
+        if (!l || block_size == 0 || block_size > ESP_STUB_FLASH_BLOCK_SIZE)
+                return -EINVAL;
+        if (!l->chip)
+                return -ENOTCONN;
+
+        blocks = (uint32_t) DIV_ROUND_UP((uint64_t) size, block_size);
+        /* The ROM erases the range now; a stub as it goes (esptool flash_begin:
+         * no ESP8266-style erase size correction on these chips). */
+        timeout = l->stub ? LOADER_DEFAULT_TIMEOUT : loader_timeout_per_mb(LOADER_ERASE_SEC_PER_MB, size);
+
+        l->stats.flash_begins++;
+        r = loader_command_retry(l, ESP_OP_FLASH_BEGIN, payload,
+                                 esp_payload_begin(payload, size, blocks, block_size, offset,
+                                                   l->stub || l->chip->rom_begin_has_encrypt_flag, false),
+                                 timeout, NULL);
+        if (r < 0)
+                return log_debug_errno(r, "FLASH_BEGIN at 0x%x failed: %m", offset);
+
+        l->prev_block_timeout = LOADER_DEFAULT_TIMEOUT;
+        l->raw_seq = 0;
+        l->raw_blocks = blocks;
+        return 0;
+}
+
+int esp_loader_flash_data(EspLoader *l, const void *block, size_t len, uint32_t block_size) {
+        _cleanup_free_ uint8_t *padded = NULL;
+        usec_t block_timeout, timeout;
+        int r;
+
+        if (!l || !block || len == 0 || block_size == 0 || len > block_size ||
+            block_size > ESP_STUB_FLASH_BLOCK_SIZE)
+                return -EINVAL;
+        if (!l->chip)
+                return -ENOTCONN;
+
+        if (len < block_size) {
+                /* esptool pads the last block: programming 0xFF changes nothing */
+                padded = malloc(block_size);
+                if (!padded)
+                        return -ENOMEM;
+                memcpy(padded, block, len);
+                memset(padded + len, 0xff, block_size - len);
+                block = padded;
+        }
+
+        block_timeout = loader_timeout_per_mb(LOADER_WRITE_SEC_PER_MB, block_size);
+        timeout = l->stub ? l->prev_block_timeout : block_timeout;
+
+        for (unsigned refusals = 0;; refusals++) {
+                r = loader_data_command(l, ESP_OP_FLASH_DATA, l->raw_seq, block, block_size, timeout,
+                                        /* resend_refused= */ l->stub);
+                if (r >= 0)
+                        break;
+                if (r != -EPROTO || l->stub || refusals + 1 >= LOADER_BLOCK_REFUSALS)
+                        return log_debug_errno(r, "FLASH_DATA block %u failed: %m", l->raw_seq);
+
+                if (l->last_error == ESP_ERROR_INVALID_CRC) {
+                        /* counted, not written: the next number takes it where it belongs */
+                        if (l->raw_seq + 1 >= l->raw_blocks)
+                                return log_debug_errno(r, "FLASH_DATA block %u refused and no numbers left.",
+                                                       l->raw_seq);
+                        l->raw_seq++;
+                } else if (l->last_error != ESP_ERROR_INVALID_MESSAGE)
+                        return log_debug_errno(r, "FLASH_DATA block %u failed: %m", l->raw_seq);
+                /* else a wrong number or length: not counted, the same again */
+                log_debug("FLASH_DATA block refused (%s), sending it as number %u.",
+                          esp_error_to_string(l->last_error), l->raw_seq);
+        }
+
+        l->raw_seq++;
         l->prev_block_timeout = block_timeout;
         return 0;
 }

@@ -61,9 +61,11 @@ struct EspLoader {
         bool dtr, rts;            /* modem lines as last set */
 
         usec_t prev_block_timeout; /* stub: a block is written while the next is sent */
+        uint32_t raw_seq, raw_blocks;   /* FLASH_DATA: the number due, the numbers announced */
 
         uint8_t last_error;
         EspLoaderStats stats;
+        unsigned restarts_left;   /* esp_loader_take_restart() */
 };
 
 /* Each step is an int-returning call; stop at the first failure. */
@@ -80,7 +82,7 @@ int loader_command_retry(EspLoader *l, uint8_t op, const void *payload, size_t n
 int loader_command_retry_full(EspLoader *l, uint8_t op, const void *payload, size_t n,
                               usec_t timeout, bool on_timeout, EspResponse *ret);
 int loader_data_command(EspLoader *l, uint8_t op, uint32_t seq, const void *block,
-                        size_t len, usec_t timeout);
+                        size_t len, usec_t timeout, bool resend_refused);
 int loader_decode(EspLoader *l, const uint8_t *frame, size_t n, EspResponse *ret);
 void loader_discard_input_state(EspLoader *l);
 int loader_flush_input(EspLoader *l);

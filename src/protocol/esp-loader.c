@@ -46,6 +46,7 @@ int esp_loader_new(Transport *t, EspLoader **ret) {
                 return -ENOMEM;
         l->transport = t;
         l->status_len = ESP_ROM_STATUS_LEN;
+        l->restarts_left = ESP_LOADER_RESTART_BUDGET;
 
         l->request = malloc(ESP_REQUEST_HEADER_SIZE + LOADER_MAX_PAYLOAD);
         l->scratch = malloc(LOADER_MAX_PAYLOAD);
@@ -103,6 +104,43 @@ uint32_t esp_loader_flash_size(EspLoader *l) {
 
 uint32_t esp_loader_flash_id(EspLoader *l) {
         return l ? l->flash_id : 0;
+}
+
+uint32_t esp_loader_baud(EspLoader *l) {
+        return l ? l->transport->baud : 0;
+}
+
+bool esp_loader_defl_spill(EspLoader *l, uint32_t *ret_window) {
+        uint32_t window = 0;
+        bool known = true;
+
+        if (!l || !l->chip)
+                known = false;
+        else if (!l->stub) {
+                known = l->chip->rom_defl_spill_known;
+                window = l->chip->rom_defl_spill_window;
+        }
+        if (ret_window)
+                *ret_window = known ? window : 0;
+        return known;
+}
+
+uint64_t esp_loader_stream_flushed(EspLoader *l, bool compressed, uint64_t acked) {
+        if (!l || l->stub)
+                return 0;
+        if (!compressed)
+                return acked;
+        return acked / ESP_ROM_INFLATE_BUFFER_SIZE * ESP_ROM_INFLATE_BUFFER_SIZE;
+}
+
+int esp_loader_take_restart(EspLoader *l) {
+        if (!l)
+                return -EINVAL;
+        if (l->restarts_left == 0)
+                return log_debug_errno(EPROTO, "No write stream restarts left in this session.");
+        l->restarts_left--;
+        l->stats.stream_restarts++;
+        return 0;
 }
 
 uint32_t esp_loader_flash_block_size(EspLoader *l) {
@@ -448,11 +486,14 @@ static int loader_probe_block(EspLoader *l, uint8_t op, usec_t timeout) {
         }
 }
 
-/* Sends a FLASH_DEFL_DATA / MEM_DATA block and makes sure the chip took it
- * exactly once: sent again when refused (the frame arrived mangled), probed
- * when unanswered (the request, or only its reply, may be lost or just late). */
+/* Sends a FLASH_DEFL_DATA / FLASH_DATA / MEM_DATA block and makes sure the chip
+ * took it exactly once: probed when unanswered (the request, or only its reply,
+ * may be lost or just late). resend_refused: a refused block is sent again (the
+ * stub, which keeps no sequence number); else a refusal, or a loss whose fate
+ * the probe cannot tell, ends the call so that the stream begins again (the ROM,
+ * which advances its sequence number even for a block it drops). */
 int loader_data_command(EspLoader *l, uint8_t op, uint32_t seq, const void *block,
-                        size_t len, usec_t timeout) {
+                        size_t len, usec_t timeout, bool resend_refused) {
         unsigned refusals = 0, timeouts = 0;
         bool send = true, fate_unknown = false, only_invalid = true;
         int r;
@@ -470,6 +511,11 @@ int loader_data_command(EspLoader *l, uint8_t op, uint32_t seq, const void *bloc
                         r = loader_probe_block(l, op, timeout);
                         if (r == BLOCK_LANDED)
                                 return 0;
+                        if (r >= 0 && !resend_refused) {
+                                log_debug("Block %u of 0x%02x %s: the stream must begin again.", seq, op,
+                                          r == BLOCK_REFUSED ? "was refused" : "is lost");
+                                return r == BLOCK_REFUSED ? -EPROTO : -ETIMEDOUT;
+                        }
                         if (r >= 0) {
                                 fate_unknown = r == BLOCK_UNKNOWN;
                                 only_invalid = true;
@@ -495,6 +541,15 @@ int loader_data_command(EspLoader *l, uint8_t op, uint32_t seq, const void *bloc
                 if (r == -EPROTO && (l->last_error == ESP_ERROR_DEFLATE ||
                                      l->last_error == ESP_ERROR_INFLATE))
                         return r;
+
+                /* Refused by the ROM: resending gets 0x05 for ever (the
+                 * sequence number moved on); a mangled opcode even gets an
+                 * "unsupported" echo. */
+                if (!resend_refused) {
+                        log_debug("Block %u of 0x%02x refused (%s): the stream must begin again.", seq, op,
+                                  esp_error_to_string(l->last_error));
+                        return -EPROTO;
+                }
 
                 /* Refused: a corrupted frame gets 0x05 or 0x07, a corrupted
                  * opcode even an "unsupported" echo. */

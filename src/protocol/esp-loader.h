@@ -35,7 +35,11 @@ typedef struct EspLoaderStats {
         uint64_t commands;
         uint64_t retries;
         uint64_t flash_begins;   /* FLASH_BEGIN + FLASH_DEFL_BEGIN sent */
+        uint64_t stream_restarts; /* write streams begun again after a refused or lost block */
 } EspLoaderStats;
+
+/* Restarts of write streams allowed in one session (esp_loader_take_restart). */
+#define ESP_LOADER_RESTART_BUDGET 64
 
 /* The loader borrows the transport; it does not free it. */
 int esp_loader_new(Transport *t, EspLoader **ret);
@@ -77,8 +81,12 @@ uint32_t esp_loader_flash_size(EspLoader *l);   /* 0 before attach */
 uint32_t esp_loader_flash_id(EspLoader *l);
 
 /* CHANGE_BAUDRATE, then switch the transport and re-check the link with a SYNC.
- * On failure, returns to the previous baud. */
+ * On failure, returns to the previous baud. On the ESP32 ROM the argument is
+ * scaled by its clock calibration (esp_baud_argument). */
 int esp_loader_change_baud(EspLoader *l, uint32_t baud);
+/* The ESP32 ROM's CHANGE_BAUDRATE argument for baud, from RTCCALICFG1 and eFuse
+ * word 4 (pure; the plain rate when the ROM measured nothing). */
+uint32_t esp_baud_argument(uint32_t baud, uint32_t cal_reg, uint32_t efuse_word);
 
 /* Upload and start a flasher stub (esptool JSON layout, already decoded):
  * text/data segments at their addresses, entry point; waits for "OHAI". */
@@ -90,16 +98,55 @@ typedef struct EspStubImage {
 } EspStubImage;
 int esp_loader_run_stub(EspLoader *l, const EspStubImage *stub);
 
+/* Whether a compressed write on this loader may program flash past the end of
+ * its stream: true with *ret_window (0: it does not; else the ROM's inflate
+ * buffer, see EspChipInfo.rom_defl_spill_window) when the loader's behaviour is
+ * known, false when it is not (a ROM without reference traces). Stubs never spill. */
+bool esp_loader_defl_spill(EspLoader *l, uint32_t *ret_window);
+/* How much of a write stream is surely on flash once its acknowledged blocks
+ * carried `acked` bytes: the ROM writes a FLASH_DATA block before it answers,
+ * but a FLASH_DEFL stream only in whole inflate buffers
+ * (ESP_ROM_INFLATE_BUFFER_SIZE); a stub answers before it writes (0). Where a
+ * restarted stream may begin. */
+uint64_t esp_loader_stream_flushed(EspLoader *l, bool compressed, uint64_t acked);
+/* The link's current baud rate. */
+uint32_t esp_loader_baud(EspLoader *l);
+
+/* A write stream that lost or had refused a block must begin again (the ROM
+ * advances its sequence number even for a block it drops, so resending the
+ * block can never succeed: esp32-rom-defl-error-probe). Each restart takes one
+ * from the session's budget (ESP_LOADER_RESTART_BUDGET) and is counted in the
+ * stats; -EPROTO once the budget is spent. */
+int esp_loader_take_restart(EspLoader *l);
+
+/* Uncompressed write (FLASH_BEGIN / FLASH_DATA), which never programs past its
+ * end. begin erases [offset, offset + size) rounded out to sectors (the ROM at
+ * once, a stub as it goes); data blocks are block_size bytes in order (the
+ * loader numbers them), the last one padded with 0xFF as esptool pads it. No
+ * FLASH_END: on the ROM it would leave the loader.
+ * A block the ROM refuses with a bad checksum (0x07) it has counted without
+ * writing, and its write address stays where it was (esp32-rom-defl-error-probe,
+ * case C): the same block under the next number lands where it belongs, as long
+ * as the numbers announced at begin last; else, and when a block's fate is
+ * unknown, -EPROTO/-ETIMEDOUT and the stream must begin again. */
+int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_t block_size);
+int esp_loader_flash_data(EspLoader *l, const void *block, size_t len, uint32_t block_size);
+
 /* Compressed write, low level: the flash layer plans, compresses and calls these.
  * begin erases (ROM: the whole range; stub: as it goes) so its timeout scales
  * with size. */
 int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompressed_size,
                                 uint32_t compressed_size, uint32_t block_size);
-/* A block the chip refuses (it arrived mangled) is sent again; an unanswered one
- * is probed with a READ_REG, whose in-order reply tells whether the block landed,
- * so that no block is ever taken twice. -EPROTO with esp_loader_last_error()
- * ESP_ERROR_DEFLATE/ESP_ERROR_INFLATE: the chip's inflater holds damaged data,
- * only a new FLASH_DEFL_BEGIN helps. */
+/* An unanswered block is probed with a READ_REG, whose in-order reply tells
+ * whether the block landed, so that no block is ever taken twice. A block the
+ * stub refuses (it arrived mangled) is sent again: the stub keeps no sequence
+ * number. The ROM does, and advances it even for a block it drops, so a ROM
+ * block that was refused, or whose fate is unknown, fails with -EPROTO (or
+ * -ETIMEDOUT) and the stream must begin again (esp_loader_take_restart).
+ * -EPROTO with esp_loader_last_error() ESP_ERROR_DEFLATE/ESP_ERROR_INFLATE: the
+ * chip's inflater holds damaged data, only a new FLASH_DEFL_BEGIN helps.
+ * Success is judged by the first status byte alone: the ROM carries an earlier
+ * error code in the second one (00 07 after a 01 07). */
 int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, size_t len,
                                uint32_t uncompressed_block_size);
 /* With stay_in_loader on a ROM nothing is sent: the ROM's FLASH_DEFL_END would

@@ -2,13 +2,20 @@
 """The trust invariant, checked from outside the service: after any sequence of
 operations and faults,
   - a `trust-skip` happens only if the simulated flash equals the image;
-  - a deploy that reports success (any outcome) leaves the flash equal to the image;
+  - a deploy that reports success (any outcome) leaves the flash equal to the
+    whole image, every region, whatever was written (the ESP32 ROM's
+    compressed writes program flash past their end: a write may damage what it
+    did not send);
+  - a successful deploy changes no byte outside the image except in the
+    sectors of the ranges it reports written (the erase granularity);
   - TrustState never claims an image hash whose image is not what the flash holds.
 Wrap every deploy in a fault test with Invariant.deploy(); it records each
 violation (for the soak) or, strict, fails at once (for the tests)."""
 
 import hashlib
 import struct
+
+SECTOR = 0x1000
 
 from busfixture import CallError
 
@@ -48,6 +55,7 @@ class Invariant:
         """DeployRegions on dev's port; returns (outcome, written, stats) or raises the
         CallError. Either way, checks the invariant against dev's simulated flash."""
         self.expect(image)
+        before = dev.sim.flash()
         try:
             outcome, written, stats = client.deploy(dev.node, image.paths(), **opts)
         except CallError:
@@ -61,8 +69,29 @@ class Invariant:
         elif not image.matches_flash(flash):
             self._violation(f"{dev.node}: {outcome} reported, but the flash differs in "
                             f"{image.mismatches(flash)}")
+        else:
+            stray = self.outside_changes(image, written, before, flash)
+            if stray:
+                self._violation(f"{dev.node}: {outcome} changed bytes outside the image and "
+                                f"the written sectors: {stray}")
         self.check_trust(client, dev)
         return outcome, written, stats
+
+    @staticmethod
+    def outside_changes(image, written, before, after):
+        """Ranges [(start, end)] that changed between before and after although
+        they lie outside the image and outside every written range's sectors."""
+        allowed = [(off, off + len(d)) for off, _, d, _ in image.regions]
+        allowed += [(off // SECTOR * SECTOR, -(-(off + size) // SECTOR) * SECTOR) for off, size in written]
+        allowed.sort()
+        changed, pos = [], 0
+        for start, end in allowed + [(len(after), len(after))]:
+            if pos < start and before[pos:start] != after[pos:start]:
+                first = next(i for i in range(pos, start) if before[i] != after[i])
+                last = next(i for i in range(start - 1, pos - 1, -1) if before[i] != after[i])
+                changed.append((hex(first), hex(last + 1)))
+            pos = max(pos, end)
+        return changed
 
     def check_trust(self, client, dev):
         """If the service trusts dev, the trusted image must be on its flash. Returns

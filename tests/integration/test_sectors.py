@@ -61,7 +61,12 @@ class Sectors(harness.ServiceTestCase):
         flash = self.sim.flash()
         lo, hi = app_off + 37 * SECTOR, app_off + 38 * SECTOR
         self.assertEqual(flash[:lo], flash_before[:lo], "bytes below the sector changed")
+        # The ESP32 ROM's compressed writes spill into the next 28 KiB: the one
+        # sector goes uncompressed, and nothing else is rewritten.
         self.assertEqual(flash[hi:], flash_before[hi:], "bytes above the sector changed")
+        self.assertEqual((stats["repairs"], stats["stream_restarts"]), (0, 0))
+        results = self.c.verify(self.port, img.paths())
+        self.assertTrue(all(m for _, _, m, _ in results), f"the image does not verify: {results}")
 
         # Same image again: nothing to write.
         outcome, written, _, begins = self.deploy_sector(img)
@@ -89,7 +94,7 @@ class Sectors(harness.ServiceTestCase):
         outcome, written, stats, begins = self.deploy_sector(img)
         self.assertEqual(outcome, "selective")
         self.assertEqual(written, [(app_off, len(shifted))])
-        self.assertEqual(begins, 1)
+        self.assertEqual(begins, fixtures.write_begins("esp32", len(shifted)))
 
     def test_region_granularity_unchanged(self):
         app_off = fixtures.APP_OFFSET

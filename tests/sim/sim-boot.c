@@ -193,6 +193,7 @@ static void load_registers(Sim *s, bool download) {
         if (c->uartdev_buf_no_reg != 0)
                 (void) sim_regs_write(&s->regs, c->uartdev_buf_no_reg,
                                       s->console == SIM_CONSOLE_USB_JTAG ? c->uartdev_buf_no_usb_jtag : 0);
+        (void) sim_regs_load(&s->regs, s->reg_overrides, s->n_reg_overrides);
 }
 
 /* ---- reset and boot ---------------------------------------------------------- */

@@ -16,12 +16,20 @@ static const SimRegInit esp32_regs[] = {
         { 0x3ff5a004, 0x00c40a24 },     /* MAC low */
         { 0x3ff5a008, 0x00fe1001 },     /* MAC high, CRC */
         { 0x3ff5a00c, 0x00000000 },
-        { 0x3ff5a010, 0x00000000 },
+        /* Word 4's low byte, the 8 MHz oscillator field, is 0 in the traces
+         * (the emulator leaves it unprogrammed) and programmed on silicon:
+         * 80 (8.0 MHz). ADC VRef (bits 8-12) stays 0, as traced. */
+        { 0x3ff5a010, 0x00000050 },
         { 0x3ff5a014, 0x00000000 },
         { 0x3ff5a018, 0x00000000 },
         { 0x3ff6607c, 0x96042000 },     /* APB_CTRL_DATE (trace) */
         { 0x3ff40014, 0x0000015a },     /* UART_CLKDIV at 115200 (trace) */
-        { 0x3ff5f06c, 0x00028000 },     /* trace */
+        /* RTCCALICFG1: crystal cycles per 8MD256 cycle, from bit 7. Traced
+         * 0x00028000 (1280, an exact 40 MHz) under emulation; here 1235, an
+         * 8 MHz oscillator running 3.6% fast, as RC oscillators do, so the
+         * ROM measures 38.59 MHz and a CHANGE_BAUDRATE that is not scaled
+         * for it misses the rate by 3.6%, more than a UART tolerates. */
+        { 0x3ff5f06c, 1235U << 7 },
         { 0x3ff48074, 0x00000000 },     /* trace */
 };
 
@@ -79,6 +87,8 @@ static const SimChip chips[_SIM_CHIP_MAX] = {
                 .rom_has_security_info = false,
                 .stub_has_security_info = false,
                 .rom_flash_begin_short = true,
+                /* traces esp32-rom-defl-spill-probe, esp32-rom-write-flash-compressed-spill */
+                .rom_defl_spills = true,
                 .rom_default_chip_size = 16U << 20,
                 .stub_default_chip_size = 16U << 20,
                 .regs = esp32_regs,
@@ -101,6 +111,9 @@ static const SimChip chips[_SIM_CHIP_MAX] = {
                 /* trace esp32-stub-erase-region: after the switch to 921600
                  * UART_CLKDIV reads 0x30001c, i.e. a 26 MHz reference. */
                 .uart_clk_hz = 26000000,
+                .rom_rtc_cali_reg = 0x3ff5f06c,
+                .rom_efuse_ck8m_reg = 0x3ff5a010,
+                .xtal_hz = 40000000,
                 .gpio_strap_reg = 0x3ff44038,
                 .bootloader_offset = 0x1000,
                 .rom_header = "ets Jul 29 2019 12:21:46\r\n\r\n",
@@ -133,6 +146,8 @@ static const SimChip chips[_SIM_CHIP_MAX] = {
                 .stub_has_security_info = true,
                 .security_info = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0c, 9, 0, 0, 0, 3, 0, 0, 0 },
                 .rom_flash_begin_short = false,
+                /* No trace; its ROM is of the ESP32-C3's generation. */
+                .rom_defl_spills = false,
                 .rom_default_chip_size = 16U << 20,
                 .stub_default_chip_size = 64U << 20,
                 .regs = esp32s3_regs,
@@ -184,6 +199,8 @@ static const SimChip chips[_SIM_CHIP_MAX] = {
                 /* trace: flags 0, crypt count 0, key purposes, chip id 5, API 3 */
                 .security_info = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0c, 5, 0, 0, 0, 3, 0, 0, 0 },
                 .rom_flash_begin_short = false,
+                /* trace esp32c3-rom-defl-spill-probe: no spill */
+                .rom_defl_spills = false,
                 .rom_default_chip_size = 16U << 20,
                 .stub_default_chip_size = 16U << 20,
                 .regs = esp32c3_regs,

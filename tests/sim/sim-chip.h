@@ -34,6 +34,8 @@ typedef struct SimChip {
         uint8_t security_info[SIM_SECURITY_INFO_LEN];
         bool stub_has_security_info;
         bool rom_flash_begin_short;             /* ESP32 ROM takes 16-byte FLASH_BEGIN */
+        bool rom_defl_spills;                   /* ESP32 ROM: a completed FLASH_DEFL stream
+                                                 * programs the rest of its 32 KiB window */
         uint32_t rom_default_chip_size;         /* ROM's idea of the flash size before SPI_SET_PARAMS */
         uint32_t stub_default_chip_size;        /* the stub's FLASH_MAX_SIZE */
 
@@ -46,7 +48,14 @@ typedef struct SimChip {
         SimSpiLayout spi;
 
         uint32_t uart_clkdiv_reg;
-        uint32_t uart_clk_hz;                   /* to recompute CLKDIV after a baud change */
+        uint32_t uart_clk_hz;                   /* the stub's idea of the UART clock (CLKDIV) */
+        /* ESP32 ROM: CHANGE_BAUDRATE programs the divider from the crystal
+         * frequency the ROM measured at boot, which these two registers
+         * record; the UART runs from the real crystal (sim-rom-baud.c).
+         * 0: the ROM's divider is exact. */
+        uint32_t rom_rtc_cali_reg;              /* RTCCALICFG1 */
+        uint32_t rom_efuse_ck8m_reg;            /* eFuse word with the 8 MHz field */
+        uint32_t xtal_hz;                       /* the real crystal */
         uint32_t gpio_strap_reg;
         uint32_t uartdev_buf_no_reg;            /* 0: the chip has no USB-Serial-JTAG */
         uint32_t uartdev_buf_no_usb_jtag;

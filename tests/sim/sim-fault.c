@@ -78,10 +78,10 @@ int sim_fault_parse(const char *spec, SimFault *ret) {
                 if (parse_u64(ms, &f.stall_msec) < 0 || parse_u64(at + 1, &f.at_byte) < 0)
                         return -EINVAL;
                 f.kind = SIM_FAULT_STALL;
-        } else if (strcmp(key, "vanish") == 0) {
+        } else if (strcmp(key, "vanish") == 0 || strcmp(key, "flip") == 0) {
                 if (parse_u64(val, &f.at_byte) < 0)
                         return -EINVAL;
-                f.kind = SIM_FAULT_VANISH;
+                f.kind = key[0] == 'v' ? SIM_FAULT_VANISH : SIM_FAULT_FLIP;
         } else
                 return -EINVAL;
 
@@ -131,6 +131,15 @@ void sim_faults_filter(SimFaults *f, uint8_t *buf, size_t n, uint64_t received_b
                         case SIM_FAULT_DROP:
                                 if (fault->rate > 0 && prng_unit(f) < fault->rate)
                                         drop = true;
+                                break;
+                        case SIM_FAULT_FLIP:
+                                /* Bit 0, so a test that picks a byte below
+                                 * 0x40 knows the frame's framing survives. */
+                                if (!fault->fired && index == fault->at_byte) {
+                                        fault->fired = true;
+                                        b ^= 0x01;
+                                        f->corrupted++;
+                                }
                                 break;
                         case SIM_FAULT_CORRUPT:
                                 if (fault->rate > 0 && prng_unit(f) < fault->rate) {

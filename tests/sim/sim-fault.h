@@ -13,13 +13,14 @@ typedef enum SimFaultKind {
         SIM_FAULT_CORRUPT,
         SIM_FAULT_STALL,
         SIM_FAULT_VANISH,
+        SIM_FAULT_FLIP,         /* one corrupted byte at a known position */
         _SIM_FAULT_MAX,
 } SimFaultKind;
 
 typedef struct SimFault {
         SimFaultKind kind;
         double rate;            /* drop, corrupt: probability per byte */
-        uint64_t at_byte;       /* stall, vanish */
+        uint64_t at_byte;       /* stall, vanish, flip */
         uint64_t stall_msec;
         bool fired;
 } SimFault;

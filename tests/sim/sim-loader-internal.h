@@ -45,6 +45,11 @@ nsec_t sim_loader_flash_program(SimLoader *l, uint32_t addr, const uint8_t *data
 /* Inflates one compressed block into the write cursor. Returns 0, or -EBADMSG
  * on corrupt data; *ret_end is when the resulting programs are done. */
 int sim_loader_inflate(SimLoader *l, const uint8_t *data, size_t n, nsec_t start, nsec_t *ret_end);
+/* The ROM's FLASH_DEFL_DATA: inflates one block into the ROM's window and
+ * programs what the ROM programs (sim-rom-inflate.c). last: the block whose
+ * sequence number FLASH_DEFL_BEGIN announced as the final one. Returns 0, or
+ * -EBADMSG if the stream is corrupt or ends short. */
+int sim_rom_inflate(SimLoader *l, const uint8_t *data, size_t n, bool last, nsec_t start, nsec_t *ret_end);
 /* Plain data (FLASH_DATA) into the write cursor: the stub erases as it goes. */
 nsec_t sim_loader_flash_write_plain(SimLoader *l, const uint8_t *data, uint32_t len, nsec_t start);
 void sim_loader_flash_write_stop(SimLoader *l);
@@ -52,6 +57,13 @@ bool sim_loader_range_ok(const SimLoader *l, uint32_t addr, uint32_t len);
 /* Flash reads go through SPI user commands in ROM code, which leave READ
  * (0x03) behind in USR2; later register dumps in the traces show it. */
 void sim_loader_touch_flash_read(SimLoader *l);
+
+/* Writes UART_CLKDIV for a divisor of div16 sixteenths (its 20.4 fixed-point
+ * format), as CHANGE_BAUDRATE leaves it. */
+void sim_loader_set_clkdiv(SimLoader *l, uint32_t div16);
+/* The ESP32 ROM's CHANGE_BAUDRATE (sim-rom-baud.c): the UART rate its divider
+ * gives for arg, or 0 if the divider is 0 and the UART stops. */
+uint32_t sim_rom_baud_apply(SimLoader *l, uint32_t arg);
 
 nsec_t sim_loader_send_frame(SimLoader *l, const uint8_t *frame, size_t n, nsec_t at);
 

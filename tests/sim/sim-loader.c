@@ -85,6 +85,10 @@ void sim_loader_reset(SimLoader *l) {
         l->last_op = 0;
         l->last_value = 0;
         memset(l->resp_ram, 0, sizeof(l->resp_ram));
+        l->rom_error = 0;
+        /* The inflate buffer too: no trace shows what it holds before the
+         * first stream, and zeroed RAM is the assumption made throughout. */
+        memset(l->rom_window, 0, sizeof(l->rom_window));
         l->mem.active = l->mem.data_seen = false;
         l->deferred = 0;
 }
@@ -114,6 +118,19 @@ void sim_loader_touch_flash_read(SimLoader *l) {
         (void) sim_regs_write(l->regs, usr2, (sim_regs_read(l->regs, usr2) & ~0xFFFFU) | 0x03);
 }
 
+/* The ROM's flash driver sets up SPI_USR for its own erase and program
+ * commands and leaves it so: a session that restored another value finds the
+ * ROM's again after a write (trace esp32-rom-write-flash-compressed-spill). */
+static void touch_flash_write(SimLoader *l) {
+        uint32_t usr = l->chip->spi.base + l->chip->spi.usr_offs;
+
+        if (l->stub)
+                return;
+        for (size_t i = 0; i < l->chip->n_spi_regs_rom; i++)
+                if (l->chip->spi_regs_rom[i].addr == usr)
+                        (void) sim_regs_write(l->regs, usr, l->chip->spi_regs_rom[i].value);
+}
+
 bool sim_loader_range_ok(const SimLoader *l, uint32_t addr, uint32_t len) {
         return (uint64_t) addr + len <= l->chip_size;
 }
@@ -123,6 +140,7 @@ nsec_t sim_loader_flash_erase(SimLoader *l, uint32_t addr, uint32_t len, uint32_
         nsec_t t = MAX(start, l->flash_busy_until);
 
         sim_flash_erase(l->flash, addr, len);
+        touch_flash_write(l);
         l->flash_busy_until = t + sim_timing_erase(l->timing, sectors, blocks);
         return l->flash_busy_until;
 }
@@ -132,6 +150,7 @@ nsec_t sim_loader_flash_program(SimLoader *l, uint32_t addr, const uint8_t *data
         nsec_t t = MAX(start, l->flash_busy_until);
 
         sim_flash_program(l->flash, addr, data, len);
+        touch_flash_write(l);
         l->flash_busy_until = t + sim_timing_program(l->timing, addr, len);
         return l->flash_busy_until;
 }
@@ -197,6 +216,11 @@ int sim_loader_inflate(SimLoader *l, const uint8_t *data, size_t n, nsec_t start
 
 nsec_t sim_loader_flash_write_plain(SimLoader *l, const uint8_t *data, uint32_t len, nsec_t start) {
         return write_out(l, data, len, start);
+}
+
+void sim_loader_set_clkdiv(SimLoader *l, uint32_t div16) {
+        (void) sim_regs_write(l->regs, l->chip->uart_clkdiv_reg,
+                              ((div16 >> 4) & 0xFFFFF) | (div16 & 0xF) << 20);
 }
 
 nsec_t sim_loader_send_frame(SimLoader *l, const uint8_t *frame, size_t n, nsec_t at) {

@@ -50,7 +50,9 @@ typedef struct SimLoaderHost {
         /* Queues bytes for the host no earlier than `at` (SLIP-framed if slip
          * is set); returns when the last of them will have left. */
         nsec_t (*send)(void *userdata, const uint8_t *data, size_t n, bool slip, nsec_t at);
-        /* The UART switches rate once everything queued so far has left. */
+        /* The UART switches to `baud` bit/s (the rate it really runs at,
+         * which a ROM's divider may make differ from the one asked for)
+         * once everything queued so far has left. */
         void (*set_baud)(void *userdata, uint32_t baud, nsec_t at);
         /* FLASH_END(0): software reset after the reply has left. */
         void (*soft_reset)(void *userdata, nsec_t at);
@@ -69,6 +71,9 @@ typedef struct SimLoaderHost {
 /* The ROM's reply buffer: up to 64 bytes of body, 2 status, 2 stale. */
 #define SIM_ROM_RESP_RAM 68
 
+/* The ROM's inflate output buffer (sim-rom-inflate.c). */
+#define SIM_ROM_INFLATE_WINDOW 0x8000U
+
 typedef struct SimFlashWrite {
         bool active;
         bool compressed;
@@ -78,6 +83,10 @@ typedef struct SimFlashWrite {
         uint32_t erase_remaining;
         uint32_t compressed_remaining;
         uint32_t expect_seq;            /* ROM */
+        uint32_t base;                  /* ROM: FLASH_DEFL_BEGIN's offset */
+        uint32_t num_blocks;            /* ROM: FLASH_DEFL_BEGIN's block count */
+        uint32_t produced;              /* ROM: bytes inflated so far */
+        bool failed;                    /* ROM: the inflater gave up; every block fails */
         z_stream z;
         bool z_live;
         bool z_done;
@@ -116,8 +125,15 @@ typedef struct SimLoader {
         uint8_t last_op;
         uint32_t last_value;
         uint8_t resp_ram[SIM_ROM_RESP_RAM];
+        /* The error code of the last failed command: successful replies
+         * carry it in their second status byte until a READ_REG or an MD5
+         * clears it (traces *-rom-defl-error-probe, section D). */
+        uint8_t rom_error;
 
         SimFlashWrite fw;
+        /* The ROM inflates into this buffer; it outlives each stream (a
+         * completed stream's spill shows earlier streams' bytes). */
+        uint8_t rom_window[SIM_ROM_INFLATE_WINDOW];
         struct {
                 bool active;
                 bool data_seen;

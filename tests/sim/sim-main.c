@@ -41,6 +41,8 @@ typedef struct SimArgs {
         uint64_t seed;
         SimFault *faults;
         size_t n_faults;
+        SimRegInit *regs;
+        size_t n_regs;
         uint64_t app_interval_msec;
 } SimArgs;
 
@@ -104,7 +106,10 @@ static void help(void) {
                "                       sent (\"tx\") and received (\"rx\")\n"
                "  --seed=N             seed for the fault injector's PRNG (default 1)\n"
                "  --fault=SPEC         repeatable: drop=RATE, corrupt=RATE, stall=MS@BYTE,\n"
-               "                       vanish=BYTE (BYTE counts bytes received from the host)\n"
+               "                       vanish=BYTE, flip=BYTE (bit 0 of that byte; BYTE counts\n"
+               "                       bytes received from the host)\n"
+               "  --reg=ADDR=VALUE     repeatable: a register's value after every reset, e.g.\n"
+               "                       the traced emulator's unprogrammed eFuse (--reg=0x3ff5a010=0)\n"
                "  --app-interval=MS    period of the app's \"app running sha256=...\" line\n"
                "                       (default %u; 0 prints it once)\n"
                "  -h --help            show this help\n"
@@ -155,6 +160,7 @@ static int parse_args(int argc, char *argv[], SimArgs *a) {
                 ARG_LOG,
                 ARG_SEED,
                 ARG_FAULT,
+                ARG_REG,
                 ARG_APP_INTERVAL,
                 ARG_VERSION,
         };
@@ -172,6 +178,7 @@ static int parse_args(int argc, char *argv[], SimArgs *a) {
                 { "log", required_argument, NULL, ARG_LOG },
                 { "seed", required_argument, NULL, ARG_SEED },
                 { "fault", required_argument, NULL, ARG_FAULT },
+                { "reg", required_argument, NULL, ARG_REG },
                 { "app-interval", required_argument, NULL, ARG_APP_INTERVAL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -250,12 +257,29 @@ static int parse_args(int argc, char *argv[], SimArgs *a) {
                         SimFault f, *v;
 
                         if (sim_fault_parse(optarg, &f) < 0)
-                                return log_error_errno(EINVAL, "Invalid --fault=%s: drop=RATE, corrupt=RATE, stall=MS@BYTE or vanish=BYTE.", optarg);
+                                return log_error_errno(EINVAL, "Invalid --fault=%s: drop=RATE, corrupt=RATE, stall=MS@BYTE, vanish=BYTE or flip=BYTE.", optarg);
                         v = reallocarray(a->faults, a->n_faults + 1, sizeof(SimFault));
                         if (!v)
                                 return -ENOMEM;
                         a->faults = v;
                         a->faults[a->n_faults++] = f;
+                        break;
+                }
+                case ARG_REG: {
+                        _cleanup_free_ char *addr = NULL;
+                        const char *eq = strchr(optarg, '=');
+                        uint64_t a_v, v_v;
+                        SimRegInit *v;
+
+                        if (!eq || !(addr = strndup(optarg, (size_t) (eq - optarg))) ||
+                            parse_u64(addr, &a_v) < 0 || parse_u64(eq + 1, &v_v) < 0 ||
+                            a_v > UINT32_MAX || v_v > UINT32_MAX)
+                                return log_error_errno(EINVAL, "Invalid --reg=%s: ADDR=VALUE.", optarg);
+                        v = reallocarray(a->regs, a->n_regs + 1, sizeof(SimRegInit));
+                        if (!v)
+                                return -ENOMEM;
+                        a->regs = v;
+                        a->regs[a->n_regs++] = (SimRegInit) { .addr = (uint32_t) a_v, .value = (uint32_t) v_v };
                         break;
                 }
                 case ARG_APP_INTERVAL:
@@ -345,6 +369,7 @@ static void sim_done(Sim *s) {
         sim_uart_done(&s->uart);
         sim_faults_done(&s->faults);
         sim_regs_clear(&s->regs);
+        free(s->reg_overrides);
         s->log = sim_log_free(s->log);
         s->flash = sim_flash_free(s->flash);
 }
@@ -436,6 +461,7 @@ int main(int argc, char *argv[]) {
         r = parse_args(argc, argv, &args);
         if (r <= 0) {
                 free(args.faults);
+                free(args.regs);
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
@@ -451,6 +477,8 @@ int main(int argc, char *argv[]) {
         for (size_t i = 0; i < args.n_faults; i++)
                 (void) sim_faults_add(&s.faults, &args.faults[i]);
         free(args.faults);
+        s.reg_overrides = TAKE_PTR(args.regs);
+        s.n_reg_overrides = args.n_regs;
         sim_uart_init(&s.uart, sim_timing_byte_time(s.timing, s.console, SIM_ROM_BAUD));
 
         signal_fd = setup_signals();

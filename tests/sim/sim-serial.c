@@ -119,24 +119,37 @@ int sim_serial_open_pty(Sim *s, const char *link) {
         return 0;
 }
 
-void sim_serial_set_baud(Sim *s, uint32_t baud, nsec_t at) {
-        const SimChip *c = s->chip;
-        uint64_t div16;
+/* Host UART rates, for naming the one a chip's rate is within tolerance of. */
+static const uint32_t standard_rates[] = {
+        9600, 19200, 38400, 57600, 74880, 115200, 230400, 250000, 460800, 500000,
+        576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000,
+};
 
+/* A UART receiver samples mid-bit and resynchronises on each start bit, so
+ * the two ends of a 10-bit frame may differ by a few percent; 2.5% is the
+ * usual budget for both ends together. */
+#define SIM_UART_TOLERANCE_PERMILLE 25
+
+uint32_t sim_serial_nominal_baud(uint32_t rate) {
+        for (size_t i = 0; i < ELEMENTSOF(standard_rates); i++) {
+                uint64_t r = standard_rates[i];
+                uint64_t diff = rate > r ? rate - r : r - rate;
+
+                if (diff * 1000 <= r * SIM_UART_TOLERANCE_PERMILLE)
+                        return standard_rates[i];
+        }
+        return rate;
+}
+
+/* The UART now runs at `baud` bit/s (UART_CLKDIV is the loader's business). */
+void sim_serial_set_baud(Sim *s, uint32_t baud, nsec_t at) {
         if (baud == 0)
                 return;
         if (baud != s->baud)
-                sim_log_event(s->log, at, "baud", "\"baud\":%" PRIu32, baud);
+                sim_log_event(s->log, at, "baud", "\"baud\":%" PRIu32 ",\"nominal\":%" PRIu32,
+                              baud, sim_serial_nominal_baud(baud));
         s->baud = baud;
         sim_uart_set_rate(&s->uart, sim_timing_byte_time(s->timing, s->console, baud), at);
-        /* Keep UART_CLKDIV consistent with the rate, in its 20.4 fixed-point
-         * format, so a host that derives the crystal from it after a baud
-         * change sees what a chip would show. */
-        if (baud != SIM_ROM_BAUD) {
-                div16 = ((uint64_t) c->uart_clk_hz * 16 + baud / 2) / baud;
-                (void) sim_regs_write(&s->regs, c->uart_clkdiv_reg,
-                                      (uint32_t) ((div16 >> 4) & 0xFFFFF) | (uint32_t) ((div16 & 0xF) << 20));
-        }
 }
 
 /* Hands the host's bytes to the chip, as far as they have arrived by now. */

@@ -380,8 +380,12 @@ int sim_stub_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                 if (v == 0) {
                         l->uart_dead = true;
                         l->host.uart_dead(l->host.userdata);
-                } else
+                } else {
+                        /* The stub knows its clock: the rate is the one asked
+                         * for; CLKDIV as traced (0x30001c for 921600). */
+                        sim_loader_set_clkdiv(l, (uint32_t) (((uint64_t) l->chip->uart_clk_hz * 16 + v / 2) / v));
                         l->host.set_baud(l->host.userdata, v, sent);
+                }
                 return 0;
         }
 

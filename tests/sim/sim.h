@@ -56,6 +56,8 @@ typedef struct Sim {
         SimConsole console;
         SimTimingMode timing;
         SimBootMode poweron_mode;
+        SimRegInit *reg_overrides;      /* --reg, applied after every reset */
+        size_t n_reg_overrides;
         nsec_t app_interval;
         char *pty_link;
 
@@ -120,6 +122,8 @@ void sim_serial_deliver(Sim *s, nsec_t now);
 void sim_serial_check_hup(Sim *s, nsec_t now);
 nsec_t sim_serial_next_wakeup(const Sim *s, nsec_t now);
 void sim_serial_set_baud(Sim *s, uint32_t baud, nsec_t at);
+/* The standard host rate `rate` is within a UART's tolerance of, else rate. */
+uint32_t sim_serial_nominal_baud(uint32_t rate);
 void sim_serial_vanish(Sim *s, nsec_t now);
 void sim_serial_close(Sim *s);
 

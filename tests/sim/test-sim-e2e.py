@@ -14,6 +14,7 @@ Usage: test-sim-e2e.py PATH-TO-fbuild-esp-sim
 import hashlib
 import json
 import os
+import random
 import re
 import select
 import socket
@@ -30,6 +31,11 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 TRACES = os.environ.get(
     "SIM_REFERENCE_TRACES",
     os.path.join(HERE, "reference-traces"))
+
+# The ESP32 traces were recorded under emulation, whose eFuse word 4 (the
+# 8 MHz oscillator field) reads 0 and RTCCALICFG1 0x28000; the simulated chip
+# has silicon's calibration unless told otherwise.
+EMULATOR_REGS = ["--reg=0x3ff5a010=0", "--reg=0x3ff5f06c=0x28000"]
 
 SYNC_FRAME = bytes.fromhex("0008240000000000070712205555555555555555555555555555555555555555555555555555555555555555")
 
@@ -308,7 +314,7 @@ def expected_app_sha256(path):
 def test_replay_esp32(binary, work):
     check(os.path.isdir(TRACES), f"reference traces present at {TRACES}")
     # A fresh ESP32: identification and the flash-id register dance.
-    sim = Sim(binary, work, "esp32", args=["--boot=download"])
+    sim = Sim(binary, work, "esp32", args=["--boot=download", *EMULATOR_REGS])
     sim.drain()
     replay(sim, "esp32-rom-chip-id.trace.txt")
     replay(sim, "esp32-rom-flash-id.trace.txt")
@@ -317,7 +323,7 @@ def test_replay_esp32(binary, work):
     # The ROM write/verify chain, in the order the emulator ran it: the stale
     # status bytes carry over from one run to the next exactly as traced.
     flash = os.path.join(work, "flash-esp32-rom.bin")
-    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download"])
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download", *EMULATOR_REGS])
     sim.drain()
     # The traced run started after a READ_FLASH_SLOW of erased flash had left
     # 0xFF in the ROM's reply buffer ("...0000ffff") and READ in SPI_USR2.
@@ -338,17 +344,81 @@ def test_replay_esp32(binary, work):
           "flash file holds the inflated data at 0x30000")
     sim.stop()
 
+    # The compressed-write spill of the ESP32 ROM: esptool writes a partition
+    # table, 32 KiB at 0x40000 (fills the ROM's inflate buffer) and a 26 KiB
+    # bootloader at 0x1000, whose completion programs the rest of the buffer
+    # over 0x7800..0x8fff. Every write verifies; the later verify-flash of the
+    # partition table fails, and the read-back shows the stale bytes.
+    flash = os.path.join(work, "flash-esp32-spill.bin")
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download", *EMULATOR_REGS])
+    sim.drain()
+    # The traced chip had run esptool before, which had left SPI_USR at 0.
+    r = sim.request(0x09, struct.pack("<IIII", 0x3FF4201C, 0, 0xFFFFFFFF, 0))
+    check(r is not None and r[:2] == b"\x01\x09", "WRITE_REG SPI_USR answered")
+    replay(sim, "esp32-rom-write-flash-compressed-spill.trace.txt", lenient_leftover=True)
+    replay(sim, "esp32-rom-read-flash-after-spill.trace.txt")
+    check(md5_file_range(flash, 0x48000, 0x8000) == md5_file_range(flash, 0x40000, 0x8000),
+          "the 32 KiB stream at 0x40000 is programmed a second time at 0x48000")
+    with open(flash, "rb") as f:
+        f.seek(0x7800)
+        spill = f.read(0x800)
+    check(spill.startswith(b"7f8|STALE-06804|"), f"0x7800 holds the stale buffer: {spill[:16]!r}")
+    sim.stop()
+
+    # esptool 5.3 --no-stub asking for 460800 / 921600 on the emulated chip:
+    # it reads RTCCALICFG1 and eFuse word 4, computes 0 from the unprogrammed
+    # eFuse, sends CHANGE_BAUDRATE(0, 0) and the ROM never answers again.
+    for name in ("esp32-rom-change-baud-460800-read-mac.trace.txt",
+                 "esp32-rom-change-baud-921600-write.trace.txt"):
+        sim = Sim(binary, work, "esp32", args=["--boot=download", *EMULATOR_REGS])
+        sim.drain()
+        replay(sim, name, lenient_leftover=True)
+        check(sim.read_frame(0.3) is None, f"{name}: no answer to CHANGE_BAUDRATE(0, 0)")
+        check(sim.request(0x08, SYNC_FRAME[8:], timeout=0.3) is None, f"{name}: nor to a SYNC after it")
+        sim.stop()
+
+    # The same on a chip with silicon's calibration (the default): esptool's
+    # scaled argument makes the UART run within tolerance of 921600, and the
+    # link works at the new rate; stats names the host rate that fits.
+    sim = Sim(binary, work, "esp32", args=["--boot=download"])
+    sim.drain()
+
+    def read_reg(addr):
+        r = sim.request(0x0A, struct.pack("<I", addr))
+        return struct.unpack_from("<I", r, 4)[0]
+    cali, efuse = read_reg(0x3FF5F06C), read_reg(0x3FF5A010)
+    measured = ((cali >> 7) & 0x1FFFFFF) * 15625 * (efuse & 0xFF) // 40
+    valid = 40000000 if measured > 33000000 else 26000000
+    arg = int(921600 * measured // valid)
+    check(cali != 0 and efuse & 0xFF != 0 and abs(arg - 921600) < 921600 * 0.1,
+          f"calibration registers 0x{cali:08x} 0x{efuse:08x} give an argument near 921600: {arg}")
+    r = sim.request(0x0F, struct.pack("<II", arg, 0))
+    check(r is not None and r[8:10] == b"\0\0", "CHANGE_BAUDRATE(scaled 921600) answered")
+    st = sim.stats()
+    check(st["baud"] == 921600 and abs(st["uart_rate"] - 921600) < 921600 * 0.005,
+          f"the UART runs at {st['uart_rate']}, i.e. 921600 baud")
+    r = sim.request(0x08, SYNC_FRAME[8:])
+    check(r == bytes.fromhex("010804000707122000000000"), "SYNC at the new rate")
+    sim.stop()
+    sim = Sim(binary, work, "esp32", args=["--boot=download"])
+    sim.drain()
+    r = sim.request(0x0F, struct.pack("<II", 921600, 0))
+    st = sim.stats()
+    check(r is not None and st["baud"] != 921600 and st["uart_rate"] > 921600 * 1.025,
+          f"unscaled CHANGE_BAUDRATE(921600): the UART runs at {st['uart_rate']}, out of tolerance")
+    sim.stop()
+
     # The stub chains: upload, write, verify; then a fresh chip that uploads the
     # stub, switches to 921600, reads flash back, and a run that finds the stub
     # still running and erases a region.
     flash = os.path.join(work, "flash-esp32-stub.bin")
-    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download"])
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download", *EMULATOR_REGS])
     sim.drain()
     replay(sim, "esp32-stub-write-flash.trace.txt")
     replay(sim, "esp32-stub-verify-flash.trace.txt")
     check(sim.stats()["state"] == "stub", "stats state is stub after the stub runs")
     sim.stop()
-    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download"])
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download", *EMULATOR_REGS])
     sim.drain()
     # That run read back flash the traced chip already held: put it there.
     events = parse_trace(os.path.join(TRACES, "esp32-stub-change-baud-read-flash.trace.txt"))
@@ -595,6 +665,55 @@ def test_faults(binary, work):
     check(r == bytes.fromhex("010a0400831df00000000000") and dt >= 0.29, f"stall=300@0 delays by {dt:.3f}s")
     sim.stop()
 
+    # One flipped byte inside a compressed block: the ROM's own reaction
+    # (trace esp32-rom-defl-error-probe): 0x07, the expected sequence number
+    # advances anyway, the resend gets 0x05, the stream lacks a block and its
+    # last block gets 0x0b, nothing reaches flash; a fresh FLASH_DEFL_BEGIN and
+    # a full resend recover.
+    flash = os.path.join(work, "flash-esp32-flip.bin")
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--boot=download"])
+    sim.drain()
+    data = random.Random(5).randbytes(0x2000)
+    z = zlib.compress(data, 9)
+    blocks = [z[i:i + 0x400] for i in range(0, len(z), 0x400)]
+    begin = struct.pack("<IIII", 0x2000, len(blocks), 0x400, 0x10000)
+
+    def block_frame(seq):
+        b = blocks[seq]
+        return slip_encode(command(0x11, struct.pack("<IIII", len(b), seq, 0, 0) + b, data_checksum(b)))
+
+    def status(r):
+        return r[8:10].hex() if r else None
+
+    check(status(sim.request(0x10, begin)) == "0000", "FLASH_DEFL_BEGIN")
+    sim.send(block_frame(0))
+    check(status(sim.read_frame()) == "0000", "block 0")
+    enc = block_frame(1)
+    pos = next(i for i in range(30, len(enc)) if enc[i] < 0x40)
+    check(sim.control(f"fault flip={sim.stats()['rx_bytes'] + pos}") == "ok", "fault flip=BYTE answers ok")
+    sim.send(enc)
+    check(status(sim.read_frame()) == "0107", "a flipped data byte gets a checksum error")
+    check(sim.stats()["corrupted"] == 1, "one byte corrupted")
+    sim.send(enc)
+    check(status(sim.read_frame()) == "0105", "resending that block: the ROM expects the next one")
+    statuses = []
+    for seq in range(2, len(blocks)):
+        sim.send(block_frame(seq))
+        statuses.append(status(sim.read_frame()))
+    check(statuses[-1] == "010b" and all(s[:2] == "00" for s in statuses[:-1]),
+          f"the stream goes on until its last block fails to inflate: {statuses}")
+    check(md5_file_range(flash, 0x10000, 0x2000) == hashlib.md5(b"\xff" * 0x2000).hexdigest(),
+          "nothing of the broken stream reached flash")
+    # (its reply carries the 0x0b: nothing has cleared it)
+    check(status(sim.request(0x10, begin)) == "000b", "a fresh FLASH_DEFL_BEGIN")
+    statuses = []
+    for seq in range(len(blocks)):
+        sim.send(block_frame(seq))
+        statuses.append(status(sim.read_frame()))
+    check(all(s[:2] == "00" for s in statuses), f"the full resend is accepted: {statuses}")
+    check(md5_file_range(flash, 0x10000, 0x2000) == hashlib.md5(data).hexdigest(), "and reaches flash")
+    sim.stop()
+
     # Vanishing at a byte count: the host sees the port hang up.
     sim = Sim(binary, work, "esp32", args=["--boot=download", "--fault=vanish=20"])
     sim.drain()
@@ -668,7 +787,7 @@ def test_cli(binary):
     out = subprocess.run([binary, "--help"], capture_output=True, text=True)
     check(out.returncode == 0 and all(o in out.stdout for o in (
         "--chip", "--flash", "--flash-size", "--fd", "--pty", "--control", "--control-fd", "--console",
-        "--boot", "--timing", "--log", "--seed", "--fault", "--app-interval", "--version")), "--help lists every option")
+        "--boot", "--timing", "--log", "--seed", "--fault", "--reg", "--app-interval", "--version")), "--help lists every option")
     out = subprocess.run([binary, "--version"], capture_output=True, text=True)
     check(out.returncode == 0 and out.stdout.startswith("fbuild-esp-sim "), "--version")
     out = subprocess.run([binary, "--chip=esp8266", "--flash=/dev/null", "--pty=/tmp/x"], capture_output=True)

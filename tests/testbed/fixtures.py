@@ -161,6 +161,15 @@ def flash_set(chip, app_seed=1):
     ]
 
 
+def write_begins(chip, size, stub=False):
+    """FLASH_BEGINs plus FLASH_DEFL_BEGINs that writing one region of `size`
+    bytes takes: one, except on the ESP32 ROM, whose compressed writes spill
+    past their end (reference-traces esp32-rom-defl-spill-probe): there a
+    region of 32 KiB or more is a compressed head and an uncompressed tail that
+    the head's spill lands in, and a shorter one goes uncompressed."""
+    return 2 if chip == "esp32" and not stub and size >= 0x8000 else 1
+
+
 def _self_check():
     for chip in CHIP_IDS:
         bl = bootloader(chip)

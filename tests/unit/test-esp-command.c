@@ -333,6 +333,23 @@ static void test_rom_failures(void) {
         assert(r.error == ESP_ERROR_INVALID_MESSAGE);
         assert(!esp_response_is_unsupported(&r, ESP_OP_FLASH_DATA));
 
+        /* Status carry (esp32-rom-defl-error-probe, case D): after an error the
+         * ROM keeps its code in the second status byte of later successful
+         * replies. These are whole frames from the trace: success. */
+        static const uint8_t carried_07[] = { 0x01, 0x11, 0x04, 0x00, 0x83, 0x1d, 0xf0, 0x00, 0x00, 0x07, 0x61, 0x36 };
+        static const uint8_t carried_05[] = { 0x01, 0x03, 0x04, 0x00, 0x83, 0x1d, 0xf0, 0x00, 0x00, 0x05, 0x31, 0x39 };
+        static const uint8_t carried_0b[] = { 0x01, 0x0b, 0x04, 0x00, 0x83, 0x1d, 0xf0, 0x00, 0x00, 0x0b, 0x61, 0x36 };
+        static const uint8_t refused_07[] = { 0x01, 0x11, 0x04, 0x00, 0x83, 0x1d, 0xf0, 0x00, 0x01, 0x07, 0x61, 0x36 };
+        assert(esp_response_decode(carried_07, sizeof(carried_07), ESP_ROM_STATUS_LEN, &r) == 0);
+        assert(r.op == ESP_OP_FLASH_DEFL_DATA && r.status == 0 && r.error == 0);
+        assert(!esp_response_is_unsupported(&r, ESP_OP_FLASH_DEFL_DATA));
+        assert(esp_response_decode(carried_05, sizeof(carried_05), ESP_ROM_STATUS_LEN, &r) == 0);
+        assert(r.op == ESP_OP_FLASH_DATA && r.status == 0 && r.error == 0);
+        assert(esp_response_decode(carried_0b, sizeof(carried_0b), ESP_ROM_STATUS_LEN, &r) == 0);
+        assert(r.op == ESP_OP_SPI_SET_PARAMS && r.status == 0 && r.error == 0);
+        assert(esp_response_decode(refused_07, sizeof(refused_07), ESP_ROM_STATUS_LEN, &r) == 0);
+        assert(r.status == 1 && r.error == ESP_ERROR_INVALID_CRC);
+
         /* READ_FLASH_SLOW: always 64 data bytes, whatever was asked */
         uint8_t slow[8 + 64 + 4] = { 0x01, 0x0e, 0x44, 0x00, 0x78, 0x56, 0x34, 0x12 };
         memset(slow + 8, 0x5a, 64);

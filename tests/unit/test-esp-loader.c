@@ -50,6 +50,19 @@ typedef struct FakeChip {
         size_t defl_written;
         z_stream zs;
         size_t max_block_seen;
+        bool defl_poisoned;             /* the ROM dropped a block of this stream */
+        /* the ROM's inflate buffer: flushed when full and at the stream's end
+         * (the ESP32 ROM flushes all of it there: the spill) */
+        uint8_t ibuf[ESP_ROM_INFLATE_BUFFER_SIZE];
+
+        /* FLASH_BEGIN / FLASH_DATA */
+        bool raw;
+        uint32_t raw_addr;
+        uint32_t defl_begin_at[64];     /* offsets of the FLASH_DEFL_BEGINs */
+        unsigned n_defl_begins;
+        unsigned flash_begins, raw_begins;
+
+        uint8_t carry;                  /* the ROM's second status byte after an error */
 
         /* what the host did */
         unsigned commands, sync_requests, attach_len, set_params_size, md5_requests;
@@ -63,10 +76,13 @@ typedef struct FakeChip {
         uint8_t delay_op;               /* the first reply to this opcode comes late */
         uint8_t *delayed;               /* …held here until the next request */
         size_t n_delayed;
-        unsigned defl_data_frames, refusals;
+        unsigned defl_data_frames, refusals, blocks_taken;
         bool noise_before_replies;      /* boot text, "\xc0\xc0…" and stray SYNC replies */
         bool ignore_change_baud;
         bool corrupt_after_write;       /* flip a flash byte at DEFL_END-time */
+        unsigned data_frames;           /* FLASH_DATA + FLASH_DEFL_DATA frames seen */
+        unsigned bad_checksum[8];       /* these data frames (1-based) arrive mangled */
+        bool mangle_all;                /* …or every one */
 } FakeChip;
 
 static FakeChip *fake_from(Transport *t) {
@@ -112,6 +128,14 @@ static void fake_reply(FakeChip *f, uint8_t op, uint32_t value, const void *data
         size_t st = f->stub ? 2 : 4, size = n + st;
 
         assert(n <= 4096);
+        /* the ROM keeps an earlier error code in the second status byte of
+         * later successful replies (esp32-rom-defl-error-probe, case D) */
+        if (!f->stub) {
+                if (status != 0)
+                        f->carry = error;
+                else
+                        error = f->carry;
+        }
         frame[0] = 1;
         frame[1] = op;
         frame[2] = size & 0xff;
@@ -156,6 +180,33 @@ static uint32_t fake_get_reg(FakeChip *f, uint32_t addr) {
         return *fake_reg(f, addr);
 }
 
+/* ROM programming: bits only go from 1 to 0. */
+static void fake_program(FakeChip *f, uint32_t addr, const uint8_t *d, size_t n) {
+        for (size_t i = 0; i < n && addr + i < FAKE_FLASH_SIZE; i++)
+                f->flash[addr + i] &= d[i];
+}
+
+/* The ROM's inflate buffer (esp32-rom-defl-spill-probe): output goes into it at
+ * (stream position mod 32 KiB) and reaches flash when it is full; at the end
+ * of the stream the ESP32 ROM writes the whole buffer, stale bytes and all,
+ * at O + (N / 32 KiB) × 32 KiB, the ESP32-C3 ROM only what is new. */
+static void fake_rom_inflated(FakeChip *f, const uint8_t *out, size_t got, bool end) {
+        const size_t B = ESP_ROM_INFLATE_BUFFER_SIZE;
+        size_t pos = f->defl_written;
+
+        for (size_t i = 0; i < got; i++, pos++) {
+                f->ibuf[pos % B] = out[i];
+                if ((pos + 1) % B == 0)
+                        fake_program(f, f->defl_offset + (uint32_t) (pos + 1 - B), f->ibuf, B);
+        }
+        if (end && pos % B != 0) {
+                uint32_t at = f->defl_offset + (uint32_t) (pos / B * B);
+
+                fake_program(f, at, f->ibuf, f->chip == ESP_CHIP_ESP32 ? B : pos % B);
+        } else if (end && f->chip == ESP_CHIP_ESP32)
+                fake_program(f, f->defl_offset + (uint32_t) pos, f->ibuf, B);
+}
+
 static void fake_unsupported(FakeChip *f) {
         /* the ROM's way: failed status 0x05 under the previous opcode */
         fake_reply(f, f->last_op, 0x12345678, NULL, 0, 1, 0x05);
@@ -185,6 +236,7 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                         value = info->magic[info->n_magic - 1];
                 else
                         value = fake_get_reg(f, addr);
+                f->carry = 0;
                 fake_reply(f, rq->op, value, NULL, 0, 0, 0);
                 break;
         }
@@ -245,46 +297,77 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                 f->chip_baud = get32(p);
                 break;
 
+        case ESP_OP_FLASH_BEGIN:
         case ESP_OP_FLASH_DEFL_BEGIN: {
                 bool wide = f->stub || info->rom_begin_has_encrypt_flag;
+                bool compressed = rq->op == ESP_OP_FLASH_DEFL_BEGIN;
 
                 f->begin_payload_len = n;
                 if (n != (wide ? 20u : 16u)) {
                         fake_reply(f, rq->op, value, NULL, 0, 1, 0x05);
                         break;
                 }
+                f->flash_begins++;
                 f->defl_size = get32(p);
                 f->defl_blocks = get32(p + 4);
                 f->defl_block_size = get32(p + 8);
                 f->defl_offset = get32(p + 12);
                 assert(f->defl_block_size == (f->stub ? 0x4000u : 0x400u));
                 if (!f->stub) {
-                        /* the ROM wants the erase size in whole blocks, and erases now */
-                        assert(f->defl_size % f->defl_block_size == 0);
+                        /* the ROM erases now, whole sectors */
+                        if (compressed)
+                                assert(f->defl_size % f->defl_block_size == 0);
                         assert(f->defl_offset % 0x1000 == 0);
                         memset(f->flash + f->defl_offset, 0xff,
                                ALIGN_TO(f->defl_size, 0x1000));
                 }
                 if (f->defl)
                         inflateEnd(&f->zs);
-                f->zs = (z_stream) {};
-                assert(inflateInit(&f->zs) == Z_OK);
-                f->defl = true;
+                f->defl = f->raw = false;
                 f->next_seq = 0;
                 f->defl_written = 0;
+                f->defl_poisoned = false;
+                if (compressed) {
+                        if (f->n_defl_begins < ELEMENTSOF(f->defl_begin_at))
+                                f->defl_begin_at[f->n_defl_begins] = f->defl_offset;
+                        f->n_defl_begins++;
+                        f->zs = (z_stream) {};
+                        assert(inflateInit(&f->zs) == Z_OK);
+                        f->defl = true;
+                } else {
+                        f->raw = true;
+                        f->raw_begins++;
+                        f->raw_addr = f->defl_offset;
+                }
                 fake_reply(f, rq->op, value, NULL, 0, 0, 0);
                 break;
         }
 
+        case ESP_OP_FLASH_DATA:
         case ESP_OP_FLASH_DEFL_DATA: {
+                bool compressed = rq->op == ESP_OP_FLASH_DEFL_DATA;
                 uint32_t len, seq;
                 uint8_t out[0x10000];
+                bool mangled = false;
 
-                assert(f->defl && n >= 16);
+                assert(n >= 16);
+                assert(compressed ? f->defl : f->raw);
                 len = get32(p);
                 seq = get32(p + 4);
                 assert(len == n - 16);
-                if (esp_checksum(p + 16, len) != (rq->checksum & 0xff)) {
+                f->data_frames++;
+                mangled = f->mangle_all;
+                for (size_t i = 0; i < ELEMENTSOF(f->bad_checksum); i++)
+                        mangled = mangled || f->bad_checksum[i] == f->data_frames;
+                if (mangled || esp_checksum(p + 16, len) != (rq->checksum & 0xff)) {
+                        if (f->stub) {
+                                fake_reply(f, rq->op, value, NULL, 0, 1, 0xc1);
+                                break;
+                        }
+                        /* the ROM drops the block but counts it: resending it
+                         * gets 0x05; FLASH_DATA's address stays behind */
+                        f->next_seq++;
+                        f->defl_poisoned = compressed;
                         fake_reply(f, rq->op, value, NULL, 0, 1, 0x07);
                         break;
                 }
@@ -293,8 +376,27 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                         fake_reply(f, rq->op, value, NULL, 0, 1, 0x05);
                         break;
                 }
-                assert(seq < f->defl_blocks);
                 f->max_block_seen = MAX(f->max_block_seen, (size_t) len);
+                f->next_seq++;
+                f->blocks_taken++;
+                if (!compressed) {
+                        assert(f->raw_addr + len <= FAKE_FLASH_SIZE);
+                        for (uint32_t i = 0; i < len; i++)
+                                f->flash[f->raw_addr + i] &= p[16 + i];
+                        f->raw_addr += len;
+                        fake_reply(f, rq->op, value, NULL, 0, 0, 0);
+                        break;
+                }
+                if (f->defl_poisoned) {
+                        /* the stream lacks a block: the last one gets a deflate
+                         * error, nothing more reaches flash */
+                        if (seq + 1 == f->defl_blocks)
+                                fake_reply(f, rq->op, value, NULL, 0, 1, 0x0b);
+                        else
+                                fake_reply(f, rq->op, value, NULL, 0, 0, 0);
+                        break;
+                }
+                assert(seq < f->defl_blocks);
                 f->zs.next_in = (Bytef *) p + 16;
                 f->zs.avail_in = len;
                 do {
@@ -306,12 +408,14 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                         assert(z == Z_OK || z == Z_STREAM_END || z == Z_BUF_ERROR);
                         size_t got = sizeof(out) - f->zs.avail_out;
                         assert(f->defl_offset + f->defl_written + got <= FAKE_FLASH_SIZE);
-                        memcpy(f->flash + f->defl_offset + f->defl_written, out, got);
+                        if (f->stub)
+                                memcpy(f->flash + f->defl_offset + f->defl_written, out, got);
+                        else
+                                fake_rom_inflated(f, out, got, z == Z_STREAM_END);
                         f->defl_written += got;
                         if (z != Z_OK)
                                 break;
                 } while (f->zs.avail_in > 0 || f->zs.avail_out == 0);
-                f->next_seq++;
                 fake_reply(f, rq->op, value, NULL, 0, 0, 0);
                 break;
         }
@@ -329,6 +433,7 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                 addr = get32(p);
                 size = get32(p + 4);
                 f->md5_requests++;
+                f->carry = 0;
                 if (f->corrupt_after_write)
                         f->flash[addr] ^= 0x01;
                 assert(flash_md5(f->flash + addr, size, d) == 0);
@@ -508,6 +613,8 @@ static FakeChip *fake_new(EspChipId chip) {
         assert(f->flash);
         memset(f->flash, 0xff, FAKE_FLASH_SIZE);
         f->flash_id = 0x1640c8;         /* GigaDevice 4 MB, as in the ESP32 trace */
+        for (size_t i = 0; i < sizeof(f->ibuf); i++)
+                f->ibuf[i] = (uint8_t) (i * 37 + 11);   /* whatever RAM held */
         /* what the ROM had in USR/USR2 (restored after RDID) */
         fake_set_reg(f, esp_chip_get(chip)->spi_reg_base + esp_chip_get(chip)->spi_usr_offs, 0x50000000);
         fake_set_reg(f, esp_chip_get(chip)->spi_reg_base + esp_chip_get(chip)->spi_usr2_offs, 0x70000000);
@@ -705,25 +812,38 @@ static void write_and_check(EspChipId chip, bool stub, uint32_t offset, size_t l
         } else
                 l = connect_fake(f);
 
-        /* before: not there */
+        /* before: not there; the flash after the region holds a neighbour */
+        uint32_t end = (uint32_t) ALIGN_TO(offset + len, 0x1000);
+        memset(f->flash + end, 0x5a, 0x10000);
         assert(flash_verify_region(l, offset, data, len, &match, dev) == 0);
         assert(!match);
 
         assert(flash_write_region(l, offset, data, len, on_progress, &prog, &wire) == 0);
         assert(prog.last == len && prog.total == len);
         assert(prog.calls >= DIV_ROUND_UP(len, 64 * 1024));
-        assert(wire > 0 && (len < 1024 || wire < len));
+        assert(wire > 0);
         assert(memcmp(f->flash + offset, data, len) == 0);
         assert(f->begin_payload_len == (stub || chip != ESP_CHIP_ESP32 ? 20u : 16u));
         assert(f->max_block_seen <= (stub ? 0x4000u : 0x400u));
+        /* nothing past the region's last sector changed: on the ESP32 ROM the
+         * write ends uncompressed where a compressed one would spill */
+        for (uint32_t a = end; a < end + 0x10000; a++)
+                assert(f->flash[a] == 0x5a);
+        if (!stub && chip == ESP_CHIP_ESP32) {
+                assert(f->raw_begins == 1);
+                assert(f->flash_begins == (len >= 0x8000 ? 2u : 1u));
+                assert(len < 0x8000 || wire < len);
+        } else {
+                assert(f->raw_begins == 0 && f->flash_begins == 1);
+                assert(len < 1024 || wire < len);
+        }
         /* the ROM gets no FLASH_DEFL_END (it would leave the loader); the stub does */
         assert(f->defl_end_seen == stub);
         if (!stub) {
                 /* unaligned starts are aligned down, the gap erased */
                 for (uint32_t a = offset & ~0xfffu; a < offset; a++)
                         assert(f->flash[a] == 0xff);
-                assert(f->defl_size == ALIGN_TO(len + (offset & 0xfff) + 3, 0x400) ||
-                       f->defl_size % 0x400 == 0);
+                assert(f->defl_size % 0x400 == 0 || f->raw);
         } else
                 assert(f->defl_size == ALIGN_TO(len, 4));
 
@@ -731,7 +851,8 @@ static void write_and_check(EspChipId chip, bool stub, uint32_t offset, size_t l
         assert(match);
         assert(flash_md5(data, len, md5) == 0);
         assert(memcmp(md5, dev, 16) == 0);
-        assert(esp_loader_stats(l)->flash_begins == 1);
+        assert(esp_loader_stats(l)->flash_begins == f->flash_begins);
+        assert(esp_loader_stats(l)->stream_restarts == 0);
 }
 
 static void test_writes(void) {
@@ -761,7 +882,8 @@ static void test_progress_compressible(void) {
 }
 
 static void test_faults(void) {
-        const size_t len = 20 * 1024;
+        /* long enough for a compressed head on the ESP32 ROM */
+        const size_t len = 80 * 1024;
         _cleanup_free_ uint8_t *data = make_data(len, 99);
 
         /* boot text with a stray 0xC0 pair and extra SYNC replies before every answer */
@@ -819,12 +941,13 @@ static void test_faults(void) {
 
                 t = &f->base;
                 l = connect_fake(f);
-                before = f->defl_data_frames;
+                before = f->data_frames;
                 f->delay_op = ESP_OP_FLASH_DEFL_DATA;
                 assert(flash_write_region(l, 0x50000, data, len, NULL, NULL, NULL) == 0);
                 assert(memcmp(f->flash + 0x50000, data, len) == 0);
                 assert(f->refusals == 0);
-                assert(f->defl_data_frames - before == f->next_seq);   /* each block once */
+                assert(f->data_frames - before == f->blocks_taken);    /* each block once */
+                assert(esp_loader_stats(l)->stream_restarts == 0);
                 assert(esp_loader_stats(l)->retries == 1);
         }
 
@@ -868,7 +991,209 @@ static void test_faults(void) {
         }
 }
 
+
+/* The ESP32 ROM's spill (esp32-rom-defl-spill-probe): a compressed stream
+ * programs the rest of its 32 KiB inflate buffer past its end. The sample
+ * layout's bootloader (26 KiB at 0x1000) would destroy the partition table at
+ * 0x8000, a sector in the middle of an application the next seven sectors. */
+static void test_rom_spill(void) {
+        struct {
+                uint32_t offset;
+                size_t len;
+        } cases[] = {
+                { 0x1000, 26 * 1024 },          /* bootloader → partition table */
+                { 0x10000 + 37 * 0x1000, 0x1000 },      /* one sector of an app */
+                { 0x20000, 64 * 1024 },         /* a whole number of windows */
+                { 0x40000, 100 * 1024 + 3 },
+        };
+
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                _cleanup_free_ uint8_t *data = make_data(cases[c].len, 7 + (uint32_t) c);
+                _cleanup_free_ uint8_t *before = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+                uint32_t end = (uint32_t) ALIGN_TO(cases[c].offset + cases[c].len, 0x1000);
+                uint64_t start_fp, end_fp;
+
+                t = &f->base;
+                l = connect_fake(f);
+                /* an earlier stream filled the inflate buffer */
+                memset(f->flash + 0x200000, 0x00, 0x8000);
+                assert(flash_write_region(l, 0x200000, f->flash + 0x300000, 0x8000, NULL, NULL, NULL) == 0);
+                /* the neighbours: a partition table, the rest of an app */
+                for (uint32_t a = end; a < end + 0x10000; a++)
+                        f->flash[a] = (uint8_t) (a * 7 + 3);
+                before = malloc(FAKE_FLASH_SIZE);
+                assert(before);
+                memcpy(before, f->flash, FAKE_FLASH_SIZE);
+
+                assert(flash_write_region(l, cases[c].offset, data, cases[c].len, NULL, NULL, NULL) == 0);
+                assert(memcmp(f->flash + cases[c].offset, data, cases[c].len) == 0);
+                assert(memcmp(f->flash + end, before + end, FAKE_FLASH_SIZE - end) == 0);
+                assert(memcmp(f->flash, before, cases[c].offset & ~0xfffu) == 0);
+                assert(flash_write_footprint(l, cases[c].offset, cases[c].len, &start_fp, &end_fp));
+                assert(start_fp == (cases[c].offset & ~0xfffu) && end_fp == end);
+        }
+
+        /* ESP32-C3 ROM: no spill, one compressed stream */
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                _cleanup_free_ uint8_t *data = make_data(0x1000, 3);
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+                uint32_t window = 1;
+
+                t = &f->base;
+                l = connect_fake(f);
+                assert(esp_loader_defl_spill(l, &window) && window == 0);
+                memset(f->flash + 0x11000, 0x5a, 0x8000);
+                assert(flash_write_region(l, 0x10000, data, 0x1000, NULL, NULL, NULL) == 0);
+                assert(f->raw_begins == 0 && f->n_defl_begins == 1);
+                for (uint32_t a = 0x11000; a < 0x19000; a++)
+                        assert(f->flash[a] == 0x5a);
+        }
+
+        /* a ROM nobody traced: its footprint is unknown */
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32S3);
+
+                t = &f->base;
+                l = connect_fake(f);
+                assert(!esp_loader_defl_spill(l, NULL));
+                assert(!flash_write_footprint(l, 0x10000, 0x1000, NULL, NULL));
+        }
+}
+
+/* A block with a bad checksum (esp32-rom-defl-error-probe): the ROM answers
+ * 01 07, drops the block and advances its sequence number, so the same block
+ * sent again is refused with 01 05 for ever; FLASH_DATA's address stays
+ * behind. The stream begins again, from the first sector not surely written. */
+static void test_rom_refused_block(void) {
+        const size_t len = 200 * 1024;
+        _cleanup_free_ uint8_t *data = make_data(len, 1234);
+        EspChipId chips[] = { ESP_CHIP_ESP32, ESP_CHIP_ESP32C3 };
+
+        for (size_t c = 0; c < ELEMENTSOF(chips); c++)
+                for (unsigned frame = 1; frame <= 86; frame += 17) {
+                        _cleanup_(transport_freep) Transport *t = NULL;
+                        _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                        FakeChip *f = fake_new(chips[c]);
+
+                        t = &f->base;
+                        l = connect_fake(f);
+                        memset(f->flash + 0x60000 + len, 0x5a, 0x10000);
+                        f->bad_checksum[0] = f->data_frames + frame;
+                        assert(flash_write_region(l, 0x60000, data, len, NULL, NULL, NULL) == 0);
+                        assert(memcmp(f->flash + 0x60000, data, len) == 0);
+                        for (uint32_t a = 0x60000 + len; a < 0x70000 + len; a++)
+                                assert(f->flash[a] == 0x5a);
+                        assert(f->blocks_taken < f->data_frames);       /* it was hit */
+                        assert(esp_loader_stats(l)->stream_restarts == 1);
+                        /* never the same block twice in a row: no 0x05 refusals */
+                        assert(f->refusals == 0);
+                        /* a restart keeps what the ROM surely wrote: whole
+                         * inflate buffers of a compressed stream */
+                        if (f->n_defl_begins == 2)
+                                assert(f->defl_begin_at[1] >= f->defl_begin_at[0] &&
+                                       (f->defl_begin_at[1] - f->defl_begin_at[0]) % 0x8000 == 0);
+                        if (frame > 60 && chips[c] == ESP_CHIP_ESP32C3)
+                                assert(f->n_defl_begins == 2 && f->defl_begin_at[1] > 0x60000);
+                }
+
+        /* uncompressed: the ROM counted the refused block but kept its write
+         * address, so the same block under the next number lands where it
+         * belongs; at the last announced number the stream begins again at
+         * the refused block's sector */
+        for (unsigned frame = 7; frame <= 20; frame += 13) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                _cleanup_free_ uint8_t *small = make_data(20 * 1024, 99);
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+
+                t = &f->base;
+                l = connect_fake(f);
+                f->bad_checksum[0] = f->data_frames + frame;
+                assert(flash_write_region(l, 0x8000, small, 20 * 1024, NULL, NULL, NULL) == 0);
+                assert(memcmp(f->flash + 0x8000, small, 20 * 1024) == 0);
+                if (frame == 20) {
+                        assert(f->raw_begins == 2 && f->defl_offset == 0xc000);
+                        assert(esp_loader_stats(l)->stream_restarts == 1);
+                } else {
+                        assert(f->raw_begins == 1 && f->refusals == 0);
+                        assert(esp_loader_stats(l)->stream_restarts == 0);
+                }
+        }
+
+        /* a link that mangles a third of the blocks: a compressed stream keeps
+         * nothing (it needs 32 KiB in a row), so the rest goes uncompressed */
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+
+                t = &f->base;
+                l = connect_fake(f);
+                for (size_t i = 0; i < ELEMENTSOF(f->bad_checksum); i++)
+                        f->bad_checksum[i] = f->data_frames + 3 + 3 * (unsigned) i;
+                assert(flash_write_region(l, 0x60000, data, len, NULL, NULL, NULL) == 0);
+                assert(memcmp(f->flash + 0x60000, data, len) == 0);
+                assert(esp_loader_stats(l)->stream_restarts == 2);
+                assert(f->n_defl_begins == 2 && f->raw_begins == 2);   /* the head's rest, the tail */
+        }
+
+        /* the stub keeps no sequence number: the same block again is fine */
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                static const uint8_t text[0x100] = { 1 };
+                EspStubImage img = { .entry = 0x4009074, .text_start = 0x400a8000, .text = text,
+                                     .text_len = sizeof(text) };
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(esp_loader_run_stub(l, &img) == 0);
+                assert(esp_loader_attach_flash(l, 0) == 0);
+                f->bad_checksum[0] = f->data_frames + 2;
+                assert(flash_write_region(l, 0x60000, data, len, NULL, NULL, NULL) == 0);
+                assert(memcmp(f->flash + 0x60000, data, len) == 0);
+                assert(esp_loader_stats(l)->stream_restarts == 0);
+                assert(f->n_defl_begins == 1);
+        }
+
+        /* a link that mangles every block: the session's restart budget ends it */
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+
+                t = &f->base;
+                l = connect_fake(f);
+                /* every block mangled, with four restarts left */
+                f->mangle_all = true;
+                for (unsigned i = 0; i < ESP_LOADER_RESTART_BUDGET - 4; i++)
+                        assert(esp_loader_take_restart(l) == 0);
+                assert(flash_write_region(l, 0x60000, data, len, NULL, NULL, NULL) == -EPROTO);
+                assert(esp_loader_stats(l)->stream_restarts == ESP_LOADER_RESTART_BUDGET);
+                assert(esp_loader_take_restart(l) == -EPROTO);
+        }
+}
+
 static void test_change_baud(void) {
+        /* esp32-rom-change-baud-probe: the emulator measured nothing (eFuse 0):
+         * the plain rate, not esptool's 0 that wedges the UART */
+        assert(esp_baud_argument(921600, 0x00028000, 0) == 921600);
+        /* silicon-like calibration: 1235 × 15625 × 80 / 40 = 38.59 MHz against
+         * a nominal 40 MHz, as esptool 5.3 computes it */
+        assert(esp_baud_argument(921600, 1235u << 7, 80) == 889200);
+        assert(esp_baud_argument(115200, 1235u << 7, 80) == 111150);
+        /* a 26 MHz crystal measured a little fast */
+        assert(esp_baud_argument(460800, 850u << 7, 80) == 460800ull * 26562500 / 26000000);
+
         /* ROM: old rate 0 */
         {
                 _cleanup_(transport_freep) Transport *t = NULL;
@@ -907,6 +1232,8 @@ int main(void) {
         test_writes();
         test_progress_compressible();
         test_faults();
+        test_rom_spill();
+        test_rom_refused_block();
         test_change_baud();
         printf("test-esp-loader: OK\n");
         return 0;

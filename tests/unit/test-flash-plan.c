@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "flash-plan.h"
+#include "flash-ranges.h"
 #include "macro.h"
 
 #define S FLASH_PLAN_SECTOR_SIZE
@@ -280,7 +281,59 @@ static void test_api_errors(void) {
         assert(off == 0x10000 && len == 0x10000);
 }
 
+/* The ESP32 ROM's spill: the layout's compressed head ends one sector below a
+ * 32 KiB boundary so the uncompressed tail covers the spill; short writes go
+ * uncompressed whole; without a spill window everything is compressed. */
+static void test_spill_split(void) {
+        FlashCostModel m;
+
+        flash_cost_model_init(&m, 921600, 1000, false);
+        assert(flash_plan_spill_split(&m, 0x10000, 0x1000) == 0x1000);    /* no window */
+        m.spill_window = 0x8000;
+        assert(flash_plan_spill_split(&m, 0x10000, 0x1000) == 0);         /* one sector: raw */
+        assert(flash_plan_spill_split(&m, 0x1000, 26 * 1024) == 0);       /* a bootloader */
+        for (uint64_t len = 0x8000; len <= 0x200000; len += 0x3100) {
+                uint64_t head = flash_plan_spill_split(&m, 0x10000, len);
+
+                if (head == 0)
+                        continue;
+                /* the head's spill, up to the next window boundary, is in the tail */
+                assert(head % S == 0 && head < len);
+                assert((head / m.spill_window + 1) * m.spill_window <= len);
+                assert(head + S == len / m.spill_window * m.spill_window);
+        }
+        /* a big write is worth a compressed head (half the wire bytes) */
+        assert(flash_plan_spill_split(&m, 0x10000, 0x100000) == 0x100000 - S);
+        /* the cost of a write counts the layout */
+        assert(flash_cost_write(&m, 0x10000, 0x1000) > 0);
+}
+
+static void test_ranges(void) {
+        FlashRanges s = {};
+        FlashRange r;
+
+        assert(flash_ranges_add(&s, 0x1000, 0x2000) == 0);
+        assert(flash_ranges_add(&s, 0x3000, 0x4000) == 0);
+        assert(flash_ranges_add(&s, 0x2000, 0x2800) == 0);     /* adjacent: merged */
+        assert(s.n == 2 && s.v[0].start == 0x1000 && s.v[0].end == 0x2800);
+        assert(flash_ranges_add(&s, 0x500, 0x600) == 0);
+        assert(s.n == 3 && s.v[0].start == 0x500 && s.v[1].start == 0x1000);
+        assert(flash_ranges_add(&s, 0x700, 0x3800) == 0);      /* swallows two */
+        assert(s.n == 2 && s.v[1].start == 0x700 && s.v[1].end == 0x4000);
+        assert(flash_ranges_remove(&s, 0x1000, 0x1100) == 0);  /* splits one */
+        assert(s.n == 3 && s.v[1].end == 0x1000 && s.v[2].start == 0x1100);
+        assert(flash_ranges_first_in(&s, 0x800, 0x2000, &r) == 1 && r.start == 0x800 && r.end == 0x1000);
+        assert(flash_ranges_first_in(&s, 0x1000, 0x1100, &r) == 0);
+        assert(flash_ranges_first_in(&s, 0x0, 0x10000, &r) == 1 && r.start == 0x500 && r.end == 0x600);
+        assert(flash_ranges_remove(&s, 0, 0x10000) == 0);
+        assert(s.n == 0 && !s.v);
+        assert(flash_ranges_add(&s, 5, 5) == 0 && s.n == 0);   /* empty */
+        flash_ranges_done(&s);
+}
+
 int main(void) {
+        test_spill_split();
+        test_ranges();
         test_cost_model();
         test_merge_runs();
         test_plan_cases();
