@@ -11,6 +11,7 @@
 
 #include "bus.h"
 #include "bus-limits.h"
+#include "bus-open.h"
 #include "bus-polkit.h"
 
 typedef enum BusNameState {
@@ -41,6 +42,7 @@ struct BusContext {
         BusJobOwners job_owners; /* per-user job limit (bus-limits.c) */
         BusFdBudget fd_budget;  /* everyone's limit (bus-limits.c) */
         sd_event_source *accept_retry; /* re-arms the listeners after EMFILE on accept */
+        BusOpens *opens;        /* region paths being opened as their callers (bus-open.c) */
 };
 
 /* bus-server.c */

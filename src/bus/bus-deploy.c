@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "bus-context.h"
+#include "bus-creds.h"
 #include "bus-deploy.h"
 #include "bus-devices.h"
 #include "bus-error.h"
 #include "bus-monitor.h"
+#include "bus-open.h"
 #include "bus-polkit.h"
 #include "bus-request.h"
 #include "bus-util.h"
@@ -87,11 +89,78 @@ static int method_list_devices(sd_bus_message *message, void *userdata, sd_bus_e
         return sd_bus_message_send(reply);
 }
 
+/* A Verify or DeployRegions between its checks and its job, while its region
+ * paths are opened as the caller (bus-open.c). */
+typedef struct JobRequest {
+        Manager *manager;
+        JobKind kind;
+        ManagerPort port;
+        BusJobOptions options;
+        BusJobCharge charge;    /* the caller's job slot, taken from the start */
+} JobRequest;
+
+static void job_request_free(void *userdata) {
+        JobRequest *req = userdata;
+
+        if (!req)
+                return;
+        bus_job_charge_done(&req->charge);
+        manager_port_done(&req->port);
+        free(req);
+}
+
+static int job_request_submit(JobRequest *req, sd_bus_message *call, Image *image, sd_bus_error *error) {
+        _cleanup_(image_freep) Image *img = image;
+        Manager *m = req->manager;
+        int r;
+
+        if (m->terminating)
+                return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+        r = bus_image_validate(img, job_scheduler_known_flash_size(m->scheduler, req->port.node), error);
+        if (r < 0)
+                return r;
+
+        /* The job holds the call until bus_deploy_job_finished() replies. */
+        r = job_scheduler_submit(m->scheduler, req->kind, req->port.node, manager_port_job_trust_key(&req->port),
+                                 TAKE_PTR(img), &req->options.job, sd_bus_message_ref(call), NULL);
+        if (r < 0) {
+                sd_bus_message_unref(call);
+                return bus_error_set_errnof(error, r, "Cannot queue the %s on %s: %m",
+                                            job_kind_to_string(req->kind), req->port.node);
+        }
+        bus_job_charge_keep(&req->charge);      /* given back in bus_deploy_job_finished() */
+        log_debug("Queued a %s on %s for %s.", job_kind_to_string(req->kind), ESC(req->port.node),
+                  ESC(bus_message_origin(call)));
+        return 0;
+}
+
+static void on_regions_opened(sd_bus_message *call, Image *img, const sd_bus_error *open_error, void *userdata) {
+        _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        JobRequest *req = userdata;
+        int r;
+
+        if (!img)
+                r = sd_bus_reply_method_error(call, open_error);
+        else {
+                r = job_request_submit(req, call, img, &error);
+                if (r >= 0)
+                        return;
+                if (sd_bus_error_is_set(&error))
+                        r = sd_bus_reply_method_error(call, &error);
+                else
+                        r = bus_reply_errnof(call, r, "Cannot queue the %s: %m", job_kind_to_string(req->kind));
+        }
+        if (r < 0)
+                log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
+                               "Failed to reply to the %s on %s: %m", job_kind_to_string(req->kind),
+                               req->port.node);
+}
+
 static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_error *error) {
         _cleanup_(bus_job_charge_done) BusJobCharge charge = {};
         _cleanup_(bus_region_list_done) BusRegionList regions = {};
         _cleanup_(manager_port_done) ManagerPort port = {};
-        _cleanup_(image_freep) Image *img = NULL;
+        JobRequest *req;
         const char *port_arg;
         BusJobOptions o;
         int r;
@@ -142,25 +211,19 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
                 o.job.granularity = m->config.sector_granularity ? JOB_GRANULARITY_SECTOR
                                                                   : JOB_GRANULARITY_REGION;
 
-        /* Everything is checked before the port is opened. */
-        r = bus_region_list_to_image(&regions, message, &img, error);
-        if (r < 0)
-                return r;
-        r = bus_image_validate(img, job_scheduler_known_flash_size(m->scheduler, port.node), error);
-        if (r < 0)
-                return r;
+        req = calloc(1, sizeof(*req));
+        if (!req)
+                return -ENOMEM;
+        *req = (JobRequest) { .manager = m, .kind = kind, .port = port, .options = o, .charge = charge };
+        port = (ManagerPort) { .kind = _DEVICE_KIND_INVALID };
+        charge = (BusJobCharge) {};
 
-        /* The job holds the call until bus_deploy_job_finished() replies. */
-        r = job_scheduler_submit(m->scheduler, kind, port.node, manager_port_job_trust_key(&port),
-                                 TAKE_PTR(img), &o.job, sd_bus_message_ref(message), NULL);
-        if (r < 0) {
-                sd_bus_message_unref(message);
-                return bus_error_set_errnof(error, r, "Cannot queue the %s on %s: %m",
-                                            job_kind_to_string(kind), port.node);
-        }
-        bus_job_charge_keep(&charge);   /* given back in bus_deploy_job_finished() */
-        log_debug("Queued a %s on %s for %s.", job_kind_to_string(kind), ESC(port.node),
-                  ESC(bus_message_origin(message)));
+        /* Everything is checked before the port is opened; the paths are opened
+         * off the event loop, and the job is queued once they are. */
+        r = bus_opens_start(m->bus->opens, message, req->port.node, &regions, on_regions_opened, req,
+                            job_request_free, error);
+        if (r < 0)
+                return r;
         return 1;
 }
 
@@ -178,7 +241,7 @@ static int log_refusal(sd_bus_message *message, int r, const sd_bus_error *error
         /* Every method that gets here takes the port first. */
         if (sd_bus_message_rewind(message, true) >= 0)
                 (void) sd_bus_message_read(message, "s", &port);
-        (void) bus_limits_sender_uid(message, &uid);
+        (void) bus_sender_uid(message, &uid);
         name = sd_bus_error_is_set(error) ? error->name : bus_error_name_from_errno(r);
         why = sd_bus_error_is_set(error) && error->message ? error->message : strerror(ERRNO_ABS(r));
         if (name && strncmp(name, BUS_ERROR_PREFIX, strlen(BUS_ERROR_PREFIX)) == 0)
@@ -314,7 +377,7 @@ static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) 
         r = resolve_port(m, port_arg, false, &port, error);
         if (r < 0)
                 return r;
-        r = bus_limits_sender_uid(message, &filter.uid);
+        r = bus_sender_uid(message, &filter.uid);
         if (r < 0)
                 return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s", strerror(-r));
 
@@ -567,7 +630,7 @@ void bus_deploy_job_finished(Manager *m, Job *j) {
         /* The job is the call that asked for it. */
         (void) sd_bus_message_get_cookie(call, &cookie);
         (void) snprintf(job_id, sizeof(job_id), "%s/%" PRIu64, bus_message_origin(call), cookie);
-        (void) bus_limits_sender_uid(call, &uid);
+        (void) bus_sender_uid(call, &uid);
 
         r = job_error(j);
         if (r < 0) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "bus-creds.h"
 #include "bus-error.h"
 #include "bus-limits.h"
 #include "bus-util.h"
@@ -54,26 +55,13 @@ int bus_fd_budget_check(const BusFdBudget *b, unsigned need, bool long_lived, sd
         return 0;
 }
 
-int bus_limits_sender_uid(sd_bus_message *call, uid_t *ret) {
-        _cleanup_bus_creds_unref_ sd_bus_creds *creds = NULL;
-        int r;
-
-        r = sd_bus_query_sender_creds(call, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_AUGMENT, &creds);
-        if (r < 0)
-                return r;
-        r = sd_bus_creds_get_euid(creds, ret);
-        if (r < 0)
-                r = sd_bus_creds_get_uid(creds, ret);
-        return r;
-}
-
 int bus_job_charge(BusJobOwners *o, sd_bus_message *call, BusJobCharge *ret, sd_bus_error *error) {
         BusJobOwner *items;
         size_t n = 0;
         uid_t uid;
         int r;
 
-        r = bus_limits_sender_uid(call, &uid);
+        r = bus_sender_uid(call, &uid);
         if (r < 0)
                 return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s",
                                             strerror(-r));

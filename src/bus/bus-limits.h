@@ -37,9 +37,6 @@ void bus_fd_budget_init(BusFdBudget *b, unsigned limit);
 /* Room for need more fds: 0, or LimitsExceeded with a message. */
 int bus_fd_budget_check(const BusFdBudget *b, unsigned need, bool long_lived, sd_bus_error *error);
 
-/* The effective uid of call's sender, as the bus (or the socket) reports it. */
-int bus_limits_sender_uid(sd_bus_message *call, uid_t *ret);
-
 typedef struct BusJobOwner {
         const sd_bus_message *call;     /* the job's call: a key, not a reference */
         uid_t uid;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bus-context.h"
+#include "bus-creds.h"
 #include "bus-error.h"
 #include "bus-monitor.h"
 #include "bus-polkit.h"
@@ -117,7 +118,7 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         if (!d)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
                                          "'%s' is not a USB serial device udev knows", port_arg);
-        r = bus_limits_sender_uid(message, &uid);
+        r = bus_sender_uid(message, &uid);
         if (r < 0)
                 return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s", strerror(-r));
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bus-context.h"
+#include "bus-creds.h"
 #include "bus-error.h"
 #include "bus-polkit.h"
 #include "bus-util.h"
@@ -243,9 +244,12 @@ static int process_start_time(pid_t pid, uint64_t *ret) {
         return 0;
 }
 
-/* The caller's bus name on the system bus. Peer-to-peer, a sender field is
- * whatever the client wrote in it: the socket's peer credentials decide. */
-static int append_subject(sd_bus_message *m, sd_bus_message *call, bool on_system_bus, sd_bus_creds *creds) {
+/* On the bus, the caller's bus name: polkitd asks the bus daemon who that is
+ * (nothing racy). Peer-to-peer, a sender field is whatever the client wrote in
+ * it: the process at the other end of the socket, as SO_PEERCRED recorded it at
+ * connect(), with its start time so that a recycled pid is not the subject, and
+ * the uid from the socket too, never from /proc. */
+static int append_subject(sd_bus_message *m, sd_bus_message *call, bool on_system_bus) {
         const char *sender = sd_bus_message_get_sender(call);
         uint64_t start_time = 0;
         pid_t pid;
@@ -258,13 +262,7 @@ static int append_subject(sd_bus_message *m, sd_bus_message *call, bool on_syste
                 return sd_bus_message_append(m, "(sa{sv})", "system-bus-name", 1, "name", "s", sender);
         }
 
-        /* Peer-to-peer: the process at the other end of the socket. */
-        r = sd_bus_creds_get_pid(creds, &pid);
-        if (r < 0)
-                return r;
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                r = sd_bus_creds_get_uid(creds, &uid);
+        r = bus_peer_creds(sd_bus_message_get_bus(call), &pid, &uid);
         if (r < 0)
                 return r;
         r = process_start_time(pid, &start_time);
@@ -276,7 +274,7 @@ static int append_subject(sd_bus_message *m, sd_bus_message *call, bool on_syste
                                      "uid", "i", (int32_t) uid);
 }
 
-static int polkit_query_start(BusContext *b, sd_bus_message *call, const char *action, sd_bus_creds *creds) {
+static int polkit_query_start(BusContext *b, sd_bus_message *call, const char *action) {
         _cleanup_bus_message_unref_ sd_bus_message *m = NULL;
         const char *sender = sd_bus_message_get_sender(call);
         bool on_system_bus = sd_bus_message_get_bus(call) == b->system_bus;
@@ -291,7 +289,7 @@ static int polkit_query_start(BusContext *b, sd_bus_message *call, const char *a
                                            "CheckAuthorization");
         if (r < 0)
                 return r;
-        r = append_subject(m, call, on_system_bus, creds);
+        r = append_subject(m, call, on_system_bus);
         if (r < 0)
                 return r;
         r = sd_bus_message_append(m, "sa{ss}us", action, 0, flags, "");
@@ -344,7 +342,6 @@ const char *bus_polkit_asked_action(BusContext *b, sd_bus_message *call) {
 }
 
 int bus_polkit_verify(BusContext *b, sd_bus_message *call, const char *action, sd_bus_error *error) {
-        _cleanup_bus_creds_unref_ sd_bus_creds *creds = NULL;
         PolkitQuery *q;
         uid_t uid;
         int r;
@@ -363,15 +360,9 @@ int bus_polkit_verify(BusContext *b, sd_bus_message *call, const char *action, s
                 return sd_bus_error_set(error, BUS_ERROR_PERMISSION_DENIED, q->denial);
         }
 
-        r = sd_bus_query_sender_creds(call, SD_BUS_CREDS_PID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID |
-                                      SD_BUS_CREDS_AUGMENT, &creds);
-        if (r < 0)
-                return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
-                                         "Not authorized: cannot determine the caller's credentials: %s",
-                                         strerror(-r));
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                r = sd_bus_creds_get_uid(creds, &uid);
+        /* root is root by its connection's uid, never by an euid read from
+         * /proc: a caller that execs a setuid-root program after sending is not. */
+        r = bus_sender_uid(call, &uid);
         if (r < 0)
                 return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
                                          "Not authorized: cannot determine the caller's user: %s", strerror(-r));
@@ -383,7 +374,7 @@ int bus_polkit_verify(BusContext *b, sd_bus_message *call, const char *action, s
                                          "Not authorized for %s: only root may do this while the service "
                                          "has no system bus to ask polkit on", action);
 
-        r = polkit_query_start(b, call, action, creds);
+        r = polkit_query_start(b, call, action);
         if (r < 0) {
                 log_warning_errno(r, "Cannot ask polkit about %s for %s: %m", action, bus_message_origin(call));
                 return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,

@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Verify/DeployRegions arguments → an Image and JobOptions. A region path is
- * opened with the caller's credentials (open_as_user), never the service's. */
+/* Verify/DeployRegions arguments → a region list and JobOptions. A region path
+ * is opened later, as the caller (bus-open.c), never with the service's rights. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +13,6 @@
 #include "bus-validate.h"
 #include "esp-chip.h"
 #include "log.h"
-#include "user-open.h"
 
 void bus_region_list_done(BusRegionList *l) {
         for (size_t i = 0; i < l->n; i++) {
@@ -113,139 +110,43 @@ int bus_message_read_regions(sd_bus_message *m, BusRegionList *ret, sd_bus_error
         return 0;
 }
 
-/* The caller's effective uid, gid and groups, as the bus (or, peer-to-peer,
- * the socket) reports them; /etc/passwd and /etc/group fill what is missing. */
-static int sender_identity(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid, gid_t **ret_gids,
-                           size_t *ret_n_gids) {
-        _cleanup_bus_creds_unref_ sd_bus_creds *creds = NULL;
-        _cleanup_free_ gid_t *gids = NULL;
-        _cleanup_free_ char *buf = NULL;
-        struct passwd pw, *pwp = NULL;
-        const gid_t *sgids = NULL;
-        size_t bufsize = 16384;
-        uid_t uid;
-        gid_t gid = 0;
-        int r, n, k;
-
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
-                                      SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT, &creds);
-        if (r < 0)
-                return r;
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                r = sd_bus_creds_get_uid(creds, &uid);
-        if (r < 0)
-                return r;
-
-        r = sd_bus_creds_get_egid(creds, &gid);
-        if (r < 0)
-                r = sd_bus_creds_get_gid(creds, &gid);
-        n = sd_bus_creds_get_supplementary_gids(creds, &sgids);
-
-        if (r < 0 || n < 0) {
-                buf = malloc(bufsize);
-                if (!buf)
-                        return -ENOMEM;
-                k = getpwuid_r(uid, &pw, buf, bufsize, &pwp);
-                if (k != 0)
-                        return -k;
-                if (!pwp)
-                        return -ESRCH;
-                if (r < 0)
-                        gid = pwp->pw_gid;
+int bus_error_set_open_failure(sd_bus_error *error, const char *path, uid_t uid, int r) {
+        switch (-r) {
+        case EACCES:
+        case EPERM:
+                return bus_error_set_errnof(error, r, "Cannot open %s as uid %u: %m", path, (unsigned) uid);
+        case EXDEV:
+                /* Our choice of errno for it (user-open.h); PermissionDenied: the
+                 * caller asked for something it may not have, whatever it is. */
+                return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
+                                         "Cannot open %s: it goes through a /proc magic link (/proc/PID/fd/N, "
+                                         "…/root, …/cwd, …/exe), which the service never follows",
+                                         path);
+        case ESRCH:
+                return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
+                                         "Cannot open %s: uid %u has no user entry, so its groups are unknown "
+                                         "(pass a file descriptor instead)",
+                                         path, (unsigned) uid);
+        case ETIMEDOUT:
+                return sd_bus_error_setf(error, BUS_ERROR_TIMEOUT,
+                                         "Opening %s as uid %u took longer than %u s (a FIFO, a hung or slow "
+                                         "file system?)",
+                                         path, (unsigned) uid, BUS_OPEN_TIMEOUT_SEC);
+        case ENOMEM:
+        case EMFILE:
+        case ENFILE:
+        case EAGAIN:
+        case ENOEXEC:
+                return bus_error_set_errnof(error, r, "Cannot open %s: %m", path);
+        case EISDIR:
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s is a directory", path);
+        case ESPIPE:
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s is not a regular file", path);
+        default:
+                /* ENOENT, ENOTDIR, ELOOP, …: the path is no source. */
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "Cannot open %s: %s", path,
+                                         strerror(ERRNO_ABS(r)));
         }
-
-        if (n >= 0) {
-                gids = malloc(MAX(n, 1) * sizeof(gid_t));
-                if (!gids)
-                        return -ENOMEM;
-                if (n > 0) /* sgids may be NULL when there are none */
-                        memcpy(gids, sgids, n * sizeof(gid_t));
-        } else {
-                /* The bus did not say: the groups the user logs in with. */
-                int ng = 64;
-
-                for (;;) {
-                        gid_t *t = reallocarray(gids, ng, sizeof(gid_t));
-
-                        if (!t)
-                                return -ENOMEM;
-                        gids = t;
-                        if (getgrouplist(pwp->pw_name, pwp->pw_gid, gids, &ng) >= 0)
-                                break;
-                        ng *= 2;
-                }
-                n = ng;
-        }
-
-        *ret_uid = uid;
-        *ret_gid = gid;
-        *ret_gids = TAKE_PTR(gids);
-        *ret_n_gids = n;
-        return 0;
-}
-
-int bus_region_list_to_image(BusRegionList *l, sd_bus_message *m, Image **ret, sd_bus_error *error) {
-        _cleanup_(image_freep) Image *img = NULL;
-        _cleanup_free_ gid_t *gids = NULL;
-        bool have_identity = false;
-        size_t n_gids = 0;
-        uid_t uid = 0;
-        gid_t gid = 0;
-        int r;
-
-        img = image_new();
-        if (!img)
-                return -ENOMEM;
-
-        for (size_t i = 0; i < l->n; i++) {
-                BusRegionSource *s = &l->items[i];
-                int fd;
-
-                if (s->path) {
-                        if (!have_identity) {
-                                r = sender_identity(m, &uid, &gid, &gids, &n_gids);
-                                if (r < 0)
-                                        return bus_error_set_errnof(error, EACCES,
-                                                                    "Cannot determine the caller's credentials: %s",
-                                                                    strerror(ERRNO_ABS(r)));
-                                have_identity = true;
-                        }
-                        fd = open_as_user(s->path, uid, gid, gids, n_gids);
-                        if (fd < 0) {
-                                switch (-fd) {
-                                case EACCES:
-                                case EPERM:
-                                        return bus_error_set_errnof(error, fd, "Cannot open %s as uid %u: %m",
-                                                                    s->path, (unsigned) uid);
-                                case ENOMEM:
-                                case EMFILE:
-                                case ENFILE:
-                                case EAGAIN:
-                                        return bus_error_set_errnof(error, fd, "Cannot open %s: %m", s->path);
-                                case EISDIR:
-                                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
-                                                                 "%s is a directory", s->path);
-                                case ESPIPE:
-                                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
-                                                                 "%s is not a regular file", s->path);
-                                default:
-                                        /* ENOENT, ENOTDIR, ELOOP, …: the path is no source. */
-                                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
-                                                                 "Cannot open %s: %s", s->path, strerror(-fd));
-                                }
-                        }
-                } else
-                        fd = TAKE_FD(s->fd);
-
-                r = image_add_region(img, (uint32_t) s->offset, fd);
-                if (r < 0)
-                        return bus_error_set_errnof(error, r, "Cannot add the region at 0x%" PRIx64 ": %m",
-                                                    s->offset);
-        }
-
-        *ret = TAKE_PTR(img);
-        return 0;
 }
 
 int bus_image_validate(Image *img, uint64_t flash_size, sd_bus_error *error) {

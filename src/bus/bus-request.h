@@ -7,12 +7,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <systemd/sd-bus.h>
 
 #include "esp-loader.h"
 #include "image.h"
 #include "job.h"
+
+/* How long opening one region path may take (bus-open.c). */
+#define BUS_OPEN_TIMEOUT_SEC 5u
 
 typedef struct BusRegionSource {
         uint64_t offset;
@@ -30,8 +34,9 @@ void bus_region_list_done(BusRegionList *l);
 /* Reads a(tv): offsets must fit 32 bits, sources be "s" (absolute path) or "h".
  * Opens nothing yet except dup'ing passed fds. */
 int bus_message_read_regions(sd_bus_message *m, BusRegionList *ret, sd_bus_error *error);
-/* Opens the paths as the sender of m, and builds an image (not yet validated). */
-int bus_region_list_to_image(BusRegionList *l, sd_bus_message *m, Image **ret, sd_bus_error *error);
+/* Why a region path could not be opened as uid (user_open_receive()'s errors,
+ * -ETIMEDOUT for an opener that took too long), as a named error; < 0. */
+int bus_error_set_open_failure(sd_bus_error *error, const char *path, uid_t uid, int r);
 /* image_validate() with its errors named and explained. */
 int bus_image_validate(Image *img, uint64_t flash_size, sd_bus_error *error);
 

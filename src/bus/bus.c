@@ -32,7 +32,8 @@ int bus_context_new(Manager *m, sd_event *e, BusContext **ret) {
         b->event = sd_event_ref(e);
         b->name_state = BUS_NAME_NONE;
         b->polkit = bus_polkit_new();
-        if (!b->polkit) {
+        b->opens = bus_opens_new(e);
+        if (!b->polkit || !b->opens) {
                 bus_context_free(b);
                 return -ENOMEM;
         }
@@ -59,6 +60,7 @@ BusContext *bus_context_free(BusContext *b) {
                 return NULL;
         /* Pending checks hold calls, and slots on the connections below. */
         b->polkit = bus_polkit_free(b->polkit);
+        b->opens = bus_opens_free(b->opens);
         bus_job_owners_done(&b->job_owners);
         bus_server_free_all(b);
         if (b->system_bus) {
@@ -173,6 +175,10 @@ size_t bus_context_n_peers(BusContext *b) {
 
 size_t bus_context_n_polkit_queries(BusContext *b) {
         return bus_polkit_n_queries(b->polkit);
+}
+
+size_t bus_context_n_opens(BusContext *b) {
+        return bus_opens_n_pending(b->opens);
 }
 
 int bus_context_release_name(BusContext *b) {

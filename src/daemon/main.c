@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "user-open.h"
 
 #ifndef PROJECT_VERSION
 #  error "PROJECT_VERSION must be defined by the build"
@@ -147,6 +148,10 @@ int main(int argc, char *argv[]) {
         sigset_t mask;
         Config config;
         int r;
+
+        /* Spawned by ourselves to open a caller's file as the caller (bus-open.c). */
+        if (argc > 1 && strcmp(argv[1], USER_OPEN_ARGV1) == 0)
+                return user_open_main(argc, argv);
 
         r = parse_argv(argc, argv);
         if (r != 0)

@@ -174,9 +174,10 @@ int manager_start(Manager *m, const int *listen_fds, size_t n_listen_fds) {
 }
 
 bool manager_is_idle(Manager *m) {
-        /* Every call still waiting for its answer is a job or a polkit check. */
+        /* Every call still waiting for its answer is a job, a polkit check or an open. */
         return job_scheduler_n_jobs(m->scheduler) == 0 && bus_context_n_peers(m->bus) == 0 &&
-                bus_context_n_polkit_queries(m->bus) == 0 && port_monitor_set_n_clients(m->monitors) == 0;
+                bus_context_n_polkit_queries(m->bus) == 0 && bus_context_n_opens(m->bus) == 0 &&
+                port_monitor_set_n_clients(m->monitors) == 0;
 }
 
 static bool manager_can_exit(Manager *m) {
@@ -185,7 +186,8 @@ static bool manager_can_exit(Manager *m) {
         if (m->terminating)
                 return true;
         return bus_context_n_peers(m->bus) == 0 && bus_context_n_polkit_queries(m->bus) == 0 &&
-                port_monitor_set_n_clients(m->monitors) == 0 && bus_context_name_released(m->bus);
+                bus_context_n_opens(m->bus) == 0 && port_monitor_set_n_clients(m->monitors) == 0 &&
+                bus_context_name_released(m->bus);
 }
 
 int manager_run(Manager *m) {

@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Opens a caller's file with the caller's credentials: a forked child drops to
- * the caller's uid, gid and groups, opens, and passes the fd back (SCM_RIGHTS),
- * so that the service can never be made to read what the caller could not. */
+/* Opens a caller's file with the caller's credentials (user-open.h): the opener
+ * process, the service's side that spawns it and reads its answer, and the
+ * opening itself, which never follows /proc's magic links. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,55 +34,127 @@
 #  define USER_OPEN_SYS_SETRESUID SYS_setresuid
 #endif
 
-/* Only async-signal-safe calls: this runs in the forked child too. Checks the
- * type before opening so that opening has no side effects (a tty's DTR) and
- * never blocks (a FIFO without writer); re-checks the opened file for races. */
+/* ---- opening ------------------------------------------------------------------ */
+
+static bool path_startswith(const char *path, const char *prefix) {
+        size_t n = strlen(prefix);
+
+        return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Without openat2() (before Linux 5.6) the magic links cannot be told apart
+ * while resolving: refuse the places that hold them, by name. */
+static bool path_in_proc_by_name(const char *path) {
+        return path_startswith(path, "/proc") || path_startswith(path, "/dev/fd") ||
+                path_startswith(path, "/dev/stdin") || path_startswith(path, "/dev/stdout") ||
+                path_startswith(path, "/dev/stderr");
+}
+
+static int open_no_magiclinks(const char *path, int flags) {
+        struct open_how how = { .flags = (uint64_t) flags, .resolve = RESOLVE_NO_MAGICLINKS };
+        long fd;
+
+        fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+        if (fd >= 0)
+                return (int) fd;
+        if (errno != ENOSYS)
+                return -errno;
+
+        if (path_in_proc_by_name(path))
+                return -EXDEV;
+        fd = open(path, flags);
+        return fd < 0 ? -errno : (int) fd;
+}
+
+/* ELOOP is both "a magic link on the way" (RESOLVE_NO_MAGICLINKS) and "too
+ * many symlinks": resolving once more, to nothing but an O_PATH fd that is
+ * closed at once (no read, no open side effects), tells them apart. */
+static int open_resolved(const char *path, int flags) {
+        int fd, probe;
+
+        fd = open_no_magiclinks(path, flags);
+        if (fd != -ELOOP)
+                return fd;
+        probe = open(path, O_PATH | O_CLOEXEC);
+        if (probe < 0 && errno == ELOOP)
+                return -ELOOP;
+        safe_close(probe);
+        return -EXDEV;
+}
+
+static int stat_type_error(const struct stat *st) {
+        if (S_ISREG(st->st_mode))
+                return 0;
+        return S_ISDIR(st->st_mode) ? -EISDIR : -ESPIPE;
+}
+
+/* Checks the type before opening for reading, so that opening has no side
+ * effects (a tty's DTR) and never blocks on a FIFO; re-checks what was opened.
+ * Returns a blocking O_RDONLY fd. */
 static int open_regular(const char *path) {
+        _cleanup_close_ int pfd = -EBADF, fd = -EBADF;
         struct stat st;
-        int fd;
+        int flags, r;
 
-        if (stat(path, &st) < 0)
+        if (!path || path[0] != '/')
+                return -EINVAL;
+
+        pfd = open_resolved(path, O_PATH | O_CLOEXEC);
+        if (pfd < 0)
+                return pfd;
+        if (fstat(pfd, &st) < 0)
                 return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -ESPIPE;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
-                int r = -errno;
-
-                safe_close(fd);
+        r = stat_type_error(&st);
+        if (r < 0)
                 return r;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                safe_close(fd);
-                return S_ISDIR(st.st_mode) ? -EISDIR : -ESPIPE;
-        }
-        return fd;
-}
 
-/* Regular files ignore O_NONBLOCK, but whoever reads the fd later should get
- * a plain blocking descriptor. */
-static int clear_nonblock(int fd) {
-        int flags;
+        fd = open_resolved(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        r = stat_type_error(&st);
+        if (r < 0)
+                return r;
 
+        /* Regular files ignore O_NONBLOCK; whoever reads gets a plain fd. */
         flags = fcntl(fd, F_GETFL);
-        if (flags < 0)
+        if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
                 return -errno;
-        if (fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
-                return -errno;
-        return 0;
+        return TAKE_FD(fd);
 }
+
+int user_open_as_identity(const UserIdentity *id, const char *path) {
+        if (!id || id->uid == (uid_t) -1 || id->gid == (gid_t) -1 || (id->n_groups > 0 && !id->groups))
+                return -EINVAL;
+        for (size_t i = 0; i < id->n_groups; i++)
+                if (id->groups[i] == (gid_t) -1)
+                        return -EINVAL;
+
+        /* Not even the user may ptrace us while we hold its identity and the
+         * socket to the service (the kernel does this too on the uid change). */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                return -errno;
+        /* Raw syscalls: glibc's set*id wrappers synchronise every thread through
+         * signals, which a forked child of a threaded program must not rely on.
+         * Groups first, uid last, while we may still change the others. */
+        if (syscall(USER_OPEN_SYS_SETGROUPS, id->n_groups, id->groups) < 0)
+                return -errno;
+        if (syscall(USER_OPEN_SYS_SETRESGID, id->gid, id->gid, id->gid) < 0)
+                return -errno;
+        if (syscall(USER_OPEN_SYS_SETRESUID, id->uid, id->uid, id->uid) < 0)
+                return -errno;
+        return open_regular(path);
+}
+
+/* ---- the opener process ------------------------------------------------------- */
 
 typedef union ControlBuffer {
         struct cmsghdr align;
         uint8_t buf[CMSG_SPACE(sizeof(int))];
 } ControlBuffer;
 
-/* Child side: result < 0 is sent as an errno, else the fd rides along. */
+/* result < 0 goes as an errno, else the fd rides along. */
 static void send_result(int sock, int result) {
         int32_t err = result < 0 ? (int32_t) -result : 0;
         struct iovec iov = { .iov_base = &err, .iov_len = sizeof(err) };
@@ -99,28 +178,166 @@ static void send_result(int sock, int result) {
                 ;
 }
 
-_Noreturn static void child_run(int sock, const char *path, uid_t uid, gid_t gid,
-                                const gid_t *gids, size_t n_gids) {
-        int r;
+static int parse_uid(const char *s, uid_t *ret) {
+        unsigned long long v;
+        char *end;
 
-        /* Raw syscalls: glibc's set*id wrappers synchronise every thread of the
-         * parent through signals and locks; in the child we are the only thread
-         * and want nothing but the syscall itself. Groups first, uid last, while
-         * we still have the privilege to change the others. */
-        if (syscall(USER_OPEN_SYS_SETGROUPS, n_gids, gids) < 0)
-                r = -errno;
-        else if (syscall(USER_OPEN_SYS_SETRESGID, gid, gid, gid) < 0)
-                r = -errno;
-        else if (syscall(USER_OPEN_SYS_SETRESUID, uid, uid, uid) < 0)
-                r = -errno;
-        else
-                r = open_regular(path);
-
-        send_result(sock, r);
-        _exit(0);
+        if (!s || *s < '0' || *s > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v >= UINT32_MAX)
+                return -EINVAL;
+        *ret = (uid_t) v;
+        return 0;
 }
 
-static int receive_result(int sock) {
+int user_open_main(int argc, char *argv[]) {
+        _cleanup_(user_identity_done) UserIdentity id = {};
+        int type = 0, r;
+        socklen_t len = sizeof(type);
+        uid_t uid = (uid_t) -1;
+
+        /* Only ever started by user_open_spawn(): the reply socket is there. */
+        if (getsockopt(USER_OPEN_REPLY_FD, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET) {
+                fprintf(stderr, "%s is internal: it answers on fd %d only.\n", USER_OPEN_ARGV1,
+                        USER_OPEN_REPLY_FD);
+                return EXIT_FAILURE;
+        }
+
+        /* /proc/self/cwd would otherwise be the service's working directory. */
+        if (chdir("/") < 0)
+                r = -errno;
+        else if (argc != 4 || strcmp(argv[1], USER_OPEN_ARGV1) != 0)
+                r = -EINVAL;
+        else
+                r = parse_uid(argv[2], &uid);
+        if (r >= 0)
+                r = user_identity_from_uid(uid, &id);
+        if (r >= 0)
+                r = user_open_as_identity(&id, argv[3]);
+
+        send_result(USER_OPEN_REPLY_FD, r);
+        safe_close(r);
+        return EXIT_SUCCESS;
+}
+
+/* ---- the service's side -------------------------------------------------------- */
+
+/* fds 0-2 and USER_OPEN_REPLY_FD are the targets of the child's dup2()s: ours
+ * must not be among them, or one would overwrite another. */
+static int fd_move_above(int fd, int min) {
+        int nfd;
+
+        if (fd < 0 || fd >= min)
+                return fd;
+        nfd = fcntl(fd, F_DUPFD_CLOEXEC, min);
+        safe_close(fd);
+        return nfd < 0 ? -errno : nfd;
+}
+
+void user_opener_close(UserOpener *o) {
+        o->pidfd = safe_close(o->pidfd);
+        o->sock = safe_close(o->sock);
+}
+
+int user_open_spawn(const char *exe, const char *path, uid_t uid, UserOpener *ret) {
+        _cleanup_close_ int parent_sock = -EBADF, child_sock = -EBADF, devnull = -EBADF, pidfd = -EBADF;
+        posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attr;
+        char uid_str[16];
+        char *argv[] = { (char *) exe, (char *) USER_OPEN_ARGV1, uid_str, (char *) path, NULL };
+        char *envp[] = { NULL };
+        sigset_t none;
+        int pair[2], r;
+        pid_t pid;
+
+        if (!exe || !path || path[0] != '/' || uid == (uid_t) -1)
+                return -EINVAL;
+        (void) snprintf(uid_str, sizeof(uid_str), "%" PRIu32, (uint32_t) uid);
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        parent_sock = pair[0];
+        child_sock = fd_move_above(pair[1], USER_OPEN_REPLY_FD + 1);
+        if (child_sock < 0)
+                return child_sock;
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (devnull < 0)
+                return -errno;
+        devnull = fd_move_above(devnull, USER_OPEN_REPLY_FD + 1);
+        if (devnull < 0)
+                return devnull;
+
+        r = posix_spawn_file_actions_init(&actions);
+        if (r != 0)
+                return -r;
+        r = posix_spawnattr_init(&attr);
+        if (r != 0) {
+                posix_spawn_file_actions_destroy(&actions);
+                return -r;
+        }
+        sigemptyset(&none);
+        /* Nothing of the service's but the reply socket and /dev/null: its log,
+         * the ports, other callers' region files stay behind (exec closes the
+         * O_CLOEXEC ones, closefrom the rest), and neither its environment nor
+         * its signal mask. */
+        r = posix_spawn_file_actions_adddup2(&actions, devnull, STDIN_FILENO);
+        if (r == 0)
+                r = posix_spawn_file_actions_adddup2(&actions, devnull, STDOUT_FILENO);
+        if (r == 0)
+                r = posix_spawn_file_actions_adddup2(&actions, devnull, STDERR_FILENO);
+        if (r == 0)
+                r = posix_spawn_file_actions_adddup2(&actions, child_sock, USER_OPEN_REPLY_FD);
+        if (r == 0)
+                r = posix_spawn_file_actions_addclosefrom_np(&actions, USER_OPEN_REPLY_FD + 1);
+        if (r == 0)
+                r = posix_spawnattr_setsigmask(&attr, &none);
+        if (r == 0)
+                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        if (r == 0)
+                r = posix_spawn(&pid, exe, &actions, &attr, argv, envp);
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
+        if (r != 0)
+                return -r;
+
+        /* Nobody has reaped it yet (we are its only waiter), so the pid is
+         * still ours. Without pidfds (before Linux 5.3, or under valgrind 3.19)
+         * whoever waits for the opener polls user_opener_reap(). */
+        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0 && errno != ENOSYS) {
+                r = -errno;
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);   /* killed: gone at once */
+                return r;
+        }
+
+        *ret = (UserOpener) { .pid = pid, .pidfd = TAKE_FD(pidfd), .sock = TAKE_FD(parent_sock) };
+        return 0;
+}
+
+/* What came back must be what we asked for, whatever the opener did. */
+static int check_received_fd(int fd) {
+        struct stat st;
+        int flags, r;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        r = stat_type_error(&st);
+        if (r < 0)
+                return r;
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return -errno;
+        if ((flags & O_ACCMODE) == O_WRONLY || (flags & O_PATH))
+                return -EBADF;
+        if ((flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+                return -errno;
+        return 0;
+}
+
+int user_open_receive(UserOpener *o) {
         int32_t err = 0;
         struct iovec iov = { .iov_base = &err, .iov_len = sizeof(err) };
         ControlBuffer control;
@@ -130,86 +347,59 @@ static int receive_result(int sock) {
                 .msg_control = &control,
                 .msg_controllen = sizeof(control.buf),
         };
+        _cleanup_close_ int fd = -EBADF;
         struct cmsghdr *cmsg;
         ssize_t n;
-        int fd = -EBADF;
+        int r;
 
+        if (o->sock < 0)
+                return -EBADF;
         do
-                n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+                n = recvmsg(o->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
         if (n < 0)
-                return -errno;
+                return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 
         for (cmsg = CMSG_FIRSTHDR(&mh); cmsg; cmsg = CMSG_NXTHDR(&mh, cmsg))
                 if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
-                    cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+                    cmsg->cmsg_len == CMSG_LEN(sizeof(int))) {
+                        safe_close(fd);
                         memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+                }
 
-        /* EOF or a truncated message: the child died before answering. */
-        if (n != (ssize_t) sizeof(err) || (mh.msg_flags & MSG_CTRUNC)) {
-                safe_close(fd);
+        /* EOF or a truncated message: the opener died before answering. */
+        if (n != (ssize_t) sizeof(err) || (mh.msg_flags & MSG_CTRUNC))
                 return -EIO;
-        }
-        if (err != 0) {
-                safe_close(fd);
+        if (err != 0)
                 return err > 0 ? -err : -EIO;
-        }
         if (fd < 0)
                 return -EIO;
-        return fd;
-}
-
-int open_as_user(const char *path, uid_t uid, gid_t gid, const gid_t *gids, size_t n_gids) {
-        _cleanup_close_ int parent_sock = -EBADF, child_sock = -EBADF, fd = -EBADF;
-        int pair[2], r, status;
-        pid_t pid;
-
-        if (!path || !*path)
-                return -EINVAL;
-        /* (uid_t) -1 means "unchanged" to setresuid(): that would stay root. */
-        if (uid == (uid_t) -1 || gid == (gid_t) -1 || (n_gids > 0 && !gids))
-                return -EINVAL;
-        for (size_t i = 0; i < n_gids; i++)
-                if (gids[i] == (gid_t) -1)
-                        return -EINVAL;
-
-        if (uid == 0) {
-                /* root may read anything we may: no need to fork. */
-                fd = open_regular(path);
-                if (fd < 0)
-                        return fd;
-                r = clear_nonblock(fd);
-                if (r < 0)
-                        return r;
-                return TAKE_FD(fd);
-        }
-
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-                return -errno;
-        parent_sock = pair[0];
-        child_sock = pair[1];
-
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                (void) close(parent_sock);
-                child_run(child_sock, path, uid, gid, gids, n_gids);
-        }
-
-        /* Our copy closed, recvmsg() sees EOF if the child dies silently. */
-        child_sock = safe_close(child_sock);
-        fd = receive_result(parent_sock);
-
-        /* The answer is in; reaping only avoids a zombie (ECHILD if someone
-         * reaped it already is harmless). */
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-
-        if (fd < 0)
-                return fd;
-        r = clear_nonblock(fd);
+        r = check_received_fd(fd);
         if (r < 0)
                 return r;
         return TAKE_FD(fd);
+}
+
+void user_opener_kill(UserOpener *o) {
+        if (o->pid <= 0)
+                return;
+        if (o->pidfd >= 0)
+                (void) syscall(SYS_pidfd_send_signal, o->pidfd, SIGKILL, NULL, 0);
+        else
+                (void) kill(o->pid, SIGKILL);
+}
+
+int user_opener_reap(UserOpener *o) {
+        pid_t p;
+
+        if (o->pid <= 0)
+                return 0;
+        do
+                p = waitpid(o->pid, NULL, WNOHANG);
+        while (p < 0 && errno == EINTR);
+        if (p == 0)
+                return -EAGAIN;
+        /* Reaped now, or by someone else already (ECHILD): gone either way. */
+        o->pid = 0;
+        return 0;
 }

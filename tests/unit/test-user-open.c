@@ -2,7 +2,9 @@
 /* Opening files with a caller's credentials, for real: as root, drop to an
  * unprivileged uid (nobody) and its groups, and check that exactly the files
  * that uid could read come back, that non-regular files are refused without
- * blocking, and that nothing leaks. Skipped (77) unless run as root. */
+ * blocking, that /proc's magic links are refused, and that nothing leaks; then
+ * the same through the opener process (this binary, spawned as the service
+ * spawns itself). Skipped (77) unless run as root. */
 
 #include <assert.h>
 #include <dirent.h>
@@ -15,7 +17,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <poll.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -76,6 +80,44 @@ static void expect_content(int fd, const char *content) {
         close(fd);
 }
 
+/* user_open_as_identity() takes the identity for good: in a child, which
+ * reports what it got (the content of the file, or the errno) over a pipe. */
+typedef struct ChildAnswer {
+        int r;
+        char content[64];
+} ChildAnswer;
+
+static int open_as_user(const char *path, uid_t uid, gid_t gid, const gid_t *gids, size_t n_gids) {
+        UserIdentity id = { .uid = uid, .gid = gid, .groups = (gid_t *) gids, .n_groups = n_gids };
+        ChildAnswer a = {};
+        int pipefd[2], status;
+        pid_t pid;
+
+        assert(pipe2(pipefd, O_CLOEXEC) == 0);
+        pid = fork();
+        assert(pid >= 0);
+        if (pid == 0) {
+                int fd = user_open_as_identity(&id, path);
+
+                a.r = fd < 0 ? fd : 0;
+                if (fd >= 0) {
+                        int flags = fcntl(fd, F_GETFL);
+
+                        if (flags < 0 || (flags & O_ACCMODE) != O_RDONLY || (flags & O_NONBLOCK) ||
+                            !(fcntl(fd, F_GETFD) & FD_CLOEXEC) ||
+                            read(fd, a.content, sizeof(a.content) - 1) < 0)
+                                _exit(3);
+                }
+                _exit(write(pipefd[1], &a, sizeof(a)) == sizeof(a) ? 0 : 2);
+        }
+        close(pipefd[1]);
+        assert(read(pipefd[0], &a, sizeof(a)) == sizeof(a));
+        close(pipefd[0]);
+        assert(waitpid(pid, &status, 0) == pid);
+        assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        return a.r < 0 ? a.r : (strcmp(a.content, "ok") == 0 ? 0 : -EBADMSG);
+}
+
 typedef struct Case {
         const char *name;     /* path below tmpdir, or absolute */
         uid_t uid;
@@ -125,6 +167,8 @@ static void setup_tree(void) {
         make_file("closed/inner", 0644, 0, 0, "ok");
         assert(symlink(path_of("secret"), path_of("link-to-secret")) == 0);
         assert(symlink(path_of("public"), path_of("link-to-public")) == 0);
+        assert(symlink(path_of("loop"), path_of("loop")) == 0);
+        assert(symlink("/proc/self/fd/0", path_of("link-to-proc-fd")) == 0);
         assert(mkfifo(path_of("fifo"), 0666) == 0);
 
         s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -142,8 +186,122 @@ static void run_cases(void) {
                 int r;
 
                 r = open_as_user(p, c->uid, c->gid, c->gids, c->n_gids);
-                if ((c->expected == 0 && r < 0) || (c->expected < 0 && r != c->expected)) {
+                if (r != c->expected) {
                         fprintf(stderr, "case %zu (%s as %u): got %d, expected %d\n", i, c->name,
+                                (unsigned) c->uid, r, c->expected);
+                        abort();
+                }
+        }
+}
+
+static void test_invalid(void) {
+        static const gid_t bad_group[] = { (gid_t) -1 };
+        UserOpener o = USER_OPENER_INIT;
+
+        assert(open_as_user(NULL, NOBODY, NOGROUP, NULL, 0) == -EINVAL);
+        assert(open_as_user("", NOBODY, NOGROUP, NULL, 0) == -EINVAL);
+        assert(open_as_user("relative", NOBODY, NOGROUP, NULL, 0) == -EINVAL);
+        /* -1 would mean "keep the current id" to the kernel: stay root. */
+        assert(open_as_user(path_of("secret"), (uid_t) -1, NOGROUP, NULL, 0) == -EINVAL);
+        assert(open_as_user(path_of("secret"), NOBODY, (gid_t) -1, NULL, 0) == -EINVAL);
+        assert(open_as_user(path_of("secret"), NOBODY, NOGROUP, bad_group, 1) == -EINVAL);
+        assert(open_as_user(path_of("secret"), NOBODY, NOGROUP, NULL, 1) == -EINVAL);
+
+        assert(user_open_spawn("/proc/self/exe", "relative", NOBODY, &o) == -EINVAL);
+        assert(user_open_spawn("/proc/self/exe", path_of("public"), (uid_t) -1, &o) == -EINVAL);
+        assert(user_open_spawn(NULL, path_of("public"), NOBODY, &o) == -EINVAL);
+        assert(o.pid == 0 && o.sock < 0 && o.pidfd < 0);
+}
+
+/* ---- through the opener process ----------------------------------------------- */
+
+/* With a pidfd (its poll() says when), else by polling (valgrind has none). */
+static void wait_reaped(UserOpener *o) {
+        if (o->pidfd >= 0) {
+                struct pollfd p = { .fd = o->pidfd, .events = POLLIN };
+
+                assert(poll(&p, 1, 30000) == 1);
+                assert(user_opener_reap(o) == 0);
+        } else
+                for (int i = 0; user_opener_reap(o) == -EAGAIN; i++) {
+                        assert(i < 30000);
+                        usleep(1000);
+                }
+        assert(o->pid == 0);
+}
+
+/* What the service does on its event loop, here with poll(): spawn, wait for
+ * the answer, reap. */
+static int spawn_and_wait(const char *path, uid_t uid) {
+        UserOpener o = USER_OPENER_INIT;
+        struct pollfd p;
+        int r;
+
+        r = user_open_spawn("/proc/self/exe", path, uid, &o);
+        if (r < 0)
+                return r;
+        p = (struct pollfd) { .fd = o.sock, .events = POLLIN };
+        assert(poll(&p, 1, 30000) == 1);
+        r = user_open_receive(&o);
+        assert(r != -EAGAIN);
+
+        wait_reaped(&o);
+        user_opener_close(&o);
+        return r;
+}
+
+typedef struct SpawnCase {
+        const char *name;     /* path below tmpdir, or absolute */
+        uid_t uid;
+        int expected;         /* 0: opens, and the file holds "ok" */
+} SpawnCase;
+
+static void run_spawn_cases(int held_fd) {
+        char held[64], root_public[512];
+        const SpawnCase spawn_cases[] = {
+                { "public", NOBODY, 0 },
+                { "secret", NOBODY, -EACCES },
+                { "secret", 0, 0 },
+                { "own", NOBODY, 0 },
+                /* nobody's login groups do not include TEST_GROUP */
+                { "group", NOBODY, -EACCES },
+                { "closed/inner", NOBODY, -EACCES },
+                { "closed", NOBODY, -EISDIR },
+                { "fifo", NOBODY, -ESPIPE },
+                { "fifo", 0, -ESPIPE },
+                { "socket", NOBODY, -ESPIPE },
+                { "/dev/null", NOBODY, -ESPIPE },
+                { "missing", NOBODY, -ENOENT },
+                { "loop", NOBODY, -ELOOP },
+                { "link-to-public", NOBODY, 0 },
+                /* magic links: refused whatever is behind them, also for root */
+                { "/proc/self/fd/0", NOBODY, -EXDEV },
+                { "/proc/self/fd/1", 0, -EXDEV },
+                { "/proc/self/fd/3", NOBODY, -EXDEV },
+                { "/dev/stdout", NOBODY, -EXDEV },
+                { "/dev/fd/2", 0, -EXDEV },
+                { "/proc/thread-self/fd/0", NOBODY, -EXDEV },
+                { "/proc/self/exe", 0, -EXDEV },
+                { root_public, NOBODY, -EXDEV },
+                { root_public, 0, -EXDEV },
+                { "link-to-proc-fd", NOBODY, -EXDEV },
+                /* our fd (not O_CLOEXEC) to the secret file never reaches the opener */
+                { held, NOBODY, -ENOENT },
+                { held, 0, -ENOENT },
+                /* no such user: no groups to open with */
+                { "public", (uid_t) 3999999999u, -ESRCH },
+        };
+
+        snprintf(held, sizeof(held), "/proc/self/fd/%d", held_fd);
+        snprintf(root_public, sizeof(root_public), "/proc/self/root%s", path_of("public"));
+
+        for (size_t i = 0; i < ELEMENTSOF(spawn_cases); i++) {
+                const SpawnCase *c = &spawn_cases[i];
+                const char *p = c->name[0] == '/' ? c->name : path_of(c->name);
+                int r = spawn_and_wait(p, c->uid);
+
+                if ((c->expected == 0 && r < 0) || (c->expected < 0 && r != c->expected)) {
+                        fprintf(stderr, "spawn case %zu (%s as %u): got %d, expected %d\n", i, p,
                                 (unsigned) c->uid, r, c->expected);
                         abort();
                 }
@@ -152,16 +310,21 @@ static void run_cases(void) {
         }
 }
 
-static void test_invalid(void) {
-        static const gid_t bad_group[] = { (gid_t) -1 };
+/* An opener that never answers is killed, and reaped once it is gone. */
+static void test_spawn_kill(void) {
+        UserOpener o = USER_OPENER_INIT;
 
-        assert(open_as_user(NULL, NOBODY, NOGROUP, NULL, 0) == -EINVAL);
-        assert(open_as_user("", NOBODY, NOGROUP, NULL, 0) == -EINVAL);
-        /* -1 would mean "keep the current id" to the kernel: stay root. */
-        assert(open_as_user(path_of("secret"), (uid_t) -1, NOGROUP, NULL, 0) == -EINVAL);
-        assert(open_as_user(path_of("secret"), NOBODY, (gid_t) -1, NULL, 0) == -EINVAL);
-        assert(open_as_user(path_of("secret"), NOBODY, NOGROUP, bad_group, 1) == -EINVAL);
-        assert(open_as_user(path_of("secret"), NOBODY, NOGROUP, NULL, 1) == -EINVAL);
+        assert(user_open_spawn("/proc/self/exe", path_of("public"), NOBODY, &o) == 0);
+        user_opener_kill(&o);
+        wait_reaped(&o);
+        /* It may or may not have answered before it died; never an fd twice. */
+        {
+                int r = user_open_receive(&o);
+
+                assert(r == -EIO || r >= 0);
+                safe_close(r);
+        }
+        user_opener_close(&o);
 }
 
 /* The service forks while job workers run: the child must not depend on them. */
@@ -184,7 +347,7 @@ static void test_with_threads(void) {
                 assert(pthread_create(&t[i], NULL, busy_thread, &stop) == 0);
         for (int i = 0; i < 50; i++) {
                 assert(open_as_user(path_of("secret"), NOBODY, NOGROUP, NULL, 0) == -EACCES);
-                expect_content(open_as_user(path_of("public"), NOBODY, NOGROUP, NULL, 0), "ok");
+                assert(open_as_user(path_of("public"), NOBODY, NOGROUP, NULL, 0) == 0);
         }
         __atomic_store_n(&stop, true, __ATOMIC_RELAXED);
         for (size_t i = 0; i < ELEMENTSOF(t); i++)
@@ -198,8 +361,13 @@ static void cleanup_tmpdir(void) {
         (void) !system(cmd);
 }
 
-int main(void) {
+int main(int argc, char *argv[]) {
         unsigned fds;
+        int held;
+
+        /* The opener, spawned by run_spawn_cases() as the service spawns itself. */
+        if (argc > 1 && strcmp(argv[1], USER_OPEN_ARGV1) == 0)
+                return user_open_main(argc, argv);
 
         if (geteuid() != 0) {
                 fprintf(stderr, "test-user-open: needs root to switch uid, skipping\n");
@@ -216,6 +384,19 @@ int main(void) {
         test_invalid();
         test_with_threads();
         assert(count_fds() == fds);
+
+        /* A descriptor of ours without O_CLOEXEC, as libraries leave them. */
+        held = open(path_of("secret"), O_RDONLY);
+        assert(held >= 0);
+        /* Above anything the opener has (0-2, its reply socket 3). */
+        assert(dup2(held, 50) == 50);
+        close(held);
+        held = 50;
+        fds = count_fds();
+        run_spawn_cases(held);
+        test_spawn_kill();
+        assert(count_fds() == fds);
+        close(held);
 
         /* The service itself is still root. */
         assert(geteuid() == 0 && getuid() == 0 && getegid() == 0);
