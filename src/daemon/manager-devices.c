@@ -17,7 +17,7 @@ static void on_reenum_expired(const char *identity, void *userdata) {
         Manager *m = userdata;
 
         log_info("%s did not come back within %llu ms of its reset.", identity,
-                 (unsigned long long) (DEVICE_REENUM_WINDOW_USEC / USEC_PER_MSEC));
+                 (unsigned long long) (TRUST_REENUM_WINDOW_USEC / USEC_PER_MSEC));
         (void) trust_table_invalidate(m->trust, identity, TRUST_INVALIDATION_DEVICE_REMOVED);
 }
 

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manager-devices.h"
 #include "manager.h"
+#include "transport-serial.h"
 
 static void on_job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total, void *userdata) {
         manager_devices_job_progress(userdata, j, phase);
@@ -34,6 +35,7 @@ static const JobSchedulerCallbacks scheduler_callbacks = {
         .progress = on_job_progress,
         .granted = on_job_granted,
         .finished = on_job_finished,
+        .open_transport = transport_serial_open,
 };
 
 static void on_trust_changed(TrustTable *t, const char *device_id, const TrustEntry *e, void *userdata) {

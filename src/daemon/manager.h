@@ -13,7 +13,7 @@
 #include "config.h"
 #include "device-enum.h"
 #include "device-monitor.h"
-#include "device-reenum.h"
+#include "trust-reenum.h"
 #include "device-watch.h"
 #include "port-monitor.h"
 #include "esp-loader.h"

@@ -13,7 +13,6 @@
 #include "job-internal.h"
 #include "log.h"
 #include "macro.h"
-#include "transport-serial.h"
 
 /* ---- the worker: the device -------------------------------------------------------- */
 
@@ -641,7 +640,7 @@ int job_run_device(Job *j) {
 
         if (job_cancelled(j))
                 return -ECANCELED;
-        r = transport_serial_open(j->port, JOB_CONNECT_BAUD, &t);
+        r = j->cb.open_transport(j->port, JOB_CONNECT_BAUD, &t);
         if (r < 0)
                 return job_fail(j, r, "cannot open %s", j->port);
 

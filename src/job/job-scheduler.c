@@ -310,10 +310,11 @@ JobScheduler *job_scheduler_free(JobScheduler *s) {
 
 int job_scheduler_submit(JobScheduler *s, JobKind kind, const char *port, const char *device_id,
                          Image *img, const JobOptions *o, void *job_userdata, Job **ret) {
-        static const JobCallbacks callbacks = {
+        const JobCallbacks callbacks = {
                 .hashed = on_job_hashed,
                 .progress = on_job_progress,
                 .finished = on_job_finished,
+                .open_transport = s ? s->cb.open_transport : NULL,
         };
         _cleanup_(image_freep) Image *owned = img;
         ScheduledJob *sj;

@@ -23,6 +23,9 @@ typedef struct JobSchedulerCallbacks {
         /* The job is over (success, error, skip or cancel); ownership passes to
          * the callee, who must job_free() it. */
         void (*finished)(Job *j, void *userdata);
+        /* Required: how every job opens its port (JobCallbacks.open_transport,
+         * called on the job's worker thread). */
+        JobOpenTransportFn open_transport;
 } JobSchedulerCallbacks;
 
 /* The scheduler owns the image-hash memo (64 entries). */

@@ -2,6 +2,7 @@
 /* One deploy or verify job, run by a worker thread of its own: hash, wait for
  * the port, then the device session (job-device.c). The worker talks to the
  * main thread only through a mutex-guarded message queue and an eventfd. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -259,6 +260,7 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
                 return -EINVAL;
         if (o->granularity < 0 || o->granularity >= _JOB_GRANULARITY_MAX)
                 return -EINVAL;
+        assert(cb && cb->open_transport);
 
         j = calloc(1, sizeof(Job));
         if (!j)

@@ -13,6 +13,7 @@
 #include "esp-loader.h"
 #include "image.h"
 #include "time-util.h"
+#include "transport.h"
 
 typedef enum JobKind {
         JOB_KIND_VERIFY,
@@ -106,7 +107,11 @@ typedef struct Job Job;
  * The port is opened at 115200 baud, connected with 3 attempts; a failed switch
  * to options.baud is not fatal (the job goes on at 115200 and logs it). */
 
-/* Invoked on the main thread from job_dispatch(). Only `finished` may free the
+/* How a worker opens its port at baud: 0, or -ENOENT/-EACCES/-EPERM/-EBUSY as
+ * transport_serial_open() says. */
+typedef int (*JobOpenTransportFn)(const char *port, uint32_t baud, Transport **ret);
+
+/* Invoked on the main thread from job_dispatch() (open_transport excepted). Only `finished` may free the
  * job. Progress is posted at phase changes and at least every 64 KiB written;
  * a backlog of undispatched progress is coalesced (bounded queue). */
 typedef struct JobCallbacks {
@@ -116,6 +121,10 @@ typedef struct JobCallbacks {
         void (*progress)(Job *j, JobPhase phase, uint64_t done, uint64_t total, void *userdata);
         /* The worker has ended; results and error are final; the thread is joined. */
         void (*finished)(Job *j, void *userdata);
+        /* Required, and called on the worker thread: opens the job's port (the
+         * serial transport in the service, a fake in tests), so that this layer
+         * links no serial port library. */
+        JobOpenTransportFn open_transport;
 } JobCallbacks;
 
 /* Takes ownership of img (validated) in all cases. The worker owns img from

@@ -176,10 +176,17 @@ typedef struct Fixture {
         uint8_t app1[IMAGE_SHA256_SIZE], app2[IMAGE_SHA256_SIZE];
 } Fixture;
 
+/* Like opening one of the /nonexistent ports above (the serial transport is not
+ * linked here). */
+static int open_no_port(const char *port, uint32_t baud, Transport **ret) {
+        return -ENOENT;
+}
+
 static void fixture_init(Fixture *f) {
         static const JobSchedulerCallbacks cb = {
                 .progress = on_progress,
                 .finished = on_finished,
+                .open_transport = open_no_port,
         };
 
         *f = (Fixture) {};
