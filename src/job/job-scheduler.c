@@ -436,14 +436,14 @@ size_t job_scheduler_n_jobs(JobScheduler *s) {
         return s ? s->n_jobs : 0;
 }
 
-const char *job_scheduler_port_owner(JobScheduler *s, const char *port) {
+bool job_scheduler_port_flashing(JobScheduler *s, const char *port) {
         Port *p;
 
         if (!s || !port)
-                return "idle";
+                return false;
         p = scheduler_find_port(s, port);
         /* A trust-skip holds its turn, but never the device. */
-        return p && p->running && p->running->granted ? "flashing" : "idle";
+        return p && p->running && p->running->granted;
 }
 
 uint64_t job_scheduler_known_flash_size(JobScheduler *s, const char *port) {

@@ -59,8 +59,7 @@ int job_scheduler_cancel_port_where(JobScheduler *s, const char *port, JobMatchF
 size_t job_scheduler_count_port(JobScheduler *s, const char *port, JobMatchFn match, void *userdata);
 void job_scheduler_cancel_all(JobScheduler *s);
 size_t job_scheduler_n_jobs(JobScheduler *s);
-/* "idle", "flashing" (a job holds the port; a trust-skip never does) —
- * monitoring comes with monitors. */
-const char *job_scheduler_port_owner(JobScheduler *s, const char *port);
+/* Whether a job holds the port (a trust-skip holds its turn, never the device). */
+bool job_scheduler_port_flashing(JobScheduler *s, const char *port);
 /* Flash size learnt at the last connect to this port, 0 if unknown. */
 uint64_t job_scheduler_known_flash_size(JobScheduler *s, const char *port);
