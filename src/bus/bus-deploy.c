@@ -354,6 +354,13 @@ static bool job_is_callers(Job *j, void *userdata) {
         return bus_job_owner(f->owners, job_get_userdata(j), &owner) >= 0 && owner == f->uid;
 }
 
+static bool call_is_callers(sd_bus_message *call, void *userdata) {
+        const JobOwnerFilter *f = userdata;
+        uid_t owner;
+
+        return bus_job_owner(f->owners, call, &owner) >= 0 && owner == f->uid;
+}
+
 static bool job_is_someone_elses(Job *j, void *userdata) {
         return !job_is_callers(j, userdata);
 }
@@ -408,6 +415,9 @@ static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) 
         r = manager_cancel_jobs(m, port.node, others ? NULL : job_is_callers, &filter);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot cancel jobs on %s: %m", port.node);
+        /* Also the calls whose files are still being opened: they are as good as
+         * queued (whose they are is known from the start: their job slot). */
+        r += bus_opens_cancel_where(b->opens, port.node, others ? NULL : call_is_callers, &filter);
         (void) snprintf(outcome, sizeof(outcome), "cancelled:%d", r);
         log_fields(LOG_INFO, LOG_FIELDS(.port = port.node, .caller_uid = &filter.uid, .outcome = outcome),
                    "Cancelled %d job(s) on %s for uid %d%s.", r, ESC(port.node), (int) filter.uid,

@@ -390,6 +390,36 @@ int bus_opens_start(BusOpens *o, sd_bus_message *call, const char *order_key, Bu
         return 0;
 }
 
+int bus_opens_cancel(BusOpens *o, const char *order_key) {
+        return bus_opens_cancel_where(o, order_key, NULL, NULL);
+}
+
+int bus_opens_cancel_where(BusOpens *o, const char *order_key, BusOpenMatchFn match, void *userdata) {
+        BusOpen *op, *next;
+        int n = 0;
+
+        if (!o)
+                return 0;
+        for (op = o->opens; op; op = next) {
+                _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                next = op->next;
+                if (order_key && !streq(op->order_key, order_key))
+                        continue;
+                if (match && !match(op->call, userdata))
+                        continue;
+                /* Its caller may be gone already: then nobody learns, and nothing
+                 * happens either. */
+                bus_open_detach_process(op, true);
+                (void) sd_bus_error_set(&error, BUS_ERROR_CANCELLED, "Cancelled before its job was queued");
+                op->done(op->call, NULL, &error, op->userdata);
+                bus_open_free(op);
+                n++;
+        }
+        bus_opens_deliver(o);
+        return n;
+}
+
 BusOpens *bus_opens_new(sd_event *e) {
         BusOpens *o;
         char buf[4096];

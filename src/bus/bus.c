@@ -181,6 +181,10 @@ size_t bus_context_n_opens(BusContext *b) {
         return bus_opens_n_pending(b->opens);
 }
 
+int bus_context_cancel_opens(BusContext *b) {
+        return b ? bus_opens_cancel(b->opens, NULL) : 0;
+}
+
 int bus_context_release_name(BusContext *b) {
         int r;
 
@@ -268,8 +272,11 @@ static void hook_terminate(void *userdata) {
         int r;
 
         /* Under Accept=no new connections wait in the socket for the next instance;
-         * on the bus, calls to the name go to the next activation. */
+         * on the bus, calls to the name go to the next activation. Calls still
+         * opening their files would have become jobs: they end Cancelled like
+         * the jobs (when idle there are none). */
         bus_context_stop_listening(b);
+        (void) bus_context_cancel_opens(b);
         r = bus_context_release_name(b);
         if (r < 0)
                 log_warning_errno(r, "Failed to release the bus name: %m");

@@ -35,6 +35,8 @@ size_t bus_context_n_peers(BusContext *b);
 size_t bus_context_n_polkit_queries(BusContext *b);
 /* Calls whose region paths are being opened: not idle either. */
 size_t bus_context_n_opens(BusContext *b);
+/* Answers them Cancelled (shutting down); returns how many. */
+int bus_context_cancel_opens(BusContext *b);
 
 /* Gives up org.fbuild.Deploy1 (async). Calls routed to us before the release
  * still arrive; once the daemon's answer is in, the name is released. */

@@ -384,7 +384,8 @@ while True:
 class SlowOpens(harness.ServiceTestCase):
     """Opening never blocks the event loop (finding "never blocks the event loop"):
     a path on a hung file system gets Timeout in bounded time while other calls
-    are answered meanwhile, twice (the first opener is still stuck), and the
+    are answered meanwhile, twice (the first opener is still stuck), a later call
+    for the port keeps its place, Cancel reaches a call still opening, and the
     stuck openers are reaped once the file system goes away; a FIFO is
     InvalidSource at once."""
 
@@ -445,6 +446,16 @@ class SlowOpens(harness.ServiceTestCase):
             other.run_until(lambda: later.done, 60, "the later Verify")
             self.assertIsNone(later.error)
             self.assertGreater(later.t_reply, pending.t_reply)
+
+        # Cancel reaches a call whose file is still being opened: it is as good
+        # as queued.
+        pending = c.call_async("Verify", self.port, regions, harness.options_value())
+        c.conn.flush()
+        self.assertEqual(busfixture._read_line(fuse.stdout.fileno(), 30, "an OPEN"), "open")
+        other.call("Cancel", self.port, timeout=20)
+        c.run_until(lambda: pending.done, 60, "the cancelled Verify")
+        self.assertIsNotNone(pending.error, pending.result)
+        self.assertEqual(pending.error.name, harness.error_name("Cancelled"), pending.error.message)
 
         fifo = os.path.join(self.work, "fifo")
         os.mkfifo(fifo, 0o666)
