@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* org.fbuild.Deploy1: handlers read → validate → authorize → translate →
- * delegate to the core (src/core/manager.h) → reply. Verify and DeployRegions reply when their
- * job ends: the call's message rides on the job as its userdata. */
+ * delegate to the core (src/core/manager.h) → reply. Verify and DeployRegions
+ * reply when their job ends (the core's job_finished hook): the call's message
+ * rides on the job as its userdata. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>

@@ -65,7 +65,7 @@ int image_load(Image *img);
 int image_compute_hash(Image *img);
 
 /* The memo: file identity (dev, ino, size, mtime, ctime) of every region plus its
- * offset → image hash. Owned by the Manager; used from the main thread only. */
+ * offset → image hash. Owned by the job scheduler; used from the main thread only. */
 typedef struct ImageHashCache ImageHashCache;
 ImageHashCache *image_hash_cache_new(size_t max_entries);
 ImageHashCache *image_hash_cache_free(ImageHashCache *c);
