@@ -33,7 +33,7 @@ static int read_monitor_options(sd_bus_message *m, bool *ret_input, sd_bus_error
                 r = bus_validate_option_key(key, error);
                 if (r < 0)
                         return r;
-                if (strcmp(key, "write") != 0)
+                if (!streq(key, "write"))
                         return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS, "Unknown monitor option '%s'", key);
                 r = sd_bus_message_read(m, "v", "b", &b);
                 if (r < 0)

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "string-util.h"
 #include "user-open.h"
 
 #ifndef PROJECT_VERSION
@@ -194,7 +195,7 @@ int main(int argc, char *argv[]) {
         int r;
 
         /* Spawned by ourselves to open a caller's file as the caller (bus-open.c). */
-        if (argc > 1 && strcmp(argv[1], USER_OPEN_ARGV1) == 0)
+        if (argc > 1 && streq(argv[1], USER_OPEN_ARGV1))
                 return user_open_main(argc, argv);
 
         r = parse_argv(argc, argv);

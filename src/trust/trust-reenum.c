@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "string-util.h"
 #include "trust-reenum.h"
 
 typedef struct ReenumEntry {
@@ -35,7 +36,7 @@ ReenumTable *reenum_table_free(ReenumTable *t) {
 
 static ReenumEntry *reenum_find(ReenumTable *t, const char *identity) {
         for (size_t i = 0; i < t->n; i++)
-                if (strcmp(t->entries[i].identity, identity) == 0)
+                if (streq(t->entries[i].identity, identity))
                         return &t->entries[i];
         return NULL;
 }
