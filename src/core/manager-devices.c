@@ -3,6 +3,7 @@
  * the device hooks; trust dropped as "device-removed"), foreign opens of their
  * nodes ("foreign-open"), and re-enumeration after our own reset of USB-OTG
  * boards, which keeps trust only if the identity returns within the window. */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -218,6 +219,7 @@ const char *manager_devices_port_of(Manager *m, const char *device_id) {
 int manager_monitor_device(Manager *m, const ManagerPort *port, const DeviceInfo **ret) {
         const DeviceInfo *d;
 
+        assert(m && port && port->node && ret);
         /* Monitors follow a device by its identity: only devices udev knows. */
         d = device_monitor_find_node(m->devices, port->node);
         if (!d)
@@ -235,6 +237,7 @@ size_t manager_n_monitors_of(Manager *m, uid_t uid) {
 }
 
 int manager_monitor_attach(Manager *m, const DeviceInfo *d, uint32_t baud, bool input, uid_t uid, int *ret_fd) {
+        assert(m && d && ret_fd);
         /* A monitor that arrives during a deploy starts paused, like the others. */
         return port_monitor_attach(m->monitors, d, baud, input, job_scheduler_port_flashing(m->scheduler, d->node),
                                    uid, ret_fd);

@@ -2,6 +2,7 @@
 /* Jobs as the core takes them: the options a caller left out resolved from the
  * config and the device kind, the trust key a job may record under, and the
  * queue (the scheduler) behind submit, cancel and count. */
+#include <assert.h>
 #include <errno.h>
 
 #include "manager-internal.h"
@@ -11,18 +12,19 @@ static EspResetStrategy default_reset(DeviceKind kind) {
         return kind == DEVICE_KIND_USB_SERIAL_JTAG ? ESP_RESET_USB_JTAG : ESP_RESET_CLASSIC;
 }
 
-static JobOptions resolve_options(Manager *m, const ManagerPort *port, const ManagerJobOptions *o) {
+JobOptions manager_job_options_resolve(const Config *c, DeviceKind kind, const ManagerJobOptions *o) {
         JobOptions j = o->job;
 
-        j.trust = o->trust >= 0 ? o->trust : m->config.trust;
+        assert(c && o);
+        j.trust = o->trust >= 0 ? o->trust : c->trust;
         if (o->reset_before_default)
-                j.reset_before = default_reset(port->kind);
+                j.reset_before = default_reset(kind);
         /* A faster UART only helps behind a bridge: USB-Serial-JTAG ignores the rate. */
         if (o->baud_default)
-                j.baud = port->kind == DEVICE_KIND_UART_BRIDGE ? m->config.bridge_baud : 0;
-        j.stub_dir = m->config.stub_dir[0] ? m->config.stub_dir : NULL;
+                j.baud = kind == DEVICE_KIND_UART_BRIDGE ? c->bridge_baud : 0;
+        j.stub_dir = c->stub_dir[0] ? c->stub_dir : NULL;
         if (o->granularity_default)
-                j.granularity = m->config.sector_granularity ? JOB_GRANULARITY_SECTOR : JOB_GRANULARITY_REGION;
+                j.granularity = c->sector_granularity ? JOB_GRANULARITY_SECTOR : JOB_GRANULARITY_REGION;
         return j;
 }
 
@@ -42,14 +44,16 @@ int manager_submit_job(Manager *m, JobKind kind, const ManagerPort *port, Image 
         _cleanup_(image_freep) Image *owned = img;
         JobOptions options;
 
+        assert(m && port && port->node && img && o);
         if (m->terminating)
                 return -ECANCELED;
-        options = resolve_options(m, port, o);
+        options = manager_job_options_resolve(&m->config, port->kind, o);
         return job_scheduler_submit(m->scheduler, kind, port->node, job_trust_key(port), TAKE_PTR(owned),
                                     &options, job_userdata, NULL);
 }
 
 int manager_cancel_jobs(Manager *m, const char *node, JobMatchFn match, void *userdata) {
+        assert(m && node);
         return job_scheduler_cancel_port_where(m->scheduler, node, match, userdata);
 }
 

@@ -2,6 +2,7 @@
 /* Ports, devices and trust as the core answers for them: a caller's port name
  * resolved to the scheduler's and the trust table's keys, each device's state
  * (trusted, who holds it), and TrustState/ForgetTrust. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerP
         struct stat st;
         int r;
 
+        assert(m && ret);
         if (!port || port[0] != '/')
                 return -ENODEV;
 
@@ -88,10 +90,12 @@ ManagerDeviceState manager_device_state(Manager *m, const DeviceInfo *d) {
 }
 
 TrustEntry manager_trust_state(Manager *m, const ManagerPort *port) {
+        assert(m && port && port->device_id);
         return trust_table_get(m->trust, port->device_id);
 }
 
 int manager_forget_trust(Manager *m, const ManagerPort *port) {
+        assert(m && port && port->device_id);
         if (port->kind == _DEVICE_KIND_INVALID && !trust_table_contains(m->trust, port->device_id))
                 return 0;
         return trust_table_invalidate(m->trust, port->device_id, TRUST_INVALIDATION_FORGOTTEN);

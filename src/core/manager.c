@@ -3,6 +3,7 @@
  * bus_event_loop_with_idle(): any event restarts the idle timer; once idle,
  * stop accepting, release the bus name, answer what was already queued, exit
  * (the front end does its part through ManagerHooks). */
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -105,6 +106,8 @@ int manager_new(const Config *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
 
+        assert(config && ret);
+
         m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
@@ -141,6 +144,7 @@ int manager_new(const Config *config, Manager **ret) {
 }
 
 void manager_set_hooks(Manager *m, const ManagerHooks *hooks, void *userdata) {
+        assert(m);
         m->hooks = hooks ?: &no_hooks;
         m->hooks_userdata = userdata;
 }

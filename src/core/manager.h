@@ -94,6 +94,12 @@ typedef struct ManagerJobOptions {
         JobOptions job;                 /* everything the caller said */
 } ManagerJobOptions;
 
+/* The options a job runs with: the caller's, and for what it left out the
+ * config's defaults (Trust=, BridgeBaud= on a uart-bridge and 115200 elsewhere,
+ * Granularity=), the reset its device kind needs, StubDirectory= always. The
+ * config (c) must outlive the options (stub_dir points into it). */
+JobOptions manager_job_options_resolve(const Config *c, DeviceKind kind, const ManagerJobOptions *o);
+
 /* Flash size learnt at the last connect to this port, 0 if unknown. */
 uint64_t manager_known_flash_size(Manager *m, const char *node);
 /* Queues a job on port (takes img in all cases). job_userdata rides on the job
