@@ -8,15 +8,9 @@
 #include "bus-devices.h"
 #include "bus-util.h"
 #include "log.h"
-#include "manager.h"
 
 int bus_device_append_properties(sd_bus_message *m, Manager *manager, const DeviceInfo *d) {
-        TrustEntry t = trust_table_get(manager->trust, manager_device_trust_key(d));
-        const char *owner = job_scheduler_port_owner(manager->scheduler, d->node);
-
-        /* A job outranks the monitors it pauses. */
-        if (strcmp(owner, "idle") == 0 && port_monitor_set_monitors(manager->monitors, d->node))
-                owner = "monitoring";
+        ManagerDeviceState state = manager_device_state(manager, d);
 
         return sd_bus_message_append(m, "a{sv}", 7,
                                      "identity", "s", strempty(d->identity),
@@ -24,8 +18,8 @@ int bus_device_append_properties(sd_bus_message *m, Manager *manager, const Devi
                                      "pid", "q", d->pid,
                                      "kind", "s", strempty(device_kind_to_string(d->kind)),
                                      "serial", "s", strempty(d->serial),
-                                     "trusted", "b", t.trusted,
-                                     "owner", "s", owner);
+                                     "trusted", "b", state.trusted,
+                                     "owner", "s", port_owner_to_string(state.owner));
 }
 
 typedef struct DeviceSignal {
@@ -62,18 +56,14 @@ fail:
         return 0;
 }
 
-void bus_deploy_emit_device_added(Manager *m, const DeviceInfo *d) {
-        DeviceSignal s = { .manager = m, .device = d, .added = true };
+void bus_devices_emit_added(BusContext *b, const DeviceInfo *d) {
+        DeviceSignal s = { .manager = b->manager, .device = d, .added = true };
 
-        if (!m->bus)
-                return;
-        (void) bus_context_foreach(m->bus, send_device_signal, &s);
+        (void) bus_context_foreach(b, send_device_signal, &s);
 }
 
-void bus_deploy_emit_device_removed(Manager *m, const DeviceInfo *d) {
-        DeviceSignal s = { .manager = m, .device = d, .added = false };
+void bus_devices_emit_removed(BusContext *b, const DeviceInfo *d) {
+        DeviceSignal s = { .manager = b->manager, .device = d, .added = false };
 
-        if (!m->bus)
-                return;
-        (void) bus_context_foreach(m->bus, send_device_signal, &s);
+        (void) bus_context_foreach(b, send_device_signal, &s);
 }

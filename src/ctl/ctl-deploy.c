@@ -21,6 +21,7 @@
 #include "ctl.h"
 #include "source-parse.h"
 #include "source.h"
+#include "string-util.h"
 
 /* After Ctrl-C, a job that still reports progress this long after our
  * Cancel was asked again (it may not have been queued when Cancel came). */
@@ -116,7 +117,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 progress_clear(&j->progress);
         if (j->interrupts++ == 0) {
                 ctl_log("Cancelling the %s on %s… (again to stop waiting)",
-                        strcmp(j->method, "Verify") == 0 ? "verify" : "deploy", j->port);
+                        streq(j->method, "Verify") ? "verify" : "deploy", j->port);
                 send_cancel(j);
                 return 0;
         }
@@ -132,7 +133,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static bool is_our_port(JobRun *j, const char *port) {
         struct stat st;
 
-        if (strcmp(port, j->port) == 0 || (j->port_alias && strcmp(port, j->port_alias) == 0))
+        if (streq(port, j->port) || (j->port_alias && streq(port, j->port_alias)))
                 return true;
         if (j->port_alias || j->port_stat.st_ino == 0 || stat(port, &st) < 0 ||
             st.st_dev != j->port_stat.st_dev || st.st_ino != j->port_stat.st_ino)
@@ -152,7 +153,7 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
                 return 0;
 
         /* A job that was not queued yet when Cancel came keeps going: ask again. */
-        if (j->interrupts > 0 && strcmp(phase, "done") != 0 &&
+        if (j->interrupts > 0 && !streq(phase, "done") &&
             now_monotonic_usec() - j->last_cancel_usec > CANCEL_RETRY_USEC)
                 send_cancel(j);
 
@@ -347,13 +348,13 @@ static void print_plan(const SourceImage *img, const char *port, const char *chi
 }
 
 static const char *outcome_explanation(const char *outcome) {
-        if (strcmp(outcome, "trust-skip") == 0)
+        if (streq(outcome, "trust-skip"))
                 return "the device provably holds this image; the port was not opened";
-        if (strcmp(outcome, "verify-skip") == 0)
+        if (streq(outcome, "verify-skip"))
                 return "the device already held this image; nothing written";
-        if (strcmp(outcome, "selective") == 0)
+        if (streq(outcome, "selective"))
                 return "only the regions that differed were written";
-        if (strcmp(outcome, "full") == 0)
+        if (streq(outcome, "full"))
                 return "every region was written";
         return "";
 }
@@ -564,7 +565,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                         ctl_json_error(c, NULL, "unknown chip", CTL_EXIT_INVALID);
                         return CTL_EXIT_INVALID;
                 }
-                if (img.chip && strcmp(img.chip, option_chip) != 0) {
+                if (img.chip && !streq(img.chip, option_chip)) {
                         ctl_log("--chip %s contradicts the build: %s says %s", option_chip, img.chip_origin, img.chip);
                         ctl_json_error(c, NULL, "--chip contradicts the build", CTL_EXIT_INVALID);
                         return CTL_EXIT_INVALID;

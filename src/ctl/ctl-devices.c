@@ -8,6 +8,7 @@
 
 #include "ctl.h"
 #include "source-parse.h"
+#include "string-util.h"
 
 CtlExit ctl_list_devices(Ctl *c, CtlDevice **ret, size_t *ret_n) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -108,7 +109,7 @@ CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret
                 /* Only to learn what the service knows about it (its chip). */
                 *ret_device = NULL;
                 for (size_t i = 0; i < n; i++)
-                        if (strcmp(devices[i].port, c->port) == 0) {
+                        if (streq(devices[i].port, c->port)) {
                                 *ret_device = TAKE_PTR(devices[i].properties);
                                 break;
                         }

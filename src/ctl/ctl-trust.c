@@ -8,6 +8,7 @@
 
 #include "ctl-format.h"
 #include "ctl.h"
+#include "string-util.h"
 
 static void format_realtime(char *buf, size_t size, uint64_t usec) {
         time_t t = (time_t) (usec / 1000000);
@@ -109,9 +110,9 @@ int verb_trust(Ctl *c, int argc, char **argv) {
         CtlExit code;
 
         /* argv[0] is "trust"; the dispatcher checked there are 1 or 2 more. */
-        if (strcmp(argv[1], "show") == 0)
+        if (streq(argv[1], "show"))
                 show = true;
-        else if (strcmp(argv[1], "forget") == 0)
+        else if (streq(argv[1], "forget"))
                 show = false;
         else {
                 ctl_log("Unknown trust command '%s' (expected show or forget)", argv[1]);
@@ -121,7 +122,7 @@ int verb_trust(Ctl *c, int argc, char **argv) {
         c->verb = show ? "trust show" : "trust forget";
 
         if (argc > 2) {
-                if (c->port && strcmp(c->port, argv[2]) != 0) {
+                if (c->port && !streq(c->port, argv[2])) {
                         ctl_log("Two ports given: --port %s and %s", c->port, argv[2]);
                         ctl_json_error(c, NULL, "two ports given", CTL_EXIT_INVALID);
                         return CTL_EXIT_INVALID;
