@@ -21,8 +21,10 @@
  * again from the start, this many times in all. */
 #define FLASH_WRITE_PASSES 3
 /* Restarts of a compressed ROM stream in a row that keep nothing before the
- * rest goes uncompressed. */
+ * rest goes uncompressed, and of any stream before the write gives up: a link
+ * that lets no block through is not mended by the rest of the budget. */
 #define FLASH_WRITE_FRUITLESS_RESTARTS 2
+#define FLASH_WRITE_FRUITLESS_LIMIT 6
 /* The round trip the write layout's cost model assumes (DESIGN.md: 1 ms USB
  * turnaround on a bridge). */
 #define FLASH_WRITE_RTT_USEC (1 * USEC_PER_MSEC)
@@ -217,7 +219,8 @@ static bool stream_error_restartable(int r) {
  * restart must not begin below what it keeps), within the session's restart
  * budget. A compressed stream keeps only whole inflate buffers on the ROM: on a
  * link that mangles blocks so often that two restarts in a row keep nothing,
- * the rest goes uncompressed, whose blocks count one by one. */
+ * the rest goes uncompressed, whose blocks count one by one; after six such
+ * restarts it gives up. */
 static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bool compressed) {
         unsigned fruitless = 0;
         size_t pos = from;
@@ -244,6 +247,8 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
                 pos += kept;
 
                 fruitless = kept > 0 ? 0 : fruitless + 1;
+                if (fruitless >= FLASH_WRITE_FRUITLESS_LIMIT)
+                        return log_debug_errno(r, "%u restarts in a row kept nothing, giving up: %m", fruitless);
                 if (compressed && fruitless >= FLASH_WRITE_FRUITLESS_RESTARTS &&
                     !esp_loader_is_stub(l)) {
                         log_debug("Writing the rest from 0x%zx uncompressed.", w->base + pos);
