@@ -331,7 +331,7 @@ def plot(results, path):
     if not chips:
         return False
     counts = [len({r.scenario for r in results if r.chip == c}) for c, _ in chips]
-    fig, axes = plt.subplots(1, len(chips), figsize=(5 + 1.2 * sum(counts), 5.8), squeeze=False,
+    fig, axes = plt.subplots(1, len(chips), figsize=(max(8, 2 + 0.9 * sum(counts)), 6), squeeze=False,
                              gridspec_kw={"width_ratios": counts}, sharey=True)
     clients = []
     for r in results:
@@ -366,9 +366,9 @@ def plot(results, path):
     axes[0][0].set_ylabel("seconds (log scale)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, ncol=len(clients) + 1, loc="upper center",
-               bbox_to_anchor=(0.5, 0.93))
+               bbox_to_anchor=(0.5, 0.95))
     fig.suptitle("Deploy time per scenario (simulated chips, reference timing model)")
-    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=110)
     return True
 
