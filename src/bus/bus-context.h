@@ -39,6 +39,8 @@ struct BusContext {
 
         BusPolkit *polkit;      /* pending authorization checks (bus-polkit.c) */
         BusJobOwners job_owners; /* per-user job limit (bus-limits.c) */
+        BusFdBudget fd_budget;  /* everyone's limit (bus-limits.c) */
+        sd_event_source *accept_retry; /* re-arms the listeners after EMFILE on accept */
 };
 
 /* bus-server.c */

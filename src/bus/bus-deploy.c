@@ -15,6 +15,7 @@
 #include "bus-polkit.h"
 #include "bus-request.h"
 #include "bus-util.h"
+#include "bus-validate.h"
 #include "device-enum.h"
 #include "log.h"
 #include "manager-devices.h"
@@ -28,6 +29,9 @@ static int resolve_port(Manager *m, const char *port, bool must_exist, ManagerPo
                         sd_bus_error *error) {
         int r;
 
+        r = bus_validate_port(port, error);
+        if (r < 0)
+                return r;
         r = manager_resolve_port(m, port, must_exist, ret);
         if (r == -ENODEV)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
@@ -95,6 +99,9 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
         r = sd_bus_message_read(message, "s", &port_arg);
         if (r < 0)
                 return r;
+        r = bus_validate_port(port_arg, error);
+        if (r < 0)
+                return r;
         r = bus_message_read_regions(message, &regions, error);
         if (r < 0)
                 return r;
@@ -113,6 +120,10 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
         if (r == 0)
                 return 1;       /* polkit decides; this call comes back then */
         r = bus_job_charge(&m->bus->job_owners, message, &charge, error);
+        if (r < 0)
+                return r;
+        /* Passed fds are open already; paths are opened below. */
+        r = bus_fd_budget_check(&m->bus->fd_budget, regions.n + BUS_FDS_PER_JOB, false, error);
         if (r < 0)
                 return r;
 
@@ -148,19 +159,51 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
                                             job_kind_to_string(kind), port.node);
         }
         bus_job_charge_keep(&charge);   /* given back in bus_deploy_job_finished() */
-        log_debug("Queued a %s on %s for %s.", job_kind_to_string(kind), port.node, bus_message_origin(message));
+        log_debug("Queued a %s on %s for %s.", job_kind_to_string(kind), ESC(port.node),
+                  ESC(bus_message_origin(message)));
         return 1;
 }
 
+/* A refused call, for the log (and the journal's fields): which method, which
+ * port, whose, why. Denials and limits are notices; bad arguments debug only,
+ * so that a caller cannot flood the journal with them. */
+static int log_refusal(sd_bus_message *message, int r, const sd_bus_error *error) {
+        const char *port = NULL, *name, *why;
+        char outcome[96];
+        uid_t uid = (uid_t) -1;
+        int level;
+
+        if (r >= 0)
+                return r;
+        /* Every method that gets here takes the port first. */
+        if (sd_bus_message_rewind(message, true) >= 0)
+                (void) sd_bus_message_read(message, "s", &port);
+        (void) bus_limits_sender_uid(message, &uid);
+        name = sd_bus_error_is_set(error) ? error->name : bus_error_name_from_errno(r);
+        why = sd_bus_error_is_set(error) && error->message ? error->message : strerror(ERRNO_ABS(r));
+        if (name && strncmp(name, BUS_ERROR_PREFIX, strlen(BUS_ERROR_PREFIX)) == 0)
+                name += strlen(BUS_ERROR_PREFIX);
+        (void) snprintf(outcome, sizeof(outcome), "refused:%s", name ?: "error");
+        level = STR_IN_SET(name, "PermissionDenied", "LimitsExceeded") ? LOG_NOTICE : LOG_DEBUG;
+        log_fields(level, LOG_FIELDS(.port = port, .caller_uid = &uid, .outcome = outcome),
+                   "%s on %s refused for uid %d: %s: %s", strempty(sd_bus_message_get_member(message)),
+                   ESC(port), (int) uid, name ?: "error", ESC(why));
+        return r;
+}
+
 static int method_verify(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return submit_job(message, userdata, JOB_KIND_VERIFY, error);
+        return log_refusal(message, submit_job(message, userdata, JOB_KIND_VERIFY, error), error);
 }
 
 static int method_deploy_regions(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return submit_job(message, userdata, JOB_KIND_DEPLOY, error);
+        return log_refusal(message, submit_job(message, userdata, JOB_KIND_DEPLOY, error), error);
 }
 
-static int method_trust_state(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+static int method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return log_refusal(message, bus_method_monitor(message, userdata, error), error);
+}
+
+static int trust_state(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = userdata;
@@ -204,6 +247,9 @@ static int read_authorized_port(Manager *m, sd_bus_message *message, ManagerPort
         r = sd_bus_message_read(message, "s", &port_arg);
         if (r < 0)
                 return r;
+        r = bus_validate_port(port_arg, error);
+        if (r < 0)
+                return r;
         r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MANAGE_TRUST, error);
         if (r <= 0)
                 return r;
@@ -213,7 +259,7 @@ static int read_authorized_port(Manager *m, sd_bus_message *message, ManagerPort
         return 1;
 }
 
-static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+static int forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = userdata;
         int r;
@@ -222,27 +268,99 @@ static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_e
         if (r <= 0)
                 return r < 0 ? r : 1;   /* 0: polkit decides; this call comes back then */
 
+        /* A port udev does not know (a bare UART, a device that is gone) can
+         * hold no trust of its own: nothing to forget, and nothing to keep. */
+        if (port.kind == _DEVICE_KIND_INVALID && !trust_table_contains(m->trust, port.device_id))
+                return sd_bus_reply_method_return(message, NULL);
         r = trust_table_invalidate(m->trust, port.device_id, TRUST_INVALIDATION_FORGOTTEN);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot forget trust for %s: %m", port.node);
         return sd_bus_reply_method_return(message, NULL);
 }
 
-static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+typedef struct JobOwnerFilter {
+        const BusJobOwners *owners;
+        uid_t uid;
+} JobOwnerFilter;
+
+static bool job_is_callers(Job *j, void *userdata) {
+        const JobOwnerFilter *f = userdata;
+        uid_t owner;
+
+        /* A job whose owner is not known is nobody's to cancel but an admin's. */
+        return bus_job_owner(f->owners, job_get_userdata(j), &owner) >= 0 && owner == f->uid;
+}
+
+static bool job_is_someone_elses(Job *j, void *userdata) {
+        return !job_is_callers(j, userdata);
+}
+
+/* Cancel: the caller's own jobs with manage-trust; jobs of other users (when
+ * the caller has none there) with manage-others (administrators,
+ * auth_admin_keep), like systemd's manage-units. root cancels every job. */
+static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = userdata;
+        const char *port_arg, *action;
+        _cleanup_(sd_bus_error_free) sd_bus_error denied = SD_BUS_ERROR_NULL;
+        JobOwnerFilter filter = { .owners = &m->bus->job_owners };
+        bool others;
+        char outcome[32];
         int r;
 
-        r = read_authorized_port(m, message, &port, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;   /* 0: polkit decides; this call comes back then */
+        r = sd_bus_message_read(message, "s", &port_arg);
+        if (r < 0)
+                return r;
+        r = resolve_port(m, port_arg, false, &port, error);
+        if (r < 0)
+                return r;
+        r = bus_limits_sender_uid(message, &filter.uid);
+        if (r < 0)
+                return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s", strerror(-r));
+
+        /* Whose jobs are there decides what to ask: a caller with jobs of its
+         * own cancels those (Ctrl-C in a client while someone else's job is
+         * queued too); with none, other users' jobs need manage-others. The
+         * second dispatch asks the same, and cancels no more than it allowed. */
+        action = bus_polkit_asked_action(m->bus, message) ?:
+                (job_scheduler_count_port(m->scheduler, port.node, job_is_callers, &filter) == 0 &&
+                 job_scheduler_count_port(m->scheduler, port.node, job_is_someone_elses, &filter) > 0
+                 ? POLKIT_ACTION_MANAGE_OTHERS : POLKIT_ACTION_MANAGE_TRUST);
+        r = bus_polkit_verify(m->bus, message, action, &denied);
+        if (r < 0) {
+                if (streq(action, POLKIT_ACTION_MANAGE_OTHERS))
+                        return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
+                                                 "Jobs of another user are queued or running on %s; cancelling "
+                                                 "them needs %s (%s)", port.node, POLKIT_ACTION_MANAGE_OTHERS,
+                                                 strempty(denied.message));
+                (void) sd_bus_error_copy(error, &denied);
+                return r;
+        }
+        if (r == 0)
+                return 1;       /* polkit decides; this call comes back then */
+        others = filter.uid == 0 || streq(action, POLKIT_ACTION_MANAGE_OTHERS);
 
         /* Idempotent: nothing to cancel is not an error. */
-        r = job_scheduler_cancel_port(m->scheduler, port.node);
+        r = job_scheduler_cancel_port_where(m->scheduler, port.node, others ? NULL : job_is_callers, &filter);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot cancel jobs on %s: %m", port.node);
-        log_info("Cancelled %d job(s) on %s.", r, port.node);
+        (void) snprintf(outcome, sizeof(outcome), "cancelled:%d", r);
+        log_fields(LOG_INFO, LOG_FIELDS(.port = port.node, .caller_uid = &filter.uid, .outcome = outcome),
+                   "Cancelled %d job(s) on %s for uid %d%s.", r, ESC(port.node), (int) filter.uid,
+                   others ? "" : " (its own)");
         return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_trust_state(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return log_refusal(message, trust_state(message, userdata, error), error);
+}
+
+static int method_forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return log_refusal(message, forget_trust(message, userdata, error), error);
+}
+
+static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return log_refusal(message, cancel(message, userdata, error), error);
 }
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface,
@@ -294,7 +412,7 @@ const sd_bus_vtable bus_deploy_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Monitor",
                                 SD_BUS_ARGS("s", port, "u", baud, "a{sv}", options),
                                 SD_BUS_RESULT("h", fd),
-                                bus_method_monitor,
+                                method_monitor,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded",
                                 SD_BUS_ARGS("s", port, "a{sv}", properties),
@@ -360,7 +478,7 @@ static int append_stats(sd_bus_message *reply, Job *j) {
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                   "connect_usec", "t", (uint64_t) s->connect_usec,
                                   "verify_usec", "t", (uint64_t) s->verify_usec,
                                   "write_usec", "t", (uint64_t) s->write_usec,
@@ -371,7 +489,6 @@ static int append_stats(sd_bus_message *reply, Job *j) {
                                   "flash_begins", "t", s->flash_begins,
                                   "stream_restarts", "t", s->stream_restarts,
                                   "repairs", "t", s->repairs,
-                                  "baud_fallback", "b", s->baud_fallback,
                                   "flash_size", "t", s->flash_size,
                                   "verification_impossible", "b", s->verification_impossible);
         if (r < 0)
@@ -436,17 +553,30 @@ static int reply_deploy(sd_bus_message *call, Job *j) {
 
 void bus_deploy_job_finished(Manager *m, Job *j) {
         _cleanup_bus_message_unref_ sd_bus_message *call = job_get_userdata(j);
-        const char *what = job_kind_to_string(job_kind(j)), *port = job_port(j);
+        const char *what = job_kind_to_string(job_kind(j)), *port = job_port(j), *outcome;
+        uid_t uid = (uid_t) -1;
+        uint64_t cookie = 0;
+        char job_id[128];
         int r;
 
         if (!call)
                 return;
         bus_job_owners_release(&m->bus->job_owners, call);
 
+        /* The job is the call that asked for it. */
+        (void) sd_bus_message_get_cookie(call, &cookie);
+        (void) snprintf(job_id, sizeof(job_id), "%s/%" PRIu64, bus_message_origin(call), cookie);
+        (void) bus_limits_sender_uid(call, &uid);
+
         r = job_error(j);
         if (r < 0) {
-                log_full_errno(r == -ECANCELED ? LOG_INFO : LOG_WARNING, r, "%s on %s failed: %s",
-                               what, port, job_error_message(j) ?: strerror(-r));
+                outcome = bus_error_name_from_errno(r) ?: "failed";
+                if (strncmp(outcome, BUS_ERROR_PREFIX, strlen(BUS_ERROR_PREFIX)) == 0)
+                        outcome += strlen(BUS_ERROR_PREFIX);
+                log_fields_errno(r == -ECANCELED ? LOG_INFO : LOG_WARNING, r,
+                                 LOG_FIELDS(.port = port, .job = job_id, .caller_uid = &uid, .outcome = outcome),
+                                 "%s on %s for uid %d failed: %s", what, ESC(port), (int) uid,
+                                 ESC(job_error_message(j) ?: strerror(-r)));
                 if (job_error_message(j))
                         r = bus_reply_errnof(call, r, "%s on %s failed: %s", what, port, job_error_message(j));
                 else
@@ -456,13 +586,16 @@ void bus_deploy_job_finished(Manager *m, Job *j) {
                         r = reply_verify(call, j);
                 else
                         r = reply_deploy(call, j);
-                log_info("%s on %s done%s%s.", what, port, job_kind(j) == JOB_KIND_DEPLOY ? ": " : "",
-                         job_kind(j) == JOB_KIND_DEPLOY ? job_outcome_to_string(job_outcome(j)) : "");
+                outcome = job_kind(j) == JOB_KIND_DEPLOY ? job_outcome_to_string(job_outcome(j)) : "verified";
+                log_fields(LOG_INFO, LOG_FIELDS(.port = port, .job = job_id, .caller_uid = &uid, .outcome = outcome),
+                           "%s on %s for uid %d done%s%s.", what, ESC(port), (int) uid,
+                           job_kind(j) == JOB_KIND_DEPLOY ? ": " : "",
+                           job_kind(j) == JOB_KIND_DEPLOY ? outcome : "");
         }
         /* The caller may have hung up meanwhile: nobody to tell. */
         if (r < 0)
                 log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
-                               "Failed to reply to the %s on %s: %m", what, port);
+                               "Failed to reply to the %s on %s: %m", what, ESC(port));
 }
 
 /* ---- signals ------------------------------------------------------------------- */

@@ -31,6 +31,8 @@ const sd_bus_error_map bus_deploy_error_map[] = {
         SD_BUS_ERROR_MAP(BUS_ERROR_NOT_SUPPORTED, EOPNOTSUPP),
         SD_BUS_ERROR_MAP(BUS_ERROR_CHIP_MISMATCH, BUS_ERRNO_CHIP_MISMATCH), /* ENXIO, see bus-error.h */
         SD_BUS_ERROR_MAP(BUS_ERROR_LIMITS_EXCEEDED, BUS_ERRNO_LIMITS_EXCEEDED), /* EDQUOT: per-user limits */
+        SD_BUS_ERROR_MAP(BUS_ERROR_LIMITS_EXCEEDED, EMFILE),     /* the fd budget, had it not caught it first */
+        SD_BUS_ERROR_MAP(BUS_ERROR_LIMITS_EXCEEDED, ENFILE),     /* the system's fd table */
         SD_BUS_ERROR_MAP_END
 };
 

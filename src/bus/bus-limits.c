@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Per-user limits (bus-limits.h): the socket peer's uid, and the table of who
- * owns which job, keyed by the job's call. */
+/* Per-user limits (bus-limits.h): the socket peer's uid, the table of who
+ * owns which job, keyed by the job's call, and the global fd budget. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "bus-error.h"
 #include "bus-limits.h"
 #include "bus-util.h"
+#include "fd-util.h"
 
 void bus_job_owners_done(BusJobOwners *o) {
         free(o->items);
@@ -27,7 +28,33 @@ int bus_limits_socket_uid(int fd, uid_t *ret) {
         return 0;
 }
 
-static int sender_uid(sd_bus_message *call, uid_t *ret) {
+void bus_fd_budget_init(BusFdBudget *b, unsigned limit) {
+        unsigned reserve = MIN(MAX(limit / 4, 32u), 1024u);
+
+        b->limit = limit;
+        b->jobs = limit > BUS_FDS_MARGIN ? limit - BUS_FDS_MARGIN : 0;
+        b->long_lived = b->jobs > reserve ? b->jobs - reserve : b->jobs / 2;
+}
+
+int bus_fd_budget_check(const BusFdBudget *b, unsigned need, bool long_lived, sd_bus_error *error) {
+        unsigned threshold = long_lived ? b->long_lived : b->jobs;
+        int n;
+
+        n = fd_count_open();
+        if (n < 0)
+                /* Not even /proc/self/fd could be opened: certainly full. */
+                return sd_bus_error_setf(error, BUS_ERROR_LIMITS_EXCEEDED,
+                                         "The service cannot take more work now: %s", strerror(-n));
+        if ((unsigned) n + need > threshold)
+                return sd_bus_error_setf(error, BUS_ERROR_LIMITS_EXCEEDED,
+                                         "The service has %d of its %u file descriptors open; %s %u "
+                                         "(try again when other monitors, connections or jobs have ended)",
+                                         n, b->limit, long_lived ? "monitors and connections stop at"
+                                                                 : "jobs stop at", threshold);
+        return 0;
+}
+
+int bus_limits_sender_uid(sd_bus_message *call, uid_t *ret) {
         _cleanup_bus_creds_unref_ sd_bus_creds *creds = NULL;
         int r;
 
@@ -46,19 +73,16 @@ int bus_job_charge(BusJobOwners *o, sd_bus_message *call, BusJobCharge *ret, sd_
         uid_t uid;
         int r;
 
-        r = sender_uid(call, &uid);
+        r = bus_limits_sender_uid(call, &uid);
         if (r < 0)
                 return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s",
                                             strerror(-r));
-        if (uid == 0) {
-                *ret = (BusJobCharge) {};
-                return 0;
-        }
-
+        /* root is recorded too (whose job it is decides who may cancel it), but
+         * never limited. */
         for (size_t i = 0; i < o->n; i++)
                 if (o->items[i].uid == uid)
                         n++;
-        if (n >= BUS_LIMIT_JOBS_PER_UID)
+        if (uid != 0 && n >= BUS_LIMIT_JOBS_PER_UID)
                 return sd_bus_error_setf(error, BUS_ERROR_LIMITS_EXCEEDED,
                                          "uid %u already has %zu jobs running or queued (at most %u)",
                                          (unsigned) uid, n, BUS_LIMIT_JOBS_PER_UID);
@@ -80,6 +104,15 @@ void bus_job_charge_done(BusJobCharge *c) {
         if (c->owners)
                 bus_job_owners_release(c->owners, c->call);
         *c = (BusJobCharge) {};
+}
+
+int bus_job_owner(const BusJobOwners *o, const sd_bus_message *call, uid_t *ret) {
+        for (size_t i = 0; i < o->n; i++)
+                if (o->items[i].call == call) {
+                        *ret = o->items[i].uid;
+                        return 0;
+                }
+        return -ENOENT;
 }
 
 void bus_job_owners_release(BusJobOwners *o, const sd_bus_message *call) {

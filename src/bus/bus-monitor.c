@@ -11,6 +11,7 @@
 #include "bus-monitor.h"
 #include "bus-polkit.h"
 #include "bus-util.h"
+#include "bus-validate.h"
 #include "log.h"
 #include "manager.h"
 
@@ -27,6 +28,9 @@ static int read_monitor_options(sd_bus_message *m, bool *ret_input, sd_bus_error
                 int b;
 
                 r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                r = bus_validate_option_key(key, error);
                 if (r < 0)
                         return r;
                 if (strcmp(key, "write") != 0)
@@ -49,30 +53,59 @@ static int read_monitor_options(sd_bus_message *m, bool *ret_input, sd_bus_error
         return 0;
 }
 
+/* Opening a port is not opening a region source: the errnos that the table
+ * names for sources (ENOENT, EINVAL, …) mean something else here. */
+static int monitor_error(sd_bus_error *error, int r, const char *node) {
+        switch (-r) {
+        case EBUSY:
+                return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY, "%s is monitored at another baud rate", node);
+        case ENOENT:
+        case ENODEV:
+        case ENXIO:
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "Cannot monitor %s: %s", node,
+                                         strerror(-r));
+        case EINVAL:
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS,
+                                         "Cannot monitor %s: the port refuses the baud rate", node);
+        case EACCES:
+        case EPERM:
+        case ENOMEM:
+        case EMFILE:
+        case ENFILE:
+                return bus_error_set_errnof(error, r, "Cannot monitor %s: %m", node);
+        default:
+                /* The device answered the open with an error of its own. */
+                return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY, "Cannot monitor %s: %s", node,
+                                         strerror(-r));
+        }
+}
+
 int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = userdata;
         const DeviceInfo *d;
         const char *port_arg;
+        _cleanup_(sd_bus_error_free) sd_bus_error denied = SD_BUS_ERROR_NULL;
+        const char *action;
         uint32_t baud;
-        bool input = false;
+        uid_t uid;
+        bool input = false, others;
         int r, fd = -1;
 
         r = sd_bus_message_read(message, "su", &port_arg, &baud);
         if (r < 0)
                 return r;
+        r = bus_validate_port(port_arg, error);
+        if (r < 0)
+                return r;
+        r = bus_validate_baud(baud, false, "Monitor baud rate", error);
+        if (r < 0)
+                return r;
         r = read_monitor_options(message, &input, error);
         if (r < 0)
                 return r;
-        if (baud == 0)
-                return sd_bus_error_set(error, BUS_ERROR_INVALID_OPTIONS, "The baud rate must not be 0");
         if (m->terminating)
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
-        r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MONITOR, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;       /* polkit decides; this call comes back then */
 
         r = manager_resolve_port(m, port_arg, true, &port);
         if (r == -ENODEV)
@@ -84,14 +117,49 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         if (!d)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
                                          "'%s' is not a USB serial device udev knows", port_arg);
+        r = bus_limits_sender_uid(message, &uid);
+        if (r < 0)
+                return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s", strerror(-r));
+
+        /* Typing into a console that another user is watching (and may be
+         * typing into) is acting on their session: that takes manage-others,
+         * as cancelling their jobs does. Reading alongside them does not. */
+        others = input && port_monitor_set_other_owner(m->monitors, d->identity, uid);
+        action = bus_polkit_asked_action(m->bus, message) ?:
+                (others ? POLKIT_ACTION_MANAGE_OTHERS : POLKIT_ACTION_MONITOR);
+        r = bus_polkit_verify(m->bus, message, action, &denied);
+        if (r < 0) {
+                if (streq(action, POLKIT_ACTION_MANAGE_OTHERS))
+                        return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
+                                                 "Another user monitors %s; a writing monitor next to theirs "
+                                                 "needs %s (%s)", port.node, POLKIT_ACTION_MANAGE_OTHERS,
+                                                 strempty(denied.message));
+                (void) sd_bus_error_copy(error, &denied);
+                return r;
+        }
+        if (r == 0)
+                return 1;       /* polkit decides; this call comes back then */
+        /* Someone else started monitoring while polkit decided. */
+        if (input && uid != 0 && !streq(action, POLKIT_ACTION_MANAGE_OTHERS) &&
+            port_monitor_set_other_owner(m->monitors, d->identity, uid))
+                return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
+                                         "Another user monitors %s; a writing monitor next to theirs needs %s",
+                                         port.node, POLKIT_ACTION_MANAGE_OTHERS);
+
+        if (uid != 0 && port_monitor_set_n_clients_of(m->monitors, uid) >= m->config.monitors_per_user)
+                return sd_bus_error_setf(error, BUS_ERROR_LIMITS_EXCEEDED,
+                                         "uid %u already holds %zu monitors (at most %u, MonitorsPerUser=)",
+                                         (unsigned) uid, port_monitor_set_n_clients_of(m->monitors, uid),
+                                         m->config.monitors_per_user);
+        /* Both ends of the socket pair, and the port if nobody monitors it yet. */
+        r = bus_fd_budget_check(&m->bus->fd_budget, 3, true, error);
+        if (r < 0)
+                return r;
 
         r = port_monitor_attach(m->monitors, d, baud, input,
-                                strcmp(job_scheduler_port_owner(m->scheduler, port.node), "flashing") == 0, &fd);
-        if (r == -EBUSY)
-                return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY,
-                                         "%s is monitored at another baud rate", port.node);
+                                strcmp(job_scheduler_port_owner(m->scheduler, port.node), "flashing") == 0, uid, &fd);
         if (r < 0)
-                return bus_error_set_errnof(error, r, "Cannot monitor %s: %m", port.node);
+                return monitor_error(error, r, port.node);
 
         r = sd_bus_reply_method_return(message, "h", fd);
         /* The reply holds its own duplicate. */

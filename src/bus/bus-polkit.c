@@ -337,6 +337,12 @@ static int polkit_query_start(BusContext *b, sd_bus_message *call, const char *a
         return 0;
 }
 
+const char *bus_polkit_asked_action(BusContext *b, sd_bus_message *call) {
+        PolkitQuery *q = b && b->polkit ? polkit_find(b->polkit, call) : NULL;
+
+        return q ? q->action : NULL;
+}
+
 int bus_polkit_verify(BusContext *b, sd_bus_message *call, const char *action, sd_bus_error *error) {
         _cleanup_bus_creds_unref_ sd_bus_creds *creds = NULL;
         PolkitQuery *q;

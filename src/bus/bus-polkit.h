@@ -14,6 +14,9 @@
 /* Monitor (the devices issue) authorizes its call with this one. */
 #define POLKIT_ACTION_MONITOR "org.fbuild.deploy1.monitor"
 #define POLKIT_ACTION_MANAGE_TRUST "org.fbuild.deploy1.manage-trust"
+/* Acting on what another user started: cancelling their jobs, a writing
+ * monitor next to theirs. Administrators only by default (auth_admin_keep). */
+#define POLKIT_ACTION_MANAGE_OTHERS "org.fbuild.deploy1.manage-others"
 
 typedef struct BusContext BusContext;
 typedef struct BusPolkit BusPolkit;
@@ -31,6 +34,11 @@ BusPolkit *bus_polkit_free(BusPolkit *p);
  *   < 0 denied: error is set (PermissionDenied), return r from the handler.
  * polkit missing, failing or unreachable (no system bus) means denied. */
 int bus_polkit_verify(BusContext *b, sd_bus_message *call, const char *action, sd_bus_error *error);
+
+/* The action polkit was (or is being) asked about for call, or NULL: a handler
+ * that picks its action from the state of things asks the same one again on
+ * the second dispatch, whatever changed meanwhile. */
+const char *bus_polkit_asked_action(BusContext *b, sd_bus_message *call);
 
 /* Forgets the queries of calls that arrived on bus (the caller hung up): no
  * reply is attempted, the polkit call is abandoned. */

@@ -12,13 +12,10 @@
 #include "bus-error.h"
 #include "bus-request.h"
 #include "bus-util.h"
+#include "bus-validate.h"
 #include "esp-chip.h"
 #include "log.h"
 #include "user-open.h"
-
-/* Sanity bounds for "baud": below, a deploy would take hours; above, no bridge. */
-#define BUS_BAUD_MIN 9600u
-#define BUS_BAUD_MAX 12000000u
 
 void bus_region_list_done(BusRegionList *l) {
         for (size_t i = 0; i < l->n; i++) {
@@ -48,11 +45,9 @@ static int read_region_source(sd_bus_message *m, BusRegionSource *s, sd_bus_erro
                 r = sd_bus_message_read(m, "s", &path);
                 if (r < 0)
                         return r;
-                /* Relative to what? The service's cwd means nothing to the caller. */
-                if (path[0] != '/')
-                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE,
-                                                 "Region at 0x%" PRIx64 ": path '%s' is not absolute",
-                                                 s->offset, path);
+                r = bus_validate_region_path(path, s->offset, error);
+                if (r < 0)
+                        return r;
                 s->path = strdup(path);
                 if (!s->path)
                         return -ENOMEM;
@@ -296,11 +291,21 @@ static int parse_trust(sd_bus_message *m, const char *key, BusJobOptions *o, sd_
         return 0;
 }
 
+/* A string option's value, within its length bound. */
+static int read_option_string(sd_bus_message *m, const char *key, const char **ret, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_read(m, "s", ret);
+        if (r < 0)
+                return r;
+        return bus_validate_option_string(key, *ret, error);
+}
+
 static int parse_chip(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
         const char *s;
         int r;
 
-        r = sd_bus_message_read(m, "s", &s);
+        r = read_option_string(m, key, &s, error);
         if (r < 0)
                 return r;
         if (STR_IN_SET(s, "", "auto", "detect")) {
@@ -321,10 +326,9 @@ static int parse_baud(sd_bus_message *m, const char *key, BusJobOptions *o, sd_b
         r = sd_bus_message_read(m, "u", &u);
         if (r < 0)
                 return r;
-        if (u != 0 && (u < BUS_BAUD_MIN || u > BUS_BAUD_MAX))
-                return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS,
-                                         "Option '%s': %" PRIu32 " is outside %u…%u (0: stay at 115200)",
-                                         key, u, BUS_BAUD_MIN, BUS_BAUD_MAX);
+        r = bus_validate_baud(u, true, "Option 'baud'", error);
+        if (r < 0)
+                return r;
         o->job.baud = u;
         o->baud_default = false;
         return 0;
@@ -335,7 +339,7 @@ static int parse_before(sd_bus_message *m, const char *key, BusJobOptions *o, sd
         const char *v;
         int r;
 
-        r = sd_bus_message_read(m, "s", &v);
+        r = read_option_string(m, key, &v, error);
         if (r < 0)
                 return r;
         o->reset_before_default = false;
@@ -357,7 +361,7 @@ static int parse_after(sd_bus_message *m, const char *key, BusJobOptions *o, sd_
         const char *v;
         int r;
 
-        r = sd_bus_message_read(m, "s", &v);
+        r = read_option_string(m, key, &v, error);
         if (r < 0)
                 return r;
         /* esptool spells them hard-reset and no-reset. */
@@ -375,7 +379,7 @@ static int parse_granularity(sd_bus_message *m, const char *key, BusJobOptions *
         const char *v;
         int r;
 
-        r = sd_bus_message_read(m, "s", &v);
+        r = read_option_string(m, key, &v, error);
         if (r < 0)
                 return r;
         g = job_granularity_from_string(v);
@@ -429,6 +433,9 @@ int bus_message_read_options(sd_bus_message *m, BusJobOptions *ret, sd_bus_error
                         break;
 
                 r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                r = bus_validate_option_key(key, error);
                 if (r < 0)
                         return r;
                 for (size_t i = 0; i < ELEMENTSOF(option_parsers); i++)

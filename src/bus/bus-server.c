@@ -18,6 +18,8 @@
 #define DBUS_INTERFACE "org.freedesktop.DBus"
 /* The unique name the service answers for itself on a peer connection. */
 #define PEER_SERVICE_UNIQUE_NAME ":1.0"
+/* After EMFILE on accept, how long the listeners rest. */
+#define ACCEPT_RETRY_USEC (100 * 1000ull)
 
 struct BusListener {
         BusContext *context;
@@ -215,9 +217,11 @@ static int bus_peer_new(BusContext *b, int fd, uid_t uid) {
         return 0;
 }
 
-/* One user may not hold every connection (bus-limits.h); root may. A refused
- * client sees its connection closed before authentication. */
+/* One user may not hold every connection (bus-limits.h); root may. Nobody
+ * gets one past the fd budget. A refused client sees its connection closed
+ * before authentication. */
 static int peer_admit(BusContext *b, int fd, uid_t *ret_uid) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         size_t n = 0;
         uid_t uid;
         int r;
@@ -225,6 +229,11 @@ static int peer_admit(BusContext *b, int fd, uid_t *ret_uid) {
         r = bus_limits_socket_uid(fd, &uid);
         if (r < 0)
                 return log_warning_errno(r, "Refusing a peer connection with no credentials: %m");
+        /* This connection's fd is already counted: it needs nothing more. */
+        if (bus_fd_budget_check(&b->fd_budget, 0, true, &e) < 0) {
+                log_warning("Refusing a peer connection from uid %u: %s", (unsigned) uid, e.message);
+                return -EDQUOT;
+        }
         if (uid != 0) {
                 for (BusPeer *p = b->peers; p; p = p->next)
                         if (p->uid == uid)
@@ -239,6 +248,37 @@ static int peer_admit(BusContext *b, int fd, uid_t *ret_uid) {
         return 0;
 }
 
+static void listeners_set_enabled(BusContext *b, int enabled) {
+        for (BusListener *l = b->listeners; l; l = l->next)
+                (void) sd_event_source_set_enabled(l->source, enabled);
+}
+
+static int on_accept_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        BusContext *b = userdata;
+
+        b->accept_retry = sd_event_source_disable_unref(b->accept_retry);
+        listeners_set_enabled(b, SD_EVENT_ON);
+        return 0;
+}
+
+/* Out of fds: a pending connection keeps the listener readable, and accepting
+ * again at once would spin. Stop listening for a moment; the connection waits
+ * in the backlog (it is not refused) and is admitted, or refused by the
+ * budget, once fds are free again. */
+static void listeners_back_off(BusContext *b) {
+        int r;
+
+        if (b->accept_retry)
+                return;
+        listeners_set_enabled(b, SD_EVENT_OFF);
+        r = sd_event_add_time_relative(b->event, &b->accept_retry, CLOCK_MONOTONIC, ACCEPT_RETRY_USEC, 0,
+                                       on_accept_retry, b);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot arm the accept retry timer: %m");
+                listeners_set_enabled(b, SD_EVENT_ON);
+        }
+}
+
 static int on_listener_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         BusListener *l = userdata;
         uid_t uid = (uid_t) -1;
@@ -248,6 +288,11 @@ static int on_listener_io(sd_event_source *s, int fd, uint32_t revents, void *us
         if (nfd < 0) {
                 if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                         return 0;
+                if (errno == EMFILE || errno == ENFILE) {
+                        log_warning_errno(errno, "Cannot accept a peer connection now (%m): the fd budget is spent.");
+                        listeners_back_off(l->context);
+                        return 0;
+                }
                 log_warning_errno(errno, "Failed to accept a peer connection: %m");
                 return 0;
         }
@@ -287,6 +332,7 @@ int bus_server_add_listener(BusContext *b, int fd) {
 }
 
 void bus_server_stop_listening(BusContext *b) {
+        b->accept_retry = sd_event_source_disable_unref(b->accept_retry);
         while (b->listeners) {
                 BusListener *l = b->listeners;
 

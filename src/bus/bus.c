@@ -8,6 +8,7 @@
 #include "bus-context.h"
 #include "bus-error.h"
 #include "bus-util.h"
+#include "fd-util.h"
 #include "log.h"
 #include "manager.h"
 
@@ -17,6 +18,7 @@ static bool name_held(BusNameState s) {
 
 int bus_context_new(Manager *m, sd_event *e, BusContext **ret) {
         BusContext *b;
+        unsigned limit;
         int r;
 
         r = bus_error_register();
@@ -39,6 +41,15 @@ int bus_context_new(Manager *m, sd_event *e, BusContext **ret) {
                 bus_context_free(b);
                 return r;
         }
+        /* The unit's LimitNOFILE= as this process sees it sizes the budget. */
+        r = fd_limit(&limit);
+        if (r < 0) {
+                bus_context_free(b);
+                return r;
+        }
+        bus_fd_budget_init(&b->fd_budget, limit);
+        log_info("RLIMIT_NOFILE is %u: monitors and connections are admitted below %u open fds, jobs up to %u.",
+                 b->fd_budget.limit, b->fd_budget.long_lived, b->fd_budget.jobs);
         *ret = b;
         return 0;
 }

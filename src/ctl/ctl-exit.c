@@ -21,6 +21,8 @@ static const struct {
         { DEPLOY_ERROR "ProtocolError",                           CTL_EXIT_DEVICE_ERROR },
         { DEPLOY_ERROR "FlashError",                              CTL_EXIT_DEVICE_ERROR },
         { DEPLOY_ERROR "DeviceBusy",                              CTL_EXIT_DEVICE_ERROR },
+        /* Busy too, in the service rather than the device: try again later. */
+        { DEPLOY_ERROR "LimitsExceeded",                          CTL_EXIT_DEVICE_ERROR },
         { DEPLOY_ERROR "Cancelled",                               CTL_EXIT_CANCELLED },
         { DEPLOY_ERROR "InvalidRegions",                          CTL_EXIT_INVALID },
         { DEPLOY_ERROR "InvalidSource",                           CTL_EXIT_INVALID },

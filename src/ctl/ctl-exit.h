@@ -9,7 +9,7 @@ typedef enum CtlExit {
         CTL_EXIT_INVALID = 2,           /* invalid usage or input (arguments, sources, options) */
         CTL_EXIT_NO_DEVICE = 3,         /* no such device, or no device to pick */
         CTL_EXIT_PERMISSION = 4,        /* permission denied (polkit, bus policy, a file) */
-        CTL_EXIT_DEVICE_ERROR = 5,      /* the device failed: timeout, protocol, flash, busy */
+        CTL_EXIT_DEVICE_ERROR = 5,      /* the device failed: timeout, protocol, flash, busy; or the service's limits */
         CTL_EXIT_CANCELLED = 6,         /* cancelled (Ctrl-C, or Cancel from elsewhere) */
         CTL_EXIT_MISMATCH = 7,          /* verify: some region differs from the device */
 } CtlExit;

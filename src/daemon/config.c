@@ -17,6 +17,7 @@ void config_init(Config *c) {
                 .idle_timeout_usec = CONFIG_DEFAULT_IDLE_TIMEOUT_USEC,
                 .trust = true,
                 .bridge_baud = CONFIG_DEFAULT_BRIDGE_BAUD,
+                .monitors_per_user = CONFIG_DEFAULT_MONITORS_PER_USER,
                 .log_level = LOG_INFO,
         };
 }
@@ -178,6 +179,17 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                         return log_warning_errno(EINVAL, "%s:%u: invalid BridgeBaud=%s, ignoring.",
                                                  source, line, value);
                 c->bridge_baud = (uint32_t) u;
+        } else if (strcmp(key, "MonitorsPerUser") == 0) {
+                unsigned long u;
+                char *end;
+
+                errno = 0;
+                u = strtoul(value, &end, 10);
+                if (errno != 0 || end == value || *end != '\0' || value[0] == '-' ||
+                    u > CONFIG_MONITORS_PER_USER_MAX)
+                        return log_warning_errno(EINVAL, "%s:%u: invalid MonitorsPerUser=%s, ignoring.",
+                                                 source, line, value);
+                c->monitors_per_user = (unsigned) u;
         } else if (strcmp(key, "LogLevel") == 0) {
                 r = log_level_from_string(value);
                 if (r < 0)

@@ -14,6 +14,9 @@
 #define CONFIG_DEFAULT_BRIDGE_BAUD 921600u
 #define CONFIG_BAUD_MIN 9600u
 #define CONFIG_BAUD_MAX 12000000u
+/* Monitors one unprivileged user may hold at once (on all ports together). */
+#define CONFIG_DEFAULT_MONITORS_PER_USER 16u
+#define CONFIG_MONITORS_PER_USER_MAX 4096u
 
 #define CONFIG_ENV_PATH "FBUILD_DEPLOYD_CONFIG"
 #define CONFIG_ENV_IDLE_TIMEOUT "FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC"
@@ -24,6 +27,7 @@ typedef struct Config {
         bool trust;                     /* default for the "trust" option */
         uint32_t bridge_baud;           /* default "baud" on uart-bridge ports; 0: stay at 115200 */
         bool sector_granularity;        /* default "granularity": sector (true) or region */
+        unsigned monitors_per_user;     /* MonitorsPerUser=: root is never limited */
         char stub_dir[256];             /* esptool JSON stub images; "": the ROM loader only */
         int log_level;                  /* LOG_ERR … LOG_DEBUG */
 } Config;

@@ -156,6 +156,8 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return EXIT_FAILURE;
         log_set_max_level(config.log_level);
+        /* Under systemd, stderr is the journal: log natively, with fields. */
+        (void) log_open();
 
         r = collect_listen_fds(fds, &n_fds);
         if (r < 0)

@@ -39,7 +39,7 @@ static const JobSchedulerCallbacks scheduler_callbacks = {
 static void on_trust_changed(TrustTable *t, const char *device_id, const TrustEntry *e, void *userdata) {
         Manager *m = userdata;
 
-        log_info("Trust for %s %s%s%s.", device_id, e->trusted ? "set" : "cleared",
+        log_info("Trust for %s %s%s%s.", ESC(device_id), e->trusted ? "set" : "cleared",
                  e->trusted ? "" : ": ", e->trusted ? "" : trust_invalidation_to_string(e->last_invalidation));
         bus_deploy_emit_trust_changed(m, manager_devices_port_of(m, device_id), e);
 }
@@ -244,6 +244,8 @@ const char *manager_device_trust_key(const DeviceInfo *d) {
 int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerPort *ret) {
         _cleanup_(manager_port_done) ManagerPort p = { .kind = _DEVICE_KIND_INVALID };
         DeviceInfo d = {};
+        const char *removed;
+        struct stat st;
         int r;
 
         if (!port || port[0] != '/')
@@ -257,18 +259,25 @@ int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerP
                 p.device_id = p.node ? strdup(manager_device_trust_key(&d)) : NULL;
                 p.kind = d.kind;
                 device_info_done(&d);
-        } else if (r == -ENODEV || r == -ENOENT || r == -ENOTDIR) {
-                struct stat st;
-
-                /* Not a USB serial device udev knows; a plain character device
-                 * (a bare UART) is still a port. */
-                if (must_exist && (stat(port, &st) < 0 || !S_ISCHR(st.st_mode)))
-                        return -ENODEV;
-                p.node = strdup(port);
-                /* A device that was here keeps its identity's trust state. */
-                p.device_id = p.node ? strdup(device_monitor_removed_identity(m->devices, port) ?: port) : NULL;
-        } else
+        } else if (r != -ENODEV && r != -ENOENT && r != -ENOTDIR)
                 return r;
+        else if (stat(port, &st) >= 0 && S_ISCHR(st.st_mode)) {
+                /* Not a USB serial device udev knows; a plain character device
+                 * (a bare UART) is still a port. Canonical, so that one port is
+                 * one key however the caller spells it. */
+                p.node = realpath(port, NULL);
+                if (!p.node)
+                        return errno == ENOMEM ? -ENOMEM : -ENODEV;
+                /* A device that was here keeps its identity's trust state. */
+                p.device_id = strdup(device_monitor_removed_identity(m->devices, p.node) ?: p.node);
+        } else if (!must_exist && (removed = device_monitor_removed_identity(m->devices, port))) {
+                /* Gone, but recently here: its trust state says why it was lost.
+                 * Only the few nodes udev reported removed get here, so a caller
+                 * cannot make up names that the service then keeps. */
+                p.node = strdup(port);
+                p.device_id = p.node ? strdup(removed) : NULL;
+        } else
+                return -ENODEV;
         if (!p.node || !p.device_id)
                 return -ENOMEM;
 

@@ -62,8 +62,9 @@ typedef struct ManagerPort {
 
 void manager_port_done(ManagerPort *p);
 /* -ENODEV if port is neither a device udev knows nor an existing character
- * device; with must_exist false, such a port still resolves to itself (a device
- * that is gone keeps its trust state). */
+ * device; with must_exist false, the node of a device udev recently reported
+ * removed still resolves, to that device's identity (a device that is gone
+ * keeps its trust state). Nothing is created for a port that does not resolve. */
 int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerPort *ret);
 /* The key under which a job may record trust for the port: NULL for a
  * character device udev does not know (nothing watches it: no remove edge, no

@@ -44,6 +44,7 @@ struct MonitorClient {
         int fd;
         sd_event_source *source;
         bool write;
+        uid_t owner;               /* who asked for it (per-user limits, who may write) */
         bool input_closed;         /* the client shut down its sending side */
         uint8_t *buf;
         size_t len, cap;
@@ -427,7 +428,7 @@ static int port_monitor_new(PortMonitorSet *s, const DeviceInfo *d, uint32_t bau
 }
 
 int port_monitor_attach(PortMonitorSet *s, const DeviceInfo *d, uint32_t baud, bool write,
-                        bool job_running, int *ret_fd) {
+                        bool job_running, uid_t owner, int *ret_fd) {
         _cleanup_close_ int ours = -1, theirs = -1;
         MonitorClient *c;
         PortMonitor *pm;
@@ -476,6 +477,7 @@ int port_monitor_attach(PortMonitorSet *s, const DeviceInfo *d, uint32_t baud, b
         c->cap = PORT_MONITOR_CLIENT_BUFFER + CLIENT_NOTICE_SLACK;
         c->port = pm;
         c->write = write;
+        c->owner = owner;
         c->fd = -1;
         r = sd_event_add_io(s->event, &c->source, ours, EPOLLIN, on_client_io, c);
         if (r < 0) {
@@ -513,6 +515,31 @@ size_t port_monitor_set_n_clients(PortMonitorSet *s) {
                 for (MonitorClient *c = pm->clients; c; c = c->next)
                         n++;
         return n;
+}
+
+size_t port_monitor_set_n_clients_of(PortMonitorSet *s, uid_t owner) {
+        size_t n = 0;
+
+        if (!s)
+                return 0;
+        for (PortMonitor *pm = s->ports; pm; pm = pm->next)
+                for (MonitorClient *c = pm->clients; c; c = c->next)
+                        n += c->owner == owner;
+        return n;
+}
+
+bool port_monitor_set_other_owner(PortMonitorSet *s, const char *identity, uid_t uid) {
+        PortMonitor *pm;
+
+        if (!s || !identity)
+                return false;
+        pm = set_find_identity(s, identity);
+        if (!pm)
+                return false;
+        for (MonitorClient *c = pm->clients; c; c = c->next)
+                if (c->owner != uid)
+                        return true;
+        return false;
 }
 
 bool port_monitor_set_monitors(PortMonitorSet *s, const char *node) {

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <systemd/sd-event.h>
 
@@ -38,8 +39,12 @@ PortMonitorSet *port_monitor_set_free(PortMonitorSet *s);
  * holds it (then the monitor starts paused). -EBUSY if the port is monitored
  * at another baud. write: what the client sends goes to the device. */
 int port_monitor_attach(PortMonitorSet *s, const DeviceInfo *d, uint32_t baud, bool write,
-                        bool job_running, int *ret_fd);
+                        bool job_running, uid_t owner, int *ret_fd);
 size_t port_monitor_set_n_clients(PortMonitorSet *s);
+/* The monitors that owner holds, on every port. */
+size_t port_monitor_set_n_clients_of(PortMonitorSet *s, uid_t owner);
+/* Whether a user other than uid monitors the device with this identity. */
+bool port_monitor_set_other_owner(PortMonitorSet *s, const char *identity, uid_t uid);
 bool port_monitor_set_monitors(PortMonitorSet *s, const char *node);
 
 /* A job is about to open node: read what is pending, close, tell the clients. */

@@ -83,6 +83,10 @@ static TrustRecord *trust_table_find(TrustTable *t, const char *device_id) {
         return NULL;
 }
 
+bool trust_table_contains(TrustTable *t, const char *device_id) {
+        return t && device_id && trust_table_find(t, device_id);
+}
+
 static int trust_table_ensure(TrustTable *t, const char *device_id, TrustRecord **ret) {
         _cleanup_free_ TrustRecord *rec = NULL;
         TrustRecord **n;

@@ -47,6 +47,8 @@ TrustTable *trust_table_free(TrustTable *t);
 /* Never fails for an unknown id: returns an untrusted entry with reason
  * "service-start". */
 TrustEntry trust_table_get(TrustTable *t, const char *device_id);
+/* Whether the table holds a record for device_id (trusted or not). */
+bool trust_table_contains(TrustTable *t, const char *device_id);
 bool trust_table_matches(TrustTable *t, const char *device_id, const uint8_t sha256[TRUST_HASH_SIZE]);
 /* Returns 1 if trust changed (callback called), 0 if the device already trusted
  * this image (since_usec is kept). Replacing another trusted image records

@@ -115,7 +115,7 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
                                           j->port, j->options.baud, t->baud);
         }
 
-        log_info("%s: connected to %s, %" PRIu32 " KiB flash, %" PRIu32 " baud%s", j->port,
+        log_info("%s: connected to %s, %" PRIu32 " KiB flash, %" PRIu32 " baud%s", ESC(j->port),
                  chip ? chip->description : "?", flash_size / 1024, t->baud,
                  esp_loader_secure_download_mode(l) ? ", secure download mode" : "");
         return 0;
@@ -571,7 +571,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                         return job_refuse(j, -EOPNOTSUPP, "the chip refuses flash MD5 (secure download mode?)");
                 /* Nothing is known about the flash: write it all, and say so. */
                 j->stats.verification_impossible = true;
-                log_notice("%s: flash MD5 unavailable, writing every region unverified", j->port);
+                log_notice("%s: flash MD5 unavailable, writing every region unverified", ESC(j->port));
         }
         for (size_t i = 0; i < img->n_regions; i++)
                 if (!j->results[i].matched)
@@ -600,7 +600,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                 /* The flash is written and proven; a reset that fails (a USB-OTG
                  * board already gone to re-enumerate) does not undo that. */
                 if (r < 0)
-                        log_warning_errno(r, "%s: hard reset failed: %m", j->port);
+                        log_warning_errno(r, "%s: hard reset failed: %m", ESC(j->port));
         }
         return 0;
 }

@@ -236,10 +236,10 @@ static void on_job_finished(Job *j, void *userdata) {
         scheduler_update_trust(s, sj);
 
         if (job_error(j) < 0)
-                log_debug("%s: %s job failed: %s", p->path, job_kind_to_string(job_kind(j)),
+                log_debug("%s: %s job failed: %s", ESC(p->path), job_kind_to_string(job_kind(j)),
                          job_error_message(j) ?: "unknown error");
         else
-                log_debug("%s: %s job done: %s", p->path, job_kind_to_string(job_kind(j)),
+                log_debug("%s: %s job done: %s", ESC(p->path), job_kind_to_string(job_kind(j)),
                          job_outcome_to_string(job_outcome(j)) ?: "verified");
 
         /* Hand the job over (its reply goes out first), then let the next one
@@ -382,7 +382,7 @@ fail:
         return r;
 }
 
-int job_scheduler_cancel_port(JobScheduler *s, const char *port) {
+int job_scheduler_cancel_port_where(JobScheduler *s, const char *port, JobMatchFn match, void *userdata) {
         Port *p;
         int n = 0;
 
@@ -395,11 +395,30 @@ int job_scheduler_cancel_port(JobScheduler *s, const char *port) {
         /* Queued workers wake up and finish with -ECANCELED at once; the running
          * one's blocking I/O is interrupted. */
         for (ScheduledJob *sj = s->jobs; sj; sj = sj->all_next)
-                if (sj->port == p) {
+                if (sj->port == p && !sj->cancelled && (!match || match(sj->job, userdata))) {
                         sj->cancelled = true;
                         job_cancel(sj->job);
                         n++;
                 }
+        return n;
+}
+
+int job_scheduler_cancel_port(JobScheduler *s, const char *port) {
+        return job_scheduler_cancel_port_where(s, port, NULL, NULL);
+}
+
+size_t job_scheduler_count_port(JobScheduler *s, const char *port, JobMatchFn match, void *userdata) {
+        size_t n = 0;
+        Port *p;
+
+        if (!s || !port)
+                return 0;
+        p = scheduler_find_port(s, port);
+        if (!p)
+                return 0;
+        for (ScheduledJob *sj = s->jobs; sj; sj = sj->all_next)
+                if (sj->port == p && !sj->cancelled && (!match || match(sj->job, userdata)))
+                        n++;
         return n;
 }
 

@@ -48,6 +48,12 @@ int job_scheduler_submit(JobScheduler *s, JobKind kind, const char *port, const 
                          Image *img, const JobOptions *o, void *job_userdata, Job **ret);
 /* Cancels the running and queued jobs of a port; returns how many. */
 int job_scheduler_cancel_port(JobScheduler *s, const char *port);
+/* Only those match() says yes to (NULL: all); jobs already cancelled are not
+ * counted again. */
+typedef bool (*JobMatchFn)(Job *j, void *userdata);
+int job_scheduler_cancel_port_where(JobScheduler *s, const char *port, JobMatchFn match, void *userdata);
+/* How many of the port's live jobs match() (NULL: all). */
+size_t job_scheduler_count_port(JobScheduler *s, const char *port, JobMatchFn match, void *userdata);
 void job_scheduler_cancel_all(JobScheduler *s);
 size_t job_scheduler_n_jobs(JobScheduler *s);
 /* "idle", "flashing" (a job holds the port; a trust-skip never does) —

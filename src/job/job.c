@@ -237,7 +237,7 @@ static void *job_worker(void *userdata) {
                 (void) job_fail(j, r, "%s failed", job_kind_to_string(j->kind));
         j->error = MIN(r, 0);
         if (r < 0)
-                log_debug("%s: job failed: %s", j->port, j->error_message);
+                log_debug("%s: job failed: %s", ESC(j->port), ESC(j->error_message));
 
         pthread_mutex_lock(&j->mutex);
         j->phase = JOB_PHASE_DONE;

@@ -85,7 +85,6 @@ typedef struct JobStats {
         uint64_t flash_begins;
         uint64_t stream_restarts;       /* write streams begun again after a refused or lost block */
         uint64_t repairs;               /* image ranges a write had changed, written again (in `written`) */
-        bool baud_fallback;             /* the raised baud lost data: went on at 115200 */
         uint64_t flash_size;
         const char *chip;               /* static chip name, or NULL */
         bool verification_impossible;   /* e.g. Secure Download Mode refused MD5: all regions written */

@@ -350,6 +350,7 @@ int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, si
         if (r < 0)
                 return log_debug_errno(r, "FLASH_DEFL_DATA block %u failed: %m", seq);
 
+        loader_block_acked(l);
         l->prev_block_timeout = block_timeout;
         return 0;
 }
@@ -432,6 +433,7 @@ int esp_loader_flash_data(EspLoader *l, const void *block, size_t len, uint32_t 
         }
 
         l->raw_seq++;
+        loader_block_acked(l);
         l->prev_block_timeout = block_timeout;
         return 0;
 }

@@ -38,8 +38,12 @@ typedef struct EspLoaderStats {
         uint64_t stream_restarts; /* write streams begun again after a refused or lost block */
 } EspLoaderStats;
 
-/* Restarts of write streams allowed in one session (esp_loader_take_restart). */
+/* Restarts of write streams allowed in one session (esp_loader_take_restart):
+ * this many, plus one for every ESP_LOADER_BLOCKS_PER_RESTART data blocks the
+ * chip acknowledged, so that a big image on a link that refuses one block in a
+ * hundred finishes, while a link that lets nothing through soon stops. */
 #define ESP_LOADER_RESTART_BUDGET 64
+#define ESP_LOADER_BLOCKS_PER_RESTART 16
 
 /* The loader borrows the transport; it does not free it. */
 int esp_loader_new(Transport *t, EspLoader **ret);
@@ -115,8 +119,8 @@ uint32_t esp_loader_baud(EspLoader *l);
 /* A write stream that lost or had refused a block must begin again (the ROM
  * advances its sequence number even for a block it drops, so resending the
  * block can never succeed: esp32-rom-defl-error-probe). Each restart takes one
- * from the session's budget (ESP_LOADER_RESTART_BUDGET) and is counted in the
- * stats; -EPROTO once the budget is spent. */
+ * from the session's budget (ESP_LOADER_RESTART_BUDGET, growing with the blocks
+ * acknowledged) and is counted in the stats; -EPROTO once the budget is spent. */
 int esp_loader_take_restart(EspLoader *l);
 
 /* Uncompressed write (FLASH_BEGIN / FLASH_DATA), which never programs past its

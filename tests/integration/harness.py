@@ -273,9 +273,12 @@ class Service:
     activation ("bus") or the socket activator ("socket")."""
 
     def __init__(self, workdir, bed, activation, idle_timeout=None, idle_env=None,
-                 trust_default=None, extra_env=None, extra_args=(), extra_policy_files=()):
+                 trust_default=None, extra_env=None, extra_args=(), extra_policy_files=(),
+                 extra_config="", wrapper=()):
         """idle_timeout goes into the config file (default 600 s, so nothing exits
-        mid-test); idle_env into $FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC, which overrides it."""
+        mid-test); idle_env into $FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC, which overrides it.
+        extra_config: more [Service] lines. wrapper: a command that execs the
+        service, e.g. ["prlimit", "--nofile=128", "--"]."""
         if not DEPLOYD or not os.access(DEPLOYD, os.X_OK):
             raise unittest.SkipTest(f"FBUILD_DEPLOYD not set or not executable: {DEPLOYD!r}")
         self.workdir = workdir
@@ -292,16 +295,19 @@ class Service:
             if trust_default is not None:
                 f.write(f"Trust={'yes' if trust_default else 'no'}\n")
             f.write(f"IdleTimeoutSec={idle_timeout if idle_timeout is not None else 600}\n")
+            f.write(extra_config)
         env[CONFIG_ENV] = self.config_path
         if idle_env is not None:
             env[IDLE_ENV] = str(idle_env)
         env["UMOCKDEV_DIR"] = bed.root
         env.update(extra_env or {})
         self.env = env
+        binary, extra_args = (wrapper[0], list(wrapper[1:]) + [DEPLOYD] + list(extra_args)) if wrapper \
+            else (DEPLOYD, extra_args)
         if activation == "bus":
             listen = os.path.join(workdir, "bus", "run", "system_bus_socket")
             env["DBUS_SYSTEM_BUS_ADDRESS"] = f"unix:path={listen}"
-            argv = busfixture.service_command(DEPLOYD, extra_args, env, log=self.log_path,
+            argv = busfixture.service_command(binary, extra_args, env, log=self.log_path,
                                               orphan_guard=False)
             self.bus = PrivateSystemBus(workdir, argv, POLICY, env=bed.env(),
                                         extra_policy_files=extra_policy_files).start()
@@ -310,7 +316,7 @@ class Service:
             # No system bus for this instance, unless the test brings one (polkit):
             # it must serve the socket alone.
             env.setdefault("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={workdir}/no-such-bus")
-            argv = busfixture.service_command(DEPLOYD, extra_args, env, log=self.log_path)
+            argv = busfixture.service_command(binary, extra_args, env, log=self.log_path)
             self.activator = SocketActivator(workdir, argv, env=bed.env()).start()
             self.endpoint = Endpoint(self.activator.address, peer_to_peer=True)
         else:

@@ -76,6 +76,7 @@ class Polkit:
         short = f"{os.getpid() % 100000}"
         self.group = f"fbpkg{short}"
         self.user_in = f"fbpkin{short}"      # in the allowed group
+        self.user_in2 = f"fbpkib{short}"     # in the allowed group too: "another user"
         self.user_out = f"fbpkout{short}"    # in no group but its own
         self.user_slow = f"fbpkslow{short}"  # polkit takes its time (SLOW_RULES)
         self.installed = []
@@ -145,7 +146,7 @@ class Polkit:
     # ---- users -----------------------------------------------------------------------
 
     def _users(self):
-        for u in (self.user_in, self.user_out, self.user_slow):
+        for u in (self.user_in, self.user_in2, self.user_out, self.user_slow):
             self._drop_user(u)
         self._drop_group(self.group)
         _run("groupadd", self.group)
@@ -153,6 +154,8 @@ class Polkit:
         # -U: a private primary group; -M: no home unless a test makes one.
         _run("useradd", "-M", "-U", "-s", "/usr/sbin/nologin", "-G", self.group, self.user_in)
         self.tc.addCleanup(self._drop_user, self.user_in)
+        _run("useradd", "-M", "-U", "-s", "/usr/sbin/nologin", "-G", self.group, self.user_in2)
+        self.tc.addCleanup(self._drop_user, self.user_in2)
         _run("useradd", "-M", "-U", "-s", "/usr/sbin/nologin", self.user_out)
         self.tc.addCleanup(self._drop_user, self.user_out)
         _run("useradd", "-M", "-U", "-s", "/usr/sbin/nologin", self.user_slow)

@@ -124,6 +124,75 @@ class BadInputMixin:
         self.assertTrue(img2.matches_flash(self.sim.flash()))
         self.assertEqual(len(self.svc.service_pids()), 1)
 
+    def test_every_method_every_bad_parameter(self):
+        """One rule per parameter kind, one error name per failure, the same in
+        every method that takes the parameter (issue 12): a bad port is
+        NoSuchDevice, a bad baud (Monitor's argument or the "baud" option) and a
+        bad option InvalidOptions, a bad region path InvalidSource. Nothing
+        reaches the chip, and nothing is kept for a port that is not there."""
+        c = self.client()
+        k4 = self.file("4k.bin", os.urandom(4096))
+        good_regions = _regions([(0x10000, k4)])
+        none = dbus.Dictionary({}, signature="sv")
+        U32 = dbus.UInt32
+
+        def opts(**kw):
+            return dbus.Dictionary(kw, signature="sv")
+
+        bad_ports = [("empty", ""), ("relative", "ttyUSB0"), ("too-long", "/dev/" + "x" * 300),
+                     ("unknown", "/dev/ttyUSB9"), ("not-a-device", k4), ("directory", "/dev")]
+        # method → the call with the port in place
+        by_port = {
+            "TrustState": lambda p: (p,),
+            "ForgetTrust": lambda p: (p,),
+            "Cancel": lambda p: (p,),
+            "Monitor": lambda p: (p, U32(115200), none),
+            "Verify": lambda p: (p, good_regions, none),
+            "DeployRegions": lambda p: (p, good_regions, opts(trust=False)),
+        }
+        table = []   # (what, method, args, error)
+        for kind, port in bad_ports:
+            for method, args in by_port.items():
+                table.append((f"port-{kind}", method, args(port), "NoSuchDevice"))
+        for baud in (0, 1, 9599, 12000001, 4000000000):
+            table.append((f"baud-{baud}", "Monitor", (self.port, U32(baud), none), "InvalidOptions"))
+        for baud in (1, 9599, 12000001, 4000000000):
+            for method in ("Verify", "DeployRegions"):
+                table.append((f"baud-option-{baud}", method, (self.port, good_regions, opts(baud=U32(baud))),
+                              "InvalidOptions"))
+        bad_options = {
+            "Monitor": [("unknown", opts(bogus=True)), ("write-as-string", opts(write="yes")),
+                        ("key-too-long", opts(**{"w" * 100: True}))],
+            "Verify": [("unknown", opts(bogus=True)), ("baud-as-int32", opts(baud=dbus.Int32(115200))),
+                       ("key-too-long", opts(**{"k" * 100: True})), ("chip-too-long", opts(chip="esp32" * 40))],
+        }
+        bad_options["DeployRegions"] = bad_options["Verify"] + [("before-too-long", opts(before="x" * 100))]
+        for method, rows in bad_options.items():
+            for kind, o in rows:
+                args = (self.port, U32(115200), o) if method == "Monitor" else (self.port, good_regions, o)
+                table.append((f"option-{kind}", method, args, "InvalidOptions"))
+        for method in ("Verify", "DeployRegions"):
+            for kind, path in (("path-too-long", "/" + "p" * 5000), ("path-relative", "4k.bin")):
+                table.append((kind, method, (self.port, _regions([(0x10000, path)]), none), "InvalidSource"))
+
+        before = self.sim.stats()
+        opens = self.dev.lines.opens
+        failures = []
+        for what, method, args, want in table:
+            try:
+                r = getattr(c.iface, method)(*args, timeout=30)
+                failures.append(f"{what}/{method}: succeeded with {r!r}, wanted {want}")
+            except dbus.exceptions.DBusException as e:
+                if e.get_dbus_name() != harness.error_name(want):
+                    failures.append(f"{what}/{method}: {e.get_dbus_name()} ({e.get_dbus_message()[:160]}), "
+                                    f"wanted {want}")
+        self.assertEqual(failures, [])
+        after = self.sim.stats()
+        self.assertEqual((after["rx_bytes"], after["commands"]), (before["rx_bytes"], before["commands"]))
+        self.assertEqual(self.dev.lines.opens, opens)
+        # The good port still answers.
+        self.assertEqual(c.trust_state(self.port)[3], "service-start")
+
     def test_past_end_of_detected_flash_on_first_contact(self):
         """Before the service has talked to the chip, the flash size is unknown: the
         region is refused once detected, still with InvalidRegions, and nothing is

@@ -48,7 +48,11 @@ class UnitSandbox(unittest.TestCase):
         for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
                      "DevicePolicy=closed", "RestrictAddressFamilies=AF_UNIX AF_NETLINK",
                      "IPAddressDeny=any", "SystemCallFilter=@system-service",
-                     "CapabilityBoundingSet=CAP_SETUID CAP_SETGID"):
+                     "CapabilityBoundingSet=CAP_SETUID CAP_SETGID",
+                     # issue 12: the fd budget is sized from this; tasks and memory bounded
+                     "LimitNOFILE=4096", "TasksMax=256", "MemoryMax=512M",
+                     # issue 12: the holder scan sees the same with it (test_holders_proc.py)
+                     "ProtectProc=invisible"):
             self.assertIn(line + "\n", text)
 
 

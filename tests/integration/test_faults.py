@@ -133,7 +133,7 @@ STUB_DIR = os.path.join(harness.SOURCE_ROOT, "tests", "conformance", "node_modul
 
 
 class ChecksumErrors(FaultTestCase):
-    """Blocks mangled on the wire (corrupt=RATE per byte) on the faithful ESP32
+    """Bytes mangled on the wire (corrupt=RATE per byte) on the faithful ESP32
     ROM, which counts a block it refuses so that sending it again can never
     work (reference-traces esp32-rom-defl-error-probe), and on the flasher
     stub, which keeps no sequence number. Where a restart can finish, the deploy
@@ -185,6 +185,60 @@ class ChecksumErrors(FaultTestCase):
         # 1e-2 is left out: a 16 KiB stub block then never arrives whole, and the
         # deploy's refusals and probes outlast a client's call timeout.
         self._rows(stub=True, must_succeed=(), rates=("1e-4", "1e-3"))
+
+
+class BlockChecksumErrors(FaultTestCase):
+    """Checksum errors at a rate p, read as the issue means them: a data block
+    reaches the chip with a bad checksum with probability p (the sim's
+    block-corrupt=p flips one bit of a FLASH_DATA/FLASH_DEFL_DATA block's data,
+    which its XOR checksum always sees). At a per-byte rate of 1e-2 no 1 KiB
+    block would arrive intact (0.99^1024 ≈ 3e-5); those per-byte rows stay in
+    ChecksumErrors. Every row here must finish with the whole image on the
+    flash (the invariant compares it after the success) and trust right, on the
+    ESP32 ROM (it counts a refused block, and spills), the ESP32-C3 ROM and the
+    flasher stub (it keeps no sequence number). A 1 MiB application, so that
+    the higher rates damage blocks in every row that has them."""
+
+    RATES = ("1e-4", "1e-3", "1e-2", "1e-1")
+
+    def _rows(self, chip, stub):
+        boards = [self.add_board(chip, "uart", sim_args=(f"--seed={i + 61}",))
+                  for i, _ in enumerate(self.RATES)]
+        svc = self.start_service(self.activation, trust_default=True)
+        if stub:
+            with open(svc.config_path, "a") as f:
+                f.write(f"StubDirectory={STUB_DIR}\n")
+        c = self.client()
+        loader = f"{chip} {'stub' if stub else 'rom'}"
+        for i, (rate, dev) in enumerate(zip(self.RATES, boards)):
+            image = self.image(chip=chip, app_seed=400 + i, app_size=1024 * 1024)
+            row = Row(f"{loader} block-corrupt={rate}")
+            dev.sim.fault(f"block-corrupt={rate}")
+            outcome, _, stats = self.inv.deploy(c, dev, image, baud=dbus.UInt32(BAUD))
+            row.outcome = outcome
+            self.settle(c, row, dev, image)
+            damaged = dev.sim.stats()["corrupted_blocks"]
+            row.name += f" ({damaged} damaged)"
+            self.assertEqual(row.outcome, "full", row)
+            self.assertTrue(row.flash_ok and row.trust_ok, row)
+            self.assertEqual(stats["chip"].lower().replace("-", ""), chip)
+            if rate == "1e-1":
+                self.assertGreater(damaged, 0, row)
+                if not stub:
+                    # the ROM counts a refused block: some stream began again
+                    self.assertGreater(stats["stream_restarts"], 0, row)
+            self.assertEqual(self.inv.deploy(c, dev, image)[0], "trust-skip")
+
+    def test_esp32_rom(self):
+        self._rows("esp32", stub=False)
+
+    def test_esp32c3_rom(self):
+        self._rows("esp32c3", stub=False)
+
+    @unittest.skipUnless(os.path.exists(os.path.join(STUB_DIR, "esp32.json")),
+                         "esptool-js's stubs are not installed (npm ci in tests/conformance)")
+    def test_stub(self):
+        self._rows("esp32", stub=True)
 
 
 def wait_writing(c, port, pending, mark=0, extra=lambda: True, timeout=60):

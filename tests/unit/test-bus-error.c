@@ -35,6 +35,9 @@ static const struct {
         { EOPNOTSUPP,  BUS_ERROR_NOT_SUPPORTED },
         { ENXIO,       BUS_ERROR_CHIP_MISMATCH },
         { EDQUOT,      BUS_ERROR_LIMITS_EXCEEDED },
+        /* issue 12: running out of fds is a limit, never System.Error.EMFILE */
+        { EMFILE,      BUS_ERROR_LIMITS_EXCEEDED },
+        { ENFILE,      BUS_ERROR_LIMITS_EXCEEDED },
 };
 
 /* Errnos with no name of ours: sd-bus' own mapping applies. */
@@ -44,7 +47,7 @@ static const struct {
 } fallbacks[] = {
         { ENOMEM,  SD_BUS_ERROR_NO_MEMORY },
         { EEXIST,  SD_BUS_ERROR_FILE_EXISTS },
-        { EMFILE,  "System.Error.EMFILE" },
+        { ENOSPC,  "System.Error.ENOSPC" },
 };
 
 /* The twelve names, each with the errno a client gets back for it. */

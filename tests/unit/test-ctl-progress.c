@@ -223,6 +223,7 @@ static void test_exit_codes(void) {
                 { "org.fbuild.Deploy1.Error.ProtocolError", CTL_EXIT_DEVICE_ERROR },
                 { "org.fbuild.Deploy1.Error.FlashError", CTL_EXIT_DEVICE_ERROR },
                 { "org.fbuild.Deploy1.Error.DeviceBusy", CTL_EXIT_DEVICE_ERROR },
+                { "org.fbuild.Deploy1.Error.LimitsExceeded", CTL_EXIT_DEVICE_ERROR },
                 { "org.fbuild.Deploy1.Error.Cancelled", CTL_EXIT_CANCELLED },
                 { "org.fbuild.Deploy1.Error.InvalidRegions", CTL_EXIT_INVALID },
                 { "org.fbuild.Deploy1.Error.InvalidSource", CTL_EXIT_INVALID },
