@@ -478,7 +478,7 @@ static int append_stats(sd_bus_message *reply, Job *j) {
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                   "connect_usec", "t", (uint64_t) s->connect_usec,
                                   "verify_usec", "t", (uint64_t) s->verify_usec,
                                   "write_usec", "t", (uint64_t) s->write_usec,
@@ -489,6 +489,8 @@ static int append_stats(sd_bus_message *reply, Job *j) {
                                   "flash_begins", "t", s->flash_begins,
                                   "stream_restarts", "t", s->stream_restarts,
                                   "repairs", "t", s->repairs,
+                                  "baud", "u", s->baud,
+                                  "baud_fallback", "b", s->baud_fallback,
                                   "flash_size", "t", s->flash_size,
                                   "verification_impossible", "b", s->verification_impossible);
         if (r < 0)

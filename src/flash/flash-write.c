@@ -250,6 +250,11 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
                 pos += kept;
 
                 fruitless = kept > 0 ? 0 : fruitless + 1;
+                if (fruitless >= FLASH_WRITE_FRUITLESS_RESTARTS && esp_loader_baud_raised(l))
+                        /* the raised rate may be what breaks the link: the
+                         * caller can go back to the connect rate (a reset) */
+                        return log_debug_errno(r, "%u restarts in a row kept nothing at a raised baud rate: %m",
+                                               fruitless);
                 if (fruitless >= FLASH_WRITE_FRUITLESS_LIMIT)
                         return log_debug_errno(r, "%u restarts in a row kept nothing, giving up: %m", fruitless);
                 if (compressed && fruitless >= FLASH_WRITE_FRUITLESS_RESTARTS &&

@@ -35,6 +35,7 @@ struct Port {
         ScheduledJob *fifo;         /* head: the job that holds or will next hold the port */
         ScheduledJob *running;      /* holds the turn: on the device, or being trust-skipped */
         uint64_t flash_size;        /* learnt at the last connect, 0 if unknown */
+        uint32_t baud_cap;          /* a raised rate lost data here: at most this, 0: no cap */
         Port *next;
 };
 
@@ -152,6 +153,7 @@ static void scheduler_advance_port(JobScheduler *s, Port *p) {
                         job_skip(sj->job, JOB_OUTCOME_TRUST_SKIP);
                 else {
                         sj->granted = true;
+                        job_cap_baud(sj->job, p->baud_cap);
                         if (s->cb.granted)
                                 s->cb.granted(sj->job, s->userdata);
                         job_run(sj->job);
@@ -233,6 +235,13 @@ static void on_job_finished(Job *j, void *userdata) {
 
         if (flash_size > 0)
                 p->flash_size = flash_size;
+        if (job_stats(j)->baud_fallback && job_stats(j)->baud > 0 &&
+            (p->baud_cap == 0 || job_stats(j)->baud < p->baud_cap)) {
+                /* The port's raised rate lost data: later jobs stay at the rate
+                 * that worked, for as long as this service runs. */
+                p->baud_cap = job_stats(j)->baud;
+                log_notice("%s: transfers stay at %u baud from now on", ESC(p->path), p->baud_cap);
+        }
         scheduler_update_trust(s, sj);
 
         if (job_error(j) < 0)

@@ -43,7 +43,9 @@ JobScheduler *job_scheduler_free(JobScheduler *s);
  * unverifiable write: that clears it as "replaced"); a deploy
  * that failed or was cancelled after its first FLASH_BEGIN clears it
  * (write-failed / cancelled); a verify that finds a mismatch on a device trusted
- * with this very image clears it (replaced). */
+ * with this very image clears it (replaced).
+ * A job that fell back from its raised baud rate (stats.baud_fallback) caps the
+ * port's later jobs at the rate it finished at, for the scheduler's lifetime. */
 int job_scheduler_submit(JobScheduler *s, JobKind kind, const char *port, const char *device_id,
                          Image *img, const JobOptions *o, void *job_userdata, Job **ret);
 /* Cancels the running and queued jobs of a port; returns how many. */

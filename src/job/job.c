@@ -352,6 +352,16 @@ static void job_command(Job *j, JobCommand c, JobOutcome outcome) {
         pthread_mutex_unlock(&j->mutex);
 }
 
+void job_cap_baud(Job *j, uint32_t cap) {
+        if (!j || cap == 0)
+                return;
+        /* Under the mutex that job_run() hands the worker its command with. */
+        pthread_mutex_lock(&j->mutex);
+        if (j->command == JOB_COMMAND_NONE && j->options.baud > cap)
+                j->options.baud = cap;
+        pthread_mutex_unlock(&j->mutex);
+}
+
 void job_run(Job *j) {
         job_command(j, JOB_COMMAND_RUN, _JOB_OUTCOME_INVALID);
 }

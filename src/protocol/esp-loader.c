@@ -111,6 +111,10 @@ uint32_t esp_loader_baud(EspLoader *l) {
         return l ? l->transport->baud : 0;
 }
 
+bool esp_loader_baud_raised(EspLoader *l) {
+        return l && l->baud_raised;
+}
+
 bool esp_loader_defl_spill(EspLoader *l, uint32_t *ret_window) {
         uint32_t window = 0;
         bool known = true;

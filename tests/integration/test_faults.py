@@ -241,6 +241,82 @@ class BlockChecksumErrors(FaultTestCase):
         self._rows("esp32", stub=True)
 
 
+class LinkFallback(FaultTestCase):
+    """A link that is clean at 115200 and loses bytes at 921600 (the sim's
+    loss-above: a long cable, a marginal bridge). The baud change itself
+    succeeds; then blocks are lost. The deploy resets the chip into its
+    bootloader again, goes on at 115200 from what is proven on the flash and
+    says so (baud_fallback); the port stays at 115200 for the rest of the
+    service's life, so the next deploy there never tries the raised rate."""
+
+    def test_lossy_raised_rate_falls_back(self):
+        # 3e-3 per byte: the link check's SYNC (46 bytes) gets through, a 1 KiB
+        # block almost never does.
+        dev = self.add_board("esp32", "uart", sim_args=("--seed=5", "--fault=loss-above=115200:3e-3"))
+        clean = self.add_board("esp32", "uart", sim_args=("--seed=6",))
+        self.start_service(self.activation, trust_default=True)
+        c = self.client()
+
+        image = self.image(app_seed=500, app_size=256 * 1024)
+        row = Row("loss above 115200, first deploy")
+        outcome, written, stats = self.inv.deploy(c, dev, image, baud=dbus.UInt32(BAUD))
+        row.outcome = outcome
+        self.settle(c, row, dev, image)
+        self.assertEqual(outcome, "full", row)
+        self.assertTrue(row.flash_ok and row.trust_ok, row)
+        self.assertGreater(dev.sim.stats()["dropped"], 0, "the raised rate lost nothing: no fault to recover from")
+        self.assertIs(bool(stats["baud_fallback"]), True, stats)
+        self.assertEqual(stats["baud"], 115200, stats)
+        # Written: what went out at either rate; together it covers every region.
+        for off, _, data, _ in image.regions:
+            covered = set()
+            for o, n in written:
+                covered.update(range(max(o, off), min(o + n, off + len(data)), 0x1000))
+            self.assertEqual(covered, set(range(off, off + len(data), 0x1000)), (hex(off), written))
+
+        # The same service, the same port: the raised rate is not tried again.
+        dropped = dev.sim.stats()["dropped"]
+        other = self.image(app_seed=501, app_size=256 * 1024)
+        row = Row("loss above 115200, next deploy")
+        outcome, _, stats = self.inv.deploy(c, dev, other)
+        row.outcome = outcome
+        self.settle(c, row, dev, other)
+        self.assertIn(outcome, ("full", "selective"), row)
+        self.assertTrue(row.flash_ok and row.trust_ok, row)
+        self.assertEqual(stats["baud"], 115200, stats)
+        self.assertIs(bool(stats["baud_fallback"]), False, stats)
+        self.assertEqual(dev.sim.stats()["dropped"], dropped, "the next deploy ran above 115200")
+
+        # Another port keeps the raised default.
+        row = Row("clean port, same service")
+        outcome, _, stats = self.inv.deploy(c, clean, image)
+        row.outcome = outcome
+        self.settle(c, row, clean, image)
+        self.assertEqual(outcome, "full", row)
+        self.assertTrue(row.flash_ok and row.trust_ok, row)
+        self.assertEqual(stats["baud"], BAUD, stats)
+        self.assertIs(bool(stats["baud_fallback"]), False, stats)
+
+
+    def test_link_check_fails_after_switch(self):
+        # 5e-2 per byte: the chip takes CHANGE_BAUDRATE (at 115200) and switches,
+        # then not even the link check's SYNC gets through: it answers at neither
+        # rate until it is reset.
+        dev = self.add_board("esp32", "uart", sim_args=("--seed=8", "--fault=loss-above=115200:5e-2"))
+        self.start_service(self.activation, trust_default=True)
+        c = self.client()
+        image = self.image(app_seed=510, app_size=128 * 1024)
+        row = Row("loss above 115200, check fails")
+        outcome, _, stats = self.inv.deploy(c, dev, image, baud=dbus.UInt32(BAUD))
+        row.outcome = outcome
+        self.settle(c, row, dev, image)
+        self.assertEqual(outcome, "full", row)
+        self.assertTrue(row.flash_ok and row.trust_ok, row)
+        self.assertGreater(dev.sim.stats()["dropped"], 0, "nothing ran above 115200")
+        self.assertIs(bool(stats["baud_fallback"]), True, stats)
+        self.assertEqual(stats["baud"], 115200, stats)
+
+
 def wait_writing(c, port, pending, mark=0, extra=lambda: True, timeout=60):
     """Run the main loop until port's deploy has written something (and extra())."""
     c.run_until(lambda: pending.done or (extra() and any(
