@@ -403,6 +403,44 @@ class MidWrite(FaultTestCase):
         self.assertTrue(again.flash_ok and again.trust_ok, again)
 
 
+    def test_external_write_during_deploy_is_repaired(self):
+        # The ESP32-S3 ROM is untraced: its write footprint is unknown, so a
+        # deploy proves the whole image before it reports success. Something
+        # behind the service's back (another tool, a glitch) changes the
+        # bootloader, which this deploy verified as matching and does not write,
+        # while the application is being written: the proof finds it, writes it
+        # again and says so.
+        dev = self.add_board("esp32s3", "uart", timing="real")
+        self.start_service(self.activation, trust_default=True)
+        c = self.client()
+        c.watch_signals()
+        old = self.image(chip="esp32s3", app_seed=260, app_size=64 * 1024)
+        self.assertEqual(self.inv.deploy(c, dev, old, baud=dbus.UInt32(BAUD))[0], "full")
+        image = self.image(chip="esp32s3", app_seed=261, app_size=512 * 1024)
+        (boot_off, _, boot, _), = [r for r in image.regions if r[3] == "bootloader"]
+        self.assertEqual(image.mismatches(dev.sim.flash()), ["app"])
+
+        self.inv.expect(image)
+        c.drain()       # the first deploy's signals, queued behind its blocking call
+        mark = len(c.signals)
+        p = c.call_async("DeployRegions", dev.node, harness.regions_value(image.paths()),
+                         harness.options_value(baud=dbus.UInt32(BAUD)))
+        wait_writing(c, dev.node, p, mark)
+        self.assertFalse(p.done, "the deploy ended before the external write")
+        hit = boot_off + 0x1230
+        dev.sim.external_write(hit, bytes(b ^ 0xff for b in boot[0x1230:0x1240]))
+        c.run_until(lambda: p.done, 120, "the deploy to end")
+        outcome, written, stats = p.get()
+
+        row = Row("external write mid-deploy (S3)")
+        row.outcome = outcome
+        self.settle(c, row, dev, image)
+        self.assertIn(outcome, ("selective", "full"), row)
+        self.assertTrue(row.flash_ok and row.trust_ok, row)
+        self.assertGreater(stats["repairs"], 0, stats)
+        self.assertTrue(any(o <= hit < o + n for o, n in written), f"the repair is not in written: {written}")
+
+
 CLIENT = r"""
 import sys, dbus
 bus = dbus.bus.BusConnection(sys.argv[1])
