@@ -231,7 +231,7 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
 
         for (;;) {
                 size_t acked = 0, kept;
-                bool begun = false;
+                bool begun = false, shrunk;
 
                 r = compressed ? stream_compressed(l, w, pos, to, &acked, &begun)
                                : stream_raw(l, w, pos, to, &acked, &begun);
@@ -249,7 +249,10 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
                           w->base + pos, acked, strerror(-r), w->base + pos + kept);
                 pos += kept;
 
-                fruitless = kept > 0 ? 0 : fruitless + 1;
+                /* a stub block that never arrived whole: smaller ones may
+                 * (the link is no less busy, but each has better odds) */
+                shrunk = esp_loader_is_stub(l) && esp_loader_shrink_blocks(l);
+                fruitless = kept > 0 || shrunk ? 0 : fruitless + 1;
                 if (fruitless >= FLASH_WRITE_FRUITLESS_RESTARTS && esp_loader_baud_raised(l))
                         /* the raised rate may be what breaks the link: the
                          * caller can go back to the connect rate (a reset) */
