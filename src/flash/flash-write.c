@@ -223,7 +223,9 @@ static bool stream_error_restartable(int r) {
  * budget. A compressed stream keeps only whole inflate buffers on the ROM: on a
  * link that mangles blocks so often that two restarts in a row keep nothing,
  * the rest goes uncompressed, whose blocks count one by one; after six such
- * restarts it gives up. */
+ * restarts it gives up, and at a raised baud rate already after two (the
+ * caller may go back to the connect rate). A failed stub stream halves the
+ * stub's blocks, which counts as a change, not a fruitless restart. */
 static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bool compressed) {
         unsigned fruitless = 0;
         size_t pos = from;
