@@ -223,7 +223,9 @@ static bool stream_error_restartable(int r) {
  * budget. A compressed stream keeps only whole inflate buffers on the ROM: on a
  * link that mangles blocks so often that two restarts in a row keep nothing,
  * the rest goes uncompressed, whose blocks count one by one; after six such
- * restarts it gives up. */
+ * restarts it gives up, and at a raised baud rate already after two (the
+ * caller may go back to the connect rate). A failed stub stream halves the
+ * stub's blocks, which counts as a change, not a fruitless restart. */
 static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bool compressed) {
         unsigned fruitless = 0;
         size_t pos = from;
@@ -231,7 +233,7 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
 
         for (;;) {
                 size_t acked = 0, kept;
-                bool begun = false;
+                bool begun = false, shrunk;
 
                 r = compressed ? stream_compressed(l, w, pos, to, &acked, &begun)
                                : stream_raw(l, w, pos, to, &acked, &begun);
@@ -249,7 +251,10 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
                           w->base + pos, acked, strerror(-r), w->base + pos + kept);
                 pos += kept;
 
-                fruitless = kept > 0 ? 0 : fruitless + 1;
+                /* a stub block that never arrived whole: smaller ones may
+                 * (the link is no less busy, but each has better odds) */
+                shrunk = esp_loader_is_stub(l) && esp_loader_shrink_blocks(l);
+                fruitless = kept > 0 || shrunk ? 0 : fruitless + 1;
                 if (fruitless >= FLASH_WRITE_FRUITLESS_RESTARTS && esp_loader_baud_raised(l))
                         /* the raised rate may be what breaks the link: the
                          * caller can go back to the connect rate (a reset) */

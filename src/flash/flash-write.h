@@ -27,6 +27,7 @@ int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t 
  * restart budget (esp_loader_take_restart); at a raised baud rate
  * (esp_loader_baud_raised) two restarts in a row that keep nothing end the write
  * with the stream's error, so that the caller can go back to the connect rate.
+ * A failed stub stream halves the stub's blocks (esp_loader_shrink_blocks).
  * A pass whose data reached the chip damaged (inflate error, MD5 mismatch) is
  * followed by one that writes only the sectors that differ, up to eight passes
  * in all. Progress fires after each block, in steps of at most 64 KiB of

@@ -62,6 +62,7 @@ struct EspLoader {
 
         usec_t prev_block_timeout; /* stub: a block is written while the next is sent */
         bool baud_raised;         /* a CHANGE_BAUDRATE took the link above its connect rate */
+        uint32_t stub_block_size; /* the stub's data blocks (esp_loader_shrink_blocks) */
         uint32_t raw_seq, raw_blocks;   /* FLASH_DATA: the number due, the numbers announced */
 
         uint8_t last_error;

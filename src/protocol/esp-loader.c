@@ -157,7 +157,19 @@ void loader_block_acked(EspLoader *l) {
 }
 
 uint32_t esp_loader_flash_block_size(EspLoader *l) {
-        return l && l->stub ? ESP_STUB_FLASH_BLOCK_SIZE : ESP_ROM_FLASH_BLOCK_SIZE;
+        if (!l || !l->stub)
+                return ESP_ROM_FLASH_BLOCK_SIZE;
+        return l->stub_block_size != 0 ? l->stub_block_size : ESP_STUB_FLASH_BLOCK_SIZE;
+}
+
+bool esp_loader_shrink_blocks(EspLoader *l) {
+        uint32_t size = esp_loader_flash_block_size(l);
+
+        if (!l || !l->stub || size <= ESP_ROM_FLASH_BLOCK_SIZE)
+                return false;
+        l->stub_block_size = size / 2;
+        log_debug("Stub data blocks of %u bytes from now on.", l->stub_block_size);
+        return true;
 }
 
 static const char *strna(const char *s) {

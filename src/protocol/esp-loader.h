@@ -163,7 +163,12 @@ int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, si
  * leave the loader (esptool skips it too). A stub answers only once the last
  * block is in flash. */
 int esp_loader_flash_defl_end(EspLoader *l, bool stay_in_loader);
-uint32_t esp_loader_flash_block_size(EspLoader *l);  /* ROM 0x400, stub 0x4000 */
+uint32_t esp_loader_flash_block_size(EspLoader *l);  /* ROM 0x400, stub 0x4000 (or less, below) */
+/* A stub takes blocks of any size up to 0x4000 (announced at begin): after a
+ * stream failed on a block that never arrived whole, halve them for the rest of
+ * the session, down to the ROM's 0x400. false if they cannot get smaller (the
+ * ROM's are fixed). */
+bool esp_loader_shrink_blocks(EspLoader *l);
 
 /* On-chip MD5 of flash [addr, addr+size) as 16 raw bytes. */
 int esp_loader_flash_md5(EspLoader *l, uint32_t addr, uint32_t size, uint8_t ret_digest[16]);

@@ -84,6 +84,7 @@ typedef struct FakeChip {
         unsigned bad_checksum[8];       /* these data frames (1-based) arrive mangled */
         bool mangle_all;                /* …or every one */
         unsigned mangle_every;          /* …or every n-th */
+        uint32_t mangle_over;           /* …or every one longer than this */
         /* the first block of every FLASH_DATA stream this long arrives with
          * the same bit flipped in two bytes, which its XOR checksum cannot see */
         uint32_t silent_damage_min;
@@ -317,7 +318,11 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                 f->defl_blocks = get32(p + 4);
                 f->defl_block_size = get32(p + 8);
                 f->defl_offset = get32(p + 12);
-                assert(f->defl_block_size == (f->stub ? 0x4000u : 0x400u));
+                /* the stub takes any block size up to 16 KiB (the loader
+                 * halves it on a link that mangles big ones) */
+                assert(f->stub ? f->defl_block_size >= 0x400u && f->defl_block_size <= 0x4000u &&
+                                 (f->defl_block_size & (f->defl_block_size - 1)) == 0
+                               : f->defl_block_size == 0x400u);
                 if (!f->stub) {
                         /* the ROM erases now, whole sectors */
                         if (compressed)
@@ -361,7 +366,8 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                 seq = get32(p + 4);
                 assert(len == n - 16);
                 f->data_frames++;
-                mangled = f->mangle_all || (f->mangle_every > 0 && f->data_frames % f->mangle_every == 0);
+                mangled = f->mangle_all || (f->mangle_every > 0 && f->data_frames % f->mangle_every == 0) ||
+                          (f->mangle_over > 0 && len > f->mangle_over);
                 for (size_t i = 0; i < ELEMENTSOF(f->bad_checksum); i++)
                         mangled = mangled || f->bad_checksum[i] == f->data_frames;
                 if (mangled || esp_checksum(p + 16, len) != (rq->checksum & 0xff)) {
@@ -1236,6 +1242,32 @@ static void test_restart_budget_grows(void) {
         assert(esp_loader_stats(l)->stream_restarts > ESP_LOADER_RESTART_BUDGET);
 }
 
+/* A link on which no 16 KiB stub block ever arrives whole, while 4 KiB ones
+ * do (noise per byte): each failed stream halves the stub's blocks. */
+static void test_stub_blocks_shrink(void) {
+        _cleanup_(transport_freep) Transport *t = NULL;
+        _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+        static const uint8_t text[0x100] = { 1 };
+        EspStubImage img = { .entry = 0x4009074, .text_start = 0x400a8000, .text = text,
+                             .text_len = sizeof(text) };
+        const size_t len = 256 * 1024;
+        _cleanup_free_ uint8_t *data = make_data(len, 555);
+        FakeChip *f = fake_new(ESP_CHIP_ESP32);
+
+        t = &f->base;
+        assert(esp_loader_new(t, &l) == 0);
+        assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+        assert(esp_loader_run_stub(l, &img) == 0);
+        assert(esp_loader_attach_flash(l, 0) == 0);
+        f->mangle_over = 0x1000;
+        assert(flash_write_region(l, 0x40000, data, len, NULL, NULL, NULL) == 0);
+        assert(memcmp(f->flash + 0x40000, data, len) == 0);
+        assert(esp_loader_flash_block_size(l) == 0x1000);
+        assert(esp_loader_stats(l)->stream_restarts == 2);
+        /* the ROM's blocks are fixed */
+        assert(!esp_loader_shrink_blocks(NULL));
+}
+
 static void test_change_baud(void) {
         /* esp32-rom-change-baud-probe: the emulator measured nothing (eFuse 0):
          * the plain rate, not esptool's 0 that wedges the UART */
@@ -1289,6 +1321,7 @@ int main(void) {
         test_rom_refused_block();
         test_silent_damage();
         test_restart_budget_grows();
+        test_stub_blocks_shrink();
         test_change_baud();
         printf("test-esp-loader: OK\n");
         return 0;
