@@ -216,10 +216,8 @@ static CtlExit region_error(Ctl *c, const SourceRegion *region, int error) {
         /* A file we cannot use is the input's fault unless it is about rights. */
         if (code != CTL_EXIT_PERMISSION)
                 code = CTL_EXIT_INVALID;
-        ctl_log("%s%s%s%s: %s", region->path, region->name ? " (" : "", region->name ?: "",
-                region->name ? ")" : "", error == ESPIPE ? "not a regular file" : strerror(error));
-        ctl_json_error(c, NULL, error == ESPIPE ? "not a regular file" : strerror(error), code);
-        return code;
+        return ctl_fail(c, code, "%s%s%s%s: %s", region->path, region->name ? " (" : "", region->name ?: "",
+                        region->name ? ")" : "", error == ESPIPE ? "not a regular file" : strerror(error));
 }
 
 /* Opens one region's file as the caller. With fds, the service reads through
@@ -399,11 +397,14 @@ static CtlExit deploy_result(JobRun *j, const SourceImage *img, const char *chip
                     json_object_set(o, "stats", TAKE_PTR(stats)) < 0 ||
                     json_object_set(o, "exit_code", json_new_uint64(CTL_EXIT_SUCCESS)) < 0)
                         return CTL_EXIT_FAILURE;
-                ctl_json_print(o);
+                ctl_json_print(j->ctl, o);
                 return CTL_EXIT_SUCCESS;
         }
 
         printf("%s: %s (%s)\n", j->port, outcome, outcome_explanation(outcome));
+        /* Nothing was done: one line says it all. */
+        if (strcmp(outcome, "trust-skip") == 0)
+                return CTL_EXIT_SUCCESS;
         if (json_array_size(written) == 0)
                 printf("  written: nothing\n");
         for (size_t i = 0; i < json_array_size(written); i++) {
@@ -480,7 +481,7 @@ static CtlExit verify_result(JobRun *j, const SourceImage *img, const char *chip
                     json_object_set(o, "results", TAKE_PTR(list)) < 0 ||
                     json_object_set(o, "exit_code", json_new_uint64(mismatched ? CTL_EXIT_MISMATCH : CTL_EXIT_SUCCESS)) < 0)
                         return CTL_EXIT_FAILURE;
-                ctl_json_print(o);
+                ctl_json_print(j->ctl, o);
                 return mismatched ? CTL_EXIT_MISMATCH : CTL_EXIT_SUCCESS;
         }
 
@@ -511,9 +512,7 @@ static CtlExit source_failure(Ctl *c, int r, const SourceError *err) {
         /* Anything unexpected about a source is still the input's fault. */
         if (code == CTL_EXIT_FAILURE && r != -ENOMEM)
                 code = CTL_EXIT_INVALID;
-        ctl_log("%s", err->message[0] ? err->message : strerror(ERRNO_ABS(r)));
-        ctl_json_error(c, NULL, err->message[0] ? err->message : strerror(ERRNO_ABS(r)), code);
-        return code;
+        return ctl_fail(c, code, "%s", err->message[0] ? err->message : strerror(ERRNO_ABS(r)));
 }
 
 static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
@@ -532,27 +531,45 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         sigset_t mask;
         int r;
 
-        if (argc < 2) {
-                ctl_log("%s needs at least one SOURCE: a build directory or OFFSET=FILE", argv[0]);
-                ctl_json_error(c, NULL, "no SOURCE given", CTL_EXIT_INVALID);
-                return CTL_EXIT_INVALID;
-        }
-
         if (c->write && !c->monitor) {
-                ctl_log("--write only goes with --monitor");
-                ctl_json_error(c, NULL, "invalid usage", CTL_EXIT_INVALID);
+                (void) ctl_fail(c, CTL_EXIT_INVALID, "--write only goes with --monitor");
                 return CTL_EXIT_INVALID;
         }
         if (c->monitor && c->json) {
                 /* One JSON object on stdout, or the device's output: not both. */
-                ctl_log("--monitor does not go with --json");
-                ctl_json_error(c, NULL, "invalid usage", CTL_EXIT_INVALID);
+                (void) ctl_fail(c, CTL_EXIT_INVALID, "--monitor does not go with --json");
                 return CTL_EXIT_INVALID;
         }
 
         /* 1. What to write, before any connection: bad input fails fast. */
+        img.pio_env = c->pio_env;
+        if (argc < 2) {
+                /* Like idf.py flash and pio run -t upload: the project we are in. */
+                r = source_load(&img, ".", &err);
+                if (r < 0) {
+                        (void) ctl_fail(c, ctl_exit_from_errno(r) == CTL_EXIT_FAILURE ? CTL_EXIT_INVALID : ctl_exit_from_errno(r),
+                                        "No SOURCE given, and the current directory is not a project: %s",
+                                        err.message);
+                        return CTL_EXIT_INVALID;
+                }
+        }
         for (int i = 1; i < argc; i++) {
-                r = source_load(&img, argv[i], &err);
+                _cleanup_free_ char *pair = NULL;
+                uint32_t offset;
+
+                /* esptool's "0x10000 app.bin": the same as 0x10000=app.bin. */
+                r = source_offset_argument(argv[i], &offset, &err);
+                if (r < 0 && r != -ENOENT)
+                        return source_failure(c, r, &err);
+                if (r >= 0) {
+                        if (i + 1 >= argc)
+                                return ctl_fail(c, CTL_EXIT_INVALID, "%s: an offset needs a FILE after it "
+                                                "(%s FILE, or %s=FILE)", argv[i], argv[i], argv[i]);
+                        if (asprintf(&pair, "%s=%s", argv[i], argv[i + 1]) < 0)
+                                return CTL_EXIT_FAILURE;
+                        i++;
+                }
+                r = source_load(&img, pair ?: argv[i], &err);
                 if (r < 0)
                         return source_failure(c, r, &err);
         }
@@ -560,13 +577,11 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         if (c->chip) {
                 r = source_chip_canonical(c->chip, &option_chip);
                 if (r < 0) {
-                        ctl_log("Unknown chip '%s' (e.g. esp32, esp32s3, esp32c3)", c->chip);
-                        ctl_json_error(c, NULL, "unknown chip", CTL_EXIT_INVALID);
+                        (void) ctl_fail(c, CTL_EXIT_INVALID, "Unknown chip '%s' (e.g. esp32, esp32s3, esp32c3)", c->chip);
                         return CTL_EXIT_INVALID;
                 }
                 if (img.chip && strcmp(img.chip, option_chip) != 0) {
-                        ctl_log("--chip %s contradicts the build: %s says %s", option_chip, img.chip_origin, img.chip);
-                        ctl_json_error(c, NULL, "--chip contradicts the build", CTL_EXIT_INVALID);
+                        (void) ctl_fail(c, CTL_EXIT_INVALID, "--chip %s contradicts the build: %s says %s", option_chip, img.chip_origin, img.chip);
                         return CTL_EXIT_INVALID;
                 }
         }
@@ -579,6 +594,11 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 if (code != CTL_EXIT_SUCCESS)
                         return code;
         }
+
+        /* Offsets that break the rules are refused before anything is sent. */
+        r = source_image_check_offsets(&img, &err);
+        if (r < 0)
+                return source_failure(c, r, &err);
 
         /* 2. Where. */
         code = ctl_connect(c);
@@ -596,9 +616,8 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 if (!where)
                         where = json_string(json_object_get(device, "chip"));
                 if (!where) {
-                        ctl_log("Cannot tell which chip this build is for, so not where its bootloader goes "
+                        (void) ctl_fail(c, CTL_EXIT_INVALID, "Cannot tell which chip this build is for, so not where its bootloader goes "
                                 "(no sdkconfig, idedata.json toolchain or image header names one): pass --chip");
-                        ctl_json_error(c, NULL, "unknown chip: pass --chip", CTL_EXIT_INVALID);
                         return CTL_EXIT_INVALID;
                 }
                 r = source_image_place_bootloader(&img, where, &err);
@@ -663,7 +682,8 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                         goto finish;
         }
 
-        if (!c->json && !c->quiet)
+        /* The plan only when asked: the outcome already lists what was written. */
+        if (!c->json && !c->quiet && c->verbose)
                 print_plan(&img, port, chip, deploy);
 
         /* 4. Progress first, so no signal of our job is missed. On a bus the

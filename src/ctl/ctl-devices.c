@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ctl.h"
 #include "source-parse.h"
@@ -55,8 +56,7 @@ CtlExit ctl_list_devices(Ctl *c, CtlDevice **ret, size_t *ret_n) {
                 r = sd_bus_message_exit_container(reply);
         if (r < 0) {
                 ctl_device_array_free(devices, n);
-                ctl_log("Cannot parse the ListDevices reply: %s", strerror(ERRNO_ABS(r)));
-                ctl_json_error(c, NULL, "unexpected ListDevices reply", CTL_EXIT_FAILURE);
+                (void) ctl_fail(c, CTL_EXIT_FAILURE, "Cannot parse the ListDevices reply: %s", strerror(ERRNO_ABS(r)));
                 return CTL_EXIT_FAILURE;
         }
         *ret = devices;
@@ -89,14 +89,40 @@ static void print_device_line(FILE *f, const CtlDevice *d) {
                 json_string(json_object_get(d->properties, "chip")) ?: "");
 }
 
+/* The same name, or another name of the same device node (/dev/serial/by-id/…). */
+static bool same_port(const char *listed, const char *given) {
+        struct stat a, b;
+
+        if (strcmp(listed, given) == 0)
+                return true;
+        return stat(listed, &a) >= 0 && stat(given, &b) >= 0 && S_ISCHR(a.st_mode) && S_ISCHR(b.st_mode) &&
+               a.st_rdev == b.st_rdev;
+}
+
+const char *ctl_port_wanted(const Ctl *c) {
+        /* ESPPORT is what idf.py and esptool read, so a shell set up for them works here too. */
+        static const char *const variables[] = { "FBUILD_PORT", "ESPPORT" };
+
+        if (c->port)
+                return c->port;
+        for (size_t i = 0; i < ELEMENTSOF(variables); i++) {
+                const char *e = getenv(variables[i]);
+
+                if (e && *e)
+                        return e;
+        }
+        return NULL;
+}
+
 CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret_device) {
+        const char *wanted = ctl_port_wanted(c);
         CtlDevice *devices = NULL;
         size_t n = 0, index;
         CtlExit code;
         int r;
 
-        if (c->port && !ret_device) {
-                *ret_port = strdup(c->port);
+        if (wanted && !ret_device) {
+                *ret_port = strdup(wanted);
                 return *ret_port ? CTL_EXIT_SUCCESS : CTL_EXIT_FAILURE;
         }
 
@@ -104,38 +130,38 @@ CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret
         if (code != CTL_EXIT_SUCCESS)
                 return code;
 
-        if (c->port) {
+        if (wanted) {
                 /* Only to learn what the service knows about it (its chip). */
                 *ret_device = NULL;
                 for (size_t i = 0; i < n; i++)
-                        if (strcmp(devices[i].port, c->port) == 0) {
+                        if (same_port(devices[i].port, wanted)) {
                                 *ret_device = TAKE_PTR(devices[i].properties);
                                 break;
                         }
                 ctl_device_array_free(devices, n);
-                *ret_port = strdup(c->port);
+                *ret_port = strdup(wanted);
                 return *ret_port ? CTL_EXIT_SUCCESS : CTL_EXIT_FAILURE;
         }
 
         r = port_pick(devices, n, chip, &index);
         if (r == -ENODEV) {
                 if (n == 0)
-                        ctl_log("No serial device is attached. Plug a board in, or name a port with --port.");
+                        (void) ctl_fail(c, CTL_EXIT_NO_DEVICE, "No serial device is attached. Plug a board in, or "
+                                        "name a port with --port (or $FBUILD_PORT, $ESPPORT).");
                 else {
-                        ctl_log("None of the attached devices fits a %s image:", chip);
+                        (void) ctl_fail(c, CTL_EXIT_NO_DEVICE, "None of the attached devices fits a %s image:", chip);
                         for (size_t i = 0; i < n; i++)
                                 print_device_line(stderr, &devices[i]);
                 }
-                ctl_json_error(c, NULL, "no device found", CTL_EXIT_NO_DEVICE);
                 ctl_device_array_free(devices, n);
                 return CTL_EXIT_NO_DEVICE;
         }
         if (r == -ENOTUNIQ) {
-                ctl_log("Several devices are attached; choose one with --port:");
+                (void) ctl_fail(c, CTL_EXIT_INVALID, "Several devices are attached; choose one with --port "
+                                "(or $FBUILD_PORT, $ESPPORT):");
                 for (size_t i = 0; i < n; i++)
                         if (port_device_fits(devices[i].properties, chip))
                                 print_device_line(stderr, &devices[i]);
-                ctl_json_error(c, NULL, "several devices found: choose one with --port", CTL_EXIT_INVALID);
                 ctl_device_array_free(devices, n);
                 return CTL_EXIT_INVALID;
         }
@@ -149,7 +175,7 @@ CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret
 
 /* ---- fbuildctl devices ---------------------------------------------------------------- */
 
-static CtlExit devices_json(CtlDevice *devices, size_t n) {
+static CtlExit devices_json(Ctl *c, CtlDevice *devices, size_t n) {
         _cleanup_(json_value_freep) JsonValue *o = json_new_object(), *a = json_new_array();
 
         if (!o || !a)
@@ -162,7 +188,7 @@ static CtlExit devices_json(CtlDevice *devices, size_t n) {
         }
         if (json_object_set(o, "devices", TAKE_PTR(a)) < 0)
                 return CTL_EXIT_FAILURE;
-        ctl_json_print(o);
+        ctl_json_print(c, o);
         return CTL_EXIT_SUCCESS;
 }
 
@@ -181,7 +207,7 @@ int verb_devices(Ctl *c, int argc, char **argv) {
                 return code;
 
         if (c->json) {
-                code = devices_json(devices, n);
+                code = devices_json(c, devices, n);
                 ctl_device_array_free(devices, n);
                 return code;
         }
@@ -194,7 +220,7 @@ int verb_devices(Ctl *c, int argc, char **argv) {
         for (size_t k = 0; k < ELEMENTSOF(headers); k++)
                 width[k] = strlen(headers[k]);
         for (int pass = 0; pass < 2; pass++) {
-                if (pass == 1) {
+                if (pass == 1 && !c->no_legend) {
                         for (size_t k = 0; k < ELEMENTSOF(headers); k++)
                                 printf("%-*s%s", (int) width[k], headers[k], k + 1 < ELEMENTSOF(headers) ? "  " : "\n");
                 }

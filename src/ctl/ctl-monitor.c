@@ -468,8 +468,7 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         CtlExit code;
 
         if (c->json) {
-                ctl_log("monitor does not take --json");
-                ctl_json_error(c, NULL, "invalid usage", CTL_EXIT_INVALID);
+                (void) ctl_fail(c, CTL_EXIT_INVALID, "monitor does not take --json");
                 return CTL_EXIT_INVALID;
         }
         if (argc > 1) {
