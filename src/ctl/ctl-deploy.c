@@ -207,6 +207,11 @@ static int append_options(sd_bus_message *m, const Ctl *c, const char *chip, con
                 if (r < 0)
                         return r;
         }
+        if (c->force) {
+                r = sd_bus_message_append(m, "{sv}", "force", "b", true);
+                if (r < 0)
+                        return r;
+        }
         return sd_bus_message_close_container(m);
 }
 
@@ -605,9 +610,17 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         if (code != CTL_EXIT_SUCCESS)
                 return code;
         code = ctl_pick_port(c, chip, &port,
-                             source_image_needs_chip(&img) && !chip ? &device : NULL);
+                             (source_image_needs_chip(&img) && !chip) || c->force ? &device : NULL);
         if (code != CTL_EXIT_SUCCESS)
                 return code;
+        if (c->force && device && strcmp(json_string(json_object_get(device, "owner")) ?: "", "foreign") == 0) {
+                uint64_t pid = 0;
+
+                (void) json_number_uint64(json_object_get(device, "holder_pid"), &pid);
+                ctl_log("%s is open by %s (pid %" PRIu64 "); deploying anyway (--force). Its open dropped the "
+                        "device's trust, which is not recorded again while it holds the port.",
+                        port, json_string(json_object_get(device, "holder_name")) ?: "?", pid);
+        }
 
         if (source_image_needs_chip(&img)) {
                 const char *where = chip;
@@ -733,6 +746,9 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         }
         if (!j.reply) {
                 code = ctl_report_error(c, j.method, &j.error, -EIO);
+                if (deploy && sd_bus_error_has_name(&j.error, "org.fbuild.Deploy1.Error.DeviceBusy") &&
+                    j.error.message && strstr(j.error.message, " is open by "))
+                        ctl_log("Close it, or deploy anyway with --force.");
                 if (code == CTL_EXIT_CANCELLED)
                         ctl_log(j.interrupts > 0 ? "Cancelled." : "Cancelled by another client.");
                 goto finish;

@@ -2,6 +2,7 @@
 /* `fbuildctl devices` and the port choice every device verb makes: the
  * service's ListDevices, shown as a table or as JSON. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,18 @@ static const char *prop_string(const CtlDevice *d, const char *key) {
         const char *s = json_string(json_object_get(d->properties, key));
 
         return s && *s ? s : "-";
+}
+
+/* "foreign (minicom pid 1234)": who else has the port open, as the service saw it. */
+static const char *owner_text(const CtlDevice *d, char *buf, size_t size) {
+        const char *owner = prop_string(d, "owner");
+        uint64_t pid;
+
+        if (strcmp(owner, "foreign") != 0 ||
+            json_number_uint64(json_object_get(d->properties, "holder_pid"), &pid) < 0)
+                return owner;
+        (void) snprintf(buf, size, "foreign (%s pid %" PRIu64 ")", prop_string(d, "holder_name"), pid);
+        return buf;
 }
 
 static void vid_pid(const CtlDevice *d, char buf[static 16]) {
@@ -222,13 +235,16 @@ int verb_devices(Ctl *c, int argc, char **argv) {
         for (int pass = 0; pass < 2; pass++) {
                 if (pass == 1 && !c->no_legend) {
                         for (size_t k = 0; k < ELEMENTSOF(headers); k++)
-                                printf("%-*s%s", (int) width[k], headers[k], k + 1 < ELEMENTSOF(headers) ? "  " : "\n");
+                                if (k + 1 < ELEMENTSOF(headers))
+                                        printf("%-*s  ", (int) width[k], headers[k]);
+                                else
+                                        printf("%s\n", headers[k]);
                 }
                 for (size_t i = 0; i < n; i++) {
                         const CtlDevice *d = &devices[i];
                         const JsonValue *trusted = json_object_get(d->properties, "trusted");
                         const char *chip = json_string(json_object_get(d->properties, "chip"));
-                        char vp[16];
+                        char vp[16], owner[64];
                         const char *cols[ELEMENTSOF(headers)];
 
                         vid_pid(d, vp);
@@ -238,13 +254,14 @@ int verb_devices(Ctl *c, int argc, char **argv) {
                         cols[3] = prop_string(d, "serial");
                         cols[4] = chip && *chip ? chip : "-";
                         cols[5] = json_value_type(trusted) == JSON_BOOLEAN ? (json_boolean(trusted) ? "yes" : "no") : "-";
-                        cols[6] = prop_string(d, "owner");
+                        cols[6] = owner_text(d, owner, sizeof(owner));
                         for (size_t k = 0; k < ELEMENTSOF(headers); k++) {
                                 if (pass == 0)
                                         width[k] = MAX(width[k], strlen(cols[k]));
+                                else if (k + 1 < ELEMENTSOF(headers))
+                                        printf("%-*s  ", (int) width[k], cols[k]);
                                 else
-                                        printf("%-*s%s", (int) width[k], cols[k],
-                                               k + 1 < ELEMENTSOF(headers) ? "  " : "\n");
+                                        printf("%s\n", cols[k]);       /* no trailing blanks */
                         }
                 }
         }

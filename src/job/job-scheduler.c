@@ -35,6 +35,7 @@ struct Port {
         ScheduledJob *fifo;         /* head: the job that holds or will next hold the port */
         ScheduledJob *running;      /* holds the turn: on the device, or being trust-skipped */
         uint64_t flash_size;        /* learnt at the last connect, 0 if unknown */
+        const char *chip;           /* detected at the last connect (static), NULL if unknown */
         Port *next;
 };
 
@@ -233,6 +234,8 @@ static void on_job_finished(Job *j, void *userdata) {
 
         if (flash_size > 0)
                 p->flash_size = flash_size;
+        if (job_stats(j)->chip)
+                p->chip = job_stats(j)->chip;
         scheduler_update_trust(s, sj);
 
         if (job_error(j) < 0)
@@ -443,6 +446,15 @@ const char *job_scheduler_port_owner(JobScheduler *s, const char *port) {
         p = scheduler_find_port(s, port);
         /* A trust-skip holds its turn, but never the device. */
         return p && p->running && p->running->granted ? "flashing" : "idle";
+}
+
+const char *job_scheduler_known_chip(JobScheduler *s, const char *port) {
+        Port *p;
+
+        if (!s || !port)
+                return NULL;
+        p = scheduler_find_port(s, port);
+        return p ? p->chip : NULL;
 }
 
 uint64_t job_scheduler_known_flash_size(JobScheduler *s, const char *port) {

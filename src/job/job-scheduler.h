@@ -59,5 +59,7 @@ size_t job_scheduler_n_jobs(JobScheduler *s);
 /* "idle", "flashing" (a job holds the port; a trust-skip never does) —
  * monitoring comes with monitors. */
 const char *job_scheduler_port_owner(JobScheduler *s, const char *port);
+/* The chip detected at the last connect to this port (a static name), NULL if unknown. */
+const char *job_scheduler_known_chip(JobScheduler *s, const char *port);
 /* Flash size learnt at the last connect to this port, 0 if unknown. */
 uint64_t job_scheduler_known_flash_size(JobScheduler *s, const char *port);
