@@ -39,6 +39,7 @@ typedef struct JobRun {
         sd_bus_slot *match_slot, *call_slot, *cancel_slot;
         sd_event_source *signal_sources[2];
 
+        bool started;                   /* a Progress signal of ours came: the job ran */
         bool done;
         sd_bus_message *reply;          /* the method return, once done */
         sd_bus_error error;             /* or the error */
@@ -156,6 +157,7 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
             now_monotonic_usec() - j->last_cancel_usec > CANCEL_RETRY_USEC)
                 send_cancel(j);
 
+        j->started = true;
         if (j->show_progress)
                 progress_update(&j->progress, phase, done, total, now_monotonic_usec());
         return 0;
@@ -171,6 +173,32 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
         else
                 j->reply = sd_bus_message_ref(m);
         return 0;
+}
+
+/* Whether the port left: on this machine its node is gone; over -H, the
+ * service no longer lists it (udev's remove edge). */
+static bool port_is_gone(JobRun *j) {
+        CtlDevice *devices = NULL;
+        size_t n = 0;
+        bool listed = false;
+        struct stat st;
+
+        /* Here, the node says it (udev removes it with the device). */
+        if (!j->ctl->host)
+                return stat(j->port, &st) < 0 && errno == ENOENT;
+        /* Quietly: a failure to ask is no answer. */
+        CtlJson json = j->ctl->json;
+        j->ctl->json = CTL_JSON_OFF;
+        CtlExit code = ctl_list_devices(j->ctl, &devices, &n);
+        j->ctl->json = json;
+        if (code != CTL_EXIT_SUCCESS)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(devices[i].port, j->port) == 0 ||
+                    (j->port_alias && strcmp(devices[i].port, j->port_alias) == 0))
+                        listed = true;
+        ctl_device_array_free(devices, n);
+        return !listed;
 }
 
 /* ---- the request ------------------------------------------------------------------------- */
@@ -745,6 +773,17 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 goto finish;
         }
         if (!j.reply) {
+                /* A device that left mid-job fails as a timeout or a protocol error;
+                 * what a script can act on is that the device is gone. */
+                CtlExit e = ctl_exit_from_error_name(j.error.name);
+
+                if (j.started && (e == CTL_EXIT_NO_DEVICE || e == CTL_EXIT_DEVICE_ERROR) &&
+                    !sd_bus_error_has_name(&j.error, "org.fbuild.Deploy1.Error.DeviceBusy") && port_is_gone(&j)) {
+                        ctl_log("%s failed: %s (%s)", j.method, j.error.message ?: "no message", j.error.name);
+                        code = ctl_fail(c, CTL_EXIT_NO_DEVICE, "%s is gone: the device went away during the %s",
+                                        port, deploy ? "deploy" : "verify");
+                        goto finish;
+                }
                 code = ctl_report_error(c, j.method, &j.error, -EIO);
                 if (deploy && sd_bus_error_has_name(&j.error, "org.fbuild.Deploy1.Error.DeviceBusy") &&
                     j.error.message && strstr(j.error.message, " is open by "))

@@ -5,7 +5,9 @@ device, no device or several devices without --port, invalid usage and input
 does not answer, and an unreachable service; each with a message that says what
 to do. Run: umockdev-wrapper /usr/bin/python3 test_exit_codes.py"""
 
+import json
 import os
+import time
 import unittest
 
 import ctlharness
@@ -133,6 +135,30 @@ class ExitCodes(ctlharness.CtlTestCase):
         _, pairs = self.pairs()
         p = self.ctl("deploy", "--port", dev.node, *pairs, expect=EXIT_DEVICE_ERROR, timeout=300)
         self.assertRegex(p.stderr, r"org\.fbuild\.Deploy1\.Error\.(Timeout|ProtocolError)")
+
+    def test_port_vanishes_mid_deploy(self):
+        # The board is pulled while the app is being written (issue 15): exit 3, the
+        # device is gone, not 5; with --json the error says so too.
+        for json_mode in (False, True):
+            with self.subTest(json=json_mode):
+                dev = self.add_board("esp32", "uart", sim_args=("--fault=vanish=60000",))
+                self.start() if self.service is None else None
+                img = self.image(chip="esp32", app_seed=7 + json_mode, app_size=256 * 1024)
+                pairs = [f"{off:#x}={path}" for off, path in img.paths()]
+                args = (["--json"] if json_mode else []) + ["deploy", "--port", dev.node] + pairs
+                proc = self.ctl_popen(*args)
+                deadline = time.monotonic() + 60
+                while dev.sim.proc.poll() is None and time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.01)
+                dev.unplug()            # as the kernel does when the chip's line dies
+                rc = proc.wait(120)
+                out, err = self.read_back(proc.out_file), self.read_back(proc.err_file)
+                self.assertEqual(rc, EXIT_NO_DEVICE, f"stdout:\n{out}\nstderr:\n{err}")
+                self.assertIn(f"{dev.node} is gone: the device went away during the deploy", err)
+                if json_mode:
+                    o = json.loads(out)
+                    self.assertEqual(o["exit_code"], EXIT_NO_DEVICE)
+                    self.assertIn("went away", o["error"]["message"])
 
     def test_service_unreachable(self):
         self.start()
