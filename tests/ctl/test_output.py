@@ -92,6 +92,37 @@ class Output(ctlharness.CtlTestCase):
                         f"no bar with rate and ETA:\n{text!r}")
         self.assertIn("\033[K", text)
         self.assertTrue(text.endswith("\r\033[K"), "the bar must be erased at the end")
+        # Issue 15: no bar ever goes backwards (each phase keeps its own line, so
+        # write and post-verify taking turns never redraw one over the other), and
+        # once a phase shows its rate and ETA it keeps showing them.
+        # Replays the cursor: what each screen line shows, draw after draw.
+        shown, eta_seen, line_phase = {}, {}, {}
+        row, drawn = 0, []
+        for tok in re.finditer(r"\r|\n|\033\[(\d*)([ABK])|[^\r\n\033]+", text):
+            t = tok.group(0)
+            if t == "\n":
+                row += 1
+            elif tok.group(2) == "A":
+                row -= int(tok.group(1) or 1)
+            elif tok.group(2) == "B":
+                row += int(tok.group(1) or 1)
+            elif tok.group(2) is None and t != "\r":
+                drawn.append((row, t))
+        for row, seg in drawn:
+            m = re.match(r"^(\S+)\s+(?:\[[#-]*\]\s+)?(\d+)%", seg)
+            if not m:
+                continue
+            phase, pct = m.group(1), int(m.group(2))
+            self.assertEqual(line_phase.setdefault(row, phase), phase,
+                             f"line {row} showed {line_phase[row]}, then {phase}:\n{text!r}")
+            self.assertGreaterEqual(pct, shown.get(phase, 0), f"{phase} went back to {pct}%:\n{text!r}")
+            shown[phase] = pct
+            has_eta = re.search(r"/s  ETA \d+:\d\d", seg) is not None
+            if eta_seen.get(phase) and pct < 100:
+                self.assertTrue(has_eta, f"{phase} lost its rate and ETA:\n{seg!r}")
+            eta_seen[phase] = eta_seen.get(phase, False) or has_eta
+        self.assertIn("write", shown)
+        self.assertIn("post-verify", shown)
         self.assertIn(b": full", out)
 
     def test_json_deploy(self):
