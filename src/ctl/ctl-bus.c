@@ -95,11 +95,10 @@ CtlExit ctl_connect(Ctl *c) {
                         r = sd_bus_negotiate_fds(bus, true);
                 if (r >= 0)
                         r = sd_bus_start(bus);
-                if (r == -EINVAL) {
-                        (void) ctl_fail(c, CTL_EXIT_INVALID, "Invalid bus address '%s' (expected e.g. unix:path=/run/fbuild-deployd/bus)",
-                                c->address);
-                        return CTL_EXIT_INVALID;
-                }
+                if (r == -EINVAL)
+                        return ctl_fail(c, CTL_EXIT_INVALID,
+                                        "Invalid bus address '%s' (expected e.g. unix:path=/run/fbuild-deployd/bus)",
+                                        c->address);
                 c->peer_to_peer = true;
         } else if (c->host) {
                 where = c->host;

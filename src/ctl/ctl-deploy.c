@@ -249,8 +249,9 @@ static CtlExit region_error(Ctl *c, const SourceRegion *region, int error) {
         /* A file we cannot use is the input's fault unless it is about rights. */
         if (code != CTL_EXIT_PERMISSION)
                 code = CTL_EXIT_INVALID;
-        return ctl_fail(c, code, "%s%s%s%s: %s", region->path, region->name ? " (" : "", region->name ?: "",
-                        region->name ? ")" : "", error == ESPIPE ? "not a regular file" : strerror(error));
+        return ctl_fail(c, code, "%s%s%s%s: %s", region->path, region->name ? " (" : "",
+                        region->name ?: "", region->name ? ")" : "",
+                        error == ESPIPE ? "not a regular file" : strerror(error));
 }
 
 /* Opens one region's file as the caller. With fds, the service reads through
@@ -565,13 +566,11 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         int r;
 
         if (c->write && !c->monitor) {
-                (void) ctl_fail(c, CTL_EXIT_INVALID, "--write only goes with --monitor");
-                return CTL_EXIT_INVALID;
+                return ctl_fail(c, CTL_EXIT_INVALID, "--write only goes with --monitor");
         }
         if (c->monitor && c->json) {
                 /* One JSON object on stdout, or the device's output: not both. */
-                (void) ctl_fail(c, CTL_EXIT_INVALID, "--monitor does not go with --json");
-                return CTL_EXIT_INVALID;
+                return ctl_fail(c, CTL_EXIT_INVALID, "--monitor does not go with --json");
         }
 
         /* 1. What to write, before any connection: bad input fails fast. */
@@ -580,10 +579,10 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 /* Like idf.py flash and pio run -t upload: the project we are in. */
                 r = source_load(&img, ".", &err);
                 if (r < 0) {
-                        (void) ctl_fail(c, ctl_exit_from_errno(r) == CTL_EXIT_FAILURE ? CTL_EXIT_INVALID : ctl_exit_from_errno(r),
+                        code = ctl_exit_from_errno(r);
+                        return ctl_fail(c, code == CTL_EXIT_FAILURE ? CTL_EXIT_INVALID : code,
                                         "No SOURCE given, and the current directory is not a project: %s",
                                         err.message);
-                        return CTL_EXIT_INVALID;
                 }
         }
         for (int i = 1; i < argc; i++) {
@@ -609,14 +608,12 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
 
         if (c->chip) {
                 r = source_chip_canonical(c->chip, &option_chip);
-                if (r < 0) {
-                        (void) ctl_fail(c, CTL_EXIT_INVALID, "Unknown chip '%s' (e.g. esp32, esp32s3, esp32c3)", c->chip);
-                        return CTL_EXIT_INVALID;
-                }
-                if (img.chip && strcmp(img.chip, option_chip) != 0) {
-                        (void) ctl_fail(c, CTL_EXIT_INVALID, "--chip %s contradicts the build: %s says %s", option_chip, img.chip_origin, img.chip);
-                        return CTL_EXIT_INVALID;
-                }
+                if (r < 0)
+                        return ctl_fail(c, CTL_EXIT_INVALID, "Unknown chip '%s' (e.g. esp32, esp32s3, esp32c3)",
+                                        c->chip);
+                if (img.chip && strcmp(img.chip, option_chip) != 0)
+                        return ctl_fail(c, CTL_EXIT_INVALID, "--chip %s contradicts the build: %s says %s",
+                                        option_chip, img.chip_origin, img.chip);
         }
         /* Only a chip the build or the user names is asked of the service. */
         chip = option_chip ?: img.chip;
@@ -657,9 +654,10 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 if (!where)
                         where = json_string(json_object_get(device, "chip"));
                 if (!where) {
-                        (void) ctl_fail(c, CTL_EXIT_INVALID, "Cannot tell which chip this build is for, so not where its bootloader goes "
-                                "(no sdkconfig, idedata.json toolchain or image header names one): pass --chip");
-                        return CTL_EXIT_INVALID;
+                        return ctl_fail(c, CTL_EXIT_INVALID,
+                                        "Cannot tell which chip this build is for, so not where its bootloader "
+                                        "goes (no sdkconfig, idedata.json toolchain or image header names one): "
+                                        "pass --chip");
                 }
                 r = source_image_place_bootloader(&img, where, &err);
                 if (r < 0)

@@ -57,8 +57,8 @@ CtlExit ctl_list_devices(Ctl *c, CtlDevice **ret, size_t *ret_n) {
                 r = sd_bus_message_exit_container(reply);
         if (r < 0) {
                 ctl_device_array_free(devices, n);
-                (void) ctl_fail(c, CTL_EXIT_FAILURE, "Cannot parse the ListDevices reply: %s", strerror(ERRNO_ABS(r)));
-                return CTL_EXIT_FAILURE;
+                return ctl_fail(c, CTL_EXIT_FAILURE, "Cannot parse the ListDevices reply: %s",
+                                strerror(ERRNO_ABS(r)));
         }
         *ret = devices;
         *ret_n = n;

@@ -468,8 +468,7 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         CtlExit code;
 
         if (c->json) {
-                (void) ctl_fail(c, CTL_EXIT_INVALID, "monitor does not take --json");
-                return CTL_EXIT_INVALID;
+                return ctl_fail(c, CTL_EXIT_INVALID, "monitor does not take --json");
         }
         if (argc > 1) {
                 if (c->port && strcmp(c->port, argv[1]) != 0) {

@@ -115,15 +115,13 @@ int verb_trust(Ctl *c, int argc, char **argv) {
         else if (strcmp(argv[1], "forget") == 0)
                 show = false;
         else {
-                (void) ctl_fail(c, CTL_EXIT_INVALID, "Unknown trust command '%s' (expected show or forget)", argv[1]);
-                return CTL_EXIT_INVALID;
+                return ctl_fail(c, CTL_EXIT_INVALID, "Unknown trust command '%s' (expected show or forget)", argv[1]);
         }
         c->verb = show ? "trust show" : "trust forget";
 
         if (argc > 2) {
                 if (c->port && strcmp(c->port, argv[2]) != 0) {
-                        (void) ctl_fail(c, CTL_EXIT_INVALID, "Two ports given: --port %s and %s", c->port, argv[2]);
-                        return CTL_EXIT_INVALID;
+                        return ctl_fail(c, CTL_EXIT_INVALID, "Two ports given: --port %s and %s", c->port, argv[2]);
                 }
                 c->port = argv[2];
         }
