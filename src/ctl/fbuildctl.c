@@ -58,7 +58,7 @@ static const char global_options_help[] =
         "      --json=MODE        short, pretty or off: one JSON object on stdout\n"
         "      --no-legend        Tables without their header line\n"
         "      --no-pager         Accepted for systemd habits (fbuildctl never pages)\n"
-        "  -v, --verbose          Also print the plan and what was decided\n"
+        "  -v, --verbose          Also print the plan: every region, its offset and file\n"
         "  -h, --help             This help; --version: the version\n";
 
 /* Per-command options, each with the bit that lets a command take it. */
