@@ -35,6 +35,8 @@ class Output(ctlharness.CtlTestCase):
         total = sum(len(d) for _, d, _ in regions)
         self.assertIn(f"verify: {total}/{total} bytes (100%)", err)
         self.assertIn(f"post-verify: {total}/{total} bytes (100%)", err)
+        self.assertIn(f"erase: {total}/{total} bytes (100%)", err)
+        self.assertLess(p.stderr.index("\nerase: 0/"), p.stderr.index("\nwrite: "))
         writes = [line for line in err if line.startswith("write: ")]
         self.assertGreaterEqual(len(writes), 2, p.stderr)
         self.assertLessEqual(len(writes), 11, "plain progress should not flood a log")
@@ -123,6 +125,11 @@ class Output(ctlharness.CtlTestCase):
             eta_seen[phase] = eta_seen.get(phase, False) or has_eta
         self.assertIn("write", shown)
         self.assertIn("post-verify", shown)
+        # The ROM's erase before the first block has a bar of its own, which ends
+        # full, instead of the write sitting at 0 % meanwhile.
+        self.assertEqual(shown.get("erase"), 100, text)
+        order = [re.match(r"^(\S+)", seg).group(1) for _, seg in drawn if re.match(r"^(erase|write) ", seg)]
+        self.assertEqual(order[0], "erase", order)
         self.assertIn(b": full", out)
 
     def test_json_deploy(self):
