@@ -4,8 +4,15 @@ a ~26 KB bootloader and a partition table (tests/testbed/fixtures.py), a ~1 MB
 application compiled for rv32imc with Debian's riscv64-unknown-elf-gcc from one
 generated C program (base, a small code edit, a length-preserving constant
 change, and a different program), laid out as an ESP application image, and a
-512 KB data partition holding files, of which one changes.
+512 KB data partition holding files, of which one changes. Each bootloader
+also comes rebuilt with one changed word (a bootloader-only change).
 Without the cross compiler, a pseudo-code application stands in (say so).
+
+The ESP32 set (ROM loader scenarios) has the ESP32 layout: its own bootloader
+at 0x1000, the same table, data partition and application code, the latter
+re-wrapped in an ESP32 image header (chip id 0, ESP32 load addresses). Debian
+has no Xtensa compiler; the chip only checks the header, and what matters for a
+deploy is how the bytes change and compress, which the rv32imc code shows.
 
 usage: build_fixtures.py OUTDIR   → OUTDIR/*.bin and OUTDIR/manifest.json"""
 
@@ -24,6 +31,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "testbed"))
 import fixtures  # noqa: E402
 
 CHIP = "esp32c3"
+# The second chip: the ESP32, whose ROM loader spills compressed writes.
+CHIP_ROM = "esp32"
+# Bumped when the fixture set grows: an older bench/out is completed, not rebuilt.
+FIXTURE_VERSION = 2
 CC = "riscv64-unknown-elf-gcc"
 OBJCOPY = "riscv64-unknown-elf-objcopy"
 N_FUNCTIONS = 2500          # ≈ 1 MB of code and constants at -O2
@@ -132,6 +143,42 @@ def pseudo_app(seed, edit=False, constant=False):
     return fixtures.esp_image(CHIP, [(0x3C000020, seg)], entry=0x42000020)
 
 
+def parse_image(image):
+    """(entry, [(load address, bytes)]) of an ESP image (fixtures.esp_image's layout)."""
+    assert image[0] == fixtures.IMAGE_MAGIC
+    entry = struct.unpack_from("<I", image, 4)[0]
+    segments, pos = [], 24
+    for _ in range(image[1]):
+        addr, n = struct.unpack_from("<II", image, pos)
+        segments.append((addr, image[pos + 8:pos + 8 + n]))
+        pos += 8 + n
+    return entry, segments
+
+
+def rewrap(image, chip):
+    """The same segments in an image for another chip: its header's chip id and
+    that chip's load addresses, in the same order."""
+    entry, segments = parse_image(image)
+    addrs = fixtures.SEGMENT_ADDRS[chip]
+    src = [a for a, _ in segments]
+    out = [(addrs[i], data) for i, (_, data) in enumerate(segments)]
+    entry = addrs[src.index(entry)] if entry in src else addrs[-1]
+    return fixtures.esp_image(chip, out, entry=entry)
+
+
+def bootloader_changed(chip):
+    """The bootloader rebuilt with one changed word (a config option, a bug
+    fix): one word in the middle of its IRAM segment differs, and so do the
+    image's checksum and appended SHA-256 at its end."""
+    entry, segments = parse_image(fixtures.bootloader(chip))
+    addr, data = segments[1]
+    data = bytearray(data)
+    mid = len(data) // 2 & ~3
+    data[mid:mid + 4] = bytes(b ^ 0xA5 for b in data[mid:mid + 4])
+    segments[1] = (addr, bytes(data))
+    return fixtures.esp_image(chip, segments, entry=entry)
+
+
 def data_partition(changed=False):
     """A 512 KB data partition: a directory block, then files on 4 KiB
     boundaries (as SPIFFS/LittleFS place them), the rest erased (0xFF)."""
@@ -172,7 +219,15 @@ def build(outdir):
     manifest_path = os.path.join(outdir, "manifest.json")
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
-            return json.load(f)
+            manifest = json.load(f)
+        if manifest.get("version") == FIXTURE_VERSION:
+            return manifest
+        if all(k in manifest["files"] for k in ("app-base", "app-const", "data-base")):
+            # Only the cheap parts are new: keep the compiled applications.
+            add_second_chip(outdir, manifest)
+            with open(manifest_path, "w") as f:
+                json.dump(manifest, f, indent=1)
+            return manifest
 
     compiled = shutil.which(CC) is not None and shutil.which(OBJCOPY) is not None
     work = os.path.join(outdir, "build")
@@ -199,7 +254,7 @@ def build(outdir):
         "data-changed": data_partition(changed=True),
         **apps,
     }
-    manifest = {"chip": CHIP, "compiled": compiled,
+    manifest = {"version": FIXTURE_VERSION, "chip": CHIP, "compiled": compiled,
                 "compiler": (subprocess.run([CC, "--version"], capture_output=True, text=True)
                              .stdout.splitlines()[0] if compiled else None),
                 "offsets": {"bootloader": fixtures.BOOTLOADER_OFFSETS[CHIP],
@@ -211,9 +266,35 @@ def build(outdir):
         with open(path, "wb") as f:
             f.write(data)
         manifest["files"][name] = {"path": path, "size": len(data)}
+    add_second_chip(outdir, manifest)
     with open(manifest_path, "w") as f:
         json.dump(manifest, f, indent=1)
     return manifest
+
+
+def add_second_chip(outdir, manifest):
+    """The bootloader-only change for the first chip, and the ESP32 set: files
+    named esp32-*, its offsets under manifest["esp32"]; the data partition and
+    the table are the first chip's."""
+    def put(name, data):
+        path = os.path.join(outdir, f"{name}.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        manifest["files"][name] = {"path": path, "size": len(data)}
+
+    def read(name):
+        with open(manifest["files"][name]["path"], "rb") as f:
+            return f.read()
+
+    put("bootloader-changed", bootloader_changed(CHIP))
+    put(f"{CHIP_ROM}-bootloader", fixtures.bootloader(CHIP_ROM))
+    put(f"{CHIP_ROM}-bootloader-changed", bootloader_changed(CHIP_ROM))
+    for app in ("app-base", "app-const"):
+        put(f"{CHIP_ROM}-{app}", rewrap(read(app), CHIP_ROM))
+    manifest[CHIP_ROM] = {"offsets": {"bootloader": fixtures.BOOTLOADER_OFFSETS[CHIP_ROM],
+                                      "partitions": fixtures.PARTITION_TABLE_OFFSET,
+                                      "app": fixtures.APP_OFFSET, "data": DATA_OFFSET}}
+    manifest["version"] = FIXTURE_VERSION
 
 
 if __name__ == "__main__":

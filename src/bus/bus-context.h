@@ -59,4 +59,12 @@ int bus_server_drain(BusContext *b);
 void bus_server_flush(BusContext *b);
 
 /* bus-deploy.c: attaches the org.fbuild.Deploy1 object to a connection. */
-int bus_deploy_add_object(sd_bus *bus, Manager *m);
+int bus_deploy_add_object(sd_bus *bus, BusContext *b);
+
+/* The core's hooks (bus_manager_hooks in bus.c), one object type each. */
+void bus_deploy_job_finished(BusContext *b, Job *j);
+void bus_deploy_emit_progress(BusContext *b, Job *j, JobPhase phase, uint64_t done, uint64_t total);
+void bus_deploy_emit_trust_changed(BusContext *b, const char *port, const TrustEntry *e);
+void bus_devices_emit_added(BusContext *b, const DeviceInfo *d);
+void bus_devices_emit_removed(BusContext *b, const DeviceInfo *d);
+void bus_monitor_emit_paused(BusContext *b, const char *port, bool paused);

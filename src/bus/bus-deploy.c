@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* org.fbuild.Deploy1: handlers read → validate → delegate (scheduler, trust
- * table, device enumeration) → reply. Verify and DeployRegions reply when their
- * job ends: the call's message rides on the job as its userdata. */
+/* org.fbuild.Deploy1: handlers read → validate → authorize → translate →
+ * delegate to the core (src/core/manager.h) → reply. Verify and DeployRegions
+ * reply when their job ends (the core's job_finished hook): the call's message
+ * rides on the job as its userdata. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -21,8 +22,6 @@
 #include "device-enum.h"
 #include "device-holders.h"
 #include "log.h"
-#include "manager-devices.h"
-#include "manager.h"
 
 #ifndef PROJECT_VERSION
 #  error "PROJECT_VERSION must be defined by the build"
@@ -64,14 +63,13 @@ static int append_device(sd_bus_message *reply, Manager *m, const DeviceInfo *d)
 
 static int method_list_devices(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
-        Manager *m = userdata;
+        BusContext *b = userdata;
+        Manager *m = b->manager;
         const DeviceInfo *devices;
         size_t n;
         int r;
 
-        /* The udev monitor's list, with every queued uevent applied. */
-        manager_devices_flush(m);
-        devices = device_monitor_devices(m->devices, &n);
+        devices = manager_list_devices(m, &n);
 
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
@@ -93,10 +91,10 @@ static int method_list_devices(sd_bus_message *message, void *userdata, sd_bus_e
 /* A Verify or DeployRegions between its checks and its job, while its region
  * paths are opened as the caller (bus-open.c). */
 typedef struct JobRequest {
-        Manager *manager;
+        BusContext *bus;
         JobKind kind;
         ManagerPort port;
-        BusJobOptions options;
+        ManagerJobOptions options;
         BusJobCharge charge;    /* the caller's job slot, taken from the start */
 } JobRequest;
 
@@ -112,18 +110,17 @@ static void job_request_free(void *userdata) {
 
 static int job_request_submit(JobRequest *req, sd_bus_message *call, Image *image, sd_bus_error *error) {
         _cleanup_(image_freep) Image *img = image;
-        Manager *m = req->manager;
+        Manager *m = req->bus->manager;
         int r;
 
-        if (m->terminating)
+        if (manager_is_terminating(m))
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
-        r = bus_image_validate(img, job_scheduler_known_flash_size(m->scheduler, req->port.node), error);
+        r = bus_image_validate(img, manager_known_flash_size(m, req->port.node), error);
         if (r < 0)
                 return r;
 
         /* The job holds the call until bus_deploy_job_finished() replies. */
-        r = job_scheduler_submit(m->scheduler, req->kind, req->port.node, manager_port_job_trust_key(&req->port),
-                                 TAKE_PTR(img), &req->options.job, sd_bus_message_ref(call), NULL);
+        r = manager_submit_job(m, req->kind, &req->port, TAKE_PTR(img), &req->options, sd_bus_message_ref(call));
         if (r < 0) {
                 sd_bus_message_unref(call);
                 return bus_error_set_errnof(error, r, "Cannot queue the %s on %s: %m",
@@ -157,10 +154,22 @@ static void on_regions_opened(sd_bus_message *call, Image *img, const sd_bus_err
                                req->port.node);
 }
 
-static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_error *error) {
+/* The caller's options in the core's terms; what it left out the core resolves. */
+static ManagerJobOptions job_options_from_bus(const BusJobOptions *o) {
+        return (ManagerJobOptions) {
+                .trust = o->trust,
+                .reset_before_default = o->reset_before_default,
+                .baud_default = o->baud_default,
+                .granularity_default = o->granularity_default,
+                .job = o->job,
+        };
+}
+
+static int submit_job(sd_bus_message *message, BusContext *b, JobKind kind, sd_bus_error *error) {
         _cleanup_(bus_job_charge_done) BusJobCharge charge = {};
         _cleanup_(bus_region_list_done) BusRegionList regions = {};
         _cleanup_(manager_port_done) ManagerPort port = {};
+        Manager *m = b->manager;
         JobRequest *req;
         const char *port_arg;
         BusJobOptions o;
@@ -179,21 +188,21 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
         if (r < 0)
                 return r;
 
-        if (m->terminating)
+        if (manager_is_terminating(m))
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
 
         /* Before the port or a file is touched. */
-        r = bus_polkit_verify(m->bus, message, kind == JOB_KIND_VERIFY ? POLKIT_ACTION_VERIFY : POLKIT_ACTION_DEPLOY,
+        r = bus_polkit_verify(b, message, kind == JOB_KIND_VERIFY ? POLKIT_ACTION_VERIFY : POLKIT_ACTION_DEPLOY,
                               error);
         if (r < 0)
                 return r;
         if (r == 0)
                 return 1;       /* polkit decides; this call comes back then */
-        r = bus_job_charge(&m->bus->job_owners, message, &charge, error);
+        r = bus_job_charge(&b->job_owners, message, &charge, error);
         if (r < 0)
                 return r;
         /* Passed fds are open already; paths are opened below. */
-        r = bus_fd_budget_check(&m->bus->fd_budget, regions.n + BUS_FDS_PER_JOB, false, error);
+        r = bus_fd_budget_check(&b->fd_budget, regions.n + BUS_FDS_PER_JOB, false, error);
         if (r < 0)
                 return r;
 
@@ -213,27 +222,22 @@ static int submit_job(sd_bus_message *message, Manager *m, JobKind kind, sd_bus_
                                                  "the force option", port.node, comm[0] ? comm : "?", pid);
         }
 
-        o.job.trust = o.trust >= 0 ? o.trust : m->config.trust;
-        if (o.reset_before_default)
-                o.job.reset_before = manager_default_reset(port.kind);
-        /* A faster UART only helps behind a bridge: USB-Serial-JTAG ignores the rate. */
-        if (o.baud_default)
-                o.job.baud = port.kind == DEVICE_KIND_UART_BRIDGE ? m->config.bridge_baud : 0;
-        o.job.stub_dir = m->config.stub_dir[0] ? m->config.stub_dir : NULL;
-        if (o.granularity_default)
-                o.job.granularity = m->config.sector_granularity ? JOB_GRANULARITY_SECTOR
-                                                                  : JOB_GRANULARITY_REGION;
-
         req = calloc(1, sizeof(*req));
         if (!req)
                 return -ENOMEM;
-        *req = (JobRequest) { .manager = m, .kind = kind, .port = port, .options = o, .charge = charge };
+        *req = (JobRequest) {
+                .bus = b,
+                .kind = kind,
+                .port = port,
+                .options = job_options_from_bus(&o),
+                .charge = charge,
+        };
         port = (ManagerPort) { .kind = _DEVICE_KIND_INVALID };
         charge = (BusJobCharge) {};
 
         /* Everything is checked before the port is opened; the paths are opened
          * off the event loop, and the job is queued once they are. */
-        r = bus_opens_start(m->bus->opens, message, req->port.node, &regions, on_regions_opened, req,
+        r = bus_opens_start(b->opens, message, req->port.node, &regions, on_regions_opened, req,
                             job_request_free, error);
         if (r < 0)
                 return r;
@@ -282,7 +286,8 @@ static int method_monitor(sd_bus_message *message, void *userdata, sd_bus_error 
 static int trust_state(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
         _cleanup_(manager_port_done) ManagerPort port = {};
-        Manager *m = userdata;
+        BusContext *b = userdata;
+        Manager *m = b->manager;
         const char *port_arg;
         TrustEntry t;
         int r;
@@ -295,7 +300,7 @@ static int trust_state(sd_bus_message *message, void *userdata, sd_bus_error *er
         if (r < 0)
                 return r;
 
-        t = trust_table_get(m->trust, port.device_id);
+        t = manager_trust_state(m, &port);
 
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
@@ -315,7 +320,7 @@ static int trust_state(sd_bus_message *message, void *userdata, sd_bus_error *er
 
 /* The prologue of the port-only trust methods: read the port, authorize,
  * resolve. Returns 0 while polkit decides (the call is re-dispatched then). */
-static int read_authorized_port(Manager *m, sd_bus_message *message, ManagerPort *ret,
+static int read_authorized_port(BusContext *b, sd_bus_message *message, ManagerPort *ret,
                                 sd_bus_error *error) {
         const char *port_arg;
         int r;
@@ -326,10 +331,10 @@ static int read_authorized_port(Manager *m, sd_bus_message *message, ManagerPort
         r = bus_validate_port(port_arg, error);
         if (r < 0)
                 return r;
-        r = bus_polkit_verify(m->bus, message, POLKIT_ACTION_MANAGE_TRUST, error);
+        r = bus_polkit_verify(b, message, POLKIT_ACTION_MANAGE_TRUST, error);
         if (r <= 0)
                 return r;
-        r = resolve_port(m, port_arg, false, ret, error);
+        r = resolve_port(b->manager, port_arg, false, ret, error);
         if (r < 0)
                 return r;
         return 1;
@@ -337,18 +342,14 @@ static int read_authorized_port(Manager *m, sd_bus_message *message, ManagerPort
 
 static int forget_trust(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
-        Manager *m = userdata;
+        BusContext *b = userdata;
         int r;
 
-        r = read_authorized_port(m, message, &port, error);
+        r = read_authorized_port(b, message, &port, error);
         if (r <= 0)
                 return r < 0 ? r : 1;   /* 0: polkit decides; this call comes back then */
 
-        /* A port udev does not know (a bare UART, a device that is gone) can
-         * hold no trust of its own: nothing to forget, and nothing to keep. */
-        if (port.kind == _DEVICE_KIND_INVALID && !trust_table_contains(m->trust, port.device_id))
-                return sd_bus_reply_method_return(message, NULL);
-        r = trust_table_invalidate(m->trust, port.device_id, TRUST_INVALIDATION_FORGOTTEN);
+        r = manager_forget_trust(b->manager, &port);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot forget trust for %s: %m", port.node);
         return sd_bus_reply_method_return(message, NULL);
@@ -367,6 +368,13 @@ static bool job_is_callers(Job *j, void *userdata) {
         return bus_job_owner(f->owners, job_get_userdata(j), &owner) >= 0 && owner == f->uid;
 }
 
+static bool call_is_callers(sd_bus_message *call, void *userdata) {
+        const JobOwnerFilter *f = userdata;
+        uid_t owner;
+
+        return bus_job_owner(f->owners, call, &owner) >= 0 && owner == f->uid;
+}
+
 static bool job_is_someone_elses(Job *j, void *userdata) {
         return !job_is_callers(j, userdata);
 }
@@ -376,10 +384,11 @@ static bool job_is_someone_elses(Job *j, void *userdata) {
  * auth_admin_keep), like systemd's manage-units. root cancels every job. */
 static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
-        Manager *m = userdata;
+        BusContext *b = userdata;
+        Manager *m = b->manager;
         const char *port_arg, *action;
         _cleanup_(sd_bus_error_free) sd_bus_error denied = SD_BUS_ERROR_NULL;
-        JobOwnerFilter filter = { .owners = &m->bus->job_owners };
+        JobOwnerFilter filter = { .owners = &b->job_owners };
         bool others;
         char outcome[32];
         int r;
@@ -398,11 +407,11 @@ static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) 
          * own cancels those (Ctrl-C in a client while someone else's job is
          * queued too); with none, other users' jobs need manage-others. The
          * second dispatch asks the same, and cancels no more than it allowed. */
-        action = bus_polkit_asked_action(m->bus, message) ?:
-                (job_scheduler_count_port(m->scheduler, port.node, job_is_callers, &filter) == 0 &&
-                 job_scheduler_count_port(m->scheduler, port.node, job_is_someone_elses, &filter) > 0
+        action = bus_polkit_asked_action(b, message) ?:
+                (manager_count_jobs(m, port.node, job_is_callers, &filter) == 0 &&
+                 manager_count_jobs(m, port.node, job_is_someone_elses, &filter) > 0
                  ? POLKIT_ACTION_MANAGE_OTHERS : POLKIT_ACTION_MANAGE_TRUST);
-        r = bus_polkit_verify(m->bus, message, action, &denied);
+        r = bus_polkit_verify(b, message, action, &denied);
         if (r < 0) {
                 if (streq(action, POLKIT_ACTION_MANAGE_OTHERS))
                         return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
@@ -417,11 +426,12 @@ static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) 
         others = filter.uid == 0 || streq(action, POLKIT_ACTION_MANAGE_OTHERS);
 
         /* Idempotent: nothing to cancel is not an error. */
-        r = job_scheduler_cancel_port_where(m->scheduler, port.node, others ? NULL : job_is_callers, &filter);
+        r = manager_cancel_jobs(m, port.node, others ? NULL : job_is_callers, &filter);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot cancel jobs on %s: %m", port.node);
-        /* Also the calls whose files are still being opened: they are as good as queued. */
-        r += bus_opens_cancel(m->bus->opens, port.node, others ? NULL : &filter.uid);
+        /* Also the calls whose files are still being opened: they are as good as
+         * queued (whose they are is known from the start: their job slot). */
+        r += bus_opens_cancel_where(b->opens, port.node, others ? NULL : call_is_callers, &filter);
         (void) snprintf(outcome, sizeof(outcome), "cancelled:%d", r);
         log_fields(LOG_INFO, LOG_FIELDS(.port = port.node, .caller_uid = &filter.uid, .outcome = outcome),
                    "Cancelled %d job(s) on %s for uid %d%s.", r, ESC(port.node), (int) filter.uid,
@@ -507,8 +517,8 @@ const sd_bus_vtable bus_deploy_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
-int bus_deploy_add_object(sd_bus *bus, Manager *m) {
-        return sd_bus_add_object_vtable(bus, NULL, BUS_OBJECT_PATH, BUS_INTERFACE, bus_deploy_vtable, m);
+int bus_deploy_add_object(sd_bus *bus, BusContext *b) {
+        return sd_bus_add_object_vtable(bus, NULL, BUS_OBJECT_PATH, BUS_INTERFACE, bus_deploy_vtable, b);
 }
 
 /* ---- job completion ------------------------------------------------------------- */
@@ -556,7 +566,7 @@ static int append_stats(sd_bus_message *reply, Job *j) {
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                   "connect_usec", "t", (uint64_t) s->connect_usec,
                                   "verify_usec", "t", (uint64_t) s->verify_usec,
                                   "write_usec", "t", (uint64_t) s->write_usec,
@@ -567,6 +577,8 @@ static int append_stats(sd_bus_message *reply, Job *j) {
                                   "flash_begins", "t", s->flash_begins,
                                   "stream_restarts", "t", s->stream_restarts,
                                   "repairs", "t", s->repairs,
+                                  "baud", "u", s->baud,
+                                  "baud_fallback", "b", s->baud_fallback,
                                   "flash_size", "t", s->flash_size,
                                   "verification_impossible", "b", s->verification_impossible);
         if (r < 0)
@@ -629,7 +641,7 @@ static int reply_deploy(sd_bus_message *call, Job *j) {
         return sd_bus_message_send(reply);
 }
 
-void bus_deploy_job_finished(Manager *m, Job *j) {
+void bus_deploy_job_finished(BusContext *b, Job *j) {
         _cleanup_bus_message_unref_ sd_bus_message *call = job_get_userdata(j);
         const char *what = job_kind_to_string(job_kind(j)), *port = job_port(j), *outcome;
         uid_t uid = (uid_t) -1;
@@ -639,7 +651,7 @@ void bus_deploy_job_finished(Manager *m, Job *j) {
 
         if (!call)
                 return;
-        bus_job_owners_release(&m->bus->job_owners, call);
+        bus_job_owners_release(&b->job_owners, call);
 
         /* The job is the call that asked for it. */
         (void) sd_bus_message_get_cookie(call, &cookie);
@@ -695,7 +707,7 @@ static int send_progress(sd_bus *bus, void *userdata) {
         return 0;
 }
 
-void bus_deploy_emit_progress(Manager *m, Job *j, JobPhase phase, uint64_t done, uint64_t total) {
+void bus_deploy_emit_progress(BusContext *b, Job *j, JobPhase phase, uint64_t done, uint64_t total) {
         ProgressSignal p = {
                 .port = job_port(j),
                 .phase = job_phase_to_string(phase),
@@ -703,9 +715,7 @@ void bus_deploy_emit_progress(Manager *m, Job *j, JobPhase phase, uint64_t done,
                 .total = total,
         };
 
-        if (!m->bus)
-                return;
-        (void) bus_context_foreach(m->bus, send_progress, &p);
+        (void) bus_context_foreach(b, send_progress, &p);
 }
 
 typedef struct TrustSignal {
@@ -744,10 +754,8 @@ fail:
         return 0;
 }
 
-void bus_deploy_emit_trust_changed(Manager *m, const char *device_id, const TrustEntry *e) {
-        TrustSignal t = { .port = device_id, .entry = e };
+void bus_deploy_emit_trust_changed(BusContext *b, const char *port, const TrustEntry *e) {
+        TrustSignal t = { .port = port, .entry = e };
 
-        if (!m->bus)
-                return;
-        (void) bus_context_foreach(m->bus, send_trust_changed, &t);
+        (void) bus_context_foreach(b, send_trust_changed, &t);
 }

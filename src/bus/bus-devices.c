@@ -7,23 +7,11 @@
 #include "bus-context.h"
 #include "bus-devices.h"
 #include "bus-util.h"
-#include "device-holders.h"
 #include "log.h"
-#include "manager.h"
 
 int bus_device_append_properties(sd_bus_message *m, Manager *manager, const DeviceInfo *d) {
-        TrustEntry t = trust_table_get(manager->trust, manager_device_trust_key(d));
-        const char *owner = job_scheduler_port_owner(manager->scheduler, d->node);
-        const char *chip = job_scheduler_known_chip(manager->scheduler, d->node);
-        char holder_comm[DEVICE_HOLDER_COMM_MAX] = "";
-        int holder_pid = 0, r;
-
-        /* A job outranks the monitors it pauses; both outrank a foreign holder,
-         * which only an idle port can have (the service's own opens are not one). */
-        if (strcmp(owner, "idle") == 0 && port_monitor_set_monitors(manager->monitors, d->node))
-                owner = "monitoring";
-        if (strcmp(owner, "idle") == 0 && device_node_holder(d->node, &holder_pid, holder_comm) > 0)
-                owner = "foreign";
+        ManagerDeviceState state = manager_device_state(manager, d);
+        int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r < 0)
@@ -34,19 +22,19 @@ int bus_device_append_properties(sd_bus_message *m, Manager *manager, const Devi
                                   "pid", "q", d->pid,
                                   "kind", "s", strempty(device_kind_to_string(d->kind)),
                                   "serial", "s", strempty(d->serial),
-                                  "trusted", "b", t.trusted,
-                                  "owner", "s", owner);
+                                  "trusted", "b", state.trusted,
+                                  "owner", "s", port_owner_to_string(state.owner));
         if (r < 0)
                 return r;
         /* What the last job on the port detected; absent before any. */
-        if (chip) {
-                r = sd_bus_message_append(m, "{sv}", "chip", "s", chip);
+        if (state.chip) {
+                r = sd_bus_message_append(m, "{sv}", "chip", "s", state.chip);
                 if (r < 0)
                         return r;
         }
-        if (holder_pid > 0) {
-                r = sd_bus_message_append(m, "{sv}{sv}", "holder_pid", "u", (uint32_t) holder_pid,
-                                          "holder_name", "s", holder_comm);
+        if (state.owner == PORT_OWNER_FOREIGN) {
+                r = sd_bus_message_append(m, "{sv}{sv}", "holder_pid", "u", (uint32_t) state.holder_pid,
+                                          "holder_name", "s", state.holder_name);
                 if (r < 0)
                         return r;
         }
@@ -87,18 +75,14 @@ fail:
         return 0;
 }
 
-void bus_deploy_emit_device_added(Manager *m, const DeviceInfo *d) {
-        DeviceSignal s = { .manager = m, .device = d, .added = true };
+void bus_devices_emit_added(BusContext *b, const DeviceInfo *d) {
+        DeviceSignal s = { .manager = b->manager, .device = d, .added = true };
 
-        if (!m->bus)
-                return;
-        (void) bus_context_foreach(m->bus, send_device_signal, &s);
+        (void) bus_context_foreach(b, send_device_signal, &s);
 }
 
-void bus_deploy_emit_device_removed(Manager *m, const DeviceInfo *d) {
-        DeviceSignal s = { .manager = m, .device = d, .added = false };
+void bus_devices_emit_removed(BusContext *b, const DeviceInfo *d) {
+        DeviceSignal s = { .manager = b->manager, .device = d, .added = false };
 
-        if (!m->bus)
-                return;
-        (void) bus_context_foreach(m->bus, send_device_signal, &s);
+        (void) bus_context_foreach(b, send_device_signal, &s);
 }

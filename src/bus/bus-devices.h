@@ -6,8 +6,7 @@
 #include <systemd/sd-bus.h>
 
 #include "device-enum.h"
-
-typedef struct Manager Manager;
+#include "manager.h"
 
 /* Appends the a{sv} of one device. */
 int bus_device_append_properties(sd_bus_message *m, Manager *manager, const DeviceInfo *d);

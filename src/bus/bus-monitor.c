@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Serial monitors on the bus: Monitor reads and checks its arguments and hands
- * the port monitors (src/device/port-monitor.c) a client; MonitorPaused and
+ * the core a monitor client (src/core, over src/device/port-monitor.c); MonitorPaused and
  * MonitorResumed tell clients out of band what their stream says in band. */
 #include <errno.h>
 #include <string.h>
@@ -14,7 +14,6 @@
 #include "bus-util.h"
 #include "bus-validate.h"
 #include "log.h"
-#include "manager.h"
 
 /* a{sv}: "write" b. */
 static int read_monitor_options(sd_bus_message *m, bool *ret_input, sd_bus_error *error) {
@@ -34,7 +33,7 @@ static int read_monitor_options(sd_bus_message *m, bool *ret_input, sd_bus_error
                 r = bus_validate_option_key(key, error);
                 if (r < 0)
                         return r;
-                if (strcmp(key, "write") != 0)
+                if (!streq(key, "write"))
                         return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS, "Unknown monitor option '%s'", key);
                 r = sd_bus_message_read(m, "v", "b", &b);
                 if (r < 0)
@@ -83,7 +82,8 @@ static int monitor_error(sd_bus_error *error, int r, const char *node) {
 
 int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
-        Manager *m = userdata;
+        BusContext *b = userdata;
+        Manager *m = b->manager;
         const DeviceInfo *d;
         const char *port_arg;
         _cleanup_(sd_bus_error_free) sd_bus_error denied = SD_BUS_ERROR_NULL;
@@ -105,7 +105,7 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         r = read_monitor_options(message, &input, error);
         if (r < 0)
                 return r;
-        if (m->terminating)
+        if (manager_is_terminating(m))
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
 
         r = manager_resolve_port(m, port_arg, true, &port);
@@ -113,9 +113,8 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "No such device: '%s'", port_arg);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port_arg);
-        /* Monitors follow a device by its identity: only devices udev knows. */
-        d = device_monitor_find_node(m->devices, port.node);
-        if (!d)
+        r = manager_monitor_device(m, &port, &d);
+        if (r == -ENODEV)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
                                          "'%s' is not a USB serial device udev knows", port_arg);
         r = bus_sender_uid(message, &uid);
@@ -125,10 +124,10 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         /* Typing into a console that another user is watching (and may be
          * typing into) is acting on their session: that takes manage-others,
          * as cancelling their jobs does. Reading alongside them does not. */
-        others = input && port_monitor_set_other_owner(m->monitors, d->identity, uid);
-        action = bus_polkit_asked_action(m->bus, message) ?:
+        others = input && manager_monitored_by_other(m, d->identity, uid);
+        action = bus_polkit_asked_action(b, message) ?:
                 (others ? POLKIT_ACTION_MANAGE_OTHERS : POLKIT_ACTION_MONITOR);
-        r = bus_polkit_verify(m->bus, message, action, &denied);
+        r = bus_polkit_verify(b, message, action, &denied);
         if (r < 0) {
                 if (streq(action, POLKIT_ACTION_MANAGE_OTHERS))
                         return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
@@ -142,23 +141,22 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
                 return 1;       /* polkit decides; this call comes back then */
         /* Someone else started monitoring while polkit decided. */
         if (input && uid != 0 && !streq(action, POLKIT_ACTION_MANAGE_OTHERS) &&
-            port_monitor_set_other_owner(m->monitors, d->identity, uid))
+            manager_monitored_by_other(m, d->identity, uid))
                 return sd_bus_error_setf(error, BUS_ERROR_PERMISSION_DENIED,
                                          "Another user monitors %s; a writing monitor next to theirs needs %s",
                                          port.node, POLKIT_ACTION_MANAGE_OTHERS);
 
-        if (uid != 0 && port_monitor_set_n_clients_of(m->monitors, uid) >= m->config.monitors_per_user)
+        if (uid != 0 && manager_n_monitors_of(m, uid) >= manager_get_config(m)->monitors_per_user)
                 return sd_bus_error_setf(error, BUS_ERROR_LIMITS_EXCEEDED,
                                          "uid %u already holds %zu monitors (at most %u, MonitorsPerUser=)",
-                                         (unsigned) uid, port_monitor_set_n_clients_of(m->monitors, uid),
-                                         m->config.monitors_per_user);
+                                         (unsigned) uid, manager_n_monitors_of(m, uid),
+                                         manager_get_config(m)->monitors_per_user);
         /* Both ends of the socket pair, and the port if nobody monitors it yet. */
-        r = bus_fd_budget_check(&m->bus->fd_budget, 3, true, error);
+        r = bus_fd_budget_check(&b->fd_budget, 3, true, error);
         if (r < 0)
                 return r;
 
-        r = port_monitor_attach(m->monitors, d, baud, input,
-                                strcmp(job_scheduler_port_owner(m->scheduler, port.node), "flashing") == 0, uid, &fd);
+        r = manager_monitor_attach(m, d, baud, input, uid, &fd);
         if (r < 0)
                 return monitor_error(error, r, port.node);
 
@@ -185,10 +183,8 @@ static int send_monitor_signal(sd_bus *bus, void *userdata) {
         return 0;
 }
 
-void bus_deploy_emit_monitor_paused(Manager *m, const char *port, bool paused) {
+void bus_monitor_emit_paused(BusContext *b, const char *port, bool paused) {
         MonitorSignal s = { .port = port, .paused = paused };
 
-        if (!m->bus)
-                return;
-        (void) bus_context_foreach(m->bus, send_monitor_signal, &s);
+        (void) bus_context_foreach(b, send_monitor_signal, &s);
 }

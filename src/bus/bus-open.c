@@ -391,7 +391,11 @@ int bus_opens_start(BusOpens *o, sd_bus_message *call, const char *order_key, Bu
         return 0;
 }
 
-int bus_opens_cancel(BusOpens *o, const char *order_key, const uid_t *only_uid) {
+int bus_opens_cancel(BusOpens *o, const char *order_key) {
+        return bus_opens_cancel_where(o, order_key, NULL, NULL);
+}
+
+int bus_opens_cancel_where(BusOpens *o, const char *order_key, BusOpenMatchFn match, void *userdata) {
         BusOpen *op, *next;
         int n = 0;
 
@@ -403,7 +407,7 @@ int bus_opens_cancel(BusOpens *o, const char *order_key, const uid_t *only_uid) 
                 next = op->next;
                 if (order_key && !streq(op->order_key, order_key))
                         continue;
-                if (only_uid && op->uid != *only_uid)
+                if (match && !match(op->call, userdata))
                         continue;
                 /* Its caller may be gone already: then nobody learns, and nothing
                  * happens either. */

@@ -5,6 +5,7 @@
  * (a hung or slow file system, NSS) is killed and reaped whenever it dies. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <systemd/sd-bus.h>
@@ -28,10 +29,12 @@ BusOpens *bus_opens_new(sd_event *e);
 BusOpens *bus_opens_free(BusOpens *o);
 /* Calls whose paths are being opened: the service is not idle. */
 size_t bus_opens_n_pending(BusOpens *o);
-/* Answers Cancelled to the calls with order_key (NULL: all) of the user only_uid
- * (NULL: anyone's) whose jobs are not queued yet, and kills their openers
- * (Cancel, SIGTERM). Returns how many. */
-int bus_opens_cancel(BusOpens *o, const char *order_key, const uid_t *only_uid);
+/* Answers Cancelled to the calls with order_key (NULL: all) whose jobs are not
+ * queued yet, and kills their openers (Cancel, SIGTERM). Returns how many. */
+int bus_opens_cancel(BusOpens *o, const char *order_key);
+/* Only the calls match() says yes to (NULL: all). */
+typedef bool (*BusOpenMatchFn)(sd_bus_message *call, void *userdata);
+int bus_opens_cancel_where(BusOpens *o, const char *order_key, BusOpenMatchFn match, void *userdata);
 
 /* Builds call's image from regions (taken): passed fds as they are, paths opened
  * as the sender's uid (bus-creds.h) with its login groups. Calls with the same

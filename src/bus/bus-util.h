@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sd-bus glue shared by the bus-*.c files: cleanup helpers in the style of
- * src/shared/macro.h, and the object path and interface names. */
+ * src/shared/macro.h, and the object path and interface names (the string
+ * helpers come from src/shared/string-util.h). */
 #pragma once
 
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "macro.h"
+#include "string-util.h"
 
 #define BUS_SERVICE_NAME "org.fbuild.Deploy1"
 #define BUS_OBJECT_PATH "/org/fbuild/Deploy1"
@@ -28,24 +30,6 @@ static inline int bus_error_is_disconnect(int r) {
         r = ERRNO_ABS(r);
         return r == ENOTCONN || r == ECONNRESET || r == EPIPE || r == ESHUTDOWN;
 }
-
-#define streq(a, b) (strcmp((a), (b)) == 0)
-static inline bool streq_ptr(const char *a, const char *b) {
-        if (!a || !b)
-                return a == b;
-        return streq(a, b);
-}
-static inline const char *strempty(const char *s) {
-        return s ?: "";
-}
-
-static inline bool str_in_set_internal(const char *s, const char *const *set) {
-        for (; *set; set++)
-                if (streq_ptr(s, *set))
-                        return true;
-        return false;
-}
-#define STR_IN_SET(s, ...) str_in_set_internal((s), (const char *const[]) { __VA_ARGS__, NULL })
 
 /* Who sent a message, for logs: the sender on a bus, the connection's
  * description peer-to-peer. */

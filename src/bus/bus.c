@@ -10,13 +10,13 @@
 #include "bus-util.h"
 #include "fd-util.h"
 #include "log.h"
-#include "manager.h"
 
 static bool name_held(BusNameState s) {
         return s == BUS_NAME_REQUESTING || s == BUS_NAME_OWNED;
 }
 
-int bus_context_new(Manager *m, sd_event *e, BusContext **ret) {
+int bus_context_new(Manager *m, BusContext **ret) {
+        sd_event *e = manager_get_event(m);
         BusContext *b;
         unsigned limit;
         int r;
@@ -142,7 +142,7 @@ int bus_context_connect_system(BusContext *b) {
         r = sd_bus_add_filter(bus, NULL, system_bus_filter, b);
         if (r < 0)
                 return r;
-        r = bus_deploy_add_object(bus, b->manager);
+        r = bus_deploy_add_object(bus, b);
         if (r < 0)
                 return r;
         r = sd_bus_request_name_async(bus, NULL, BUS_SERVICE_NAME, 0, on_name_requested, b);
@@ -182,7 +182,7 @@ size_t bus_context_n_opens(BusContext *b) {
 }
 
 int bus_context_cancel_opens(BusContext *b) {
-        return b ? bus_opens_cancel(b->opens, NULL, NULL) : 0;
+        return b ? bus_opens_cancel(b->opens, NULL) : 0;
 }
 
 int bus_context_release_name(BusContext *b) {
@@ -232,3 +232,78 @@ int bus_context_foreach(BusContext *b, BusForeachFn fn, void *userdata) {
         }
         return bus_server_foreach_peer(b, fn, userdata);
 }
+
+/* ---- the core's hooks ------------------------------------------------------------- */
+
+static void hook_job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total, void *userdata) {
+        bus_deploy_emit_progress(userdata, j, phase, done, total);
+}
+
+static void hook_job_finished(Job *j, void *userdata) {
+        bus_deploy_job_finished(userdata, j);
+}
+
+static void hook_trust_changed(const char *port, const TrustEntry *e, void *userdata) {
+        bus_deploy_emit_trust_changed(userdata, port, e);
+}
+
+static void hook_device_added(const DeviceInfo *d, void *userdata) {
+        bus_devices_emit_added(userdata, d);
+}
+
+static void hook_device_removed(const DeviceInfo *d, void *userdata) {
+        bus_devices_emit_removed(userdata, d);
+}
+
+static void hook_monitor_paused(const char *port, bool paused, void *userdata) {
+        bus_monitor_emit_paused(userdata, port, paused);
+}
+
+static size_t hook_n_pending(void *userdata) {
+        BusContext *b = userdata;
+
+        /* Every call still waiting for its answer that is not a job: a polkit
+         * check or an open; and every peer connection. */
+        return bus_context_n_peers(b) + bus_context_n_polkit_queries(b) + bus_context_n_opens(b);
+}
+
+static void hook_terminate(void *userdata) {
+        BusContext *b = userdata;
+        int r;
+
+        /* Under Accept=no new connections wait in the socket for the next instance;
+         * on the bus, calls to the name go to the next activation. Calls still
+         * opening their files would have become jobs: they end Cancelled like
+         * the jobs (when idle there are none). */
+        bus_context_stop_listening(b);
+        (void) bus_context_cancel_opens(b);
+        r = bus_context_release_name(b);
+        if (r < 0)
+                log_warning_errno(r, "Failed to release the bus name: %m");
+}
+
+static bool hook_stopped(void *userdata) {
+        return bus_context_name_released(userdata);
+}
+
+static int hook_drain(void *userdata) {
+        return bus_context_drain(userdata);
+}
+
+static void hook_flush(void *userdata) {
+        bus_context_flush(userdata);
+}
+
+const ManagerHooks bus_manager_hooks = {
+        .job_progress = hook_job_progress,
+        .job_finished = hook_job_finished,
+        .trust_changed = hook_trust_changed,
+        .device_added = hook_device_added,
+        .device_removed = hook_device_removed,
+        .monitor_paused = hook_monitor_paused,
+        .n_pending = hook_n_pending,
+        .terminate = hook_terminate,
+        .stopped = hook_stopped,
+        .drain = hook_drain,
+        .flush = hook_flush,
+};

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The bus layer as the daemon sees it: the set of connections (the system bus
- * and peer-to-peer clients) and the hooks the scheduler's callbacks call.
- * No sd-bus types here: only src/bus includes sd-bus.h. */
+ * and peer-to-peer clients) in front of the core, and the hooks through which
+ * the core reaches them (bus_manager_hooks, userdata: the BusContext). No
+ * sd-bus types here: only src/bus includes sd-bus.h. */
 #pragma once
 
 #include <stdbool.h>
@@ -10,15 +11,13 @@
 
 #include <systemd/sd-event.h>
 
-#include "device-enum.h"
-#include "job.h"
 #include "macro.h"
-#include "trust-table.h"
+#include "manager.h"
 
-typedef struct Manager Manager;
 typedef struct BusContext BusContext;
 
-int bus_context_new(Manager *m, sd_event *e, BusContext **ret);
+/* Serves m (on its event loop); main.c hands the core bus_manager_hooks with it. */
+int bus_context_new(Manager *m, BusContext **ret);
 /* Closes every connection (after flushing what is queued). */
 BusContext *bus_context_free(BusContext *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BusContext *, bus_context_free);
@@ -49,12 +48,6 @@ bool bus_context_name_released(BusContext *b);
 int bus_context_drain(BusContext *b);
 void bus_context_flush(BusContext *b);
 
-/* Hooks for the scheduler's callbacks (main thread). */
-void bus_deploy_job_finished(Manager *m, Job *j);
-void bus_deploy_emit_progress(Manager *m, Job *j, JobPhase phase, uint64_t done, uint64_t total);
-void bus_deploy_emit_trust_changed(Manager *m, const char *device_id, const TrustEntry *e);
-/* DeviceAdded / DeviceRemoved (src/bus/bus-devices.c). */
-void bus_deploy_emit_device_added(Manager *m, const DeviceInfo *d);
-void bus_deploy_emit_device_removed(Manager *m, const DeviceInfo *d);
-/* MonitorPaused / MonitorResumed (src/bus/bus-monitor.c). */
-void bus_deploy_emit_monitor_paused(Manager *m, const char *port, bool paused);
+/* What the core calls: signals, job replies, and the front end's part of the
+ * idle policy (pending calls, releasing the name, draining). */
+extern const ManagerHooks bus_manager_hooks;

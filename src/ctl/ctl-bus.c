@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "string-util.h"
 
 void ctl_log(const char *format, ...) {
         va_list ap;
@@ -226,7 +227,7 @@ static int read_container_json(sd_bus_message *m, char type, const char *content
         _cleanup_(json_value_freep) JsonValue *out = NULL;
         int r;
 
-        if (type == SD_BUS_TYPE_ARRAY && contents && strcmp(contents, "y") == 0) {
+        if (type == SD_BUS_TYPE_ARRAY && contents && streq(contents, "y")) {
                 /* Digests and such: hex reads better than a list of numbers. */
                 const void *p;
                 size_t n;

@@ -21,6 +21,7 @@
 #include "ctl.h"
 #include "source-parse.h"
 #include "source.h"
+#include "string-util.h"
 
 /* After Ctrl-C, a job that still reports progress this long after our
  * Cancel was asked again (it may not have been queued when Cancel came). */
@@ -117,7 +118,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 progress_clear(&j->progress);
         if (j->interrupts++ == 0) {
                 ctl_log("Cancelling the %s on %s… (again to stop waiting)",
-                        strcmp(j->method, "Verify") == 0 ? "verify" : "deploy", j->port);
+                        streq(j->method, "Verify") ? "verify" : "deploy", j->port);
                 send_cancel(j);
                 return 0;
         }
@@ -133,7 +134,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static bool is_our_port(JobRun *j, const char *port) {
         struct stat st;
 
-        if (strcmp(port, j->port) == 0 || (j->port_alias && strcmp(port, j->port_alias) == 0))
+        if (streq(port, j->port) || (j->port_alias && streq(port, j->port_alias)))
                 return true;
         if (j->port_alias || j->port_stat.st_ino == 0 || stat(port, &st) < 0 ||
             st.st_dev != j->port_stat.st_dev || st.st_ino != j->port_stat.st_ino)
@@ -153,7 +154,7 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
                 return 0;
 
         /* A job that was not queued yet when Cancel came keeps going: ask again. */
-        if (j->interrupts > 0 && strcmp(phase, "done") != 0 &&
+        if (j->interrupts > 0 && !streq(phase, "done") &&
             now_monotonic_usec() - j->last_cancel_usec > CANCEL_RETRY_USEC)
                 send_cancel(j);
 
@@ -379,13 +380,13 @@ static void print_plan(const SourceImage *img, const char *port, const char *chi
 }
 
 static const char *outcome_explanation(const char *outcome) {
-        if (strcmp(outcome, "trust-skip") == 0)
+        if (streq(outcome, "trust-skip"))
                 return "the device provably holds this image; the port was not opened";
-        if (strcmp(outcome, "verify-skip") == 0)
+        if (streq(outcome, "verify-skip"))
                 return "the device already held this image; nothing written";
-        if (strcmp(outcome, "selective") == 0)
+        if (streq(outcome, "selective"))
                 return "only the regions that differed were written";
-        if (strcmp(outcome, "full") == 0)
+        if (streq(outcome, "full"))
                 return "every region was written";
         return "";
 }
@@ -611,7 +612,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 if (r < 0)
                         return ctl_fail(c, CTL_EXIT_INVALID, "Unknown chip '%s' (e.g. esp32, esp32s3, esp32c3)",
                                         c->chip);
-                if (img.chip && strcmp(img.chip, option_chip) != 0)
+                if (img.chip && !streq(img.chip, option_chip))
                         return ctl_fail(c, CTL_EXIT_INVALID, "--chip %s contradicts the build: %s says %s",
                                         option_chip, img.chip_origin, img.chip);
         }

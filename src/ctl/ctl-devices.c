@@ -10,6 +10,7 @@
 
 #include "ctl.h"
 #include "source-parse.h"
+#include "string-util.h"
 
 CtlExit ctl_list_devices(Ctl *c, CtlDevice **ret, size_t *ret_n) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;

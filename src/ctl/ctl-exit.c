@@ -6,6 +6,7 @@
 
 #include "ctl-exit.h"
 #include "macro.h"
+#include "string-util.h"
 
 #define DEPLOY_ERROR "org.fbuild.Deploy1.Error."
 
@@ -37,7 +38,7 @@ CtlExit ctl_exit_from_error_name(const char *name) {
         if (!name)
                 return CTL_EXIT_FAILURE;
         for (size_t i = 0; i < ELEMENTSOF(error_name_table); i++)
-                if (strcmp(error_name_table[i].name, name) == 0)
+                if (streq(error_name_table[i].name, name))
                         return error_name_table[i].code;
         return CTL_EXIT_FAILURE;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "string-util.h"
 
 /* Ctrl-], as telnet and miniterm. */
 #define ESCAPE_KEY 0x1d
@@ -261,7 +262,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static bool is_our_port(CtlMonitor *m, const char *port) {
         struct stat st;
 
-        if (strcmp(port, m->port) == 0)
+        if (streq(port, m->port))
                 return true;
         /* We may have been given a symlink (/dev/serial/by-id/…): same inode. */
         return m->port_stat.st_ino != 0 && stat(port, &st) >= 0 && st.st_dev == m->port_stat.st_dev &&
@@ -275,7 +276,7 @@ static int on_monitor_signal(sd_bus_message *msg, void *userdata, sd_bus_error *
         /* Before the output is printed, the stream's own notice lines say it. */
         if (!m->live || sd_bus_message_read(msg, "s", &port) < 0 || !is_our_port(m, port))
                 return 0;
-        if (strcmp(sd_bus_message_get_member(msg), "MonitorPaused") == 0)
+        if (streq(sd_bus_message_get_member(msg), "MonitorPaused"))
                 monitor_log(m, "%s: monitor paused: a job has the port", m->port);
         else
                 monitor_log(m, "%s: monitor resumed", m->port);
@@ -441,7 +442,7 @@ CtlExit ctl_monitor_run(CtlMonitor *m, bool terminal) {
         if (m->stopped) {
                 monitor_log(m, "Monitor of %s stopped.", m->port);
                 code = CTL_EXIT_SUCCESS;
-        } else if (m->end_reason && strcmp(m->end_reason, "device-removed") == 0) {
+        } else if (m->end_reason && streq(m->end_reason, "device-removed")) {
                 monitor_log(m, "Monitor of %s ended: the device is gone (device-removed).", m->port);
                 code = CTL_EXIT_NO_DEVICE;
         } else if (m->end_reason) {
@@ -471,7 +472,7 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
                 return ctl_fail(c, CTL_EXIT_INVALID, "monitor does not take --json");
         }
         if (argc > 1) {
-                if (c->port && strcmp(c->port, argv[1]) != 0) {
+                if (c->port && !streq(c->port, argv[1])) {
                         ctl_log("Two ports given: --port %s and %s", c->port, argv[1]);
                         return CTL_EXIT_INVALID;
                 }

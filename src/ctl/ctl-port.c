@@ -7,6 +7,7 @@
 
 #include "ctl-port.h"
 #include "source-parse.h"
+#include "string-util.h"
 
 void ctl_device_array_free(CtlDevice *d, size_t n) {
         for (size_t i = 0; i < n; i++) {
@@ -25,7 +26,7 @@ bool port_device_fits(const JsonValue *properties, const char *chip) {
         /* Compare canonical names; an unknown spelling on either side cannot rule a device out. */
         if (source_chip_canonical(chip, &a) < 0 || source_chip_canonical(dev_chip, &b) < 0)
                 return true;
-        return strcmp(a, b) == 0;
+        return streq(a, b);
 }
 
 int port_pick(const CtlDevice *devices, size_t n, const char *chip, size_t *ret_index) {

@@ -8,6 +8,7 @@
 
 #include "ctl-format.h"
 #include "ctl.h"
+#include "string-util.h"
 
 static void format_realtime(char *buf, size_t size, uint64_t usec) {
         time_t t = (time_t) (usec / 1000000);
@@ -110,19 +111,19 @@ int verb_trust(Ctl *c, int argc, char **argv) {
         CtlExit code;
 
         /* argv[0] is "trust"; the dispatcher checked there are 1 or 2 more. */
-        if (strcmp(argv[1], "show") == 0)
+        if (streq(argv[1], "show"))
                 show = true;
-        else if (strcmp(argv[1], "forget") == 0)
+        else if (streq(argv[1], "forget"))
                 show = false;
-        else {
-                return ctl_fail(c, CTL_EXIT_INVALID, "Unknown trust command '%s' (expected show or forget)", argv[1]);
-        }
+        else
+                return ctl_fail(c, CTL_EXIT_INVALID, "Unknown trust command '%s' (expected show or forget)",
+                                argv[1]);
         c->verb = show ? "trust show" : "trust forget";
 
         if (argc > 2) {
-                if (c->port && strcmp(c->port, argv[2]) != 0) {
-                        return ctl_fail(c, CTL_EXIT_INVALID, "Two ports given: --port %s and %s", c->port, argv[2]);
-                }
+                if (c->port && !streq(c->port, argv[2]))
+                        return ctl_fail(c, CTL_EXIT_INVALID, "Two ports given: --port %s and %s", c->port,
+                                        argv[2]);
                 c->port = argv[2];
         }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "string-util.h"
 
 #ifndef PROJECT_VERSION
 #  error "PROJECT_VERSION must be defined by the build"
@@ -141,7 +142,7 @@ static const Verb verbs[] = {
 
 static const Verb *verb_find(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                if (strcmp(verbs[i].name, name) == 0)
+                if (streq(verbs[i].name, name))
                         return &verbs[i];
         return NULL;
 }
@@ -327,7 +328,7 @@ int main(int argc, char **argv) {
                 return usage_error(&c, "Missing command (devices, deploy, verify, trust, monitor)");
         }
 
-        if (strcmp(argv[optind], "help") == 0) {
+        if (streq(argv[optind], "help")) {
                 if (optind + 1 >= argc) {
                         help_main();
                         return CTL_EXIT_SUCCESS;

@@ -9,6 +9,7 @@
 
 #include "json-internal.h"
 #include "macro.h"
+#include "string-util.h"
 
 typedef struct JsonParser {
         const unsigned char *p, *end, *start;
@@ -324,7 +325,7 @@ static int check_duplicate_keys(JsonParser *ps, const JsonValue *o, const unsign
         memcpy(sorted, o->object.members, n * sizeof(JsonMember));
         qsort(sorted, n, sizeof(JsonMember), member_compare);
         for (size_t i = 1; i < n; i++)
-                if (strcmp(sorted[i - 1].key, sorted[i].key) == 0)
+                if (streq(sorted[i - 1].key, sorted[i].key))
                         return parser_fail(ps, at, "duplicate key \"%.64s\" in object", sorted[i].key);
         return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "json-internal.h"
 #include "macro.h"
+#include "string-util.h"
 
 JsonValue *json_value_new(JsonType type) {
         JsonValue *v = calloc(1, sizeof(JsonValue));
@@ -59,11 +60,7 @@ static const char *const json_type_table[_JSON_TYPE_MAX] = {
         [JSON_OBJECT] = "object",
 };
 
-const char *json_type_to_string(JsonType t) {
-        if (t < 0 || t >= _JSON_TYPE_MAX)
-                return NULL;
-        return json_type_table[t];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(json_type, JsonType);
 
 const char *json_string(const JsonValue *v) {
         return v && v->type == JSON_STRING ? v->text : NULL;
@@ -114,7 +111,7 @@ const JsonValue *json_object_get(const JsonValue *v, const char *key) {
         if (!key)
                 return NULL;
         for (size_t i = 0; i < n; i++)
-                if (strcmp(v->object.members[i].key, key) == 0)
+                if (streq(v->object.members[i].key, key))
                         return v->object.members[i].value;
         return NULL;
 }
@@ -254,7 +251,7 @@ int json_object_set(JsonValue *object, const char *key, JsonValue *value) {
                 return -EINVAL;
         }
         for (size_t i = 0; i < object->object.n; i++)
-                if (strcmp(object->object.members[i].key, key) == 0) {
+                if (streq(object->object.members[i].key, key)) {
                         json_value_free(object->object.members[i].value);
                         object->object.members[i].value = value;
                         return 0;

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "macro.h"
+
 typedef enum JsonType {
         JSON_NULL,
         JSON_BOOLEAN,
@@ -39,10 +41,7 @@ typedef struct JsonParseError {
 int json_parse(const char *text, size_t len, JsonValue **ret, JsonParseError *ret_error);
 
 JsonValue *json_value_free(JsonValue *v);
-static inline void json_value_freep(JsonValue **v) {
-        if (*v)
-                *v = json_value_free(*v);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(JsonValue *, json_value_free);
 
 JsonType json_value_type(const JsonValue *v);
 const char *json_type_to_string(JsonType t);

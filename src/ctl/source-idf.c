@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "source-parse.h"
+#include "string-util.h"
 
 /* esptool's --before/--after spellings (both the old snake_case and the
  * esptool 5 kebab-case) → the service's "before"/"after" option values; NULL:
@@ -46,7 +47,7 @@ static int map_reset(const char *value, bool before, char **ret, SourceError *er
                 const char *e = before ? before_map[i].esptool : after_map[i].esptool;
                 const char *s = before ? before_map[i].service : after_map[i].service;
 
-                if (strcmp(e, value) == 0) {
+                if (streq(e, value)) {
                         if (!s)
                                 return 0;
                         *ret = strdup(s);
@@ -88,13 +89,13 @@ static int entry_name_at(const JsonValue *root, uint32_t offset, const char **re
                 const JsonValue *enc = json_object_get(e, "encrypted");
                 uint32_t o;
 
-                if (json_value_type(e) != JSON_OBJECT || strcmp(key, "flash_settings") == 0 ||
-                    strcmp(key, "extra_esptool_args") == 0 || strcmp(key, "flash_files") == 0)
+                if (json_value_type(e) != JSON_OBJECT || streq(key, "flash_settings") ||
+                    streq(key, "extra_esptool_args") || streq(key, "flash_files"))
                         continue;
                 if (!off || source_parse_offset(off, &o) < 0 || o != offset)
                         continue;
                 /* "encrypted" is a string ("true"/"false") in the template; accept a boolean too. */
-                if (json_boolean(enc) || (json_string(enc) && strcmp(json_string(enc), "true") == 0))
+                if (json_boolean(enc) || (json_string(enc) && streq(json_string(enc), "true")))
                         return source_error(err, -EOPNOTSUPP,
                                             "flasher_args.json: \"%.64s\" at 0x%x is marked encrypted; "
                                             "fbuild-deployd does not write encrypted images",

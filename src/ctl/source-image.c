@@ -11,6 +11,7 @@
 
 #include "source-parse.h"
 #include "source.h"
+#include "string-util.h"
 
 static const char *const source_format_table[_SOURCE_FORMAT_MAX] = {
         [SOURCE_FORMAT_ESP_IDF] = "esp-idf",
@@ -18,11 +19,7 @@ static const char *const source_format_table[_SOURCE_FORMAT_MAX] = {
         [SOURCE_FORMAT_PAIR] = "pair",
 };
 
-const char *source_format_to_string(SourceFormat f) {
-        if (f < 0 || f >= _SOURCE_FORMAT_MAX)
-                return NULL;
-        return source_format_table[f];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(source_format, SourceFormat);
 
 int source_error(SourceError *err, int error, const char *format, ...) {
         va_list ap;
@@ -108,7 +105,7 @@ int source_image_set_chip(SourceImage *img, const char *chip, const char *origin
                 return source_error(err, r, "%s names chip '%s', which fbuild-deployd does not support",
                                     origin, chip);
         if (img->chip) {
-                if (strcmp(img->chip, canonical) == 0)
+                if (streq(img->chip, canonical))
                         return 0;
                 return source_error(err, -EXDEV, "%s is for %s but %s is for %s",
                                     img->chip_origin, img->chip, origin, canonical);

@@ -14,6 +14,7 @@
 
 #include "source-parse.h"
 #include "source.h"
+#include "string-util.h"
 
 /* Per-file caps below SOURCE_METADATA_MAX: flasher_args.json and sdkconfig
  * are a few KiB; idedata.json lists every include path of a project. */
@@ -80,11 +81,11 @@ int source_absolute_path(const char *path, char **ret) {
                 if (!cwd)
                         return -errno;
                 /* "." and "./x" read better without the dot. */
-                if (strcmp(path, ".") == 0)
+                if (streq(path, "."))
                         path = "";
                 else if (strncmp(path, "./", 2) == 0)
                         path += 2;
-                if (asprintf(&p, "%s%s%s", cwd, *path && strcmp(cwd, "/") != 0 ? "/" : "", path) < 0)
+                if (asprintf(&p, "%s%s%s", cwd, *path && !streq(cwd, "/") ? "/" : "", path) < 0)
                         return -ENOMEM;
         }
         /* Trailing slashes would double up when joined. */
@@ -216,7 +217,7 @@ static int load_idf(SourceImage *img, const char *argument, const char *build_di
         if (r != 0)
                 return r < 0 ? r : 0;
         for (size_t i = first; i < img->n_regions; i++)
-                if (img->regions[i].name && strcmp(img->regions[i].name, "bootloader") == 0)
+                if (img->regions[i].name && streq(img->regions[i].name, "bootloader"))
                         return chip_from_image(img, img->regions[i].path, err);
         return 0;
 }
@@ -296,9 +297,9 @@ static int load_pio_env(SourceImage *img, const char *argument, const char *env_
                         base = strrchr(path, '/');
                         base = base ? base + 1 : path;
                         r = source_image_add_region(img, (unsigned) source, idedata.images[i].offset, path,
-                                                    strcmp(base, "bootloader.bin") == 0 ? "bootloader" :
-                                                    strcmp(base, "partitions.bin") == 0 ? "partitions" :
-                                                    strcmp(base, "boot_app0.bin") == 0 ? "boot_app0" : NULL);
+                                                    streq(base, "bootloader.bin") ? "bootloader" :
+                                                    streq(base, "partitions.bin") ? "partitions" :
+                                                    streq(base, "boot_app0.bin") ? "boot_app0" : NULL);
                         if (r == -E2BIG)
                                 return source_error(err, r, "More than %d regions", SOURCE_REGIONS_MAX);
                         if (r < 0)
@@ -482,7 +483,7 @@ int source_load(SourceImage *img, const char *argument, SourceError *err) {
         if (S_ISREG(st.st_mode)) {
                 base = strrchr(argument, '/');
                 base = base ? base + 1 : argument;
-                if (strcmp(base, "flasher_args.json") != 0 && strcmp(base, "idedata.json") != 0)
+                if (!streq(base, "flasher_args.json") && !streq(base, "idedata.json"))
                         return source_error(err, -EINVAL,
                                             "%s: a single file needs its flash offset: OFFSET=%s (e.g. 0x10000=%s)",
                                             argument, argument, argument);
@@ -498,7 +499,7 @@ int source_load(SourceImage *img, const char *argument, SourceError *err) {
                 r = source_absolute_path(slash ? (copy[0] ? copy : "/") : ".", &dir);
                 if (r < 0)
                         return source_error(err, r, "%s: %s", argument, strerror(-r));
-                return strcmp(base, "flasher_args.json") == 0 ? load_idf(img, argument, dir, err)
+                return streq(base, "flasher_args.json") ? load_idf(img, argument, dir, err)
                                                                : load_pio_env(img, argument, dir, err);
         }
         if (!S_ISDIR(st.st_mode))
@@ -529,7 +530,7 @@ int source_load(SourceImage *img, const char *argument, SourceError *err) {
 
         /* .pio/build itself. */
         base = strrchr(dir, '/');
-        if (base && strcmp(base, "/build") == 0 && strstr(dir, "/.pio/build"))
+        if (base && streq(base, "/build") && strstr(dir, "/.pio/build"))
                 return load_pio_build_dir(img, argument, dir, err);
 
         return source_error(err, -ENOENT,

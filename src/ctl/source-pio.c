@@ -9,6 +9,7 @@
 
 #include "json.h"
 #include "source-parse.h"
+#include "string-util.h"
 
 void pio_idedata_done(PioIdedata *d) {
         for (size_t i = 0; i < d->n_images; i++)
@@ -25,7 +26,7 @@ static int program_name(const char *prog_path, char **ret) {
         base = strrchr(prog_path, '/');
         base = base ? base + 1 : prog_path;
         dot = strrchr(base, '.');
-        if (!dot || strcmp(dot, ".elf") != 0 || dot == base)
+        if (!dot || !streq(dot, ".elf") || dot == base)
                 return 0;
         *ret = strndup(base, (size_t) (dot - base));
         return *ret ? 0 : -ENOMEM;

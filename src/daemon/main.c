@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fbuild-deployd: deploys firmware to ESP32-family boards for D-Bus clients.
  * Started by socket activation (peer-to-peer on the passed sockets) and/or D-Bus
- * activation (org.fbuild.Deploy1 on the system bus); exits when idle. */
+ * activation (org.fbuild.Deploy1 on the system bus); exits when idle. Wires the
+ * core (src/core) to the bus (src/bus): the core's hooks are the bus's. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -11,9 +12,11 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "bus.h"
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "string-util.h"
 #include "user-open.h"
 
 #ifndef PROJECT_VERSION
@@ -142,8 +145,50 @@ static int collect_listen_fds(int *fds, size_t *ret_n) {
         return 0;
 }
 
+/* Serves the listening sockets (takes the fds) and, when reachable, the system
+ * bus. -ENOTCONN if there is neither. */
+static int serve(BusContext *b, const Config *config, const int *listen_fds, size_t n_listen_fds) {
+        int r;
+
+        for (size_t i = 0; i < n_listen_fds; i++) {
+                r = bus_context_add_listener(b, listen_fds[i]);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to serve listening socket %d: %m", listen_fds[i]);
+        }
+
+        r = bus_context_connect_system(b);
+        if (r < 0) {
+                if (n_listen_fds == 0) {
+                        log_error_errno(r, "Cannot connect to the system bus (%m) and no listening socket was "
+                                        "passed (start via fbuild-deployd.socket or D-Bus activation): "
+                                        "nothing to serve.");
+                        return -ENOTCONN;
+                }
+                log_info_errno(r, "No system bus (%m); serving peer-to-peer only.");
+        }
+
+        if (config->idle_timeout_usec == USEC_INFINITY)
+                log_debug("Serving on %zu socket(s)%s; no idle exit.", n_listen_fds,
+                          r >= 0 ? " and the system bus" : "");
+        else
+                log_debug("Serving on %zu socket(s)%s; idle exit after %llu ms.", n_listen_fds,
+                          r >= 0 ? " and the system bus" : "",
+                          (unsigned long long) (config->idle_timeout_usec / USEC_PER_MSEC));
+        return 0;
+}
+
+/* The core and its front end: the jobs stop first, while their callers and the
+ * trust table can still be told; then the connections; then the rest. */
+static void shut_down(Manager *m, BusContext *b) {
+        manager_stop(m);
+        manager_set_hooks(m, NULL, NULL);
+        bus_context_free(b);
+        manager_free(m);
+}
+
 int main(int argc, char *argv[]) {
-        _cleanup_(manager_freep) Manager *m = NULL;
+        Manager *m = NULL;
+        BusContext *b = NULL;
         int fds[MAX_LISTEN_FDS];
         size_t n_fds = 0;
         sigset_t mask;
@@ -151,7 +196,7 @@ int main(int argc, char *argv[]) {
         int r;
 
         /* Spawned by ourselves to open a caller's file as the caller (bus-open.c). */
-        if (argc > 1 && strcmp(argv[1], USER_OPEN_ARGV1) == 0)
+        if (argc > 1 && streq(argv[1], USER_OPEN_ARGV1))
                 return user_open_main(argc, argv);
 
         r = parse_argv(argc, argv);
@@ -186,9 +231,18 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Failed to set up the service: %m");
                 return EXIT_FAILURE;
         }
-        r = manager_start(m, fds, n_fds);
-        if (r < 0)
+        r = bus_context_new(m, &b);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up the bus: %m");
+                shut_down(m, b);
                 return EXIT_FAILURE;
+        }
+        manager_set_hooks(m, &bus_manager_hooks, b);
+        r = serve(b, &config, fds, n_fds);
+        if (r < 0) {
+                shut_down(m, b);
+                return EXIT_FAILURE;
+        }
 
         log_info("fbuild-deployd %s serving.", PROJECT_VERSION);
         (void) sd_notify(false, "READY=1\nSTATUS=Serving");
@@ -199,5 +253,6 @@ int main(int argc, char *argv[]) {
 
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Exiting");
         log_info("Exiting.");
+        shut_down(m, b);
         return r;
 }

@@ -13,6 +13,7 @@
 
 #include "device-enum.h"
 #include "macro.h"
+#include "string-util.h"
 
 #define ESPRESSIF_VID 0x303a
 #define ESPRESSIF_USB_SERIAL_JTAG_PID 0x1001
@@ -23,11 +24,7 @@ static const char *const device_kind_table[_DEVICE_KIND_MAX] = {
         [DEVICE_KIND_USB_OTG] = "usb-otg",
 };
 
-const char *device_kind_to_string(DeviceKind k) {
-        if (k < 0 || k >= _DEVICE_KIND_MAX)
-                return NULL;
-        return device_kind_table[k];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(device_kind, DeviceKind);
 
 /* USB-to-UART bridge chips found on ESP boards. */
 static const uint16_t bridge_vids[] = {
@@ -50,7 +47,7 @@ DeviceKind device_kind_from_usb(uint16_t vid, uint16_t pid, const char *driver) 
                         return DEVICE_KIND_UART_BRIDGE;
         if (driver)
                 for (size_t i = 0; i < ELEMENTSOF(bridge_drivers); i++)
-                        if (strcmp(driver, bridge_drivers[i]) == 0)
+                        if (streq(driver, bridge_drivers[i]))
                                 return DEVICE_KIND_UART_BRIDGE;
         /* cdc_acm and anything else: the chip's own USB (TinyUSB CDC and friends). */
         return DEVICE_KIND_USB_OTG;
@@ -266,10 +263,10 @@ static bool tty_is_named(struct udev_device *tty, const LookupState *s) {
         struct udev_list_entry *link;
         const char *devnode = udev_device_get_devnode(tty);
 
-        if (devnode && strcmp(devnode, s->node) == 0)
+        if (devnode && streq(devnode, s->node))
                 return true;
         udev_list_entry_foreach(link, udev_device_get_devlinks_list_entry(tty))
-                if (strcmp(udev_list_entry_get_name(link), s->node) == 0)
+                if (streq(udev_list_entry_get_name(link), s->node))
                         return true;
         /* Any other name for the same node (a symlink of one's own, a bind
          * mount): the device number tells. */

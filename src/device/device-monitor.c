@@ -12,6 +12,7 @@
 #include "device-monitor.h"
 #include "log.h"
 #include "macro.h"
+#include "string-util.h"
 
 /* Removed devices remembered by node, for TrustState on a port that is gone. */
 #define DEVICE_MONITOR_REMOVED_MAX 16
@@ -33,14 +34,14 @@ struct DeviceMonitor {
 
 static DeviceInfo *monitor_find_syspath(DeviceMonitor *mon, const char *syspath) {
         for (size_t i = 0; i < mon->n_devices; i++)
-                if (mon->devices[i].syspath && strcmp(mon->devices[i].syspath, syspath) == 0)
+                if (mon->devices[i].syspath && streq(mon->devices[i].syspath, syspath))
                         return &mon->devices[i];
         return NULL;
 }
 
 static void monitor_forget_removed(DeviceMonitor *mon, const char *node) {
         for (size_t i = 0; i < DEVICE_MONITOR_REMOVED_MAX; i++)
-                if (mon->removed[i].node && strcmp(mon->removed[i].node, node) == 0) {
+                if (mon->removed[i].node && streq(mon->removed[i].node, node)) {
                         free(mon->removed[i].node);
                         free(mon->removed[i].identity);
                         memmove(&mon->removed[i], &mon->removed[i + 1],
@@ -112,7 +113,7 @@ static void monitor_handle(DeviceMonitor *mon, struct udev_device *dev) {
 
         if (!action || !syspath)
                 return;
-        if (strcmp(action, "remove") == 0) {
+        if (streq(action, "remove")) {
                 /* sysfs may be gone already: go by what was recorded at add. */
                 known = monitor_find_syspath(mon, syspath);
                 if (known) {
@@ -121,7 +122,7 @@ static void monitor_handle(DeviceMonitor *mon, struct udev_device *dev) {
                 }
                 return;
         }
-        if (strcmp(action, "add") != 0 && strcmp(action, "change") != 0)
+        if (!streq(action, "add") && !streq(action, "change"))
                 return;
         r = device_info_from_udev(dev, &d);
         if (r < 0) {
@@ -132,7 +133,7 @@ static void monitor_handle(DeviceMonitor *mon, struct udev_device *dev) {
         /* A change that changes nothing that matters, or an add we have already
          * seen (plugged in while the start-up scan ran): nothing happened. */
         known = monitor_find_syspath(mon, syspath);
-        if (known && strcmp(known->identity, d.identity) == 0 && strcmp(known->node, d.node) == 0) {
+        if (known && streq(known->identity, d.identity) && streq(known->node, d.node)) {
                 device_info_done(&d);
                 return;
         }
@@ -275,7 +276,7 @@ const DeviceInfo *device_monitor_find_node(DeviceMonitor *mon, const char *node)
         if (!mon || !node)
                 return NULL;
         for (size_t i = 0; i < mon->n_devices; i++)
-                if (strcmp(mon->devices[i].node, node) == 0)
+                if (streq(mon->devices[i].node, node))
                         return &mon->devices[i];
         return NULL;
 }
@@ -284,7 +285,7 @@ const DeviceInfo *device_monitor_find_identity(DeviceMonitor *mon, const char *i
         if (!mon || !identity)
                 return NULL;
         for (size_t i = 0; i < mon->n_devices; i++)
-                if (strcmp(mon->devices[i].identity, identity) == 0)
+                if (streq(mon->devices[i].identity, identity))
                         return &mon->devices[i];
         return NULL;
 }
@@ -293,7 +294,7 @@ const char *device_monitor_removed_identity(DeviceMonitor *mon, const char *node
         if (!mon || !node)
                 return NULL;
         for (size_t i = 0; i < DEVICE_MONITOR_REMOVED_MAX && mon->removed[i].node; i++)
-                if (strcmp(mon->removed[i].node, node) == 0)
+                if (streq(mon->removed[i].node, node))
                         return mon->removed[i].identity;
         return NULL;
 }

@@ -16,6 +16,7 @@
 #include "device-watch.h"
 #include "log.h"
 #include "macro.h"
+#include "string-util.h"
 
 typedef struct WatchEntry {
         char *identity;
@@ -48,14 +49,14 @@ static void watch_entry_done(DeviceWatch *w, WatchEntry *e) {
 
 static WatchEntry *watch_find_identity(DeviceWatch *w, const char *identity) {
         for (size_t i = 0; i < w->n_entries; i++)
-                if (strcmp(w->entries[i].identity, identity) == 0)
+                if (streq(w->entries[i].identity, identity))
                         return &w->entries[i];
         return NULL;
 }
 
 static WatchEntry *watch_find_tty(DeviceWatch *w, const char *tty_node) {
         for (size_t i = 0; i < w->n_entries; i++)
-                if (strcmp(w->entries[i].tty_node, tty_node) == 0)
+                if (streq(w->entries[i].tty_node, tty_node))
                         return &w->entries[i];
         return NULL;
 }

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "macro.h"
 #include "port-monitor.h"
+#include "string-util.h"
 #include "time-util.h"
 #include "transport-serial.h"
 
@@ -361,14 +362,14 @@ static void port_monitor_free(PortMonitor *pm) {
 
 static PortMonitor *set_find_identity(PortMonitorSet *s, const char *identity) {
         for (PortMonitor *pm = s->ports; pm; pm = pm->next)
-                if (strcmp(pm->identity, identity) == 0)
+                if (streq(pm->identity, identity))
                         return pm;
         return NULL;
 }
 
 static PortMonitor *set_find_node(PortMonitorSet *s, const char *node) {
         for (PortMonitor *pm = s->ports; pm; pm = pm->next)
-                if (strcmp(pm->node, node) == 0)
+                if (streq(pm->node, node))
                         return pm;
         return NULL;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "esp-loader.h"
+#include "macro.h"
 
 typedef struct FlashStub {
         EspStubImage image;             /* points into text/data below */
@@ -19,7 +20,4 @@ int flash_stub_parse(const char *json, size_t len, FlashStub **ret);
 /* Reads <dir>/<chip_name>.json: -ENOENT if there is none, or parse errors. */
 int flash_stub_load(const char *dir, const char *chip_name, FlashStub **ret);
 FlashStub *flash_stub_free(FlashStub *s);
-static inline void flash_stub_freep(FlashStub **s) {
-        if (*s)
-                *s = flash_stub_free(*s);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(FlashStub *, flash_stub_free);

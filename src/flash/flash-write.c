@@ -17,9 +17,12 @@
 /* Progress is reported in steps of at most this much flash, even when one
  * highly compressed block covers more. */
 #define FLASH_PROGRESS_STEP (64 * 1024)
-/* A region whose data arrived damaged (inflate error, MD5 mismatch) is written
- * again from the start, this many times in all. */
-#define FLASH_WRITE_PASSES 3
+/* A region whose data arrived damaged (inflate error, MD5 mismatch) gets this
+ * many passes in all; after the first, a pass writes only the sectors that do
+ * not hold the image (a block with two flipped bits in the same position
+ * passes the loader's XOR checksum, so on a noisy link every long pass has a
+ * damaged block somewhere: repassing the whole region never converges). */
+#define FLASH_WRITE_PASSES 8
 /* Restarts of a compressed ROM stream in a row that keep nothing before the
  * rest goes uncompressed, and of any stream before the write gives up: a link
  * that lets no block through is not mended by the rest of the budget. */
@@ -247,6 +250,11 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
                 pos += kept;
 
                 fruitless = kept > 0 ? 0 : fruitless + 1;
+                if (fruitless >= FLASH_WRITE_FRUITLESS_RESTARTS && esp_loader_baud_raised(l))
+                        /* the raised rate may be what breaks the link: the
+                         * caller can go back to the connect rate (a reset) */
+                        return log_debug_errno(r, "%u restarts in a row kept nothing at a raised baud rate: %m",
+                                               fruitless);
                 if (fruitless >= FLASH_WRITE_FRUITLESS_LIMIT)
                         return log_debug_errno(r, "%u restarts in a row kept nothing, giving up: %m", fruitless);
                 if (compressed && fruitless >= FLASH_WRITE_FRUITLESS_RESTARTS &&
@@ -257,28 +265,101 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
         }
 }
 
-/* One pass over the whole image: on a loader whose compressed streams spill,
- * a compressed head and an uncompressed tail that the head's spill lands in
- * (flash_plan_spill_split), else one compressed stream. */
-static int write_pass(EspLoader *l, WriteImage *w) {
+/* Image bytes [from, to) (from sector aligned on a ROM): on a loader whose
+ * compressed streams spill, a compressed head and an uncompressed tail that the
+ * head's spill lands in (flash_plan_spill_split), else one compressed stream. */
+static int write_range(EspLoader *l, WriteImage *w, size_t from, size_t to) {
         FlashCostModel m;
-        uint64_t head;
+        size_t head;
         int r;
 
         flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : esp_loader_baud(l),
                               FLASH_WRITE_RTT_USEC, esp_loader_is_stub(l));
         (void) esp_loader_defl_spill(l, &m.spill_window);
-        head = flash_plan_spill_split(&m, w->base, w->size);
+        head = from + (size_t) flash_plan_spill_split(&m, w->base + (uint32_t) from, to - from);
 
-        if (head > 0) {
-                r = write_segment(l, w, 0, (size_t) head, true);
+        if (head > from) {
+                r = write_segment(l, w, from, head, true);
                 if (r < 0)
                         return r;
         }
-        if (head < w->size) {
-                r = write_segment(l, w, (size_t) head, w->size, false);
+        if (head < to) {
+                r = write_segment(l, w, head, to, false);
                 if (r < 0)
                         return r;
+        }
+        return 0;
+}
+
+/* The caller's bytes inside image bytes [from, to), for an MD5 of them. */
+static bool write_image_region_part(const WriteImage *w, size_t from, size_t to, uint32_t *ret_addr,
+                                    size_t *ret_skip, size_t *ret_len) {
+        size_t a = MAX(from, w->prefix), b = MIN(to, w->prefix + w->region_size);
+
+        if (a >= b)
+                return false;
+        *ret_addr = w->base + (uint32_t) a;
+        *ret_skip = a - w->prefix;
+        *ret_len = b - a;
+        return true;
+}
+
+/* Marks in damaged[] (one per sector of the image, from its base) the sectors
+ * whose flash does not hold the caller's bytes: 64 KiB blocks first, then the
+ * sectors of the blocks that differ. */
+static int write_image_find_damage(EspLoader *l, WriteImage *w, const uint8_t *data, bool *damaged,
+                                   size_t n_sectors, size_t *ret_n_damaged) {
+        const size_t per_block = FLASH_PLAN_BLOCK_SIZE / FLASH_SECTOR_SIZE;
+        size_t n_damaged = 0;
+        int r;
+
+        for (size_t b = 0; b < n_sectors; b += per_block) {
+                size_t end = MIN(b + per_block, n_sectors), skip, len;
+                bool match = false;
+                uint32_t addr;
+
+                for (size_t i = b; i < end; i++)
+                        damaged[i] = false;
+                if (!write_image_region_part(w, b * FLASH_SECTOR_SIZE, end * FLASH_SECTOR_SIZE, &addr,
+                                             &skip, &len))
+                        continue;
+                r = flash_verify_region(l, addr, data + skip, len, &match, NULL);
+                if (r < 0)
+                        return r;
+                if (match)
+                        continue;
+                for (size_t i = b; i < end; i++) {
+                        if (!write_image_region_part(w, i * FLASH_SECTOR_SIZE, (i + 1) * FLASH_SECTOR_SIZE,
+                                                     &addr, &skip, &len))
+                                continue;
+                        r = flash_verify_region(l, addr, data + skip, len, &match, NULL);
+                        if (r < 0)
+                                return r;
+                        damaged[i] = !match;
+                        n_damaged += !match;
+                }
+        }
+        *ret_n_damaged = n_damaged;
+        return 0;
+}
+
+/* One pass: every run of damaged sectors (all of them on the first pass). */
+static int write_pass(EspLoader *l, WriteImage *w, const bool *damaged, size_t n_sectors) {
+        int r;
+
+        for (size_t i = 0; i < n_sectors;) {
+                size_t k = i;
+
+                if (!damaged[i]) {
+                        i++;
+                        continue;
+                }
+                while (k < n_sectors && damaged[k])
+                        k++;
+                r = write_range(l, w, i * FLASH_SECTOR_SIZE, MIN(k * FLASH_SECTOR_SIZE, w->size));
+                if (r < 0)
+                        return r;
+                i = k;
         }
         return 0;
 }
@@ -295,6 +376,8 @@ static bool write_pass_corrupted(EspLoader *l, int r) {
 int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                        FlashProgressFn progress, void *userdata, uint64_t *ret_wire_bytes) {
         _cleanup_(write_image_done) WriteImage w = { .progress = progress, .userdata = userdata };
+        _cleanup_free_ bool *damaged = NULL;
+        size_t n_sectors;
         bool match = false;
         int r;
 
@@ -316,15 +399,37 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
         if (r < 0)
                 return r;
 
+        n_sectors = DIV_ROUND_UP(w.size, FLASH_SECTOR_SIZE);
+        damaged = malloc(n_sectors * sizeof(bool));
+        if (!damaged)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_sectors; i++)
+                damaged[i] = true;
+
         for (unsigned pass = 0; pass < FLASH_WRITE_PASSES; pass++) {
                 if (pass > 0) {
+                        size_t n_damaged = 0;
+
+                        r = write_image_find_damage(l, &w, data, damaged, n_sectors, &n_damaged);
+                        if (r < 0)
+                                return r;
+                        if (n_damaged == 0) {
+                                /* every part holds the image (a failed pass may
+                                 * have got it all there), unless the flash is
+                                 * changing under us: the region's MD5 decides */
+                                r = flash_verify_region(l, offset, data, len, &match, NULL);
+                                if (r < 0)
+                                        return r;
+                                break;
+                        }
                         r = esp_loader_take_restart(l);
                         if (r < 0)
                                 break;
-                        log_debug("Writing the region at 0x%x again (pass %u).", offset, pass + 1);
+                        log_debug("Writing %zu damaged sector(s) of the region at 0x%x again (pass %u).",
+                                  n_damaged, offset, pass + 1);
                 }
 
-                r = write_pass(l, &w);
+                r = write_pass(l, &w, damaged, n_sectors);
                 if (r < 0) {
                         if (write_pass_corrupted(l, r))
                                 continue;

@@ -24,9 +24,12 @@ int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t 
  * goes uncompressed so that nothing past the region's last sector is touched
  * (flash_plan_spill_split). A stream that loses a block, or has one refused,
  * begins again from the first sector not surely on flash, within the loader's
- * restart budget (esp_loader_take_restart). A pass whose data reached the chip
- * damaged (inflate error, MD5 mismatch) is repeated from the start, up to three
- * passes in all. Progress fires after each block, in steps of at most 64 KiB of
+ * restart budget (esp_loader_take_restart); at a raised baud rate
+ * (esp_loader_baud_raised) two restarts in a row that keep nothing end the write
+ * with the stream's error, so that the caller can go back to the connect rate.
+ * A pass whose data reached the chip damaged (inflate error, MD5 mismatch) is
+ * followed by one that writes only the sectors that differ, up to eight passes
+ * in all. Progress fires after each block, in steps of at most 64 KiB of
  * the region. ret_wire_bytes (may be NULL) gets the data bytes sent, over every
  * stream. */
 int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "macro.h"
+
 #define IMAGE_SHA256_SIZE 32
 #define IMAGE_ALIGNMENT 0x1000u
 #define IMAGE_MAX_REGIONS 64
@@ -38,10 +40,7 @@ typedef struct Image {
 
 Image *image_new(void);
 Image *image_free(Image *img);   /* closes fds, frees data */
-static inline void image_freep(Image **img) {
-        if (*img)
-                *img = image_free(*img);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Image *, image_free);
 /* Takes ownership of fd even on failure. -EINVAL beyond IMAGE_MAX_REGIONS. */
 int image_add_region(Image *img, uint32_t offset, int fd);
 
@@ -65,7 +64,7 @@ int image_load(Image *img);
 int image_compute_hash(Image *img);
 
 /* The memo: file identity (dev, ino, size, mtime, ctime) of every region plus its
- * offset → image hash. Owned by the Manager; used from the main thread only. */
+ * offset → image hash. Owned by the job scheduler; used from the main thread only. */
 typedef struct ImageHashCache ImageHashCache;
 ImageHashCache *image_hash_cache_new(size_t max_entries);
 ImageHashCache *image_hash_cache_free(ImageHashCache *c);

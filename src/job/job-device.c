@@ -13,7 +13,6 @@
 #include "job-internal.h"
 #include "log.h"
 #include "macro.h"
-#include "transport-serial.h"
 
 /* ---- the worker: the device -------------------------------------------------------- */
 
@@ -114,10 +113,16 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         if (r < 0)
                 return r;
 
-        if (j->options.baud != 0 && j->options.baud != t->baud) {
+        /* After a fallback the link stays at the rate that works. */
+        if (j->options.baud != 0 && j->options.baud != t->baud && !j->stats.baud_fallback) {
                 r = esp_loader_change_baud(l, j->options.baud);
                 if (r == -ECANCELED || r == -ENODEV)
                         return job_fail(j, r, "cannot change the baud rate");
+                /* The chip switched and answers at neither rate: a reset (the
+                 * link fallback) brings it back. */
+                if (r < 0 && esp_loader_baud_raised(l))
+                        return job_fail(j, r, "lost the link after switching to %" PRIu32 " baud",
+                                        j->options.baud);
                 /* The loader is back at the old rate: slower, but it works. */
                 if (r < 0)
                         log_warning_errno(r, "%s: cannot switch to %" PRIu32 " baud, staying at %" PRIu32 ": %m",
@@ -574,6 +579,11 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
         j->rtt_usec = JOB_RTT_DEFAULT_USEC;
 
         started = now_usec();
+        /* A second session (after a link fallback) verifies afresh. */
+        for (size_t i = 0; i < img->n_regions; i++) {
+                free(j->blocks[i].changed);
+                j->blocks[i] = (JobBlockVerdicts) {};
+        }
         r = job_verify(j, l, &unverifiable);
         j->stats.verify_usec = now_usec() - started;
         if (r < 0)
@@ -591,7 +601,10 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                         all_matched = false;
 
         if (j->kind == JOB_KIND_DEPLOY) {
-                if (all_matched)
+                if (all_matched && j->n_written > 0)
+                        /* a session after a link fallback finds the first one's writes */
+                        j->outcome = job_wrote_everything(j) ? JOB_OUTCOME_FULL : JOB_OUTCOME_SELECTIVE;
+                else if (all_matched)
                         j->outcome = JOB_OUTCOME_VERIFY_SKIP;
                 else {
                         r = job_write(j, l, unverifiable);
@@ -616,6 +629,43 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                         log_warning_errno(r, "%s: hard reset failed: %m", ESC(j->port));
         }
         return 0;
+}
+
+/* Failures a raised baud rate may cause: a reply lost or garbled, a block
+ * refused, a write that kept nothing, data that did not read back. */
+static bool job_link_fallback_wanted(Job *j, EspLoader *l, int r) {
+        return esp_loader_baud_raised(l) && !j->stats.baud_fallback && !job_cancelled(j) &&
+               (r == -ETIMEDOUT || r == -EBADMSG || r == -EPROTO || r == -EIO);
+}
+
+static void job_take_loader_stats(Job *j, EspLoader *l) {
+        const EspLoaderStats *st = esp_loader_stats(l);
+
+        j->stats.flash_begins += st->flash_begins;
+        j->stats.stream_restarts += st->stream_restarts;
+}
+
+/* The chip keeps a raised rate until it is reset (the ROM, and a stub the ROM
+ * would have to upload again): reset it into the bootloader at the connect
+ * rate and run the session again. What is on the flash and proven stays: the
+ * session's verify finds it, and the writes already made stay in `written`. */
+static int job_link_fallback(Job *j, Transport *t, EspLoader **l, int failure) {
+        int r;
+
+        log_warning("%s: the link lost data at %" PRIu32 " baud (%s), going on at %u baud",
+                    ESC(j->port), t->baud, strerror(-failure), JOB_CONNECT_BAUD);
+        j->stats.baud_fallback = true;
+        j->error_message[0] = '\0';
+
+        job_take_loader_stats(j, *l);
+        *l = esp_loader_free(*l);
+        r = transport_set_baud(t, JOB_CONNECT_BAUD);
+        if (r < 0)
+                return job_fail(j, r, "cannot go back to %u baud", JOB_CONNECT_BAUD);
+        r = esp_loader_new(t, l);
+        if (r < 0)
+                return r;
+        return job_session(j, *l, t);
 }
 
 static void job_publish_transport(Job *j, Transport *t, bool *ret_cancelled) {
@@ -654,7 +704,7 @@ int job_run_device(Job *j) {
 
         if (job_cancelled(j))
                 return -ECANCELED;
-        r = transport_serial_open(j->port, JOB_CONNECT_BAUD, &t);
+        r = j->cb.open_transport(j->port, JOB_CONNECT_BAUD, &t);
         if (r < 0)
                 return job_fail(j, r, "cannot open %s", j->port);
 
@@ -667,12 +717,13 @@ int job_run_device(Job *j) {
                 r = esp_loader_new(t, &l);
                 if (r >= 0)
                         r = job_session(j, l, t);
-                if (l) {
-                        j->stats.flash_begins = esp_loader_stats(l)->flash_begins;
-                        j->stats.stream_restarts = esp_loader_stats(l)->stream_restarts;
-                }
+                if (r < 0 && l && job_link_fallback_wanted(j, l, r))
+                        r = job_link_fallback(j, t, &l, r);
+                if (l)
+                        job_take_loader_stats(j, l);
                 l = esp_loader_free(l);
         }
+        j->stats.baud = t->baud;
         j->stats.bytes_sent = t->bytes_sent;
         j->stats.bytes_received = t->bytes_received;
 

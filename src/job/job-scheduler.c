@@ -36,6 +36,7 @@ struct Port {
         ScheduledJob *running;      /* holds the turn: on the device, or being trust-skipped */
         uint64_t flash_size;        /* learnt at the last connect, 0 if unknown */
         const char *chip;           /* detected at the last connect (static), NULL if unknown */
+        uint32_t baud_cap;          /* a raised rate lost data here: at most this, 0: no cap */
         Port *next;
 };
 
@@ -153,6 +154,7 @@ static void scheduler_advance_port(JobScheduler *s, Port *p) {
                         job_skip(sj->job, JOB_OUTCOME_TRUST_SKIP);
                 else {
                         sj->granted = true;
+                        job_cap_baud(sj->job, p->baud_cap);
                         if (s->cb.granted)
                                 s->cb.granted(sj->job, s->userdata);
                         job_run(sj->job);
@@ -236,6 +238,13 @@ static void on_job_finished(Job *j, void *userdata) {
                 p->flash_size = flash_size;
         if (job_stats(j)->chip)
                 p->chip = job_stats(j)->chip;
+        if (job_stats(j)->baud_fallback && job_stats(j)->baud > 0 &&
+            (p->baud_cap == 0 || job_stats(j)->baud < p->baud_cap)) {
+                /* The port's raised rate lost data: later jobs stay at the rate
+                 * that worked, for as long as this service runs. */
+                p->baud_cap = job_stats(j)->baud;
+                log_notice("%s: transfers stay at %u baud from now on", ESC(p->path), p->baud_cap);
+        }
         scheduler_update_trust(s, sj);
 
         if (job_error(j) < 0)
@@ -313,10 +322,11 @@ JobScheduler *job_scheduler_free(JobScheduler *s) {
 
 int job_scheduler_submit(JobScheduler *s, JobKind kind, const char *port, const char *device_id,
                          Image *img, const JobOptions *o, void *job_userdata, Job **ret) {
-        static const JobCallbacks callbacks = {
+        const JobCallbacks callbacks = {
                 .hashed = on_job_hashed,
                 .progress = on_job_progress,
                 .finished = on_job_finished,
+                .open_transport = s ? s->cb.open_transport : NULL,
         };
         _cleanup_(image_freep) Image *owned = img;
         ScheduledJob *sj;
@@ -438,14 +448,14 @@ size_t job_scheduler_n_jobs(JobScheduler *s) {
         return s ? s->n_jobs : 0;
 }
 
-const char *job_scheduler_port_owner(JobScheduler *s, const char *port) {
+bool job_scheduler_port_flashing(JobScheduler *s, const char *port) {
         Port *p;
 
         if (!s || !port)
-                return "idle";
+                return false;
         p = scheduler_find_port(s, port);
         /* A trust-skip holds its turn, but never the device. */
-        return p && p->running && p->running->granted ? "flashing" : "idle";
+        return p && p->running && p->running->granted;
 }
 
 const char *job_scheduler_known_chip(JobScheduler *s, const char *port) {

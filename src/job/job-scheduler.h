@@ -23,6 +23,9 @@ typedef struct JobSchedulerCallbacks {
         /* The job is over (success, error, skip or cancel); ownership passes to
          * the callee, who must job_free() it. */
         void (*finished)(Job *j, void *userdata);
+        /* Required: how every job opens its port (JobCallbacks.open_transport,
+         * called on the job's worker thread). */
+        JobOpenTransportFn open_transport;
 } JobSchedulerCallbacks;
 
 /* The scheduler owns the image-hash memo (64 entries). */
@@ -43,7 +46,9 @@ JobScheduler *job_scheduler_free(JobScheduler *s);
  * unverifiable write: that clears it as "replaced"); a deploy
  * that failed or was cancelled after its first FLASH_BEGIN clears it
  * (write-failed / cancelled); a verify that finds a mismatch on a device trusted
- * with this very image clears it (replaced). */
+ * with this very image clears it (replaced).
+ * A job that fell back from its raised baud rate (stats.baud_fallback) caps the
+ * port's later jobs at the rate it finished at, for the scheduler's lifetime. */
 int job_scheduler_submit(JobScheduler *s, JobKind kind, const char *port, const char *device_id,
                          Image *img, const JobOptions *o, void *job_userdata, Job **ret);
 /* Cancels the running and queued jobs of a port; returns how many. */
@@ -56,9 +61,8 @@ int job_scheduler_cancel_port_where(JobScheduler *s, const char *port, JobMatchF
 size_t job_scheduler_count_port(JobScheduler *s, const char *port, JobMatchFn match, void *userdata);
 void job_scheduler_cancel_all(JobScheduler *s);
 size_t job_scheduler_n_jobs(JobScheduler *s);
-/* "idle", "flashing" (a job holds the port; a trust-skip never does) —
- * monitoring comes with monitors. */
-const char *job_scheduler_port_owner(JobScheduler *s, const char *port);
+/* Whether a job holds the port (a trust-skip holds its turn, never the device). */
+bool job_scheduler_port_flashing(JobScheduler *s, const char *port);
 /* The chip detected at the last connect to this port (a static name), NULL if unknown. */
 const char *job_scheduler_known_chip(JobScheduler *s, const char *port);
 /* Flash size learnt at the last connect to this port, 0 if unknown. */

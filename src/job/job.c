@@ -2,6 +2,7 @@
 /* One deploy or verify job, run by a worker thread of its own: hash, wait for
  * the port, then the device session (job-device.c). The worker talks to the
  * main thread only through a mutex-guarded message queue and an eventfd. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -260,6 +261,7 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
                 return -EINVAL;
         if (o->granularity < 0 || o->granularity >= _JOB_GRANULARITY_MAX)
                 return -EINVAL;
+        assert(cb && cb->open_transport);
 
         j = calloc(1, sizeof(Job));
         if (!j)
@@ -350,6 +352,16 @@ static void job_command(Job *j, JobCommand c, JobOutcome outcome) {
                 j->skip_outcome = outcome;
                 pthread_cond_broadcast(&j->cond);
         }
+        pthread_mutex_unlock(&j->mutex);
+}
+
+void job_cap_baud(Job *j, uint32_t cap) {
+        if (!j || cap == 0)
+                return;
+        /* Under the mutex that job_run() hands the worker its command with. */
+        pthread_mutex_lock(&j->mutex);
+        if (j->command == JOB_COMMAND_NONE && j->options.baud > cap)
+                j->options.baud = cap;
         pthread_mutex_unlock(&j->mutex);
 }
 

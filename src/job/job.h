@@ -13,6 +13,7 @@
 #include "esp-loader.h"
 #include "image.h"
 #include "time-util.h"
+#include "transport.h"
 
 typedef enum JobKind {
         JOB_KIND_VERIFY,
@@ -86,6 +87,8 @@ typedef struct JobStats {
         uint64_t flash_begins;
         uint64_t stream_restarts;       /* write streams begun again after a refused or lost block */
         uint64_t repairs;               /* image ranges a write had changed, written again (in `written`) */
+        uint32_t baud;                  /* the transfer rate the job ended at; 0: the port was not opened */
+        bool baud_fallback;             /* the raised rate lost data: reconnected and went on at 115200 */
         uint64_t flash_size;
         const char *chip;               /* static chip name, or NULL */
         bool verification_impossible;   /* e.g. Secure Download Mode refused MD5: all regions written */
@@ -104,9 +107,17 @@ typedef struct Job Job;
  *                stats.verification_impossible instead
  *   -ENOENT/-EACCES/-EBUSY  the port could not be opened
  * The port is opened at 115200 baud, connected with 3 attempts; a failed switch
- * to options.baud is not fatal (the job goes on at 115200 and logs it). */
+ * to options.baud is not fatal (the job goes on at 115200 and logs it). A link
+ * that loses data after a successful switch (a lost or garbled reply, or a
+ * write that keeps nothing twice in a row) is given up once per job: the chip
+ * is reset into its bootloader again, connected at 115200 and the job goes on
+ * from what is proven on the flash (stats.baud_fallback). */
 
-/* Invoked on the main thread from job_dispatch(). Only `finished` may free the
+/* How a worker opens its port at baud: 0, or -ENOENT/-EACCES/-EPERM/-EBUSY as
+ * transport_serial_open() says. */
+typedef int (*JobOpenTransportFn)(const char *port, uint32_t baud, Transport **ret);
+
+/* Invoked on the main thread from job_dispatch() (open_transport excepted). Only `finished` may free the
  * job. Progress is posted at phase changes and at least every 64 KiB written;
  * a backlog of undispatched progress is coalesced (bounded queue). */
 typedef struct JobCallbacks {
@@ -116,6 +127,10 @@ typedef struct JobCallbacks {
         void (*progress)(Job *j, JobPhase phase, uint64_t done, uint64_t total, void *userdata);
         /* The worker has ended; results and error are final; the thread is joined. */
         void (*finished)(Job *j, void *userdata);
+        /* Required, and called on the worker thread: opens the job's port (the
+         * serial transport in the service, a fake in tests), so that this layer
+         * links no serial port library. */
+        JobOpenTransportFn open_transport;
 } JobCallbacks;
 
 /* Takes ownership of img (validated) in all cases. The worker owns img from
@@ -129,6 +144,10 @@ static inline void job_freep(Job **j) {
         if (*j)
                 *j = job_free(*j);
 }
+
+/* Lowers options.baud to at most cap (0: no cap), before job_run() only: a
+ * port whose raised rate lost data keeps a lower one (the scheduler). */
+void job_cap_baud(Job *j, uint32_t cap);
 
 /* Starts the worker: it loads and hashes the image unless the hash is already
  * valid (memo hit), then reports `hashed` and waits. */

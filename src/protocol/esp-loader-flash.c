@@ -185,6 +185,7 @@ int esp_loader_change_baud(EspLoader *l, uint32_t baud) {
                 goto fail;
 
         log_debug("Baud rate changed from %u to %u.", old, baud);
+        l->baud_raised = baud > old || l->baud_raised;
         return 0;
 
 fail:
@@ -193,9 +194,12 @@ fail:
         if (k < 0)
                 return k;
         sleep_usec(50 * USEC_PER_MSEC);
-        if (loader_sync_check(l) < 0)
-                /* The chip is at the new rate and we cannot reach it at either. */
-                log_debug("No answer at %u baud either.", old);
+        if (loader_sync_check(l) < 0) {
+                /* The chip is at the new rate and we cannot reach it at
+                 * either: only a reset brings it back (esp_loader_baud_raised). */
+                log_debug("No answer at %u baud either: the chip stays at %u until it is reset.", old, baud);
+                l->baud_raised = true;
+        }
         return r;
 }
 
@@ -350,6 +354,7 @@ int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, si
         if (r < 0)
                 return log_debug_errno(r, "FLASH_DEFL_DATA block %u failed: %m", seq);
 
+        loader_block_acked(l);
         l->prev_block_timeout = block_timeout;
         return 0;
 }
@@ -432,6 +437,7 @@ int esp_loader_flash_data(EspLoader *l, const void *block, size_t len, uint32_t 
         }
 
         l->raw_seq++;
+        loader_block_acked(l);
         l->prev_block_timeout = block_timeout;
         return 0;
 }

@@ -61,11 +61,13 @@ struct EspLoader {
         bool dtr, rts;            /* modem lines as last set */
 
         usec_t prev_block_timeout; /* stub: a block is written while the next is sent */
+        bool baud_raised;         /* a CHANGE_BAUDRATE took the link above its connect rate */
         uint32_t raw_seq, raw_blocks;   /* FLASH_DATA: the number due, the numbers announced */
 
         uint8_t last_error;
         EspLoaderStats stats;
         unsigned restarts_left;   /* esp_loader_take_restart() */
+        unsigned blocks_acked;    /* data blocks acknowledged, towards the next restart earned */
 };
 
 /* Each step is an int-returning call; stop at the first failure. */
@@ -91,3 +93,5 @@ int loader_read_frame(EspLoader *l, usec_t deadline, const uint8_t **ret_frame,
 void loader_reopen_frame(EspLoader *l);
 int loader_sync_once(EspLoader *l, bool *ret_stub);
 usec_t loader_timeout_per_mb(unsigned seconds_per_mb, uint64_t size);
+/* A flash data block was acknowledged: the restart budget grows with them. */
+void loader_block_acked(EspLoader *l);

@@ -4,6 +4,7 @@
  * Talks only through the Transport ops; behaviour follows esptool (loader.py)
  * and the reference traces. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,10 @@ uint32_t esp_loader_baud(EspLoader *l) {
         return l ? l->transport->baud : 0;
 }
 
+bool esp_loader_baud_raised(EspLoader *l) {
+        return l && l->baud_raised;
+}
+
 bool esp_loader_defl_spill(EspLoader *l, uint32_t *ret_window) {
         uint32_t window = 0;
         bool known = true;
@@ -141,6 +146,14 @@ int esp_loader_take_restart(EspLoader *l) {
         l->restarts_left--;
         l->stats.stream_restarts++;
         return 0;
+}
+
+void loader_block_acked(EspLoader *l) {
+        if (++l->blocks_acked < ESP_LOADER_BLOCKS_PER_RESTART)
+                return;
+        l->blocks_acked = 0;
+        if (l->restarts_left < UINT_MAX)
+                l->restarts_left++;
 }
 
 uint32_t esp_loader_flash_block_size(EspLoader *l) {

@@ -38,8 +38,12 @@ typedef struct EspLoaderStats {
         uint64_t stream_restarts; /* write streams begun again after a refused or lost block */
 } EspLoaderStats;
 
-/* Restarts of write streams allowed in one session (esp_loader_take_restart). */
+/* Restarts of write streams allowed in one session (esp_loader_take_restart):
+ * this many, plus one for every ESP_LOADER_BLOCKS_PER_RESTART data blocks the
+ * chip acknowledged, so that a big image on a link that refuses one block in a
+ * hundred finishes, while a link that lets nothing through soon stops. */
 #define ESP_LOADER_RESTART_BUDGET 64
+#define ESP_LOADER_BLOCKS_PER_RESTART 16
 
 /* The loader borrows the transport; it does not free it. */
 int esp_loader_new(Transport *t, EspLoader **ret);
@@ -81,7 +85,9 @@ uint32_t esp_loader_flash_size(EspLoader *l);   /* 0 before attach */
 uint32_t esp_loader_flash_id(EspLoader *l);
 
 /* CHANGE_BAUDRATE, then switch the transport and re-check the link with a SYNC.
- * On failure, returns to the previous baud. On the ESP32 ROM the argument is
+ * On failure, returns to the previous baud; if the chip does not answer there
+ * either (it switched, but the new rate loses data), esp_loader_baud_raised()
+ * is true and only a reset brings it back. On the ESP32 ROM the argument is
  * scaled by its clock calibration (esp_baud_argument). */
 int esp_loader_change_baud(EspLoader *l, uint32_t baud);
 /* The ESP32 ROM's CHANGE_BAUDRATE argument for baud, from RTCCALICFG1 and eFuse
@@ -111,12 +117,16 @@ bool esp_loader_defl_spill(EspLoader *l, uint32_t *ret_window);
 uint64_t esp_loader_stream_flushed(EspLoader *l, bool compressed, uint64_t acked);
 /* The link's current baud rate. */
 uint32_t esp_loader_baud(EspLoader *l);
+/* Whether esp_loader_change_baud() raised the link above the rate it
+ * connected at: a link that then loses data may be fine at the old rate, but
+ * the chip stays at the raised one until it is reset. */
+bool esp_loader_baud_raised(EspLoader *l);
 
 /* A write stream that lost or had refused a block must begin again (the ROM
  * advances its sequence number even for a block it drops, so resending the
  * block can never succeed: esp32-rom-defl-error-probe). Each restart takes one
- * from the session's budget (ESP_LOADER_RESTART_BUDGET) and is counted in the
- * stats; -EPROTO once the budget is spent. */
+ * from the session's budget (ESP_LOADER_RESTART_BUDGET, growing with the blocks
+ * acknowledged) and is counted in the stats; -EPROTO once the budget is spent. */
 int esp_loader_take_restart(EspLoader *l);
 
 /* Uncompressed write (FLASH_BEGIN / FLASH_DATA), which never programs past its

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "macro.h"
 #include "time-util.h"
 
 typedef struct Transport Transport;
@@ -67,7 +68,4 @@ static inline int transport_drain(Transport *t, usec_t deadline) {
         return t->ops->drain(t, deadline);
 }
 Transport *transport_free(Transport *t);    /* NULL-safe; returns NULL */
-static inline void transport_freep(Transport **t) {
-        if (*t)
-                *t = transport_free(*t);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Transport *, transport_free);

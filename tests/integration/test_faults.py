@@ -133,7 +133,7 @@ STUB_DIR = os.path.join(harness.SOURCE_ROOT, "tests", "conformance", "node_modul
 
 
 class ChecksumErrors(FaultTestCase):
-    """Blocks mangled on the wire (corrupt=RATE per byte) on the faithful ESP32
+    """Bytes mangled on the wire (corrupt=RATE per byte) on the faithful ESP32
     ROM, which counts a block it refuses so that sending it again can never
     work (reference-traces esp32-rom-defl-error-probe), and on the flasher
     stub, which keeps no sequence number. Where a restart can finish, the deploy
@@ -185,6 +185,136 @@ class ChecksumErrors(FaultTestCase):
         # 1e-2 is left out: a 16 KiB stub block then never arrives whole, and the
         # deploy's refusals and probes outlast a client's call timeout.
         self._rows(stub=True, must_succeed=(), rates=("1e-4", "1e-3"))
+
+
+class BlockChecksumErrors(FaultTestCase):
+    """Checksum errors at a rate p, read as the issue means them: a data block
+    reaches the chip with a bad checksum with probability p (the sim's
+    block-corrupt=p flips one bit of a FLASH_DATA/FLASH_DEFL_DATA block's data,
+    which its XOR checksum always sees). At a per-byte rate of 1e-2 no 1 KiB
+    block would arrive intact (0.99^1024 ≈ 3e-5); those per-byte rows stay in
+    ChecksumErrors. Every row here must finish with the whole image on the
+    flash (the invariant compares it after the success) and trust right, on the
+    ESP32 ROM (it counts a refused block, and spills), the ESP32-C3 ROM and the
+    flasher stub (it keeps no sequence number). A 1 MiB application, so that
+    the higher rates damage blocks in every row that has them."""
+
+    RATES = ("1e-4", "1e-3", "1e-2", "1e-1")
+
+    def _rows(self, chip, stub):
+        boards = [self.add_board(chip, "uart", sim_args=(f"--seed={i + 61}",))
+                  for i, _ in enumerate(self.RATES)]
+        svc = self.start_service(self.activation, trust_default=True)
+        if stub:
+            with open(svc.config_path, "a") as f:
+                f.write(f"StubDirectory={STUB_DIR}\n")
+        c = self.client()
+        loader = f"{chip} {'stub' if stub else 'rom'}"
+        for i, (rate, dev) in enumerate(zip(self.RATES, boards)):
+            image = self.image(chip=chip, app_seed=400 + i, app_size=1024 * 1024)
+            row = Row(f"{loader} block-corrupt={rate}")
+            dev.sim.fault(f"block-corrupt={rate}")
+            outcome, _, stats = self.inv.deploy(c, dev, image, baud=dbus.UInt32(BAUD))
+            row.outcome = outcome
+            self.settle(c, row, dev, image)
+            damaged = dev.sim.stats()["corrupted_blocks"]
+            row.name += f" ({damaged} damaged)"
+            self.assertEqual(row.outcome, "full", row)
+            self.assertTrue(row.flash_ok and row.trust_ok, row)
+            self.assertEqual(stats["chip"].lower().replace("-", ""), chip)
+            if rate == "1e-1":
+                self.assertGreater(damaged, 0, row)
+                if not stub:
+                    # the ROM counts a refused block: some stream began again
+                    self.assertGreater(stats["stream_restarts"], 0, row)
+            self.assertEqual(self.inv.deploy(c, dev, image)[0], "trust-skip")
+
+    def test_esp32_rom(self):
+        self._rows("esp32", stub=False)
+
+    def test_esp32c3_rom(self):
+        self._rows("esp32c3", stub=False)
+
+    @unittest.skipUnless(os.path.exists(os.path.join(STUB_DIR, "esp32.json")),
+                         "esptool-js's stubs are not installed (npm ci in tests/conformance)")
+    def test_stub(self):
+        self._rows("esp32", stub=True)
+
+
+class LinkFallback(FaultTestCase):
+    """A link that is clean at 115200 and loses bytes at 921600 (the sim's
+    loss-above: a long cable, a marginal bridge). The baud change itself
+    succeeds; then blocks are lost. The deploy resets the chip into its
+    bootloader again, goes on at 115200 from what is proven on the flash and
+    says so (baud_fallback); the port stays at 115200 for the rest of the
+    service's life, so the next deploy there never tries the raised rate."""
+
+    def test_lossy_raised_rate_falls_back(self):
+        # 3e-3 per byte: the link check's SYNC (46 bytes) gets through, a 1 KiB
+        # block almost never does.
+        dev = self.add_board("esp32", "uart", sim_args=("--seed=5", "--fault=loss-above=115200:3e-3"))
+        clean = self.add_board("esp32", "uart", sim_args=("--seed=6",))
+        self.start_service(self.activation, trust_default=True)
+        c = self.client()
+
+        image = self.image(app_seed=500, app_size=256 * 1024)
+        row = Row("loss above 115200, first deploy")
+        outcome, written, stats = self.inv.deploy(c, dev, image, baud=dbus.UInt32(BAUD))
+        row.outcome = outcome
+        self.settle(c, row, dev, image)
+        self.assertEqual(outcome, "full", row)
+        self.assertTrue(row.flash_ok and row.trust_ok, row)
+        self.assertGreater(dev.sim.stats()["dropped"], 0, "the raised rate lost nothing: no fault to recover from")
+        self.assertIs(bool(stats["baud_fallback"]), True, stats)
+        self.assertEqual(stats["baud"], 115200, stats)
+        # Written: what went out at either rate; together it covers every region.
+        for off, _, data, _ in image.regions:
+            covered = set()
+            for o, n in written:
+                covered.update(range(max(o, off), min(o + n, off + len(data)), 0x1000))
+            self.assertEqual(covered, set(range(off, off + len(data), 0x1000)), (hex(off), written))
+
+        # The same service, the same port: the raised rate is not tried again.
+        dropped = dev.sim.stats()["dropped"]
+        other = self.image(app_seed=501, app_size=256 * 1024)
+        row = Row("loss above 115200, next deploy")
+        outcome, _, stats = self.inv.deploy(c, dev, other)
+        row.outcome = outcome
+        self.settle(c, row, dev, other)
+        self.assertIn(outcome, ("full", "selective"), row)
+        self.assertTrue(row.flash_ok and row.trust_ok, row)
+        self.assertEqual(stats["baud"], 115200, stats)
+        self.assertIs(bool(stats["baud_fallback"]), False, stats)
+        self.assertEqual(dev.sim.stats()["dropped"], dropped, "the next deploy ran above 115200")
+
+        # Another port keeps the raised default.
+        row = Row("clean port, same service")
+        outcome, _, stats = self.inv.deploy(c, clean, image)
+        row.outcome = outcome
+        self.settle(c, row, clean, image)
+        self.assertEqual(outcome, "full", row)
+        self.assertTrue(row.flash_ok and row.trust_ok, row)
+        self.assertEqual(stats["baud"], BAUD, stats)
+        self.assertIs(bool(stats["baud_fallback"]), False, stats)
+
+
+    def test_link_check_fails_after_switch(self):
+        # 5e-2 per byte: the chip takes CHANGE_BAUDRATE (at 115200) and switches,
+        # then not even the link check's SYNC gets through: it answers at neither
+        # rate until it is reset.
+        dev = self.add_board("esp32", "uart", sim_args=("--seed=8", "--fault=loss-above=115200:5e-2"))
+        self.start_service(self.activation, trust_default=True)
+        c = self.client()
+        image = self.image(app_seed=510, app_size=128 * 1024)
+        row = Row("loss above 115200, check fails")
+        outcome, _, stats = self.inv.deploy(c, dev, image, baud=dbus.UInt32(BAUD))
+        row.outcome = outcome
+        self.settle(c, row, dev, image)
+        self.assertEqual(outcome, "full", row)
+        self.assertTrue(row.flash_ok and row.trust_ok, row)
+        self.assertGreater(dev.sim.stats()["dropped"], 0, "nothing ran above 115200")
+        self.assertIs(bool(stats["baud_fallback"]), True, stats)
+        self.assertEqual(stats["baud"], 115200, stats)
 
 
 def wait_writing(c, port, pending, mark=0, extra=lambda: True, timeout=60):
@@ -271,6 +401,44 @@ class MidWrite(FaultTestCase):
         self.settle(c, again, back, image)
         self.assertIn(again.outcome, ("full", "selective"), again)
         self.assertTrue(again.flash_ok and again.trust_ok, again)
+
+
+    def test_external_write_during_deploy_is_repaired(self):
+        # The ESP32-S3 ROM is untraced: its write footprint is unknown, so a
+        # deploy proves the whole image before it reports success. Something
+        # behind the service's back (another tool, a glitch) changes the
+        # bootloader, which this deploy verified as matching and does not write,
+        # while the application is being written: the proof finds it, writes it
+        # again and says so.
+        dev = self.add_board("esp32s3", "uart", timing="real")
+        self.start_service(self.activation, trust_default=True)
+        c = self.client()
+        c.watch_signals()
+        old = self.image(chip="esp32s3", app_seed=260, app_size=64 * 1024)
+        self.assertEqual(self.inv.deploy(c, dev, old, baud=dbus.UInt32(BAUD))[0], "full")
+        image = self.image(chip="esp32s3", app_seed=261, app_size=512 * 1024)
+        (boot_off, _, boot, _), = [r for r in image.regions if r[3] == "bootloader"]
+        self.assertEqual(image.mismatches(dev.sim.flash()), ["app"])
+
+        self.inv.expect(image)
+        c.drain()       # the first deploy's signals, queued behind its blocking call
+        mark = len(c.signals)
+        p = c.call_async("DeployRegions", dev.node, harness.regions_value(image.paths()),
+                         harness.options_value(baud=dbus.UInt32(BAUD)))
+        wait_writing(c, dev.node, p, mark)
+        self.assertFalse(p.done, "the deploy ended before the external write")
+        hit = boot_off + 0x1230
+        dev.sim.external_write(hit, bytes(b ^ 0xff for b in boot[0x1230:0x1240]))
+        c.run_until(lambda: p.done, 120, "the deploy to end")
+        outcome, written, stats = p.get()
+
+        row = Row("external write mid-deploy (S3)")
+        row.outcome = outcome
+        self.settle(c, row, dev, image)
+        self.assertIn(outcome, ("selective", "full"), row)
+        self.assertTrue(row.flash_ok and row.trust_ok, row)
+        self.assertGreater(stats["repairs"], 0, stats)
+        self.assertTrue(any(o <= hit < o + n for o, n in written), f"the repair is not in written: {written}")
 
 
 CLIENT = r"""

@@ -19,7 +19,7 @@ import harness
 from test_polkit import PolkitBase
 
 LIMITS = harness.error_name("LimitsExceeded")
-# src/daemon/config.h: CONFIG_DEFAULT_MONITORS_PER_USER
+# src/core/config.h: CONFIG_DEFAULT_MONITORS_PER_USER
 MONITORS_PER_USER = 16
 
 # Runs as a user: one connection, and for each line "N" on stdin, N Monitor

@@ -17,7 +17,7 @@ import dbus
 import harness
 
 FAST_BAUD = 921600
-# DEVICE_REENUM_WINDOW_USEC in src/device/device-reenum.h, plus a margin.
+# TRUST_REENUM_WINDOW_USEC in src/trust/trust-reenum.h, plus a margin.
 REENUM_WINDOW = 3.0
 
 

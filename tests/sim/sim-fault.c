@@ -45,6 +45,18 @@ static int parse_u64(const char *s, uint64_t *ret) {
         return 0;
 }
 
+static int parse_rate(const char *s, double *ret) {
+        char *end;
+        double v;
+
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno != 0 || end == s || *end || !isfinite(v) || v < 0 || v > 1)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 int sim_fault_parse(const char *spec, SimFault *ret) {
         const char *eq = strchr(spec ?: "", '=');
         _cleanup_free_ char *key = NULL;
@@ -58,14 +70,25 @@ int sim_fault_parse(const char *spec, SimFault *ret) {
                 return -ENOMEM;
         val = eq + 1;
 
-        if (strcmp(key, "drop") == 0 || strcmp(key, "corrupt") == 0) {
-                char *end;
-
-                errno = 0;
-                f.rate = strtod(val, &end);
-                if (errno != 0 || end == val || *end || !isfinite(f.rate) || f.rate < 0 || f.rate > 1)
+        if (strcmp(key, "drop") == 0 || strcmp(key, "corrupt") == 0 || strcmp(key, "block-corrupt") == 0) {
+                if (parse_rate(val, &f.rate) < 0)
                         return -EINVAL;
-                f.kind = key[0] == 'd' ? SIM_FAULT_DROP : SIM_FAULT_CORRUPT;
+                f.kind = key[0] == 'd' ? SIM_FAULT_DROP :
+                         key[0] == 'c' ? SIM_FAULT_CORRUPT : SIM_FAULT_BLOCK_CORRUPT;
+        } else if (strcmp(key, "loss-above") == 0) {
+                const char *colon = strchr(val, ':');
+                _cleanup_free_ char *baud = NULL;
+                uint64_t b;
+
+                if (!colon)
+                        return -EINVAL;
+                baud = strndup(val, (size_t) (colon - val));
+                if (!baud)
+                        return -ENOMEM;
+                if (parse_u64(baud, &b) < 0 || b == 0 || b > UINT32_MAX || parse_rate(colon + 1, &f.rate) < 0)
+                        return -EINVAL;
+                f.above_baud = (uint32_t) b;
+                f.kind = SIM_FAULT_LOSS_ABOVE;
         } else if (strcmp(key, "stall") == 0) {
                 const char *at = strchr(val, '@');
                 _cleanup_free_ char *ms = NULL;
@@ -132,6 +155,13 @@ void sim_faults_filter(SimFaults *f, uint8_t *buf, size_t n, uint64_t received_b
                                 if (fault->rate > 0 && prng_unit(f) < fault->rate)
                                         drop = true;
                                 break;
+                        case SIM_FAULT_LOSS_ABOVE:
+                                /* a link that only a raised rate makes lossy
+                                 * (a long cable, a marginal bridge) */
+                                if (f->baud > fault->above_baud && fault->rate > 0 &&
+                                    prng_unit(f) < fault->rate)
+                                        drop = true;
+                                break;
                         case SIM_FAULT_FLIP:
                                 /* Bit 0, so a test that picks a byte below
                                  * 0x40 knows the frame's framing survives. */
@@ -162,4 +192,27 @@ void sim_faults_filter(SimFaults *f, uint8_t *buf, size_t n, uint64_t received_b
         }
         res.len = res.vanish ? res.vanish_index : out;
         *ret = res;
+}
+
+bool sim_faults_block(SimFaults *f, uint8_t *data, size_t n) {
+        bool damaged = false;
+
+        if (n == 0)
+                return false;
+        for (size_t k = 0; k < f->n; k++) {
+                SimFault *fault = &f->v[k];
+
+                if (fault->kind != SIM_FAULT_BLOCK_CORRUPT || fault->rate <= 0 ||
+                    prng_unit(f) >= fault->rate)
+                        continue;
+                /* One bit, so the block's XOR checksum always sees it: a
+                 * block that reaches the chip with a bad checksum. */
+                data[prng_next(f) % n] ^= (uint8_t) (1U << (prng_next(f) % 8));
+                damaged = true;
+        }
+        if (damaged) {
+                f->corrupted++;
+                f->corrupted_blocks++;
+        }
+        return damaged;
 }

@@ -107,7 +107,9 @@ static void help(void) {
                "  --seed=N             seed for the fault injector's PRNG (default 1)\n"
                "  --fault=SPEC         repeatable: drop=RATE, corrupt=RATE, stall=MS@BYTE,\n"
                "                       vanish=BYTE, flip=BYTE (bit 0 of that byte; BYTE counts\n"
-               "                       bytes received from the host)\n"
+               "                       bytes received from the host), block-corrupt=RATE (per\n"
+               "                       flash data block: one flipped bit), loss-above=BAUD:RATE\n"
+               "                       (bytes lost only while the UART runs faster than BAUD)\n"
                "  --reg=ADDR=VALUE     repeatable: a register's value after every reset, e.g.\n"
                "                       the traced emulator's unprogrammed eFuse (--reg=0x3ff5a010=0)\n"
                "  --app-interval=MS    period of the app's \"app running sha256=...\" line\n"
@@ -257,7 +259,8 @@ static int parse_args(int argc, char *argv[], SimArgs *a) {
                         SimFault f, *v;
 
                         if (sim_fault_parse(optarg, &f) < 0)
-                                return log_error_errno(EINVAL, "Invalid --fault=%s: drop=RATE, corrupt=RATE, stall=MS@BYTE, vanish=BYTE or flip=BYTE.", optarg);
+                                return log_error_errno(EINVAL, "Invalid --fault=%s: drop=RATE, corrupt=RATE, stall=MS@BYTE, vanish=BYTE, flip=BYTE, "
+                                                       "block-corrupt=RATE or loss-above=BAUD:RATE.", optarg);
                         v = reallocarray(a->faults, a->n_faults + 1, sizeof(SimFault));
                         if (!v)
                                 return -ENOMEM;
@@ -474,6 +477,7 @@ int main(int argc, char *argv[]) {
         s.app_interval = args.app_interval_msec * SIM_NSEC_PER_MSEC;
         s.baud = SIM_ROM_BAUD;
         sim_faults_init(&s.faults, args.seed);
+        s.faults.baud = SIM_ROM_BAUD;
         for (size_t i = 0; i < args.n_faults; i++)
                 (void) sim_faults_add(&s.faults, &args.faults[i]);
         free(args.faults);

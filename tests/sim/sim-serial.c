@@ -149,7 +149,18 @@ void sim_serial_set_baud(Sim *s, uint32_t baud, nsec_t at) {
                 sim_log_event(s->log, at, "baud", "\"baud\":%" PRIu32 ",\"nominal\":%" PRIu32,
                               baud, sim_serial_nominal_baud(baud));
         s->baud = baud;
+        s->faults.baud = baud;
         sim_uart_set_rate(&s->uart, sim_timing_byte_time(s->timing, s->console, baud), at);
+}
+
+/* Block faults hit the data of a flash write block (a request frame: 8-byte
+ * header, then the 16-byte data header, then what the checksum covers). */
+static void damage_data_block(Sim *s, uint8_t *frame, size_t n, nsec_t at) {
+        if (n <= 8 + 16 || frame[0] != 0x00 ||
+            (frame[1] != SIM_OP_FLASH_DATA && frame[1] != SIM_OP_FLASH_DEFL_DATA))
+                return;
+        if (sim_faults_block(&s->faults, frame + 8 + 16, n - 8 - 16))
+                sim_log_event(s->log, at, "block-corrupt", "\"op\":%u", frame[1]);
 }
 
 /* Hands the host's bytes to the chip, as far as they have arrived by now. */
@@ -161,8 +172,10 @@ void sim_serial_deliver(Sim *s, nsec_t now) {
                 switch (s->state) {
                 case SIM_STATE_DOWNLOAD:
                         if (sim_slip_decoder_feed(&s->slip, b) > 0 &&
-                            s->slip.len <= sim_loader_max_frame(&s->loader))
+                            s->slip.len <= sim_loader_max_frame(&s->loader)) {
+                                damage_data_block(s, s->slip.buf, s->slip.len, done);
                                 (void) sim_loader_frame(&s->loader, s->slip.buf, s->slip.len, done);
+                        }
                         break;
                 case SIM_STATE_CONSOLE:
                         /* The ESP32 ROM's command interpreter echoes what it

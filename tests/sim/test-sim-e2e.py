@@ -714,6 +714,31 @@ def test_faults(binary, work):
     check(md5_file_range(flash, 0x10000, 0x2000) == hashlib.md5(data).hexdigest(), "and reaches flash")
     sim.stop()
 
+    # block-corrupt=1: every flash data block arrives with one bit flipped, so
+    # the ROM refuses it as a checksum error; other commands are untouched.
+    sim = Sim(binary, work, "esp32", args=["--boot=download", "--fault=block-corrupt=1"])
+    sim.drain()
+    check(status(sim.request(0x0A, struct.pack("<I", 0x40001000))) == "0000", "block-corrupt spares READ_REG")
+    check(status(sim.request(0x02, struct.pack("<IIII", 0x1000, 1, 0x400, 0x100000)))[:2] == "00",
+          "block-corrupt spares FLASH_BEGIN")
+    good = b"\x11" * 0x400
+    r = sim.request(0x03, struct.pack("<IIII", 0x400, 0, 0, 0) + good, data_checksum(good))
+    check(status(r) == "0107", f"block-corrupt=1: a good block arrives with a bad checksum ({status(r)})")
+    check(sim.stats()["corrupted_blocks"] == 1, "the damaged block is counted")
+    sim.stop()
+
+    # loss-above=BAUD:1: lossless at 115200, every byte lost once the UART runs faster.
+    sim = Sim(binary, work, "esp32c3", args=["--boot=download", "--fault=loss-above=115200:1"])
+    sim.drain()
+    check(status(sim.request(0x0A, struct.pack("<I", 0x40001000))) == "0000", "loss-above: clean at 115200")
+    check(status(sim.request(0x0F, struct.pack("<II", 921600, 0))) == "0000", "CHANGE_BAUDRATE(921600)")
+    time.sleep(0.05)
+    check(sim.stats()["baud"] == 921600 and sim.stats()["dropped"] == 0, "at 921600, nothing lost yet")
+    sim.send(slip_encode(command(0x0A, struct.pack("<I", 0x40001000))))
+    check(sim.read_frame(0.3) is None, "loss-above: the request at 921600 is lost")
+    check(sim.stats()["dropped"] > 0, "the lost bytes are counted")
+    sim.stop()
+
     # Vanishing at a byte count: the host sees the port hang up.
     sim = Sim(binary, work, "esp32", args=["--boot=download", "--fault=vanish=20"])
     sim.drain()

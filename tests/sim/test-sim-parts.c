@@ -123,6 +123,56 @@ static void test_faults(void) {
         assert(sim_fault_parse("stall=5", &f) < 0);
         assert(sim_fault_parse("melt=1", &f) < 0);
         assert(sim_fault_parse("vanish=-1", &f) < 0);
+        assert(sim_fault_parse("block-corrupt=1e-2", &f) == 0 && f.kind == SIM_FAULT_BLOCK_CORRUPT &&
+               f.rate == 1e-2);
+        assert(sim_fault_parse("loss-above=115200:0.25", &f) == 0 && f.kind == SIM_FAULT_LOSS_ABOVE &&
+               f.above_baud == 115200 && f.rate == 0.25);
+        assert(sim_fault_parse("loss-above=115200", &f) < 0);
+        assert(sim_fault_parse("loss-above=0:0.1", &f) < 0);
+        assert(sim_fault_parse("loss-above=921600:2", &f) < 0);
+        assert(sim_fault_parse("block-corrupt=-1", &f) < 0);
+
+        /* loss-above: lossless at the rate and below, lossy above it */
+        sim_faults_init(&fs, 9);
+        assert(sim_fault_parse("loss-above=115200:0.5", &f) == 0 && sim_faults_add(&fs, &f) == 0);
+        fs.baud = 115200;
+        sim_faults_filter(&fs, buf, sizeof(buf), 0, &r);
+        assert(r.len == sizeof(buf) && fs.dropped == 0);
+        fs.baud = 922190;
+        sim_faults_filter(&fs, buf, sizeof(buf), 1000, &r);
+        assert(r.len > 400 && r.len < 600 && fs.dropped == sizeof(buf) - r.len);
+        /* …and the byte stream's other faults do not touch data blocks */
+        assert(!sim_faults_block(&fs, buf, sizeof(buf)));
+        sim_faults_done(&fs);
+
+        /* block-corrupt: one bit in a damaged block, so its XOR checksum sees it */
+        sim_faults_init(&fs, 11);
+        assert(sim_fault_parse("block-corrupt=0.3", &f) == 0 && sim_faults_add(&fs, &f) == 0);
+        {
+                unsigned hit = 0;
+
+                for (unsigned i = 0; i < 1000; i++) {
+                        uint8_t before[64], block[64];
+                        unsigned bits = 0;
+
+                        for (size_t k = 0; k < sizeof(block); k++)
+                                before[k] = block[k] = (uint8_t) (i + k * 7);
+                        if (!sim_faults_block(&fs, block, sizeof(block))) {
+                                assert(memcmp(before, block, sizeof(block)) == 0);
+                                continue;
+                        }
+                        hit++;
+                        for (size_t k = 0; k < sizeof(block); k++)
+                                bits += (unsigned) __builtin_popcount(before[k] ^ block[k]);
+                        assert(bits == 1);
+                }
+                assert(hit > 240 && hit < 360 && fs.corrupted_blocks == hit);
+                /* the byte filter leaves a stream alone under block faults */
+                memset(buf, 0x55, sizeof(buf));
+                sim_faults_filter(&fs, buf, sizeof(buf), 0, &r);
+                assert(r.len == sizeof(buf) && buf[0] == 0x55 && buf[999] == 0x55);
+        }
+        sim_faults_done(&fs);
 
         sim_faults_init(&fs, 42);
         assert(sim_fault_parse("vanish=1500", &f) == 0 && sim_faults_add(&fs, &f) == 0);

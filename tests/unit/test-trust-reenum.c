@@ -6,13 +6,13 @@
 #include <assert.h>
 #include <string.h>
 
-#include "device-reenum.h"
 #include "macro.h"
+#include "trust-reenum.h"
 
 #define ID_A "usb:303a:4001:A"
 #define ID_B "usb:303a:4001:B"
 #define T0 ((usec_t) 1000 * USEC_PER_SEC)
-#define W DEVICE_REENUM_WINDOW_USEC
+#define W TRUST_REENUM_WINDOW_USEC
 
 typedef struct Expired {
         unsigned n;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Re-enumeration after the service's own reset (USB-OTG / TinyUSB CDC boards
  * drop off the bus and come back): a remove that follows our reset is excused
- * only if the same identity returns within DEVICE_REENUM_WINDOW_USEC. Pure:
+ * only if the same identity returns within TRUST_REENUM_WINDOW_USEC. Pure:
  * the caller passes monotonic time and acts on the verdicts. */
 #pragma once
 
@@ -10,7 +10,7 @@
 
 #include "time-util.h"
 
-#define DEVICE_REENUM_WINDOW_USEC (3 * USEC_PER_SEC)
+#define TRUST_REENUM_WINDOW_USEC (3 * USEC_PER_SEC)
 
 typedef struct ReenumTable ReenumTable;
 

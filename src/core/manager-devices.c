@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Devices as the Manager tracks them: udev add/remove edges (DeviceAdded,
- * DeviceRemoved, trust dropped as "device-removed"), foreign opens of their
+/* Devices as the Manager tracks them: udev add/remove edges (announced through
+ * the device hooks; trust dropped as "device-removed"), foreign opens of their
  * nodes ("foreign-open"), and re-enumeration after our own reset of USB-OTG
  * boards, which keeps trust only if the identity returns within the window. */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
 #include "device-holders.h"
 #include "log.h"
 #include "manager-devices.h"
-#include "manager.h"
+#include "manager-internal.h"
 
 static void manager_arm_reenum_timer(Manager *m, usec_t deadline);
 
@@ -17,7 +18,7 @@ static void on_reenum_expired(const char *identity, void *userdata) {
         Manager *m = userdata;
 
         log_info("%s did not come back within %llu ms of its reset.", identity,
-                 (unsigned long long) (DEVICE_REENUM_WINDOW_USEC / USEC_PER_MSEC));
+                 (unsigned long long) (TRUST_REENUM_WINDOW_USEC / USEC_PER_MSEC));
         (void) trust_table_invalidate(m->trust, identity, TRUST_INVALIDATION_DEVICE_REMOVED);
 }
 
@@ -71,7 +72,7 @@ static void on_device_added(DeviceMonitor *mon, const DeviceInfo *d, void *userd
                 break;
         }
         port_monitor_device_added(m->monitors, d);
-        bus_deploy_emit_device_added(m, d);
+        MANAGER_HOOK(m, device_added, d);
 }
 
 static void on_device_removed(DeviceMonitor *mon, const DeviceInfo *d, void *userdata) {
@@ -80,7 +81,7 @@ static void on_device_removed(DeviceMonitor *mon, const DeviceInfo *d, void *use
 
         device_watch_remove(m->watch, d->identity);
 
-        in_job = strcmp(job_scheduler_port_owner(m->scheduler, d->node), "flashing") == 0;
+        in_job = job_scheduler_port_flashing(m->scheduler, d->node);
         /* Only boards whose own USB resets with the chip re-enumerate on our reset. */
         if (d->kind == DEVICE_KIND_USB_OTG && reenum_on_remove(m->reenum, d->identity, now_usec(), in_job)) {
                 log_info("%s left %s after our reset; waiting for it to come back.", d->identity, d->node);
@@ -89,7 +90,7 @@ static void on_device_removed(DeviceMonitor *mon, const DeviceInfo *d, void *use
                 (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_DEVICE_REMOVED);
 
         port_monitor_device_removed(m->monitors, d);
-        bus_deploy_emit_device_removed(m, d);
+        MANAGER_HOOK(m, device_removed, d);
 }
 
 static void on_foreign_open(DeviceWatch *w, const char *identity, const char *node, void *userdata) {
@@ -112,11 +113,15 @@ static void on_monitor_own_open_end(const char *node, void *userdata) {
 }
 
 static void on_monitor_paused(const char *node, void *userdata) {
-        bus_deploy_emit_monitor_paused(userdata, node, true);
+        Manager *m = userdata;
+
+        MANAGER_HOOK(m, monitor_paused, node, true);
 }
 
 static void on_monitor_resumed(const char *node, void *userdata) {
-        bus_deploy_emit_monitor_paused(userdata, node, false);
+        Manager *m = userdata;
+
+        MANAGER_HOOK(m, monitor_paused, node, false);
 }
 
 int manager_devices_init(Manager *m) {
@@ -207,4 +212,33 @@ const char *manager_devices_port_of(Manager *m, const char *device_id) {
         const DeviceInfo *d = device_monitor_find_identity(m->devices, device_id);
 
         return d ? d->node : device_id;
+}
+
+/* ---- monitors ------------------------------------------------------------------- */
+
+int manager_monitor_device(Manager *m, const ManagerPort *port, const DeviceInfo **ret) {
+        const DeviceInfo *d;
+
+        assert(m && port && port->node && ret);
+        /* Monitors follow a device by its identity: only devices udev knows. */
+        d = device_monitor_find_node(m->devices, port->node);
+        if (!d)
+                return -ENODEV;
+        *ret = d;
+        return 0;
+}
+
+bool manager_monitored_by_other(Manager *m, const char *identity, uid_t uid) {
+        return port_monitor_set_other_owner(m->monitors, identity, uid);
+}
+
+size_t manager_n_monitors_of(Manager *m, uid_t uid) {
+        return port_monitor_set_n_clients_of(m->monitors, uid);
+}
+
+int manager_monitor_attach(Manager *m, const DeviceInfo *d, uint32_t baud, bool input, uid_t uid, int *ret_fd) {
+        assert(m && d && ret_fd);
+        /* A monitor that arrives during a deploy starts paused, like the others. */
+        return port_monitor_attach(m->monitors, d, baud, input, job_scheduler_port_flashing(m->scheduler, d->node),
+                                   uid, ret_fd);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The Manager's device side: the udev monitor, the foreign-open watch and the
- * re-enumeration window, wired to the trust table, the jobs and the bus. */
+/* The Manager's device side: the udev monitor, the foreign-open watch, the
+ * re-enumeration window and the serial monitors, wired to the trust table and
+ * the jobs. Inside src/core only. */
 #pragma once
 
 #include "job.h"

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "string-util.h"
 
 void config_init(Config *c) {
         *c = (Config) {
@@ -137,7 +138,7 @@ typedef enum ConfigSection {
 static int config_assign(Config *c, const char *key, const char *value, const char *source, unsigned line) {
         int r;
 
-        if (strcmp(key, "IdleTimeoutSec") == 0) {
+        if (streq(key, "IdleTimeoutSec")) {
                 usec_t t;
 
                 r = config_parse_timeout(value, &t);
@@ -145,14 +146,14 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                         return log_warning_errno(r, "%s:%u: invalid IdleTimeoutSec=%s, ignoring.",
                                                  source, line, value);
                 c->idle_timeout_usec = t;
-        } else if (strcmp(key, "Trust") == 0) {
+        } else if (streq(key, "Trust")) {
                 bool b;
 
                 r = config_parse_boolean(value, &b);
                 if (r < 0)
                         return log_warning_errno(r, "%s:%u: invalid Trust=%s, ignoring.", source, line, value);
                 c->trust = b;
-        } else if (strcmp(key, "StubDirectory") == 0) {
+        } else if (streq(key, "StubDirectory")) {
                 if (value[0] != '\0' && value[0] != '/')
                         return log_warning_errno(EINVAL, "%s:%u: StubDirectory=%s is not absolute, ignoring.",
                                                  source, line, value);
@@ -160,15 +161,15 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                         return log_warning_errno(ENAMETOOLONG, "%s:%u: StubDirectory= too long, ignoring.",
                                                  source, line);
                 strcpy(c->stub_dir, value);
-        } else if (strcmp(key, "Granularity") == 0) {
-                if (strcmp(value, "sector") == 0)
+        } else if (streq(key, "Granularity")) {
+                if (streq(value, "sector"))
                         c->sector_granularity = true;
-                else if (strcmp(value, "region") == 0)
+                else if (streq(value, "region"))
                         c->sector_granularity = false;
                 else
                         return log_warning_errno(EINVAL, "%s:%u: invalid Granularity=%s, ignoring.",
                                                  source, line, value);
-        } else if (strcmp(key, "BridgeBaud") == 0) {
+        } else if (streq(key, "BridgeBaud")) {
                 unsigned long u;
                 char *end;
 
@@ -179,7 +180,7 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                         return log_warning_errno(EINVAL, "%s:%u: invalid BridgeBaud=%s, ignoring.",
                                                  source, line, value);
                 c->bridge_baud = (uint32_t) u;
-        } else if (strcmp(key, "MonitorsPerUser") == 0) {
+        } else if (streq(key, "MonitorsPerUser")) {
                 unsigned long u;
                 char *end;
 
@@ -190,7 +191,7 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                         return log_warning_errno(EINVAL, "%s:%u: invalid MonitorsPerUser=%s, ignoring.",
                                                  source, line, value);
                 c->monitors_per_user = (unsigned) u;
-        } else if (strcmp(key, "LogLevel") == 0) {
+        } else if (streq(key, "LogLevel")) {
                 r = log_level_from_string(value);
                 if (r < 0)
                         return log_warning_errno(r, "%s:%u: invalid LogLevel=%s, ignoring.", source, line, value);
@@ -229,7 +230,7 @@ int config_load_string(Config *c, const char *text, const char *source) {
                                 continue;
                         }
                         l[n - 1] = '\0';
-                        if (strcmp(l + 1, "Service") == 0)
+                        if (streq(l + 1, "Service"))
                                 section = CONFIG_SECTION_SERVICE;
                         else {
                                 log_warning("%s:%u: unknown section [%s], ignoring its settings.",

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "string-util.h"
 #include "trust-table.h"
 
 typedef struct TrustRecord {
@@ -33,11 +34,7 @@ static const char *const trust_invalidation_table[_TRUST_INVALIDATION_MAX] = {
         [TRUST_INVALIDATION_REENUMERATED] = "re-enumerated",
 };
 
-const char *trust_invalidation_to_string(TrustInvalidation r) {
-        if (r < 0 || r >= _TRUST_INVALIDATION_MAX)
-                return NULL;
-        return trust_invalidation_table[r];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(trust_invalidation, TrustInvalidation);
 
 /* "since" is shown to people and compared across restarts of clients: wall clock. */
 static usec_t realtime_usec(void) {
@@ -78,7 +75,7 @@ TrustTable *trust_table_free(TrustTable *t) {
 
 static TrustRecord *trust_table_find(TrustTable *t, const char *device_id) {
         for (size_t i = 0; i < t->n_records; i++)
-                if (strcmp(t->records[i]->device_id, device_id) == 0)
+                if (streq(t->records[i]->device_id, device_id))
                         return t->records[i];
         return NULL;
 }

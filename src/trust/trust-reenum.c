@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device-reenum.h"
 #include "macro.h"
+#include "string-util.h"
+#include "trust-reenum.h"
 
 typedef struct ReenumEntry {
         char *identity;
@@ -35,7 +36,7 @@ ReenumTable *reenum_table_free(ReenumTable *t) {
 
 static ReenumEntry *reenum_find(ReenumTable *t, const char *identity) {
         for (size_t i = 0; i < t->n; i++)
-                if (strcmp(t->entries[i].identity, identity) == 0)
+                if (streq(t->entries[i].identity, identity))
                         return &t->entries[i];
         return NULL;
 }
@@ -79,7 +80,7 @@ bool reenum_on_remove(ReenumTable *t, const char *identity, usec_t now, bool in_
         if (!t || !identity)
                 return false;
         e = reenum_find(t, identity);
-        if (e && e->reset_usec > 0 && now - e->reset_usec <= DEVICE_REENUM_WINDOW_USEC)
+        if (e && e->reset_usec > 0 && now - e->reset_usec <= TRUST_REENUM_WINDOW_USEC)
                 from = e->reset_usec;
         else if (in_own_job) {
                 /* The reset may be happening right now, its job not yet finished. */
@@ -92,7 +93,7 @@ bool reenum_on_remove(ReenumTable *t, const char *identity, usec_t now, bool in_
                 return false;
         }
         e->reset_usec = 0;
-        e->deadline = from + DEVICE_REENUM_WINDOW_USEC;
+        e->deadline = from + TRUST_REENUM_WINDOW_USEC;
         return true;
 }
 
