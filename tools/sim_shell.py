@@ -24,11 +24,17 @@ import busfixture  # noqa: E402  (esptestbed waits: it reads FBUILD_ESP_SIM on i
 KIND = {"esp32": "uart", "esp32c3": "uart", "esp32s3": "usb-jtag"}
 
 # Sourced by the interactive shell: the user's own setup, then a prompt that says
-# where you are, and fbuildctl's completion.
+# where you are, and fbuildctl's completion. --rcfile skips /etc/bash.bashrc, which
+# is what loads bash-completion on Debian, and fbuildctl's completion needs its
+# _init_completion: load it here unless ~/.bashrc already did.
 RCFILE = """[ -r ~/.bashrc ] && . ~/.bashrc
 PS1="(fbuild-sim) $PS1"
-. {completion} 2>/dev/null || true
+if ! declare -F _init_completion >/dev/null && [ -r {bash_completion} ]; then
+        . {bash_completion}
+fi
+. {completion}
 """
+BASH_COMPLETION = "/usr/share/bash-completion/bash_completion"
 
 
 def say(msg):
@@ -120,7 +126,8 @@ def run_shell(args, bed, service):
     elif interactive:
         rcfile = os.path.join(service.workdir, "bashrc")
         with open(rcfile, "w") as f:
-            f.write(RCFILE.format(completion=os.path.join(ROOT, "data", "completion", "fbuildctl")))
+            f.write(RCFILE.format(completion=os.path.join(ROOT, "data", "completion", "fbuildctl"),
+                                  bash_completion=BASH_COMPLETION))
         argv = ["bash", "--rcfile", rcfile, "-i"]
         say("FBUILD_ADDRESS is set and fbuildctl is on PATH; `exit` ends the session")
     else:

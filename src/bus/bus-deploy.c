@@ -20,6 +20,7 @@
 #include "bus-util.h"
 #include "bus-validate.h"
 #include "device-enum.h"
+#include "device-holders.h"
 #include "log.h"
 
 #ifndef PROJECT_VERSION
@@ -208,6 +209,18 @@ static int submit_job(sd_bus_message *message, BusContext *b, JobKind kind, sd_b
         r = resolve_port(m, port_arg, true, &port, error);
         if (r < 0)
                 return r;
+
+        /* Two programs writing to one serial port garble both: name the other one.
+         * Its open already dropped the device's trust (foreign-open). */
+        if (kind == JOB_KIND_DEPLOY && !o.force) {
+                char comm[DEVICE_HOLDER_COMM_MAX];
+                int pid;
+
+                if (device_node_holder(port.node, &pid, comm) > 0)
+                        return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY,
+                                                 "%s is open by %s (pid %d): close it, or deploy anyway with "
+                                                 "the force option", port.node, comm[0] ? comm : "?", pid);
+        }
 
         req = calloc(1, sizeof(*req));
         if (!req)

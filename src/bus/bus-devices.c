@@ -11,15 +11,34 @@
 
 int bus_device_append_properties(sd_bus_message *m, Manager *manager, const DeviceInfo *d) {
         ManagerDeviceState state = manager_device_state(manager, d);
+        int r;
 
-        return sd_bus_message_append(m, "a{sv}", 7,
-                                     "identity", "s", strempty(d->identity),
-                                     "vid", "q", d->vid,
-                                     "pid", "q", d->pid,
-                                     "kind", "s", strempty(device_kind_to_string(d->kind)),
-                                     "serial", "s", strempty(d->serial),
-                                     "trusted", "b", state.trusted,
-                                     "owner", "s", port_owner_to_string(state.owner));
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+                                  "identity", "s", strempty(d->identity),
+                                  "vid", "q", d->vid,
+                                  "pid", "q", d->pid,
+                                  "kind", "s", strempty(device_kind_to_string(d->kind)),
+                                  "serial", "s", strempty(d->serial),
+                                  "trusted", "b", state.trusted,
+                                  "owner", "s", port_owner_to_string(state.owner));
+        if (r < 0)
+                return r;
+        /* What the last job on the port detected; absent before any. */
+        if (state.chip) {
+                r = sd_bus_message_append(m, "{sv}", "chip", "s", state.chip);
+                if (r < 0)
+                        return r;
+        }
+        if (state.owner == PORT_OWNER_FOREIGN) {
+                r = sd_bus_message_append(m, "{sv}{sv}", "holder_pid", "u", (uint32_t) state.holder_pid,
+                                          "holder_name", "s", state.holder_name);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
 }
 
 typedef struct DeviceSignal {

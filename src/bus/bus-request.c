@@ -291,6 +291,16 @@ static int parse_granularity(sd_bus_message *m, const char *key, BusJobOptions *
         return 0;
 }
 
+static int parse_force(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
+        int b, r;
+
+        r = sd_bus_message_read(m, "b", &b);
+        if (r < 0)
+                return r;
+        o->force = b;
+        return 0;
+}
+
 typedef struct BusOptionParser {
         const char *key;
         const char *signature;
@@ -304,6 +314,7 @@ static const BusOptionParser option_parsers[] = {
         { "before",      "s", parse_before },
         { "after",       "s", parse_after },
         { "granularity", "s", parse_granularity },
+        { "force",       "b", parse_force },
 };
 
 int bus_message_read_options(sd_bus_message *m, BusJobOptions *ret, sd_bus_error *error) {

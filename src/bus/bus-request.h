@@ -45,9 +45,10 @@ typedef struct BusJobOptions {
         bool reset_before_default;      /* "before": "default" → by device kind */
         bool baud_default;              /* no "baud": by device kind and BridgeBaud= */
         bool granularity_default;       /* no "granularity": Granularity= */
+        bool force;                     /* "force": deploy even if another process holds the port */
         JobOptions job;                 /* everything else, resolved */
 } BusJobOptions;
 
 /* Reads a{sv}: "trust" b, "chip" s, "baud" u, "before" s, "after" s,
- * "granularity" s. Unknown keys, wrong types and bad values → InvalidOptions. */
+ * "granularity" s, "force" b. Unknown keys, wrong types and bad values → InvalidOptions. */
 int bus_message_read_options(sd_bus_message *m, BusJobOptions *ret, sd_bus_error *error);

@@ -83,10 +83,16 @@ PortOwner manager_port_owner(Manager *m, const char *node) {
 }
 
 ManagerDeviceState manager_device_state(Manager *m, const DeviceInfo *d) {
-        return (ManagerDeviceState) {
+        ManagerDeviceState s = {
                 .trusted = trust_table_get(m->trust, manager_device_trust_key(d)).trusted,
                 .owner = manager_port_owner(m, d->node),
+                .chip = job_scheduler_known_chip(m->scheduler, d->node),
         };
+
+        /* Only an idle port can have a foreign holder: the service's own opens are not one. */
+        if (s.owner == PORT_OWNER_IDLE && device_node_holder(d->node, &s.holder_pid, s.holder_name) > 0)
+                s.owner = PORT_OWNER_FOREIGN;
+        return s;
 }
 
 TrustEntry manager_trust_state(Manager *m, const ManagerPort *port) {

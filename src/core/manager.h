@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "device-enum.h"
+#include "device-holders.h"
 #include "esp-loader.h"
 #include "image.h"
 #include "job-scheduler.h"
@@ -68,7 +69,10 @@ const DeviceInfo *manager_list_devices(Manager *m, size_t *ret_n);
 /* What a device's entry says besides its udev facts. */
 typedef struct ManagerDeviceState {
         bool trusted;
-        PortOwner owner;
+        PortOwner owner;                /* FOREIGN only for a port that is otherwise idle */
+        const char *chip;               /* detected by the last job on the port (static), or NULL */
+        int holder_pid;                 /* FOREIGN: one process holding the tty open */
+        char holder_name[DEVICE_HOLDER_COMM_MAX];       /* its /proc comm, "" if unreadable */
 } ManagerDeviceState;
 ManagerDeviceState manager_device_state(Manager *m, const DeviceInfo *d);
 /* idle, monitoring, or flashing (a job outranks the monitors it pauses). */

@@ -7,6 +7,7 @@ typedef enum PortOwner {
         PORT_OWNER_IDLE,                /* "idle" */
         PORT_OWNER_MONITORING,          /* "monitoring": readers share one open */
         PORT_OWNER_FLASHING,            /* "flashing": a job holds the device */
+        PORT_OWNER_FOREIGN,             /* "foreign": another process has the tty open */
         _PORT_OWNER_MAX,
         _PORT_OWNER_INVALID = -1,
 } PortOwner;

@@ -22,6 +22,18 @@ void ctl_log(const char *format, ...) {
         fputc('\n', stderr);
 }
 
+CtlExit ctl_fail(Ctl *c, CtlExit code, const char *format, ...) {
+        char message[1024];
+        va_list ap;
+
+        va_start(ap, format);
+        (void) vsnprintf(message, sizeof(message), format, ap);
+        va_end(ap);
+        fprintf(stderr, "fbuildctl: %s\n", message);
+        ctl_json_error(c, NULL, message, code);
+        return code;
+}
+
 void ctl_done(Ctl *c) {
         if (c->bus) {
                 (void) sd_bus_detach_event(c->bus);
@@ -62,6 +74,14 @@ CtlExit ctl_connect(Ctl *c) {
         const char *where;
         int r;
 
+        /* What tools/sim-shell (or a CI job) exports; --address and -H win. */
+        if (!c->address && !c->host) {
+                const char *e = getenv("FBUILD_ADDRESS");
+
+                if (e && *e)
+                        c->address = e;
+        }
+
         if (c->address) {
                 /* The service's own socket: D-Bus without a bus daemon, so no
                  * Hello, no names, and signals arrive without match rules. */
@@ -76,12 +96,10 @@ CtlExit ctl_connect(Ctl *c) {
                         r = sd_bus_negotiate_fds(bus, true);
                 if (r >= 0)
                         r = sd_bus_start(bus);
-                if (r == -EINVAL) {
-                        ctl_log("Invalid bus address '%s' (expected e.g. unix:path=/run/fbuild-deployd/bus)",
-                                c->address);
-                        ctl_json_error(c, NULL, "invalid address", CTL_EXIT_INVALID);
-                        return CTL_EXIT_INVALID;
-                }
+                if (r == -EINVAL)
+                        return ctl_fail(c, CTL_EXIT_INVALID,
+                                        "Invalid bus address '%s' (expected e.g. unix:path=/run/fbuild-deployd/bus)",
+                                        c->address);
                 c->peer_to_peer = true;
         } else if (c->host) {
                 where = c->host;
@@ -118,8 +136,12 @@ CtlExit ctl_call(Ctl *c, sd_bus_message *m, sd_bus_message **ret_reply) {
         return CTL_EXIT_SUCCESS;
 }
 
-void ctl_json_print(const JsonValue *v) {
-        (void) json_format(stdout, v, isatty(STDOUT_FILENO) > 0);
+void ctl_json_print(Ctl *c, JsonValue *v) {
+        bool pretty = c->json == CTL_JSON_PRETTY || (c->json == CTL_JSON_AUTO && isatty(STDOUT_FILENO) > 0);
+
+        /* Every object says which shape it has, so scripts can refuse a newer one. */
+        (void) json_object_set(v, "schema", json_new_uint64(CTL_JSON_SCHEMA));
+        (void) json_format(stdout, v, pretty);
         fputc('\n', stdout);
         fflush(stdout);
 }
@@ -140,7 +162,7 @@ void ctl_json_error(Ctl *c, const char *name, const char *message, CtlExit code)
             json_object_set(o, "error", TAKE_PTR(e)) < 0 ||
             json_object_set(o, "exit_code", json_new_uint64(code)) < 0)
                 return;
-        ctl_json_print(o);
+        ctl_json_print(c, o);
 }
 
 CtlExit ctl_report_error(Ctl *c, const char *what, const sd_bus_error *e, int r) {
@@ -149,6 +171,7 @@ CtlExit ctl_report_error(Ctl *c, const char *what, const sd_bus_error *e, int r)
         if (sd_bus_error_is_set(e)) {
                 code = ctl_exit_from_error_name(e->name);
                 ctl_log("%s failed: %s (%s)", what, e->message ?: "no message", e->name);
+                /* The service's own words, not a summary of them. */
                 ctl_json_error(c, e->name, e->message, code);
                 return code;
         }

@@ -40,6 +40,7 @@ typedef struct JobRun {
         sd_bus_slot *match_slot, *call_slot, *cancel_slot;
         sd_event_source *signal_sources[2];
 
+        bool started;                   /* a Progress signal of ours came: the job ran */
         bool done;
         sd_bus_message *reply;          /* the method return, once done */
         sd_bus_error error;             /* or the error */
@@ -157,6 +158,7 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
             now_monotonic_usec() - j->last_cancel_usec > CANCEL_RETRY_USEC)
                 send_cancel(j);
 
+        j->started = true;
         if (j->show_progress)
                 progress_update(&j->progress, phase, done, total, now_monotonic_usec());
         return 0;
@@ -172,6 +174,32 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
         else
                 j->reply = sd_bus_message_ref(m);
         return 0;
+}
+
+/* Whether the port left: on this machine its node is gone; over -H, the
+ * service no longer lists it (udev's remove edge). */
+static bool port_is_gone(JobRun *j) {
+        CtlDevice *devices = NULL;
+        size_t n = 0;
+        bool listed = false;
+        struct stat st;
+
+        /* Here, the node says it (udev removes it with the device). */
+        if (!j->ctl->host)
+                return stat(j->port, &st) < 0 && errno == ENOENT;
+        /* Quietly: a failure to ask is no answer. */
+        CtlJson json = j->ctl->json;
+        j->ctl->json = CTL_JSON_OFF;
+        CtlExit code = ctl_list_devices(j->ctl, &devices, &n);
+        j->ctl->json = json;
+        if (code != CTL_EXIT_SUCCESS)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(devices[i].port, j->port) == 0 ||
+                    (j->port_alias && strcmp(devices[i].port, j->port_alias) == 0))
+                        listed = true;
+        ctl_device_array_free(devices, n);
+        return !listed;
 }
 
 /* ---- the request ------------------------------------------------------------------------- */
@@ -208,6 +236,11 @@ static int append_options(sd_bus_message *m, const Ctl *c, const char *chip, con
                 if (r < 0)
                         return r;
         }
+        if (c->force) {
+                r = sd_bus_message_append(m, "{sv}", "force", "b", true);
+                if (r < 0)
+                        return r;
+        }
         return sd_bus_message_close_container(m);
 }
 
@@ -217,10 +250,9 @@ static CtlExit region_error(Ctl *c, const SourceRegion *region, int error) {
         /* A file we cannot use is the input's fault unless it is about rights. */
         if (code != CTL_EXIT_PERMISSION)
                 code = CTL_EXIT_INVALID;
-        ctl_log("%s%s%s%s: %s", region->path, region->name ? " (" : "", region->name ?: "",
-                region->name ? ")" : "", error == ESPIPE ? "not a regular file" : strerror(error));
-        ctl_json_error(c, NULL, error == ESPIPE ? "not a regular file" : strerror(error), code);
-        return code;
+        return ctl_fail(c, code, "%s%s%s%s: %s", region->path, region->name ? " (" : "",
+                        region->name ?: "", region->name ? ")" : "",
+                        error == ESPIPE ? "not a regular file" : strerror(error));
 }
 
 /* Opens one region's file as the caller. With fds, the service reads through
@@ -400,11 +432,14 @@ static CtlExit deploy_result(JobRun *j, const SourceImage *img, const char *chip
                     json_object_set(o, "stats", TAKE_PTR(stats)) < 0 ||
                     json_object_set(o, "exit_code", json_new_uint64(CTL_EXIT_SUCCESS)) < 0)
                         return CTL_EXIT_FAILURE;
-                ctl_json_print(o);
+                ctl_json_print(j->ctl, o);
                 return CTL_EXIT_SUCCESS;
         }
 
         printf("%s: %s (%s)\n", j->port, outcome, outcome_explanation(outcome));
+        /* Nothing was done: one line says it all. */
+        if (strcmp(outcome, "trust-skip") == 0)
+                return CTL_EXIT_SUCCESS;
         if (json_array_size(written) == 0)
                 printf("  written: nothing\n");
         for (size_t i = 0; i < json_array_size(written); i++) {
@@ -481,7 +516,7 @@ static CtlExit verify_result(JobRun *j, const SourceImage *img, const char *chip
                     json_object_set(o, "results", TAKE_PTR(list)) < 0 ||
                     json_object_set(o, "exit_code", json_new_uint64(mismatched ? CTL_EXIT_MISMATCH : CTL_EXIT_SUCCESS)) < 0)
                         return CTL_EXIT_FAILURE;
-                ctl_json_print(o);
+                ctl_json_print(j->ctl, o);
                 return mismatched ? CTL_EXIT_MISMATCH : CTL_EXIT_SUCCESS;
         }
 
@@ -512,9 +547,7 @@ static CtlExit source_failure(Ctl *c, int r, const SourceError *err) {
         /* Anything unexpected about a source is still the input's fault. */
         if (code == CTL_EXIT_FAILURE && r != -ENOMEM)
                 code = CTL_EXIT_INVALID;
-        ctl_log("%s", err->message[0] ? err->message : strerror(ERRNO_ABS(r)));
-        ctl_json_error(c, NULL, err->message[0] ? err->message : strerror(ERRNO_ABS(r)), code);
-        return code;
+        return ctl_fail(c, code, "%s", err->message[0] ? err->message : strerror(ERRNO_ABS(r)));
 }
 
 static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
@@ -533,43 +566,55 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         sigset_t mask;
         int r;
 
-        if (argc < 2) {
-                ctl_log("%s needs at least one SOURCE: a build directory or OFFSET=FILE", argv[0]);
-                ctl_json_error(c, NULL, "no SOURCE given", CTL_EXIT_INVALID);
-                return CTL_EXIT_INVALID;
-        }
-
         if (c->write && !c->monitor) {
-                ctl_log("--write only goes with --monitor");
-                ctl_json_error(c, NULL, "invalid usage", CTL_EXIT_INVALID);
-                return CTL_EXIT_INVALID;
+                return ctl_fail(c, CTL_EXIT_INVALID, "--write only goes with --monitor");
         }
         if (c->monitor && c->json) {
                 /* One JSON object on stdout, or the device's output: not both. */
-                ctl_log("--monitor does not go with --json");
-                ctl_json_error(c, NULL, "invalid usage", CTL_EXIT_INVALID);
-                return CTL_EXIT_INVALID;
+                return ctl_fail(c, CTL_EXIT_INVALID, "--monitor does not go with --json");
         }
 
         /* 1. What to write, before any connection: bad input fails fast. */
+        img.pio_env = c->pio_env;
+        if (argc < 2) {
+                /* Like idf.py flash and pio run -t upload: the project we are in. */
+                r = source_load(&img, ".", &err);
+                if (r < 0) {
+                        code = ctl_exit_from_errno(r);
+                        return ctl_fail(c, code == CTL_EXIT_FAILURE ? CTL_EXIT_INVALID : code,
+                                        "No SOURCE given, and the current directory is not a project: %s",
+                                        err.message);
+                }
+        }
         for (int i = 1; i < argc; i++) {
-                r = source_load(&img, argv[i], &err);
+                _cleanup_free_ char *pair = NULL;
+                uint32_t offset;
+
+                /* esptool's "0x10000 app.bin": the same as 0x10000=app.bin. */
+                r = source_offset_argument(argv[i], &offset, &err);
+                if (r < 0 && r != -ENOENT)
+                        return source_failure(c, r, &err);
+                if (r >= 0) {
+                        if (i + 1 >= argc)
+                                return ctl_fail(c, CTL_EXIT_INVALID, "%s: an offset needs a FILE after it "
+                                                "(%s FILE, or %s=FILE)", argv[i], argv[i], argv[i]);
+                        if (asprintf(&pair, "%s=%s", argv[i], argv[i + 1]) < 0)
+                                return CTL_EXIT_FAILURE;
+                        i++;
+                }
+                r = source_load(&img, pair ?: argv[i], &err);
                 if (r < 0)
                         return source_failure(c, r, &err);
         }
 
         if (c->chip) {
                 r = source_chip_canonical(c->chip, &option_chip);
-                if (r < 0) {
-                        ctl_log("Unknown chip '%s' (e.g. esp32, esp32s3, esp32c3)", c->chip);
-                        ctl_json_error(c, NULL, "unknown chip", CTL_EXIT_INVALID);
-                        return CTL_EXIT_INVALID;
-                }
-                if (img.chip && !streq(img.chip, option_chip)) {
-                        ctl_log("--chip %s contradicts the build: %s says %s", option_chip, img.chip_origin, img.chip);
-                        ctl_json_error(c, NULL, "--chip contradicts the build", CTL_EXIT_INVALID);
-                        return CTL_EXIT_INVALID;
-                }
+                if (r < 0)
+                        return ctl_fail(c, CTL_EXIT_INVALID, "Unknown chip '%s' (e.g. esp32, esp32s3, esp32c3)",
+                                        c->chip);
+                if (img.chip && !streq(img.chip, option_chip))
+                        return ctl_fail(c, CTL_EXIT_INVALID, "--chip %s contradicts the build: %s says %s",
+                                        option_chip, img.chip_origin, img.chip);
         }
         /* Only a chip the build or the user names is asked of the service. */
         chip = option_chip ?: img.chip;
@@ -581,14 +626,27 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                         return code;
         }
 
+        /* Offsets that break the rules are refused before anything is sent. */
+        r = source_image_check_offsets(&img, &err);
+        if (r < 0)
+                return source_failure(c, r, &err);
+
         /* 2. Where. */
         code = ctl_connect(c);
         if (code != CTL_EXIT_SUCCESS)
                 return code;
         code = ctl_pick_port(c, chip, &port,
-                             source_image_needs_chip(&img) && !chip ? &device : NULL);
+                             (source_image_needs_chip(&img) && !chip) || c->force ? &device : NULL);
         if (code != CTL_EXIT_SUCCESS)
                 return code;
+        if (c->force && device && strcmp(json_string(json_object_get(device, "owner")) ?: "", "foreign") == 0) {
+                uint64_t pid = 0;
+
+                (void) json_number_uint64(json_object_get(device, "holder_pid"), &pid);
+                ctl_log("%s is open by %s (pid %" PRIu64 "); deploying anyway (--force). Its open dropped the "
+                        "device's trust, which is not recorded again while it holds the port.",
+                        port, json_string(json_object_get(device, "holder_name")) ?: "?", pid);
+        }
 
         if (source_image_needs_chip(&img)) {
                 const char *where = chip;
@@ -597,10 +655,10 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 if (!where)
                         where = json_string(json_object_get(device, "chip"));
                 if (!where) {
-                        ctl_log("Cannot tell which chip this build is for, so not where its bootloader goes "
-                                "(no sdkconfig, idedata.json toolchain or image header names one): pass --chip");
-                        ctl_json_error(c, NULL, "unknown chip: pass --chip", CTL_EXIT_INVALID);
-                        return CTL_EXIT_INVALID;
+                        return ctl_fail(c, CTL_EXIT_INVALID,
+                                        "Cannot tell which chip this build is for, so not where its bootloader "
+                                        "goes (no sdkconfig, idedata.json toolchain or image header names one): "
+                                        "pass --chip");
                 }
                 r = source_image_place_bootloader(&img, where, &err);
                 if (r < 0)
@@ -664,7 +722,8 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                         goto finish;
         }
 
-        if (!c->json && !c->quiet)
+        /* The plan only when asked: the outcome already lists what was written. */
+        if (!c->json && !c->quiet && c->verbose)
                 print_plan(&img, port, chip, deploy);
 
         /* 4. Progress first, so no signal of our job is missed. On a bus the
@@ -713,7 +772,21 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 goto finish;
         }
         if (!j.reply) {
+                /* A device that left mid-job fails as a timeout or a protocol error;
+                 * what a script can act on is that the device is gone. */
+                CtlExit e = ctl_exit_from_error_name(j.error.name);
+
+                if (j.started && (e == CTL_EXIT_NO_DEVICE || e == CTL_EXIT_DEVICE_ERROR) &&
+                    !sd_bus_error_has_name(&j.error, "org.fbuild.Deploy1.Error.DeviceBusy") && port_is_gone(&j)) {
+                        ctl_log("%s failed: %s (%s)", j.method, j.error.message ?: "no message", j.error.name);
+                        code = ctl_fail(c, CTL_EXIT_NO_DEVICE, "%s is gone: the device went away during the %s",
+                                        port, deploy ? "deploy" : "verify");
+                        goto finish;
+                }
                 code = ctl_report_error(c, j.method, &j.error, -EIO);
+                if (deploy && sd_bus_error_has_name(&j.error, "org.fbuild.Deploy1.Error.DeviceBusy") &&
+                    j.error.message && strstr(j.error.message, " is open by "))
+                        ctl_log("Close it, or deploy anyway with --force.");
                 if (code == CTL_EXIT_CANCELLED)
                         ctl_log(j.interrupts > 0 ? "Cancelled." : "Cancelled by another client.");
                 goto finish;

@@ -2,9 +2,11 @@
 /* `fbuildctl devices` and the port choice every device verb makes: the
  * service's ListDevices, shown as a table or as JSON. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ctl.h"
 #include "source-parse.h"
@@ -56,9 +58,8 @@ CtlExit ctl_list_devices(Ctl *c, CtlDevice **ret, size_t *ret_n) {
                 r = sd_bus_message_exit_container(reply);
         if (r < 0) {
                 ctl_device_array_free(devices, n);
-                ctl_log("Cannot parse the ListDevices reply: %s", strerror(ERRNO_ABS(r)));
-                ctl_json_error(c, NULL, "unexpected ListDevices reply", CTL_EXIT_FAILURE);
-                return CTL_EXIT_FAILURE;
+                return ctl_fail(c, CTL_EXIT_FAILURE, "Cannot parse the ListDevices reply: %s",
+                                strerror(ERRNO_ABS(r)));
         }
         *ret = devices;
         *ret_n = n;
@@ -69,6 +70,18 @@ static const char *prop_string(const CtlDevice *d, const char *key) {
         const char *s = json_string(json_object_get(d->properties, key));
 
         return s && *s ? s : "-";
+}
+
+/* "foreign (minicom pid 1234)": who else has the port open, as the service saw it. */
+static const char *owner_text(const CtlDevice *d, char *buf, size_t size) {
+        const char *owner = prop_string(d, "owner");
+        uint64_t pid;
+
+        if (strcmp(owner, "foreign") != 0 ||
+            json_number_uint64(json_object_get(d->properties, "holder_pid"), &pid) < 0)
+                return owner;
+        (void) snprintf(buf, size, "foreign (%s pid %" PRIu64 ")", prop_string(d, "holder_name"), pid);
+        return buf;
 }
 
 static void vid_pid(const CtlDevice *d, char buf[static 16]) {
@@ -90,14 +103,40 @@ static void print_device_line(FILE *f, const CtlDevice *d) {
                 json_string(json_object_get(d->properties, "chip")) ?: "");
 }
 
+/* The same name, or another name of the same device node (/dev/serial/by-id/…). */
+static bool same_port(const char *listed, const char *given) {
+        struct stat a, b;
+
+        if (strcmp(listed, given) == 0)
+                return true;
+        return stat(listed, &a) >= 0 && stat(given, &b) >= 0 && S_ISCHR(a.st_mode) && S_ISCHR(b.st_mode) &&
+               a.st_rdev == b.st_rdev;
+}
+
+const char *ctl_port_wanted(const Ctl *c) {
+        /* ESPPORT is what idf.py and esptool read, so a shell set up for them works here too. */
+        static const char *const variables[] = { "FBUILD_PORT", "ESPPORT" };
+
+        if (c->port)
+                return c->port;
+        for (size_t i = 0; i < ELEMENTSOF(variables); i++) {
+                const char *e = getenv(variables[i]);
+
+                if (e && *e)
+                        return e;
+        }
+        return NULL;
+}
+
 CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret_device) {
+        const char *wanted = ctl_port_wanted(c);
         CtlDevice *devices = NULL;
         size_t n = 0, index;
         CtlExit code;
         int r;
 
-        if (c->port && !ret_device) {
-                *ret_port = strdup(c->port);
+        if (wanted && !ret_device) {
+                *ret_port = strdup(wanted);
                 return *ret_port ? CTL_EXIT_SUCCESS : CTL_EXIT_FAILURE;
         }
 
@@ -105,38 +144,38 @@ CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret
         if (code != CTL_EXIT_SUCCESS)
                 return code;
 
-        if (c->port) {
+        if (wanted) {
                 /* Only to learn what the service knows about it (its chip). */
                 *ret_device = NULL;
                 for (size_t i = 0; i < n; i++)
-                        if (streq(devices[i].port, c->port)) {
+                        if (same_port(devices[i].port, wanted)) {
                                 *ret_device = TAKE_PTR(devices[i].properties);
                                 break;
                         }
                 ctl_device_array_free(devices, n);
-                *ret_port = strdup(c->port);
+                *ret_port = strdup(wanted);
                 return *ret_port ? CTL_EXIT_SUCCESS : CTL_EXIT_FAILURE;
         }
 
         r = port_pick(devices, n, chip, &index);
         if (r == -ENODEV) {
                 if (n == 0)
-                        ctl_log("No serial device is attached. Plug a board in, or name a port with --port.");
+                        (void) ctl_fail(c, CTL_EXIT_NO_DEVICE, "No serial device is attached. Plug a board in, or "
+                                        "name a port with --port (or $FBUILD_PORT, $ESPPORT).");
                 else {
-                        ctl_log("None of the attached devices fits a %s image:", chip);
+                        (void) ctl_fail(c, CTL_EXIT_NO_DEVICE, "None of the attached devices fits a %s image:", chip);
                         for (size_t i = 0; i < n; i++)
                                 print_device_line(stderr, &devices[i]);
                 }
-                ctl_json_error(c, NULL, "no device found", CTL_EXIT_NO_DEVICE);
                 ctl_device_array_free(devices, n);
                 return CTL_EXIT_NO_DEVICE;
         }
         if (r == -ENOTUNIQ) {
-                ctl_log("Several devices are attached; choose one with --port:");
+                (void) ctl_fail(c, CTL_EXIT_INVALID, "Several devices are attached; choose one with --port "
+                                "(or $FBUILD_PORT, $ESPPORT):");
                 for (size_t i = 0; i < n; i++)
                         if (port_device_fits(devices[i].properties, chip))
                                 print_device_line(stderr, &devices[i]);
-                ctl_json_error(c, NULL, "several devices found: choose one with --port", CTL_EXIT_INVALID);
                 ctl_device_array_free(devices, n);
                 return CTL_EXIT_INVALID;
         }
@@ -150,7 +189,7 @@ CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret
 
 /* ---- fbuildctl devices ---------------------------------------------------------------- */
 
-static CtlExit devices_json(CtlDevice *devices, size_t n) {
+static CtlExit devices_json(Ctl *c, CtlDevice *devices, size_t n) {
         _cleanup_(json_value_freep) JsonValue *o = json_new_object(), *a = json_new_array();
 
         if (!o || !a)
@@ -163,7 +202,7 @@ static CtlExit devices_json(CtlDevice *devices, size_t n) {
         }
         if (json_object_set(o, "devices", TAKE_PTR(a)) < 0)
                 return CTL_EXIT_FAILURE;
-        ctl_json_print(o);
+        ctl_json_print(c, o);
         return CTL_EXIT_SUCCESS;
 }
 
@@ -182,7 +221,7 @@ int verb_devices(Ctl *c, int argc, char **argv) {
                 return code;
 
         if (c->json) {
-                code = devices_json(devices, n);
+                code = devices_json(c, devices, n);
                 ctl_device_array_free(devices, n);
                 return code;
         }
@@ -195,15 +234,18 @@ int verb_devices(Ctl *c, int argc, char **argv) {
         for (size_t k = 0; k < ELEMENTSOF(headers); k++)
                 width[k] = strlen(headers[k]);
         for (int pass = 0; pass < 2; pass++) {
-                if (pass == 1) {
+                if (pass == 1 && !c->no_legend) {
                         for (size_t k = 0; k < ELEMENTSOF(headers); k++)
-                                printf("%-*s%s", (int) width[k], headers[k], k + 1 < ELEMENTSOF(headers) ? "  " : "\n");
+                                if (k + 1 < ELEMENTSOF(headers))
+                                        printf("%-*s  ", (int) width[k], headers[k]);
+                                else
+                                        printf("%s\n", headers[k]);
                 }
                 for (size_t i = 0; i < n; i++) {
                         const CtlDevice *d = &devices[i];
                         const JsonValue *trusted = json_object_get(d->properties, "trusted");
                         const char *chip = json_string(json_object_get(d->properties, "chip"));
-                        char vp[16];
+                        char vp[16], owner[64];
                         const char *cols[ELEMENTSOF(headers)];
 
                         vid_pid(d, vp);
@@ -213,13 +255,14 @@ int verb_devices(Ctl *c, int argc, char **argv) {
                         cols[3] = prop_string(d, "serial");
                         cols[4] = chip && *chip ? chip : "-";
                         cols[5] = json_value_type(trusted) == JSON_BOOLEAN ? (json_boolean(trusted) ? "yes" : "no") : "-";
-                        cols[6] = prop_string(d, "owner");
+                        cols[6] = owner_text(d, owner, sizeof(owner));
                         for (size_t k = 0; k < ELEMENTSOF(headers); k++) {
                                 if (pass == 0)
                                         width[k] = MAX(width[k], strlen(cols[k]));
+                                else if (k + 1 < ELEMENTSOF(headers))
+                                        printf("%-*s  ", (int) width[k], cols[k]);
                                 else
-                                        printf("%-*s%s", (int) width[k], cols[k],
-                                               k + 1 < ELEMENTSOF(headers) ? "  " : "\n");
+                                        printf("%s\n", cols[k]);       /* no trailing blanks */
                         }
                 }
         }

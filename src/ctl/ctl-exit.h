@@ -5,11 +5,11 @@
 
 typedef enum CtlExit {
         CTL_EXIT_SUCCESS = 0,           /* done (verify: every region matches) */
-        CTL_EXIT_FAILURE = 1,           /* anything else: service unreachable, unexpected error */
+        CTL_EXIT_FAILURE = 1,           /* other failure: service unreachable, unexpected error */
         CTL_EXIT_INVALID = 2,           /* invalid usage or input (arguments, sources, options) */
-        CTL_EXIT_NO_DEVICE = 3,         /* no such device, or no device to pick */
+        CTL_EXIT_NO_DEVICE = 3,         /* device not found: no such device, or none to pick */
         CTL_EXIT_PERMISSION = 4,        /* permission denied (polkit, bus policy, a file) */
-        CTL_EXIT_DEVICE_ERROR = 5,      /* the device failed: timeout, protocol, flash, busy; or the service's limits */
+        CTL_EXIT_DEVICE_ERROR = 5,      /* device error: timeout, protocol, flash, busy; or the service's limits */
         CTL_EXIT_CANCELLED = 6,         /* cancelled (Ctrl-C, or Cancel from elsewhere) */
         CTL_EXIT_MISMATCH = 7,          /* verify: some region differs from the device */
 } CtlExit;

@@ -469,9 +469,7 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         CtlExit code;
 
         if (c->json) {
-                ctl_log("monitor does not take --json");
-                ctl_json_error(c, NULL, "invalid usage", CTL_EXIT_INVALID);
-                return CTL_EXIT_INVALID;
+                return ctl_fail(c, CTL_EXIT_INVALID, "monitor does not take --json");
         }
         if (argc > 1) {
                 if (c->port && !streq(c->port, argv[1])) {

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The progress renderer. The rate is measured per phase (bytes since the
  * phase began over time since then), which is what the ETA of that phase
- * needs; verify and write run at very different speeds. */
+ * needs; verify and write run at very different speeds. On a terminal each
+ * phase keeps its own line, redrawn with cursor movements. */
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 
 #include "ctl-format.h"
@@ -66,24 +68,47 @@ void progress_format_bar(char *buf, size_t size, unsigned columns, const char *p
         (void) snprintf(buf + n, size - (size_t) n, "%3u%%  %s/%s%s", pct, d, t, tail);
 }
 
-static double phase_rate(const Progress *p, uint64_t now_usec) {
-        const ProgressPhase *ph = p->current;
+static double phase_rate(ProgressPhase *ph, uint64_t now_usec) {
         uint64_t elapsed = now_usec - ph->start_usec;
 
-        if (now_usec < ph->start_usec || elapsed < PROGRESS_RATE_MIN_USEC || p->done <= ph->start_done)
-                return 0;
-        return (double) (p->done - ph->start_done) / ((double) elapsed / 1e6);
+        /* Too early for a new measurement: the last one stands, so rate and ETA
+         * do not come and go. */
+        if (now_usec < ph->start_usec || elapsed < PROGRESS_RATE_MIN_USEC || ph->done <= ph->start_done)
+                return ph->rate;
+        ph->rate = (double) (ph->done - ph->start_done) / ((double) elapsed / 1e6);
+        return ph->rate;
+}
+
+/* Redraws one phase's line and puts the cursor back on the last line. */
+static void draw_phase(Progress *p, ProgressPhase *ph, uint64_t now_usec) {
+        char line[256];
+        unsigned up;
+
+        if (ph->total == 0)
+                (void) snprintf(line, sizeof(line), "%-11s %s", ph->name, ph == p->current ? "…" : "done");
+        else
+                /* A phase left behind keeps the rate it had. */
+                progress_format_bar(line, sizeof(line), p->columns, ph->name, ph->done, ph->total,
+                                    ph == p->current ? phase_rate(ph, now_usec) : ph->rate);
+        if (ph->line >= p->n_lines) {
+                /* A new phase: a line of its own below the others. */
+                if (p->n_lines > 0)
+                        fputc('\n', p->f);
+                ph->line = p->n_lines++;
+                up = 0;
+        } else
+                up = p->n_lines - 1 - ph->line;
+        /* \r and erase-to-end-of-line: the new bar may be shorter than the old. */
+        if (up > 0)
+                fprintf(p->f, "\033[%uA\r%s\033[K\033[%uB", up, line, up);
+        else
+                fprintf(p->f, "\r%s\033[K", line);
+        fflush(p->f);
+        p->drawn = true;
 }
 
 static void draw_bar(Progress *p, uint64_t now_usec) {
-        char line[256];
-
-        progress_format_bar(line, sizeof(line), p->columns, p->current->name, p->done, p->total,
-                            phase_rate(p, now_usec));
-        /* \r and erase-to-end-of-line: the new bar may be shorter than the old. */
-        fprintf(p->f, "\r%s\033[K", line);
-        fflush(p->f);
-        p->drawn = true;
+        draw_phase(p, p->current, now_usec);
         p->last_draw_usec = now_usec;
 }
 
@@ -107,7 +132,8 @@ static bool enter_phase(Progress *p, const char *name, uint64_t done, uint64_t n
                 }
         /* A service with more phases than we know: recycle the last slot. */
         ph = &p->phases[p->n_phases < PROGRESS_PHASES_MAX ? p->n_phases++ : PROGRESS_PHASES_MAX - 1];
-        *ph = (ProgressPhase) { .start_usec = now_usec, .start_done = done, .last_tenth = -1 };
+        *ph = (ProgressPhase) { .start_usec = now_usec, .start_done = done, .last_tenth = -1,
+                                .line = UINT_MAX };
         (void) snprintf(ph->name, sizeof(ph->name), "%s", name);
         p->current = ph;
         return true;
@@ -115,6 +141,7 @@ static bool enter_phase(Progress *p, const char *name, uint64_t done, uint64_t n
 
 void progress_update(Progress *p, const char *phase, uint64_t done, uint64_t total, uint64_t now_usec) {
         bool switched = !p->current || strncmp(p->current->name, phase, sizeof(p->current->name) - 1) != 0;
+        ProgressPhase *previous = p->current;
         bool first;
         int tenth;
 
@@ -123,6 +150,17 @@ void progress_update(Progress *p, const char *phase, uint64_t done, uint64_t tot
         p->total = total;
 
         if (p->tty) {
+                ProgressPhase *ph = p->current;
+
+                /* Never backwards within a phase, unless it starts counting anew. */
+                if (total != ph->total)
+                        ph->done = done;
+                else
+                        ph->done = MAX(ph->done, done);
+                ph->total = total;
+                /* The phase left behind shows where it stopped ("done" for a step). */
+                if (switched && previous && previous != ph && previous->line < p->n_lines)
+                        draw_phase(p, previous, now_usec);
                 if (switched || now_usec - p->last_draw_usec >= PROGRESS_REDRAW_USEC || done >= total)
                         draw_bar(p, now_usec);
                 return;
@@ -143,8 +181,14 @@ void progress_update(Progress *p, const char *phase, uint64_t done, uint64_t tot
 
 void progress_clear(Progress *p) {
         if (p->tty && p->drawn) {
+                /* Every bar, from the last line up, ending where the first began. */
+                for (unsigned i = 1; i < p->n_lines; i++)
+                        fputs("\r\033[K\033[1A", p->f);
                 fputs("\r\033[K", p->f);
                 fflush(p->f);
                 p->drawn = false;
+                p->n_lines = 0;
+                for (size_t i = 0; i < p->n_phases; i++)
+                        p->phases[i].line = UINT_MAX;
         }
 }

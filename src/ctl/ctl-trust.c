@@ -61,7 +61,7 @@ static CtlExit trust_show(Ctl *c, const char *port) {
                     json_object_set(o, "since_usec", json_new_uint64(since)) < 0 ||
                     json_object_set(o, "last_invalidation", json_new_string(why)) < 0)
                         return CTL_EXIT_FAILURE;
-                ctl_json_print(o);
+                ctl_json_print(c, o);
                 return CTL_EXIT_SUCCESS;
         }
 
@@ -98,13 +98,14 @@ static CtlExit trust_forget(Ctl *c, const char *port) {
                     json_object_set(o, "port", json_new_string(port)) < 0 ||
                     json_object_set(o, "forgotten", json_new_boolean(true)) < 0)
                         return CTL_EXIT_FAILURE;
-                ctl_json_print(o);
+                ctl_json_print(c, o);
         } else
                 printf("%s: trust forgotten; the next deploy checks the device.\n", port);
         return CTL_EXIT_SUCCESS;
 }
 
 int verb_trust(Ctl *c, int argc, char **argv) {
+        _cleanup_(json_value_freep) JsonValue *device = NULL;
         _cleanup_free_ char *port = NULL;
         bool show;
         CtlExit code;
@@ -114,27 +115,28 @@ int verb_trust(Ctl *c, int argc, char **argv) {
                 show = true;
         else if (streq(argv[1], "forget"))
                 show = false;
-        else {
-                ctl_log("Unknown trust command '%s' (expected show or forget)", argv[1]);
-                ctl_json_error(c, NULL, "unknown trust command", CTL_EXIT_INVALID);
-                return CTL_EXIT_INVALID;
-        }
+        else
+                return ctl_fail(c, CTL_EXIT_INVALID, "Unknown trust command '%s' (expected show or forget)",
+                                argv[1]);
         c->verb = show ? "trust show" : "trust forget";
 
         if (argc > 2) {
-                if (c->port && !streq(c->port, argv[2])) {
-                        ctl_log("Two ports given: --port %s and %s", c->port, argv[2]);
-                        ctl_json_error(c, NULL, "two ports given", CTL_EXIT_INVALID);
-                        return CTL_EXIT_INVALID;
-                }
+                if (c->port && !streq(c->port, argv[2]))
+                        return ctl_fail(c, CTL_EXIT_INVALID, "Two ports given: --port %s and %s", c->port,
+                                        argv[2]);
                 c->port = argv[2];
         }
 
         code = ctl_connect(c);
         if (code != CTL_EXIT_SUCCESS)
                 return code;
-        code = ctl_pick_port(c, NULL, &port, NULL);
+        code = ctl_pick_port(c, NULL, &port, show ? &device : NULL);
         if (code != CTL_EXIT_SUCCESS)
                 return code;
+        /* The service answers for any name (a device that left keeps the reason
+         * it lost trust); a port it does not list is no device to show. */
+        if (show && !device)
+                return ctl_fail(c, CTL_EXIT_NO_DEVICE, "%s: no such device (fbuildctl devices lists the "
+                                "attached ones)", port);
         return show ? trust_show(c, port) : trust_forget(c, port);
 }

@@ -24,15 +24,31 @@
  * limit, so the caller picks one: a day stands in for "never". */
 #define CTL_LONG_CALL_USEC (24ULL * 3600ULL * 1000000ULL)
 
+/* --json=MODE; auto (bare --json): pretty on a terminal, short otherwise. */
+typedef enum CtlJson {
+        CTL_JSON_OFF = 0,
+        CTL_JSON_AUTO,
+        CTL_JSON_SHORT,
+        CTL_JSON_PRETTY,
+} CtlJson;
+
+/* The version of the --json objects' shape (docs/fbuildctl.md, "JSON output"):
+ * raised when a key changes meaning or goes away, not when one is added. */
+#define CTL_JSON_SCHEMA 1
+
 typedef struct Ctl {
         /* global options */
-        const char *address;            /* --address: peer-to-peer, no bus daemon */
+        const char *address;            /* --address or $FBUILD_ADDRESS: peer-to-peer, no bus daemon */
         const char *host;               /* -H: the system bus of user@host over SSH */
-        bool json;
+        CtlJson json;
         bool quiet;                     /* -q: no progress */
+        bool verbose;                   /* -v: the plan, and what fbuildctl decided */
+        bool no_legend;                 /* --no-legend: tables without their header */
 
         /* job options, forwarded to the service as a{sv} */
-        const char *port;
+        const char *port;               /* --port, or PORT for trust and monitor */
+        const char *pio_env;            /* -e: the PlatformIO environment */
+        bool force;                     /* --force: deploy even if another process holds the port */
         int trust;                      /* -1: service default, 0: --no-trust */
         uint32_t baud;                  /* 0: unset */
         const char *chip, *before, *after;
@@ -65,11 +81,14 @@ CtlExit ctl_call(Ctl *c, sd_bus_message *m, sd_bus_message **ret_reply);
 /* Reports a failed call: prints the message (and with --json a JSON object
  * with the error on stdout) and returns the exit code for it. */
 CtlExit ctl_report_error(Ctl *c, const char *what, const sd_bus_error *e, int r);
+/* A failure found here: the message on stderr and, with --json, the same
+ * message in the error object. Returns code. */
+CtlExit ctl_fail(Ctl *c, CtlExit code, const char *format, ...) _printf_(3, 4);
 /* With --json, prints {"error": {...}, "exit_code": N} for a local failure. */
 void ctl_json_error(Ctl *c, const char *name, const char *message, CtlExit code);
 
-/* Prints v to stdout (pretty when stdout is a terminal) and a newline. */
-void ctl_json_print(const JsonValue *v);
+/* Adds "schema" and prints v to stdout in the --json mode, and a newline. */
+void ctl_json_print(Ctl *c, JsonValue *v);
 
 /* Reads the next complete value of m, whatever its type, as JSON: variants
  * unwrapped, dicts as objects, structs as arrays, byte arrays as hex strings. */
@@ -79,7 +98,10 @@ int ctl_message_read_json(sd_bus_message *m, JsonValue **ret);
 
 /* ListDevices: 0 or an exit code after reporting. */
 CtlExit ctl_list_devices(Ctl *c, CtlDevice **ret, size_t *ret_n);
-/* The port to work on: c->port, or the one device ListDevices offers whose
+/* The port the user named: --port (or PORT), else $FBUILD_PORT, else
+ * $ESPPORT (ESP-IDF's), else NULL. */
+const char *ctl_port_wanted(const Ctl *c);
+/* The port to work on: ctl_port_wanted(), or the one device ListDevices offers whose
  * chip (if the service reports one) fits chip. Prints the candidates when
  * there are none or several. *ret_device is set when the port is listed. */
 CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret_device);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fbuildctl: the command line client of fbuild-deployd. Parses the command
  * line (options may come before or after the command, as in systemctl),
- * checks each option is one the command takes, and dispatches. */
+ * checks each option is one the command takes, and dispatches. The manual
+ * page (fbuildctl(1), from docs/fbuildctl.md) holds what --help leaves out. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -25,6 +26,9 @@ enum {
         ARG_AFTER,
         ARG_MONITOR,
         ARG_WRITE,
+        ARG_NO_LEGEND,
+        ARG_NO_PAGER,
+        ARG_FORCE,
 };
 
 /* Which options a command takes; global ones every command takes. */
@@ -38,34 +42,25 @@ enum {
         OPT_QUIET    = 1u << 6,
         OPT_MONITOR  = 1u << 7,
         OPT_WRITE    = 1u << 8,
-        OPT_JOB      = OPT_PORT | OPT_NO_TRUST | OPT_BAUD | OPT_CHIP | OPT_BEFORE | OPT_AFTER | OPT_QUIET,
+        OPT_ENV      = 1u << 9,
+        OPT_FORCE    = 1u << 10,
+        OPT_JOB      = OPT_PORT | OPT_NO_TRUST | OPT_BAUD | OPT_CHIP | OPT_BEFORE | OPT_AFTER | OPT_QUIET | OPT_ENV,
         /* Not an option: the command's --baud is the console's (monitor). */
-        OPT_CONSOLE  = 1u << 9,
+        OPT_CONSOLE  = 1u << 11,
 };
 
-static const char exit_codes_help[] =
-        "Exit status:\n"
-        "  0  done (verify: every region matches; monitor: stopped by you)\n"
-        "  1  other failure (service unreachable, unexpected error;\n"
-        "     monitor: the service closed it without a reason)\n"
-        "  2  invalid usage or input (arguments, sources, options, chip mismatch,\n"
-        "     several devices attached and no --port)\n"
-        "  3  device not found (no such port, no device attached;\n"
-        "     monitor: the device went away for good)\n"
-        "  4  permission denied\n"
-        "  5  device error (timeout, protocol or flash error, busy;\n"
-        "     monitor: ended for another reason the service gave)\n"
-        "  6  cancelled (Ctrl-C, or Cancel from another client)\n"
-        "  7  verify: some region differs from the device\n";
-
+/* Help stays short: the details, the exit status and the JSON schema are in
+ * the manual page, which is built from docs/fbuildctl.md. */
 static const char global_options_help[] =
-        "Connection and output:\n"
-        "      --address=ADDRESS  Talk to the service's own socket, peer to peer\n"
-        "                         (e.g. unix:path=/run/fbuild-deployd/bus)\n"
-        "  -H, --host=USER@HOST   Use the system bus of a remote machine over SSH\n"
-        "      --json             Print one JSON object on stdout\n"
-        "  -h, --help             Show help (fbuildctl COMMAND --help for a command)\n"
-        "      --version          Show the version\n";
+        "Global options:\n"
+        "      --address=ADDRESS  The service's own socket (default: $FBUILD_ADDRESS,\n"
+        "                         else the system bus)\n"
+        "  -H, --host=USER@HOST   The system bus of a remote machine, over SSH\n"
+        "      --json=MODE        short, pretty or off: one JSON object on stdout\n"
+        "      --no-legend        Tables without their header line\n"
+        "      --no-pager         Accepted for systemd habits (fbuildctl never pages)\n"
+        "  -v, --verbose          Also print the plan: every region, its offset and file\n"
+        "  -h, --help             This help; --version: the version\n";
 
 /* Per-command options, each with the bit that lets a command take it. */
 static const struct {
@@ -73,23 +68,23 @@ static const struct {
         const char *name;
         const char *help;
 } job_options[] = {
-        { OPT_PORT,     "port",     "  -p, --port=PORT        Device node (/dev/ttyUSB0); optional with one device attached\n" },
+        { OPT_PORT,     "port",     "  -p, --port=PORT        Device node (default: $FBUILD_PORT, $ESPPORT,\n"
+                                    "                         else the only attached board)\n" },
+        { OPT_ENV,      "environment", "  -e, --environment=ENV  The PlatformIO environment (.pio/build/ENV)\n" },
         { OPT_NO_TRUST, "no-trust", "      --no-trust         Check the device even if it is trusted to hold the image\n" },
-        { OPT_BAUD,     "baud",     "  -b, --baud=BAUD        Baud rate for the transfer (default: the service's,\n"
-                                    "                         921600 on USB-UART bridges)\n" },
-        { OPT_CHIP,     "chip",     "  -c, --chip=CHIP        The chip the image is for (esp32, esp32s3, esp32c3, …);\n"
-                                    "                         the service refuses another chip\n" },
+        { OPT_FORCE,    "force",    "      --force            Deploy even if another process has the port open\n" },
+        { OPT_BAUD,     "baud",     "  -b, --baud=BAUD        Transfer baud rate (default: the service's)\n" },
+        { OPT_CHIP,     "chip",     "  -c, --chip=CHIP        The chip the image is for (esp32, esp32s3, esp32c3, …)\n" },
         { OPT_BEFORE,   "before",   "      --before=RESET     default | usb | none | classic | unix-tight\n" },
         { OPT_AFTER,    "after",    "      --after=RESET      default (hard reset into the app) | none\n" },
         { OPT_QUIET,    "quiet",    "  -q, --quiet            No progress output\n" },
-        { OPT_MONITOR,  "monitor",  "      --monitor          Then show the device's serial output from its first\n"
-                                    "                         boot byte on (as fbuildctl monitor, at 115200 baud)\n" },
-        { OPT_WRITE,    "write",    "      --write            Send standard input to the device even when it is not a\n"
-                                    "                         terminal (on a terminal, keys always go to the device)\n" },
+        { OPT_MONITOR,  "monitor",  "      --monitor          Then show the device's output from its first boot byte\n" },
+        { OPT_WRITE,    "write",    "      --write            Send standard input to the device even when it is not\n"
+                                    "                         a terminal\n" },
 };
 
 static void print_job_options(unsigned mask) {
-        if (!(mask & OPT_JOB))
+        if (!(mask & (OPT_JOB | OPT_FORCE | OPT_MONITOR | OPT_WRITE)))
                 return;
         printf("Options:\n");
         for (size_t i = 0; i < ELEMENTSOF(job_options); i++) {
@@ -104,15 +99,8 @@ static void print_job_options(unsigned mask) {
 }
 
 static const char sources_help[] =
-        "SOURCE is one of:\n"
-        "  an ESP-IDF build directory (or its project, or its flasher_args.json):\n"
-        "      regions, chip and reset choices from flasher_args.json\n"
-        "  a PlatformIO build: .pio/build/ENV, or a project with one environment:\n"
-        "      idedata.json's flash images, else bootloader.bin at the chip's\n"
-        "      bootloader offset, partitions.bin at 0x8000, boot_app0.bin at 0xe000,\n"
-        "      firmware.bin at 0x10000\n"
-        "  OFFSET=FILE, e.g. 0x10000=app.bin\n"
-        "Several SOURCEs combine; their regions must not overlap.\n";
+        "SOURCE (default: .): an ESP-IDF project or build directory, a PlatformIO\n"
+        "project or .pio/build/ENV, OFFSET=FILE, or esptool's OFFSET FILE.\n";
 
 typedef struct Verb {
         const char *name;
@@ -128,43 +116,28 @@ static const Verb verbs[] = {
         { "devices", 1, 1, 0, verb_devices,
           "devices",
           "List attached serial devices",
-          "Lists the USB serial devices the service sees: port, kind, VID:PID, serial,\n"
-          "chip when known, whether the device is trusted, and who owns the port.\n" },
-        { "deploy", 2, 1 + 64, OPT_JOB | OPT_MONITOR | OPT_WRITE, verb_deploy,
-          "deploy [OPTIONS] SOURCE...",
+          "Lists the serial devices the service sees, the chip last detected on each,\n"
+          "whether it is trusted, and who has the port.\n" },
+        { "deploy", 1, 1 + 128, OPT_JOB | OPT_FORCE | OPT_MONITOR | OPT_WRITE, verb_deploy,
+          "deploy [OPTIONS] [SOURCE...]",
           "Write an image, skipping what the device already holds",
-          "Deploys the image to the device: the service skips it entirely when the\n"
-          "device is trusted to hold it (trust-skip) or already matches (verify-skip),\n"
-          "and otherwise writes only the regions that differ. Files are opened by\n"
-          "fbuildctl and passed as file descriptors. Progress goes to stderr (a bar on\n"
-          "a terminal, plain lines otherwise); the outcome and the written ranges to\n"
-          "stdout. Ctrl-C cancels the job; a second Ctrl-C stops waiting for it.\n"
-          "With --monitor, a monitor of the port is opened before the deploy starts,\n"
-          "so the service pauses it for the job and resumes it before the chip leaves\n"
-          "reset: after the outcome comes the device's output, the new firmware's boot\n"
-          "from its first byte, and then on as with fbuildctl monitor.\n" },
-        { "verify", 2, 1 + 64, OPT_JOB & ~OPT_NO_TRUST, verb_verify,
-          "verify [OPTIONS] SOURCE...",
+          "Writes only what differs; nothing at all when the device is trusted to\n"
+          "hold the image. Ctrl-C cancels.\n" },
+        { "verify", 1, 1 + 128, (OPT_JOB & ~OPT_NO_TRUST), verb_verify,
+          "verify [OPTIONS] [SOURCE...]",
           "Compare an image with the device",
-          "Compares each region with the device's flash (on-chip MD5) and prints\n"
-          "which match. Exits 7 when any region differs.\n" },
+          "Compares each region with the device's flash (on-chip MD5); exits 7 when\n"
+          "any region differs.\n" },
         { "trust", 2, 3, OPT_PORT, verb_trust,
           "trust show|forget [PORT]",
           "Show or forget the image a device is trusted to hold",
-          "show: whether the service trusts the device to hold an image, since when,\n"
-          "and why trust was last lost. forget: drop that trust, so that the next\n"
-          "deploy checks the device. PORT is optional with one device attached.\n" },
+          "show: whether the device is trusted to hold an image, and why trust was\n"
+          "last lost. forget: drop that trust, so the next deploy checks the device.\n" },
         { "monitor", 1, 2, OPT_PORT | OPT_BAUD | OPT_WRITE | OPT_CONSOLE, verb_monitor,
           "monitor [OPTIONS] [PORT]",
           "Show a device's serial output (and type to it)",
-          "Attaches a serial monitor through the service, so that a deploy from anywhere\n"
-          "pauses it (\"[fbuild-deployd] paused: …\" in the output, a notice on stderr)\n"
-          "and resumes it in time for the new firmware's first boot byte, instead of\n"
-          "failing with \"port busy\". On a terminal: raw, every key goes to the device\n"
-          "(Ctrl-C too), and Ctrl-] quits. Otherwise: the output as it comes, input\n"
-          "only with --write; Ctrl-C or SIGTERM stops it. It ends by itself when the\n"
-          "device is gone for good (exit 3) or the service ends it (exit 5, or 1 without\n"
-          "a reason). PORT (or --port) is optional with one device attached.\n" },
+          "A serial monitor through the service: a deploy pauses it and it resumes\n"
+          "for the new firmware's first boot byte. On a terminal, Ctrl-] quits.\n" },
 };
 
 static const Verb *verb_find(const char *name) {
@@ -179,11 +152,9 @@ static void help_main(void) {
                "Deploy firmware to ESP32-family boards through fbuild-deployd.\n\n"
                "Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                printf("  %-26s %s\n", verbs[i].usage, verbs[i].summary);
-        printf("\n");
-        print_job_options(OPT_JOB | OPT_MONITOR | OPT_WRITE);
-        printf("%s\n%s\nSee fbuildctl COMMAND --help, and docs/fbuildctl.md.\n", global_options_help,
-               exit_codes_help);
+                printf("  %-30s %s\n", verbs[i].usage, verbs[i].summary);
+        printf("\n%s\nSee 'fbuildctl COMMAND --help', and fbuildctl(1) for the details and the exit status.\n",
+               global_options_help);
 }
 
 static void help_verb(const Verb *v) {
@@ -191,7 +162,7 @@ static void help_verb(const Verb *v) {
         if (v->options & OPT_CHIP)
                 printf("%s\n", sources_help);
         print_job_options(v->options);
-        printf("%s\n%s", global_options_help, exit_codes_help);
+        printf("%s\nSee fbuildctl(1) for the details and the exit status.\n", global_options_help);
 }
 
 static int parse_baud(const char *s, uint32_t *ret) {
@@ -208,17 +179,33 @@ static int parse_baud(const char *s, uint32_t *ret) {
         return 0;
 }
 
+/* The message goes to stderr, and with --json into the error object too. */
 _printf_(2, 3)
 static int usage_error(Ctl *c, const char *format, ...) {
+        char message[512];
         va_list ap;
 
-        fputs("fbuildctl: ", stderr);
         va_start(ap, format);
-        vfprintf(stderr, format, ap);
+        (void) vsnprintf(message, sizeof(message), format, ap);
         va_end(ap);
-        fputs("\nTry 'fbuildctl --help'.\n", stderr);
-        ctl_json_error(c, NULL, "invalid usage", CTL_EXIT_INVALID);
+        fprintf(stderr, "fbuildctl: %s\nTry 'fbuildctl %s%s--help'.\n", message, c->verb ? c->verb : "",
+                c->verb ? " " : "");
+        ctl_json_error(c, NULL, message, CTL_EXIT_INVALID);
         return CTL_EXIT_INVALID;
+}
+
+static int parse_json_mode(const char *s, CtlJson *ret) {
+        if (!s)
+                *ret = CTL_JSON_AUTO;
+        else if (strcmp(s, "short") == 0)
+                *ret = CTL_JSON_SHORT;
+        else if (strcmp(s, "pretty") == 0)
+                *ret = CTL_JSON_PRETTY;
+        else if (strcmp(s, "off") == 0)
+                *ret = CTL_JSON_OFF;
+        else
+                return -EINVAL;
+        return 0;
 }
 
 int main(int argc, char **argv) {
@@ -227,8 +214,13 @@ int main(int argc, char **argv) {
                 { "version",  no_argument,       NULL, ARG_VERSION },
                 { "address",  required_argument, NULL, ARG_ADDRESS },
                 { "host",     required_argument, NULL, 'H' },
-                { "json",     no_argument,       NULL, ARG_JSON },
+                { "json",     optional_argument, NULL, ARG_JSON },
+                { "no-legend", no_argument,      NULL, ARG_NO_LEGEND },
+                { "no-pager", no_argument,       NULL, ARG_NO_PAGER },
                 { "quiet",    no_argument,       NULL, 'q' },
+                { "verbose",  no_argument,       NULL, 'v' },
+                { "environment", required_argument, NULL, 'e' },
+                { "force",    no_argument,       NULL, ARG_FORCE },
                 { "port",     required_argument, NULL, 'p' },
                 { "no-trust", no_argument,       NULL, ARG_NO_TRUST },
                 { "baud",     required_argument, NULL, 'b' },
@@ -247,7 +239,7 @@ int main(int argc, char **argv) {
 
         /* Errors are ours to word. */
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":hH:qp:b:c:", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, ":hH:qvp:b:c:e:", options, NULL)) >= 0) {
                 switch (opt) {
                 case 'h':
                         help = true;
@@ -262,7 +254,25 @@ int main(int argc, char **argv) {
                         c.host = optarg;
                         break;
                 case ARG_JSON:
-                        c.json = true;
+                        if (parse_json_mode(optarg, &c.json) < 0)
+                                return usage_error(&c, "Invalid --json mode '%s' (expected short, pretty or off)",
+                                                   optarg);
+                        break;
+                case ARG_NO_LEGEND:
+                        c.no_legend = true;
+                        break;
+                case ARG_NO_PAGER:
+                        break;          /* nothing pages; accepted so that habits do not fail */
+                case 'v':
+                        c.verbose = true;
+                        break;
+                case 'e':
+                        c.pio_env = optarg;
+                        seen |= OPT_ENV;
+                        break;
+                case ARG_FORCE:
+                        c.force = true;
+                        seen |= OPT_FORCE;
                         break;
                 case 'q':
                         c.quiet = true;
@@ -340,20 +350,14 @@ int main(int argc, char **argv) {
         }
 
         for (size_t i = 0; i < ELEMENTSOF(job_options); i++)
-                if (seen & ~v->options & job_options[i].bit) {
-                        fprintf(stderr, "fbuildctl: %s does not take --%s\n", v->name, job_options[i].name);
-                        ctl_json_error(&c, NULL, "invalid usage", CTL_EXIT_INVALID);
-                        return CTL_EXIT_INVALID;
-                }
+                if (seen & ~v->options & job_options[i].bit)
+                        return usage_error(&c, "%s does not take --%s", v->name, job_options[i].name);
         if (c.address && c.host)
                 return usage_error(&c, "--address and --host exclude each other");
 
         argc -= optind;
         argv += optind;
-        if (argc < v->min_args || argc > v->max_args) {
-                fprintf(stderr, "fbuildctl: usage: fbuildctl %s\n", v->usage);
-                ctl_json_error(&c, NULL, "invalid usage", CTL_EXIT_INVALID);
-                return CTL_EXIT_INVALID;
-        }
+        if (argc < v->min_args || argc > v->max_args)
+                return usage_error(&c, "usage: fbuildctl %s", v->usage);
         return v->run(&c, argc, argv);
 }

@@ -151,6 +151,22 @@ static const char *region_label(const SourceRegion *r) {
         return slash ? slash + 1 : r->path;
 }
 
+int source_image_check_offsets(const SourceImage *img, SourceError *err) {
+        for (size_t i = 0; i < img->n_regions; i++) {
+                const SourceRegion *a = &img->regions[i];
+
+                /* The service refuses it too, but only after connecting; say the rule here. */
+                if (a->offset != SOURCE_OFFSET_BOOTLOADER && a->offset % SOURCE_SECTOR_SIZE != 0)
+                        return source_error(err, -EINVAL,
+                                            "%s (%s) at 0x%" PRIx64 ": a region must start on a 4 KiB flash "
+                                            "sector boundary (a multiple of 0x1000, the unit the chip erases); "
+                                            "the sector holding it starts at 0x%" PRIx64,
+                                            region_label(a), a->path, a->offset,
+                                            a->offset / SOURCE_SECTOR_SIZE * SOURCE_SECTOR_SIZE);
+        }
+        return 0;
+}
+
 int source_image_sort_and_check(SourceImage *img, SourceError *err) {
         /* Insertion sort: at most SOURCE_REGIONS_MAX entries, and stable, so
          * equal offsets keep argument order for the message. */

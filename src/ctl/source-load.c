@@ -355,6 +355,19 @@ static int load_pio_build_dir(SourceImage *img, const char *argument, const char
         unsigned n = 0;
         struct dirent *de;
 
+        if (img->pio_env) {
+                _cleanup_free_ char *p = NULL;
+
+                if (!*img->pio_env || strchr(img->pio_env, '/') || img->pio_env[0] == '.')
+                        return source_error(err, -EINVAL, "-e %s: not an environment name", img->pio_env);
+                p = path_join(build_dir, img->pio_env);
+                if (!p)
+                        return -ENOMEM;
+                if (is_directory(p) && is_pio_env_dir(p))
+                        return load_pio_env(img, argument, p, err);
+                /* Fall through to list what there is. */
+        }
+
         d = opendir(build_dir);
         if (!d)
                 return source_error(err, -errno, "Cannot open %s: %s", build_dir, strerror(errno));
@@ -373,14 +386,52 @@ static int load_pio_build_dir(SourceImage *img, const char *argument, const char
                 if (strlen(names) + strlen(de->d_name) + 3 < sizeof(names))
                         (void) strcat(strcat(names, n > 1 ? ", " : ""), de->d_name);
         }
+        if (img->pio_env)
+                return source_error(err, -ENOENT, "%s: no built environment %s (built: %s; run `pio run -e %s`)",
+                                    build_dir, img->pio_env, n ? names : "none", img->pio_env);
         if (n == 0)
                 return source_error(err, -ENOENT, "%s: no built PlatformIO environment (run `pio run` first)",
                                     build_dir);
         if (n > 1)
                 return source_error(err, -EINVAL,
-                                    "%s holds %u environments (%s): name one, e.g. %s/<env>",
-                                    build_dir, n, names, build_dir);
+                                    "%s holds %u environments (%s): choose one with -e ENV",
+                                    build_dir, n, names);
         return load_pio_env(img, argument, found, err);
+}
+
+/* ---- offsets ----------------------------------------------------------------------- */
+
+static int offset_rule_error(const char *argument, const char *offset, SourceError *err) {
+        uint32_t v;
+        size_t n = strlen(offset);
+
+        if (n > 1 && offset[0] == '0' && offset[1] != 'x' && offset[1] != 'X') {
+                const char *digits = offset + strspn(offset, "0");
+
+                return source_error(err, -EINVAL,
+                                    "%s: offset %s has a leading zero, which is octal to some tools and decimal "
+                                    "to others: write it as hexadecimal with 0x (0x%s) or as decimal without "
+                                    "leading zeros",
+                                    argument, offset, *digits ? digits : "0");
+        }
+        if (source_parse_offset(offset, &v) == -ERANGE)
+                return source_error(err, -ERANGE, "%s: offset does not fit 32 bits", argument);
+        return source_error(err, -EINVAL,
+                            "%s: '%s' is not a flash offset: write hexadecimal with 0x (0x10000) or decimal "
+                            "(65536)", argument, offset);
+}
+
+int source_offset_argument(const char *argument, uint32_t *ret, SourceError *err) {
+        struct stat st;
+        int r;
+
+        if (!argument || argument[0] < '0' || argument[0] > '9' || strchr(argument, '=') ||
+            stat(argument, &st) >= 0)
+                return -ENOENT;
+        r = source_parse_offset(argument, ret);
+        if (r >= 0)
+                return 0;
+        return offset_rule_error(argument, argument, err);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------- */
@@ -415,6 +466,16 @@ int source_load(SourceImage *img, const char *argument, SourceError *err) {
                 return source_error(err, r, "%s: offset does not fit 32 bits", argument);
         if (r >= 0)
                 return load_pair(img, argument, offset, file, err);
+        /* "010000=app.bin", "0x1g000=app.bin": meant as a pair, so say why it is not one
+         * instead of "No such file or directory". */
+        file = strchr(argument, '=');
+        if (file && argument[0] >= '0' && argument[0] <= '9' && stat(argument, &st) < 0) {
+                _cleanup_free_ char *o = strndup(argument, (size_t) (file - argument));
+
+                if (!o)
+                        return -ENOMEM;
+                return offset_rule_error(argument, o, err);
+        }
 
         if (stat(argument, &st) < 0)
                 return source_error(err, -errno, "%s: %s", argument, strerror(errno));

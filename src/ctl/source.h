@@ -12,6 +12,8 @@
 
 /* More regions than any real build has; bounds what hostile metadata can ask for. */
 #define SOURCE_REGIONS_MAX 64
+/* Regions start on a flash sector: the unit every loader erases. */
+#define SOURCE_SECTOR_SIZE 0x1000u
 /* Placeholder offset of a bootloader whose place depends on a chip not known yet. */
 #define SOURCE_OFFSET_BOOTLOADER UINT64_MAX
 
@@ -60,6 +62,10 @@ typedef struct SourceImage {
         char *flash_mode, *flash_size, *flash_freq;
         /* The build's reset choices as service option values, or NULL for the default. */
         char *before, *after;
+
+        /* Set by the caller before loading: the PlatformIO environment to take
+         * from a project or .pio/build (-e ENV), or NULL for the only one. */
+        const char *pio_env;
 } SourceImage;
 
 void source_image_done(SourceImage *img);
@@ -77,6 +83,9 @@ int source_image_set_chip(SourceImage *img, const char *chip, const char *origin
 bool source_image_needs_chip(const SourceImage *img);
 /* Places pending bootloaders at chip's bootloader offset: 0 or -EOPNOTSUPP. */
 int source_image_place_bootloader(SourceImage *img, const char *chip, SourceError *err);
+/* Every placed region starts on a flash sector: 0 or -EINVAL (err names the
+ * region and the rule). */
+int source_image_check_offsets(const SourceImage *img, SourceError *err);
 /* Sorts regions by offset and refuses overlaps, going by each region's size:
  * 0 or -EINVAL (err names the two regions) / -ERANGE (past 4 GiB). */
 int source_image_sort_and_check(SourceImage *img, SourceError *err);
@@ -88,6 +97,11 @@ int source_image_sort_and_check(SourceImage *img, SourceError *err);
  * -EINVAL, -EBADMSG (malformed metadata), -EOPNOTSUPP, -E2BIG, -EACCES…,
  * always with err set. */
 int source_load(SourceImage *img, const char *argument, SourceError *err);
+/* esptool's separate "OFFSET FILE" form: 0 and the offset if argument is
+ * meant as an offset (it starts with a digit and is not an existing path),
+ * -EINVAL with err saying the rule if it is meant as one but is not valid,
+ * -ENOENT if it is not meant as an offset at all. */
+int source_offset_argument(const char *argument, uint32_t *ret, SourceError *err);
 
 /* path made absolute against the working directory, without resolving
  * symlinks: realpath() is avoided because preloaded wrappers of it (umockdev

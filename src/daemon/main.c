@@ -40,7 +40,8 @@ static void help(void) {
                "     --idle-timeout=TIME    Exit after this long idle, e.g. 30s, 500ms,\n"
                "                            infinity (default: config, $%s, 30s)\n"
                "     --log-level=LEVEL      err, warning, notice, info, debug (default: config,\n"
-               "                            $%s, info)\n",
+               "                            $%s, info)\n\n"
+               "See fbuild-deployd(8) and deployd.conf(5).\n",
                program_invocation_short_name, CONFIG_ENV_PATH, CONFIG_DEFAULT_PATH, CONFIG_ENV_IDLE_TIMEOUT,
                CONFIG_ENV_LOG_LEVEL);
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,7 +52,25 @@ static bool pid_holds(int proc_fd, const char *pid, const struct stat *node) {
         return false;
 }
 
-int device_node_open_elsewhere(const char *node) {
+static void read_comm(int proc_fd, const char *pid, char comm[static DEVICE_HOLDER_COMM_MAX]) {
+        char path[NAME_MAX + sizeof("/comm")];
+        ssize_t n;
+        int fd;
+
+        comm[0] = '\0';
+        (void) snprintf(path, sizeof(path), "%s/comm", pid);
+        fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        n = read(fd, comm, DEVICE_HOLDER_COMM_MAX - 1);
+        safe_close(fd);
+        if (n <= 0)
+                return;
+        comm[n] = '\0';
+        comm[strcspn(comm, "\n")] = '\0';
+}
+
+int device_node_holder(const char *node, int *ret_pid, char ret_comm[static DEVICE_HOLDER_COMM_MAX]) {
         _cleanup_(closedirp) DIR *proc = NULL;
         struct dirent *de;
         struct stat st;
@@ -73,8 +92,18 @@ int device_node_open_elsewhere(const char *node) {
 
                 if (*end || end == de->d_name || pid == self)
                         continue;
-                if (pid_holds(dirfd(proc), de->d_name, &st))
+                if (pid_holds(dirfd(proc), de->d_name, &st)) {
+                        *ret_pid = (int) pid;
+                        read_comm(dirfd(proc), de->d_name, ret_comm);
                         return 1;
+                }
         }
         return 0;
+}
+
+int device_node_open_elsewhere(const char *node) {
+        char comm[DEVICE_HOLDER_COMM_MAX];
+        int pid;
+
+        return device_node_holder(node, &pid, comm);
 }

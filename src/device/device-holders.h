@@ -7,3 +7,9 @@
 /* 1 if a process other than this one has node open, 0 if none, -errno if node
  * cannot be examined. Processes whose fds cannot be read are skipped. */
 int device_node_open_elsewhere(const char *node);
+
+/* The same, naming one such process: 1 with *ret_pid and its command name
+ * (/proc/PID/comm, at most 15 bytes, "" if unreadable) in ret_comm, 0 if none,
+ * -errno if node cannot be examined. */
+#define DEVICE_HOLDER_COMM_MAX 16
+int device_node_holder(const char *node, int *ret_pid, char ret_comm[static DEVICE_HOLDER_COMM_MAX]);

@@ -24,6 +24,7 @@ typedef struct WriteProgress {
         uint64_t last_done;      /* region bytes at the previous callback */
         usec_t data_sent_at;     /* when the region's last block went out; 0 before */
         bool unverified;         /* no post-write MD5 follows */
+        uint64_t erasing;        /* bytes the ROM is erasing before the first block, 0 if not */
 } WriteProgress;
 
 static int job_write_progress(uint64_t done, uint64_t total, void *userdata) {
@@ -34,6 +35,14 @@ static int job_write_progress(uint64_t done, uint64_t total, void *userdata) {
         w->last_done = done;
         if (job_cancelled(w->job))
                 return -ECANCELED;
+
+        /* A block was acknowledged, so the erase before it is over; the write
+         * starts where it would have without one. */
+        if (w->erasing > 0) {
+                job_progress(w->job, JOB_PHASE_ERASE, w->base + w->erasing, w->total);
+                job_progress(w->job, JOB_PHASE_WRITE, w->base, w->total);
+                w->erasing = 0;
+        }
 
         if (done >= total) {
                 /* What follows inside flash_write_region() is the MD5 check. */
@@ -353,7 +362,11 @@ static int job_write_run(Job *j, EspLoader *l, const ImageRegion *reg, uint32_t 
         usec_t started, ended;
         int r;
 
-        job_progress(j, JOB_PHASE_WRITE, w->base, w->total);
+        /* The ROM erases the whole range before it answers FLASH_BEGIN (about
+         * 3 s/MB) and tells nothing meanwhile: say so, instead of a write stuck at
+         * its start. A stub erases as it writes. Bytes, counted as the write's. */
+        w->erasing = esp_loader_is_stub(l) ? 0 : size;
+        job_progress(j, w->erasing > 0 ? JOB_PHASE_ERASE : JOB_PHASE_WRITE, w->base, w->total);
         w->last_posted = w->base;
         w->last_done = 0;
         w->data_sent_at = 0;

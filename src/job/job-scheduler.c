@@ -35,6 +35,7 @@ struct Port {
         ScheduledJob *fifo;         /* head: the job that holds or will next hold the port */
         ScheduledJob *running;      /* holds the turn: on the device, or being trust-skipped */
         uint64_t flash_size;        /* learnt at the last connect, 0 if unknown */
+        const char *chip;           /* detected at the last connect (static), NULL if unknown */
         uint32_t baud_cap;          /* a raised rate lost data here: at most this, 0: no cap */
         Port *next;
 };
@@ -235,6 +236,8 @@ static void on_job_finished(Job *j, void *userdata) {
 
         if (flash_size > 0)
                 p->flash_size = flash_size;
+        if (job_stats(j)->chip)
+                p->chip = job_stats(j)->chip;
         if (job_stats(j)->baud_fallback && job_stats(j)->baud > 0 &&
             (p->baud_cap == 0 || job_stats(j)->baud < p->baud_cap)) {
                 /* The port's raised rate lost data: later jobs stay at the rate
@@ -453,6 +456,15 @@ bool job_scheduler_port_flashing(JobScheduler *s, const char *port) {
         p = scheduler_find_port(s, port);
         /* A trust-skip holds its turn, but never the device. */
         return p && p->running && p->running->granted;
+}
+
+const char *job_scheduler_known_chip(JobScheduler *s, const char *port) {
+        Port *p;
+
+        if (!s || !port)
+                return NULL;
+        p = scheduler_find_port(s, port);
+        return p ? p->chip : NULL;
 }
 
 uint64_t job_scheduler_known_flash_size(JobScheduler *s, const char *port) {

@@ -63,5 +63,7 @@ void job_scheduler_cancel_all(JobScheduler *s);
 size_t job_scheduler_n_jobs(JobScheduler *s);
 /* Whether a job holds the port (a trust-skip holds its turn, never the device). */
 bool job_scheduler_port_flashing(JobScheduler *s, const char *port);
+/* The chip detected at the last connect to this port (a static name), NULL if unknown. */
+const char *job_scheduler_known_chip(JobScheduler *s, const char *port);
 /* Flash size learnt at the last connect to this port, 0 if unknown. */
 uint64_t job_scheduler_known_flash_size(JobScheduler *s, const char *port);

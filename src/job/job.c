@@ -37,6 +37,7 @@ static const char *const job_phase_table[_JOB_PHASE_MAX] = {
         [JOB_PHASE_QUEUED] = "queued",
         [JOB_PHASE_CONNECT] = "connect",
         [JOB_PHASE_VERIFY] = "verify",
+        [JOB_PHASE_ERASE] = "erase",
         [JOB_PHASE_WRITE] = "write",
         [JOB_PHASE_POST_VERIFY] = "post-verify",
         [JOB_PHASE_RESET] = "reset",

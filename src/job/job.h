@@ -36,6 +36,7 @@ typedef enum JobPhase {
         JOB_PHASE_QUEUED,           /* "queued": waiting for the port */
         JOB_PHASE_CONNECT,          /* "connect" */
         JOB_PHASE_VERIFY,           /* "verify" */
+        JOB_PHASE_ERASE,            /* "erase": a ROM erasing a write's range before its first block */
         JOB_PHASE_WRITE,            /* "write" */
         JOB_PHASE_POST_VERIFY,      /* "post-verify" */
         JOB_PHASE_RESET,            /* "reset" */

@@ -1,12 +1,16 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """data/completion/fbuildctl under bash with bash-completion: commands, per-command
-options, option values, OFFSET=FILE and build directories. Needs no service.
+options, option values, OFFSET=FILE, build directories and PlatformIO
+environments; then Tab inside tools/sim-shell on a pty (issue 15), which starts
+its own service for a simulated board from the build tree.
 Run: /usr/bin/python3 test_completion.py (skips without bash-completion)."""
 
 import os
-import shlex
+import pty
+import select
 import subprocess
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -65,7 +69,7 @@ class Completion(unittest.TestCase):
         self.assertEqual(self.complete("fbuildctl deploy --mon"), ["--monitor"])
         self.assertEqual(self.complete("fbuildctl monitor --wr"), ["--write"])
         # An option's value is skipped when finding the command.
-        self.assertEqual(self.complete("fbuildctl --address unix:path=/x deploy --no"), ["--no-trust"])
+        self.assertEqual(self.complete("fbuildctl --address unix:path=/x deploy --no-t"), ["--no-trust"])
 
     def test_values(self):
         self.assertEqual(self.complete("fbuildctl deploy --chip esp32s"), ["esp32s2", "esp32s3"])
@@ -82,6 +86,84 @@ class Completion(unittest.TestCase):
         self.assertEqual(self.complete("fbuildctl deploy 0x10000=a"), ["0x10000=app.bin"])
         self.assertEqual(self.complete("fbuildctl verify 4096=b"), ["4096=build/"])
         self.assertEqual(self.complete("fbuildctl deploy bu"), ["build"])
+
+    def test_build_directories_and_environments(self):
+        # SOURCE: directories and build metadata, not every file (issue 15).
+        os.makedirs(os.path.join(self.dir, "proj", ".pio", "build", "one"))
+        os.makedirs(os.path.join(self.dir, "proj", ".pio", "build", "two"))
+        with open(os.path.join(self.dir, "proj", "platformio.ini"), "w") as f:
+            f.write("[platformio]\n[env:three]\nboard = x\n[env:two]\n")
+        open(os.path.join(self.dir, "build", "flasher_args.json"), "w").close()
+        self.assertEqual(self.complete("fbuildctl deploy "), ["build", "proj"])
+        self.assertEqual(self.complete("fbuildctl deploy build/"), ["build/flasher_args.json"])
+        self.assertEqual(self.complete("fbuildctl deploy proj -e "), ["one", "three", "two"])
+        self.assertEqual(self.complete("fbuildctl verify proj --environment t"), ["three", "two"])
+        self.assertEqual(self.complete("fbuildctl deploy proj/.pio/build/one -e "), ["one", "three", "two"])
+
+    def test_new_options(self):
+        deploy = self.complete("fbuildctl deploy --")
+        for opt in ("--environment", "--force", "--verbose", "--no-legend", "--no-pager", "--json="):
+            self.assertIn(opt, deploy)
+        self.assertNotIn("--force", self.complete("fbuildctl verify --"))
+        self.assertEqual(self.complete("fbuildctl --json=p"), ["pretty"])
+        self.assertEqual(self.complete("fbuildctl devices --json="), ["off", "pretty", "short"])
+
+
+@unittest.skipUnless(os.path.exists(BASH_COMPLETION), "bash-completion is not installed")
+@unittest.skipUnless(os.environ.get("FBUILD_SIM_BUILD_DIR"), "FBUILD_SIM_BUILD_DIR (a built tree) not set")
+class SimShellCompletion(unittest.TestCase):
+    """Inside tools/sim-shell, on a terminal, Tab completes the simulated board's
+    port and the chips, with no "_init_completion: command not found"."""
+
+    def test_tab_in_sim_shell(self):
+        home = tempfile.mkdtemp(prefix="fbuildctl-sim-home.")
+        self.addCleanup(subprocess.run, ["rm", "-rf", home])
+        env = dict(os.environ, HOME=home, TERM="dumb", FBUILD_SIM_BUILD_DIR=os.environ["FBUILD_SIM_BUILD_DIR"],
+                   DBUS_SYSTEM_BUS_ADDRESS="unix:path=/nonexistent/no-system-bus")
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.chdir(SOURCE_ROOT)
+            os.execvpe(os.path.join(SOURCE_ROOT, "tools", "sim-shell"), ["sim-shell", "--chip", "esp32c3"], env)
+        out = bytearray()
+
+        def read_until(needle, timeout):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                r, _, _ = select.select([fd], [], [], 0.1)
+                if r:
+                    try:
+                        chunk = os.read(fd, 65536)
+                    except OSError:
+                        return False
+                    if not chunk:
+                        return False
+                    out.extend(chunk)
+                if needle in out:
+                    return True
+            return False
+
+        try:
+            self.assertTrue(read_until(b"(fbuild-sim)", 120), out.decode(errors="replace"))
+            start = len(out)
+            os.write(fd, b"fbuildctl trust show /dev/ttyU\t")
+            self.assertTrue(read_until(b"/dev/ttyUSB0", 20), out.decode(errors="replace"))
+            os.write(fd, b"\x15fbuildctl deploy --chip esp32c\t\t")
+            self.assertTrue(read_until(b"esp32c6", 20), out.decode(errors="replace"))
+            # What completed is what runs: the port, through $FBUILD_ADDRESS.
+            os.write(fd, b"\x15fbuildctl trust show /dev/ttyU\t\n")
+            self.assertTrue(read_until(b"/dev/ttyUSB0: not trusted", 30), out.decode(errors="replace"))
+            os.write(fd, b"exit\n")
+            read_until(b"@@never@@", 10)
+        finally:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
+            os.close(fd)
+        text = out.decode(errors="replace")
+        self.assertNotIn("command not found", text)
+        self.assertNotIn("_init_completion", text[start:])
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ class Interrupt(ctlharness.CtlTestCase):
         self.start()
         img, pairs = self.big_pairs(seed=4)
         # Verify at 115200 reads MD5s only; interrupt as soon as it starts.
-        proc = self.ctl_popen("verify", *pairs)
+        proc = self.ctl_popen("-v", "verify", *pairs)
         self.wait_for_file_text(proc.err_file, "\nconnect\n", 60, proc)
         self.interrupt(proc)
         rc = proc.wait(30)

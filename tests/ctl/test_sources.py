@@ -19,7 +19,7 @@ class Sources(ctlharness.CtlTestCase):
         dev = self.add_board("esp32", "uart")
         self.start(trust_default=True)
         build, regions = self.idf_project(chip="esp32")
-        p = self.ctl("deploy", build, expect=EXIT_SUCCESS)
+        p = self.ctl("-v", "deploy", build, expect=EXIT_SUCCESS)
         self.assertIn(f"{dev.node}: full", p.stdout)
         self.assertFlashHolds(dev, regions)
         # The chip came from flasher_args.json; the bootloader went to 0x1000.
@@ -37,7 +37,7 @@ class Sources(ctlharness.CtlTestCase):
         dev = self.add_board("esp32s3", "usb-jtag")
         self.start()
         build, regions = self.idf_project(chip="esp32s3", legacy=True)
-        p = self.ctl("deploy", "--port", dev.node, os.path.dirname(build), expect=EXIT_SUCCESS)
+        p = self.ctl("-v", "deploy", "--port", dev.node, os.path.dirname(build), expect=EXIT_SUCCESS)
         self.assertIn("(esp32s3)", p.stderr)
         self.assertFlashHolds(dev, regions)
         # flasher_args.json itself names its build directory too.
@@ -49,7 +49,7 @@ class Sources(ctlharness.CtlTestCase):
         dev = self.add_board("esp32", "uart")
         self.start()
         env_dir, regions = self.pio_project(chip="esp32", idedata=True)
-        p = self.ctl("deploy", env_dir, expect=EXIT_SUCCESS)
+        p = self.ctl("-v", "deploy", env_dir, expect=EXIT_SUCCESS)
         self.assertFlashHolds(dev, regions)
         for off, name in ((0x1000, "bootloader"), (0x8000, "partitions"), (0xE000, "boot_app0"),
                           (0x10000, "app")):
@@ -74,7 +74,7 @@ class Sources(ctlharness.CtlTestCase):
         self.start()
         env_dir, regions = self.pio_project(chip="esp32c3", env="c3", idedata=False)
         project = os.path.dirname(os.path.dirname(os.path.dirname(env_dir)))
-        p = self.ctl("deploy", project, expect=EXIT_SUCCESS)
+        p = self.ctl("-v", "deploy", project, expect=EXIT_SUCCESS)
         self.assertIn("(esp32c3)", p.stderr)
         self.assertIn("0x00000000", p.stderr)
         self.assertFlashHolds(dev, regions)

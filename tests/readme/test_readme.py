@@ -12,12 +12,20 @@ At run time (never a copy kept here) this reads the ```sh blocks between
     a reader typing them would have, under `set -euo pipefail`, with a marker
     line before each block so that its output can be told apart.
 The test then requires the whole script to succeed and the second
-`fbuildctl … deploy` to say trust-skip. ```text blocks (expected output) are not run.
+`fbuildctl … deploy` to say trust-skip.
+
+A ```text block after a ```sh block is what that block prints on stdout (issue
+15), and is compared with it: line by line, `…` inside a line stands for any
+text, a line that is only `…` for any number of lines. Standard error is not
+compared: there a deploy draws its progress bars, which a terminal erases. A
+text block that cannot be compared (the interactive shell's greeting) must say
+so on the line before it: NOT_COMPARED.
 
 meson passes FBUILD_SOURCE_ROOT and FBUILD_SIM_BUILD_DIR (the build tree, so that
 tools/sim-shell uses the built binaries instead of building its own).
 """
 
+import functools
 import os
 import re
 import shlex
@@ -32,6 +40,7 @@ BUILD_DIR = os.environ.get("FBUILD_SIM_BUILD_DIR", "")
 BEGIN = "<!-- walkthrough:begin -->"
 END = "<!-- walkthrough:end -->"
 INSTALL_MARK = "# (install: done by the test runner)"
+NOT_COMPARED = "<!-- readme-test: not compared:"
 MARKER = "@@readme-block {}@@"
 DONE = "@@readme-done@@"
 DEPLOY = re.compile(r"^\s*fbuildctl\b.*\bdeploy\b", re.M)
@@ -63,6 +72,50 @@ def walkthrough_blocks(readme):
     return blocks
 
 
+def walkthrough_text_blocks(readme):
+    """The ```text blocks of the walkthrough, each with the index (among the
+    ```sh blocks) of the sh block before it, and whether it is marked
+    NOT_COMPARED: [(sh_index, text, compared)]."""
+    section = readme.split(BEGIN, 1)[1].split(END, 1)[0]
+    out, n_sh, fence, current, previous = [], 0, None, None, ""
+    for line in section.splitlines():
+        stripped = line.strip()
+        if fence is None:
+            if stripped.startswith("```"):
+                fence = stripped[3:].strip()
+                current = []
+                marked = previous.startswith(NOT_COMPARED)
+            elif stripped:
+                previous = stripped
+        elif stripped == "```":
+            if fence == "sh":
+                n_sh += 1
+            elif fence == "text":
+                out.append((n_sh - 1, "\n".join(current), not marked))
+            fence, current, previous = None, None, ""
+        else:
+            current.append(line)
+    return out
+
+
+def line_pattern(expected):
+    """One expected line as a regex: `…` is any text, the rest literal."""
+    return re.compile("^" + ".*".join(re.escape(part) for part in expected.split("…")) + "$", re.S)
+
+
+def matches(expected_lines, actual_lines):
+    """Whether actual_lines fit expected_lines (a line of just `…`: any lines)."""
+    @functools.lru_cache(maxsize=None)
+    def fit(i, j):
+        if i == len(expected_lines):
+            return j == len(actual_lines)
+        if expected_lines[i].strip() == "…":
+            return any(fit(i + 1, k) for k in range(j, len(actual_lines) + 1))
+        return j < len(actual_lines) and line_pattern(expected_lines[i]).match(actual_lines[j]) is not None \
+            and fit(i + 1, j + 1)
+    return fit(0, 0)
+
+
 def plan(blocks):
     """Split the blocks into (install blocks, the shell's argv, blocks run in it)."""
     def is_install(b):
@@ -88,7 +141,9 @@ def plan(blocks):
 def script(blocks):
     parts = ["set -euo pipefail\n"]
     for i, block in enumerate(blocks):
-        parts.append(f"echo {shlex.quote(MARKER.format(i))}\n{block}")
+        # On both streams, so that each can be split by block.
+        m = shlex.quote(MARKER.format(i))
+        parts.append(f"echo {m}; echo {m} >&2\n{block}")
     parts.append(f"echo {shlex.quote(DONE)}\n")
     return "".join(parts)
 
@@ -119,24 +174,28 @@ class Walkthrough(unittest.TestCase):
         env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/readme-test-no-system-bus"
         p = subprocess.Popen(shell + ["-c", script(blocks)], cwd=SOURCE_ROOT, env=env,
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+        err = ""
         try:
-            out, _ = p.communicate(timeout=240)  # meson's own timeout is 300 s
+            out, err = p.communicate(timeout=240)  # meson's own timeout is 300 s
         except subprocess.TimeoutExpired:
             # The whole group, or a command still running in the shell keeps the
             # output pipe open; SIGTERM first, so that sim-shell cleans up.
             os.killpg(p.pid, signal.SIGTERM)
             try:
-                out, _ = p.communicate(timeout=30)
+                out, err = p.communicate(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
-                out, _ = p.communicate()
+                out, err = p.communicate()
             out += "\n(timed out)\n"
         print(out)  # the whole transcript, for `meson test -v` and the log
+        print("--- stderr\n" + err)
         outputs = split_output(out, len(blocks))
+        errors = split_output(err, len(blocks))
         if p.returncode != 0 or DONE not in out:
             last = max(outputs) if outputs else None
-            where = (f"in this block:\n{blocks[last]}\nwhich printed:\n{outputs[last][-3000:]}"
+            where = (f"in this block:\n{blocks[last]}\nwhich printed:\n{outputs[last][-3000:]}\n"
+                     f"and on stderr:\n{errors.get(last, '')[-3000:]}"
                      if last is not None else f"before the first block:\n{out[-3000:]}")
             self.fail(f"{' '.join(shell)} -c … exited {p.returncode} {where}")
 
@@ -152,6 +211,23 @@ class Walkthrough(unittest.TestCase):
         self.assertNotIn("trust-skip", outputs[first], "the first deploy cannot be a trust-skip")
         self.assertIn("trust-skip", outputs[second],
                       f"the second deploy did not say trust-skip:\n{outputs[second]}")
+
+        # What the README says each block prints is what it printed (issue 15).
+        texts = walkthrough_text_blocks(self.readme)
+        self.assertGreaterEqual(sum(1 for _, _, compared in texts if compared), 6)
+        # The shell's own start is not in `blocks`: the first run block is sh block 2
+        # (after the install and the sim-shell blocks).
+        offset = len(walkthrough_blocks(self.readme)) - len(blocks)
+        for sh_index, text, compared in texts:
+            if not compared:
+                continue
+            i = sh_index - offset
+            self.assertGreaterEqual(i, 0, f"a compared text block follows no run block:\n{text}")
+            actual = [line for line in outputs.get(i, "").strip("\n").splitlines() if line != DONE]
+            with self.subTest(block=blocks[i].strip()[:60]):
+                self.assertTrue(matches(text.strip("\n").splitlines(), actual),
+                                f"README.md says block\n{blocks[i]}prints\n{text}\nbut it printed\n"
+                                + "\n".join(actual))
 
 
 class Extraction(unittest.TestCase):
@@ -173,6 +249,18 @@ class Extraction(unittest.TestCase):
         self.assertEqual(shell, ["tools/sim-shell", "--boards", "2"])
         self.assertEqual(rest, ["echo one\n\necho two\n"])
         self.assertIn("set -euo pipefail", script(rest))
+
+    def test_text_blocks_and_matching(self):
+        readme = "\n".join([
+            BEGIN, "```sh", INSTALL_MARK, "```", "```sh", "tools/sim-shell", "```",
+            NOT_COMPARED + " interactive -->", "```text", "(prompt)", "```",
+            "```sh", "echo one", "```", "```text", "on…", "…", "```", END])
+        self.assertEqual(walkthrough_text_blocks(readme), [(1, "(prompt)", False), (2, "on…\n…", True)])
+        self.assertTrue(matches(["on…", "…"], ["one", "two", "three"]))
+        self.assertTrue(matches(["a", "…", "z"], ["a", "z"]))
+        self.assertFalse(matches(["a", "z"], ["a", "b", "z"]))
+        self.assertFalse(matches(["t: … ms"], ["t: 5 s"]))
+        self.assertTrue(matches(["x…y"], ["x…y"]))
 
     def test_missing_markers(self):
         with self.assertRaises(ValueError):

@@ -87,7 +87,7 @@ static void test_stub_directory(void) {
 }
 
 static void test_port_owner_strings(void) {
-        static const char *const expected[] = { "idle", "monitoring", "flashing" };
+        static const char *const expected[] = { "idle", "monitoring", "flashing", "foreign" };
 
         for (PortOwner o = 0; o < _PORT_OWNER_MAX; o++) {
                 assert(strcmp(port_owner_to_string(o), expected[o]) == 0);

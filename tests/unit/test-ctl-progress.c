@@ -178,6 +178,41 @@ static void test_tty(void) {
         free(buf);
 }
 
+/* Issue 15: phases take turns (write, post-verify, write…); each keeps its own
+ * line, so no bar is ever redrawn lower than before, and the rate stays. */
+static void test_tty_phases(void) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&buf, &n);
+        Progress p;
+
+        progress_init(&p, f, true, 100);
+        progress_update(&p, "connect", 0, 0, 0);
+        progress_update(&p, "write", 0, 1000, 100000);
+        progress_update(&p, "write", 800, 1000, 600000);         /* 80 %, 1600 B/s */
+        progress_update(&p, "post-verify", 100, 1000, 700000);   /* a new line below */
+        progress_update(&p, "write", 700, 1000, 800000);         /* a late signal: still 80 % */
+        progress_update(&p, "write", 900, 1000, 810000);         /* within 100 ms: no redraw */
+        progress_update(&p, "write", 1000, 1000, 1000000);
+        progress_clear(&p);
+        fclose(f);
+
+        /* connect, write and post-verify: three lines, two newlines. */
+        assert(strchr(buf, '\n') && strchr(strchr(buf, '\n') + 1, '\n') && !strchr(strchr(strchr(buf, '\n') + 1, '\n') + 1, '\n'));
+        /* A phase left behind is drawn once more as it stopped, on its own line. */
+        assert(strstr(buf, "\rconnect     …\033[K\rconnect     done\033[K\n\rwrite "));
+        assert(strstr(buf, " 80%  800 B/1000 B  1.6 KiB/s  ETA 0:00\033[K\r"
+                           "write       [################################--------]  80%  800 B/1000 B  1.6 KiB/s"));
+        /* Back to write: one line up, 80 % again (never 70 %), rate and ETA shown. */
+        assert(!strstr(buf, " 70%"));
+        assert(strstr(buf, "\033[1A\rwrite       [################################--------]  80%  800 B/1000 B  "));
+        assert(strstr(buf, " KiB/s  ETA 0:00\033[K\033[1B"));
+        assert(strstr(buf, "100%  1000 B/1000 B"));
+        /* Cleared from the last line up. */
+        assert(n >= 20 && strcmp(buf + n - 20, "\r\033[K\033[1A\r\033[K\033[1A\r\033[K") == 0);
+        free(buf);
+}
+
 static void test_port_pick(void) {
         JsonValue *a = json_new_object(), *b = json_new_object(), *c = json_new_object();
         size_t i = 99;
@@ -254,6 +289,7 @@ int main(void) {
         test_plain();
         test_plain_many_phases();
         test_tty();
+        test_tty_phases();
         test_port_pick();
         test_exit_codes();
         return 0;
