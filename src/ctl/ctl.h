@@ -30,6 +30,7 @@ typedef struct Ctl {
         const char *host;               /* -H: the system bus of user@host over SSH */
         bool json;
         bool quiet;                     /* -q: no progress */
+        bool ask_password;              /* unless --no-ask-password: polkit may ask on the terminal */
 
         /* job options, forwarded to the service as a{sv} */
         const char *port;
@@ -46,7 +47,13 @@ typedef struct Ctl {
         sd_event *event;
         bool peer_to_peer;
         const char *verb;
+        pid_t polkit_agent;             /* pkttyagent, while it runs (ctl-polkit.c) */
 } Ctl;
+
+/* ctl-polkit.c: interactive authorization with pkttyagent on the terminal. */
+bool ctl_polkit_wanted(const Ctl *c);
+int ctl_polkit_agent_open(Ctl *c);
+void ctl_polkit_agent_close(Ctl *c);
 
 void ctl_done(Ctl *c);
 

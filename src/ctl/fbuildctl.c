@@ -24,6 +24,7 @@ enum {
         ARG_AFTER,
         ARG_MONITOR,
         ARG_WRITE,
+        ARG_NO_ASK_PASSWORD,
 };
 
 /* Which options a command takes; global ones every command takes. */
@@ -63,6 +64,8 @@ static const char global_options_help[] =
         "                         (e.g. unix:path=/run/fbuild-deployd/bus)\n"
         "  -H, --host=USER@HOST   Use the system bus of a remote machine over SSH\n"
         "      --json             Print one JSON object on stdout\n"
+        "      --no-ask-password  Never ask for a password (on a terminal, polkit\n"
+        "                         may ask for an administrator's, as with systemctl)\n"
         "  -h, --help             Show help (fbuildctl COMMAND --help for a command)\n"
         "      --version          Show the version\n";
 
@@ -236,9 +239,10 @@ int main(int argc, char **argv) {
                 { "after",    required_argument, NULL, ARG_AFTER },
                 { "monitor",  no_argument,       NULL, ARG_MONITOR },
                 { "write",    no_argument,       NULL, ARG_WRITE },
+                { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 {}
         };
-        _cleanup_(ctl_done) Ctl c = { .trust = -1 };
+        _cleanup_(ctl_done) Ctl c = { .trust = -1, .ask_password = true };
         bool help = false;
         unsigned seen = 0;
         const Verb *v;
@@ -299,6 +303,9 @@ int main(int argc, char **argv) {
                 case ARG_WRITE:
                         c.write = true;
                         seen |= OPT_WRITE;
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        c.ask_password = false;
                         break;
                 case ':':
                         return usage_error(&c, "Option '%s' needs an argument", argv[optind - 1]);
