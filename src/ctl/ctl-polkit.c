@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <systemd/sd-login.h>
+
 #include "ctl.h"
 
 #define PKTTYAGENT "/usr/bin/pkttyagent"
@@ -41,6 +43,13 @@ int ctl_polkit_agent_open(Ctl *c) {
         }
         if (pid == 0) {
                 char fd_arg[16], pid_arg[16];
+                /* In a login session, a desktop's agent for the session comes
+                 * first and ours is the fallback, as with systemctl. Outside one
+                 * (runuser, su -c, containers) polkitd looks a fallback agent up
+                 * through the subject's session, finds none and asks nobody: there
+                 * the agent must be this process's own. */
+                _cleanup_free_ char *session = NULL;
+                bool fallback = sd_pid_get_session(self, &session) >= 0;
 
                 /* The agent dies with us, and keeps the notify fd across exec. */
                 (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -49,8 +58,8 @@ int ctl_polkit_agent_open(Ctl *c) {
                 (void) fcntl(notify[1], F_SETFD, 0);
                 (void) snprintf(fd_arg, sizeof(fd_arg), "%d", notify[1]);
                 (void) snprintf(pid_arg, sizeof(pid_arg), "%d", (int) self);
-                execl(PKTTYAGENT, PKTTYAGENT, "--notify-fd", fd_arg, "--process", pid_arg, "--fallback",
-                      (char *) NULL);
+                execl(PKTTYAGENT, PKTTYAGENT, "--notify-fd", fd_arg, "--process", pid_arg,
+                      fallback ? "--fallback" : (char *) NULL, (char *) NULL);
                 _exit(EXIT_FAILURE);
         }
         close(notify[1]);
