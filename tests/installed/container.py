@@ -28,13 +28,13 @@ class ContainerError(Exception):
 class Container:
     """Boot with start(), run commands with run()/sh(), stop() powers off.
     binds: host paths made visible read-only at the same path inside;
-    overlays: host directories made writable inside (a throwaway overlay),
-    such as /var/lib/dpkg so that dpkg knows what the host has installed."""
+    copies: host directories copied in after boot (into the fresh /var, say
+    /var/lib/dpkg, so that dpkg knows what the host's /usr holds)."""
 
-    def __init__(self, workdir, binds=(), overlays=()):
+    def __init__(self, workdir, binds=(), copies=()):
         self.workdir = workdir
         self.binds = list(binds)
-        self.overlays = list(overlays)
+        self.copies = list(copies)
         self.name = f"fbuild-installed-{os.getpid()}"
         self.proc = None
         self.leader = None
@@ -45,7 +45,7 @@ class Container:
                 "--register=no", "--keep-unit", "--boot", f"--machine={self.name}",
                 "--overlay=/usr::/usr"]
         argv += [f"--bind-ro={b}:{b}" for b in self.binds + [e for e in HOST_ETC if os.path.exists(e)]]
-        argv += [f"--overlay={o}::{o}" for o in self.overlays]
+        argv += [f"--bind-ro={c}:{c}.host" for c in self.copies]
         argv += ["--", "systemd.firstboot=no"]
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
@@ -72,6 +72,8 @@ class Container:
         if state == "degraded":
             print(self.run(["systemctl", "--failed", "--no-legend"], check=False).stdout)
         self._host_system_accounts()
+        for c in self.copies:
+            self.run(["sh", "-c", 'mkdir -p "$0" && cp -a "$0.host/." "$0/" && umount "$0.host" && rmdir "$0.host"', c])
 
     def _host_system_accounts(self):
         """The fresh /etc gets its system users from sysusers.d, numbered in

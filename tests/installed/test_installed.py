@@ -7,8 +7,9 @@ FBUILD_INSTALL selects how it is installed:
   readme  the ```sh blocks of README.md's "Installing" section (between
           <!-- installing:begin --> and <!-- installing:end -->), verbatim and in
           order, each as the user its first line names ("# as root", "# as alice");
-  deb     the .deb in FBUILD_DEB_DIR (tools/build-deb), with apt, then the same
-          user blocks of the README (everything after its first root block).
+  deb     the .deb that tools/build-deb builds (dpkg-buildpackage, then lintian,
+          which must find no error), installed with dpkg -i, then the same user
+          blocks of the README (everything after its first root block, the build).
 Then, in order (one container per test process; the tests share it):
   - systemd-analyze verify on the installed units;
   - socket activation on /run/fbuild-deployd/bus; D-Bus activation through
@@ -42,12 +43,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.environ["FBUILD_SOURCE_ROOT"]
 BUILD_ROOT = os.environ["FBUILD_BUILD_ROOT"]
 INSTALL = os.environ.get("FBUILD_INSTALL", "readme")
-DEB_DIR = os.environ.get("FBUILD_DEB_DIR", "")
 SIM = os.environ.get("FBUILD_ESP_SIM") or os.path.join(BUILD_ROOT, "tests", "sim", "fbuild-esp-sim")
 
 BEGIN, END = "<!-- installing:begin -->", "<!-- installing:end -->"
 SRC = "/srv/fbuild-deployd"          # the source tree inside, readable by every user
 BED_DIR = "/run/fbuild-testbed"       # outside the service's private /tmp
+RULES_DIR = "/usr/share/polkit-1/rules.d"
 TESTBED_DROPIN = "/run/systemd/system/fbuild-deployd.service.d/50-testbed.conf"
 UNIT = "fbuild-deployd.service"
 SOCKET = "fbuild-deployd.socket"
@@ -99,12 +100,17 @@ class Installed(unittest.TestCase):
         if os.geteuid() != 0:
             raise unittest.SkipTest("needs root")  # CI runs as root (tools/run-tests)
         cls.tmp = tempfile.mkdtemp(prefix="fbuild-installed-")
+        os.chmod(cls.tmp, 0o755)
         cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
         binds = [SOURCE_ROOT, os.path.dirname(SIM)]
         if INSTALL == "deb":
-            binds.append(DEB_DIR)
+            cls.deb_dir = os.path.join(cls.tmp, "deb")
+            p = subprocess.run([os.path.join(SOURCE_ROOT, "tools", "build-deb"), cls.deb_dir],
+                               capture_output=True, text=True, timeout=600)
+            assert p.returncode == 0, f"tools/build-deb failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+            binds.append(cls.deb_dir)
         c = cls.c = Container(cls.tmp, binds=binds,
-                              overlays=["/var/lib/dpkg"] if INSTALL == "deb" else [])
+                              copies=["/var/lib/dpkg"] if INSTALL == "deb" else [])
         cls.addClassCleanup(cls._stop_container)
         c.start()
         cls.bed = None
@@ -134,10 +140,15 @@ class Installed(unittest.TestCase):
                 cls.run_block(user, text)
             cls.rest = cls.blocks[first_user:]
         else:
-            debs = sorted(f for f in os.listdir(DEB_DIR) if f.endswith(".deb"))
-            assert debs, f"no .deb in {DEB_DIR}"
-            c.run(["apt-get", "install", "-y", "--no-download", "-o", "Debug::NoLocking=1",
-                   *[os.path.join(DEB_DIR, d) for d in debs]],
+            debs = [f for f in os.listdir(cls.deb_dir)
+                    if f.endswith(".deb") and "-dbgsym_" not in f]
+            assert len(debs) == 1, debs
+            cls.rules_dir_before = c.run(["stat", "-c", "%a %U", RULES_DIR]).stdout
+            # A Docker image's policy-rc.d (exit 101) forbids maintainer scripts to
+            # start anything; a booted system has none. Only the container's copy
+            # of /usr loses it.
+            c.run(["rm", "-f", "/usr/sbin/policy-rc.d"])
+            c.run(["dpkg", "-i", os.path.join(cls.deb_dir, debs[0])],
                   env={"DEBIAN_FRONTEND": "noninteractive"}, timeout=300)
             # The blocks between the build and the first user's (e.g. usermod) still run.
             cls.rest = cls.blocks[1:]
@@ -245,6 +256,30 @@ class Installed(unittest.TestCase):
         self.assertIn("trust-skip", out.split("full", 1)[1],
                       f"the redeploy was not a trust-skip:\n{out}")
         self.assertIn(self.port0, out)
+
+    def test_01_socket_enabled(self):
+        """By the README's systemctl enable --now, or by the package's postinst."""
+        self.assertEqual(self.c.run(["systemctl", "is-enabled", SOCKET], check=False).stdout.strip(),
+                         "enabled")
+        self.assertEqual(self.c.run(["systemctl", "is-enabled", UNIT], check=False).stdout.strip(),
+                         "indirect")  # started by its socket or the bus, never by itself
+        self.assertTrue(self.c.run(["test", "-S", "/run/fbuild-deployd/bus"], check=False).returncode == 0)
+
+    @unittest.skipUnless(INSTALL == "deb", "the package only")
+    def test_02_package(self):
+        with open(os.path.join(self.deb_dir, "lintian.txt")) as f:
+            tags = [l for l in f if re.match(r"[EW]: ", l)]
+        self.assertFalse([t for t in tags if t.startswith("E: ")], "".join(tags))
+        # Shipping a rule does not loosen the rules directory polkitd keeps private.
+        self.assertEqual(self.c.run(["stat", "-c", "%a %U", RULES_DIR]).stdout,
+                         self.rules_dir_before)
+        files = self.c.run(["dpkg", "-L", "fbuild-deployd"]).stdout.split()
+        for path in ["/usr/bin/fbuildctl", "/usr/libexec/fbuild-deployd",
+                     "/lib/systemd/system/fbuild-deployd.socket",
+                     "/usr/share/dbus-1/system.d/org.fbuild.Deploy1.conf",
+                     "/usr/share/polkit-1/actions/org.fbuild.deploy1.policy",
+                     RULES_DIR + "/50-fbuild-deployd.rules"]:
+            self.assertIn(path, files)
 
     def test_01_units_verify(self):
         p = self.c.run(["systemd-analyze", "verify", UNIT, SOCKET], check=False)
