@@ -27,8 +27,15 @@ bool ctl_polkit_wanted(const Ctl *c) {
 }
 
 int ctl_polkit_agent_open(Ctl *c) {
+        _cleanup_free_ char *session = NULL;
         int notify[2];
         pid_t self = getpid(), pid;
+        /* In a login session, a desktop's agent for the session comes first and
+         * ours is the fallback, as with systemctl. Outside one (runuser, su -c,
+         * containers) polkitd looks a fallback agent up through the subject's
+         * session, finds none and asks nobody: there the agent must be this
+         * process's own. */
+        bool fallback = sd_pid_get_session(self, &session) >= 0;
 
         if (access(PKTTYAGENT, X_OK) < 0)
                 return -errno;
@@ -43,13 +50,6 @@ int ctl_polkit_agent_open(Ctl *c) {
         }
         if (pid == 0) {
                 char fd_arg[16], pid_arg[16];
-                /* In a login session, a desktop's agent for the session comes
-                 * first and ours is the fallback, as with systemctl. Outside one
-                 * (runuser, su -c, containers) polkitd looks a fallback agent up
-                 * through the subject's session, finds none and asks nobody: there
-                 * the agent must be this process's own. */
-                _cleanup_free_ char *session = NULL;
-                bool fallback = sd_pid_get_session(self, &session) >= 0;
 
                 /* The agent dies with us, and keeps the notify fd across exec. */
                 (void) prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -326,13 +326,18 @@ class Installed(unittest.TestCase):
         self.addCleanup(self.c.run, ["rm", "-f", "/etc/fbuild/deployd.conf"])
         self.c.run(["systemctl", "stop", UNIT])
         before = self.invocations()
-        # Calls spaced past the idle timeout, alternating bus and socket: each
-        # may meet a service that is exiting; every one must be answered.
-        for i in range(6):
-            address = PEER if i % 2 else None
-            p = self.busctl("call", *DEST, "ListDevices", address=address)
+        # Each call after the service has exited idle starts it again, by the
+        # bus and by the socket in turn.
+        for i in range(3):
+            self.wait_for("idle exit", lambda: self.active() == "inactive")
+            p = self.busctl("call", *DEST, "ListDevices", address=PEER if i % 2 else None)
             self.assertIn(self.port0, p.stdout)
-            time.sleep(1.6)
+        # Calls spaced around the idle timeout: some meet an instance that is
+        # releasing its name or draining its socket; every one is answered.
+        for i, delay in enumerate([0.9, 1.0, 1.1, 0.95, 1.05, 1.2]):
+            time.sleep(delay)
+            p = self.busctl("call", *DEST, "ListDevices", address=PEER if i % 2 else None)
+            self.assertIn(self.port0, p.stdout)
         self.wait_for("idle exit", lambda: self.active() == "inactive")
         # A burst at a stopped service, both ways at once: none lost.
         procs = [self.c.popen(["busctl", "--timeout=120",
