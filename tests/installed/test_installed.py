@@ -448,14 +448,17 @@ class Installed(unittest.TestCase):
         self.c.run(["sh", "-c", "cp -r /home/alice/hello /home/carol/ && chown -R carol /home/carol/hello"])
         # setpriv, not runuser -c or su -c, which start a new session without
         # the terminal.
-        argv = ["/usr/bin/python3", os.path.join(HERE, "pty-answer.py"), ADMIN_PASSWORD, "--",
-                "setpriv", "--reuid=carol", "--regid=carol", "--init-groups", "env",
-                "HOME=/home/carol", "fbuildctl", "verify", "--port", self.port0,
-                "/home/carol/hello/build"]
-        p = self.c.run(argv, check=False, timeout=120)
-        self.assertIn("Password:", p.stdout)
-        self.assertIn("org.fbuild.deploy1.verify", p.stdout)  # the agent names the action
-        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # Over the system bus (polkit's subject: the caller's bus name) and peer
+        # to peer on the socket (the caller's process).
+        for transport in ([], [f"--address={PEER}"]):
+            argv = ["/usr/bin/python3", os.path.join(HERE, "pty-answer.py"), ADMIN_PASSWORD, "--",
+                    "setpriv", "--reuid=carol", "--regid=carol", "--init-groups", "env",
+                    "HOME=/home/carol", "fbuildctl", *transport, "verify", "--port", self.port0,
+                    "/home/carol/hello/build"]
+            p = self.c.run(argv, check=False, timeout=120)
+            self.assertIn("Password:", p.stdout, transport)
+            self.assertIn("org.fbuild.deploy1.verify", p.stdout)  # the agent names the action
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         # Without a terminal nothing can ask: refused, as with --no-ask-password.
         q = self.ctl("verify", "--port", self.port0, "/home/carol/hello/build", user="carol",
                      check=False)
