@@ -30,7 +30,6 @@ typedef struct Ctl {
         const char *host;               /* -H: the system bus of user@host over SSH */
         bool json;
         bool quiet;                     /* -q: no progress */
-        bool ask_password;              /* unless --no-ask-password: polkit may ask on the terminal */
 
         /* job options, forwarded to the service as a{sv} */
         const char *port;
@@ -47,6 +46,7 @@ typedef struct Ctl {
         sd_event *event;
         bool peer_to_peer;
         const char *verb;
+        bool ask_password;              /* unless --no-ask-password: polkit may ask on the terminal */
         pid_t polkit_agent;             /* pkttyagent, while it runs (ctl-polkit.c) */
 } Ctl;
 
