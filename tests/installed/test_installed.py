@@ -85,11 +85,20 @@ def installing_blocks(readme):
 
 def source_files():
     """The source tree as git has it (tracked and new files, not the ignored
-    build trees), relative to SOURCE_ROOT."""
+    build trees), relative to SOURCE_ROOT; without git (a release tarball),
+    every file but the build trees (.gitignore's /build*/, node_modules)."""
     p = subprocess.run(["git", "-C", SOURCE_ROOT, "ls-files", "-z", "--cached", "--others",
-                        "--exclude-standard"], capture_output=True, check=True)
-    return [f for f in p.stdout.decode().split("\0")
-            if f and os.path.lexists(os.path.join(SOURCE_ROOT, f))]
+                        "--exclude-standard"], capture_output=True)
+    if p.returncode == 0:
+        return [f for f in p.stdout.decode().split("\0")
+                if f and os.path.lexists(os.path.join(SOURCE_ROOT, f))]
+    files = []
+    for top, dirs, names in os.walk(SOURCE_ROOT):
+        rel = os.path.relpath(top, SOURCE_ROOT)
+        dirs[:] = [d for d in dirs if d not in (".git", "node_modules", "__pycache__")
+                   and not (rel == "." and d.startswith("build"))]
+        files += [os.path.normpath(os.path.join(rel, n)) for n in names if n != ".git"]
+    return files
 
 
 class Installed(unittest.TestCase):
