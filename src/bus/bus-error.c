@@ -23,6 +23,9 @@ const sd_bus_error_map bus_deploy_error_map[] = {
         SD_BUS_ERROR_MAP(BUS_ERROR_INVALID_SOURCE, EISDIR),
         SD_BUS_ERROR_MAP(BUS_ERROR_INVALID_SOURCE, ESPIPE),      /* pipe, socket, device: not a regular file */
         SD_BUS_ERROR_MAP(BUS_ERROR_INVALID_SOURCE, ENOENT),      /* a region path that does not exist */
+        /* Set by name (bus-request.c); ENOENT for clients, after InvalidSource
+         * so that ENOENT still maps to InvalidSource. */
+        SD_BUS_ERROR_MAP(BUS_ERROR_PATH_NOT_VISIBLE, ENOENT),
         SD_BUS_ERROR_MAP(BUS_ERROR_INVALID_SOURCE, ESTALE),      /* a source changed while we used it */
         SD_BUS_ERROR_MAP(BUS_ERROR_INVALID_SOURCE, EBADF),       /* an fd not open for reading */
         SD_BUS_ERROR_MAP(BUS_ERROR_PERMISSION_DENIED, EACCES),

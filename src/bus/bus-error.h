@@ -21,6 +21,8 @@
 #define BUS_ERROR_NOT_SUPPORTED BUS_ERROR_PREFIX "NotSupported"
 #define BUS_ERROR_CHIP_MISMATCH BUS_ERROR_PREFIX "ChipMismatch"
 #define BUS_ERROR_LIMITS_EXCEEDED BUS_ERROR_PREFIX "LimitsExceeded"
+/* A region path in a directory the service sees privately (PrivateTmp=). */
+#define BUS_ERROR_PATH_NOT_VISIBLE BUS_ERROR_PREFIX "PathNotVisible"
 
 /* errnos with no standard meaning that fits, chosen for our names. */
 #define BUS_ERRNO_INVALID_OPTIONS EBADRQC   /* "invalid request code": an unknown or mistyped option */

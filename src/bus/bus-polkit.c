@@ -16,6 +16,12 @@
 #include "bus-util.h"
 #include "log.h"
 
+/* What a refused caller reads next: how an administrator lets them. */
+#define POLKIT_HOW_TO_ALLOW \
+        "To allow it without a password, an administrator adds a polkit rule granting the " \
+        "action, e.g. installs with -Dpolkit_group=GROUP and adds the user to GROUP " \
+        "(README, \"Who may do what\")."
+
 #define POLKIT_SERVICE "org.freedesktop.PolicyKit1"
 #define POLKIT_PATH "/org/freedesktop/PolicyKit1/Authority"
 #define POLKIT_INTERFACE "org.freedesktop.PolicyKit1.Authority"
@@ -183,9 +189,10 @@ static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
                         r = 0;
                 else if (challenge && !sd_bus_message_get_allow_interactive_authorization(q->request))
                         r = asprintf(&denial, "Not authorized for %s without authentication (allow "
-                                     "interactive authorization in the call to be asked)", q->action);
+                                     "interactive authorization in the call to be asked, as fbuildctl "
+                                     "does on a terminal). " POLKIT_HOW_TO_ALLOW, q->action);
                 else
-                        r = asprintf(&denial, "Not authorized for %s", q->action);
+                        r = asprintf(&denial, "Not authorized for %s. " POLKIT_HOW_TO_ALLOW, q->action);
         }
         if (r < 0)
                 denial = NULL;  /* polkit_query_complete() says "Not authorized" */

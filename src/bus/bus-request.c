@@ -13,6 +13,7 @@
 #include "bus-validate.h"
 #include "esp-chip.h"
 #include "log.h"
+#include "private-tmp.h"
 
 void bus_region_list_done(BusRegionList *l) {
         for (size_t i = 0; i < l->n; i++) {
@@ -142,8 +143,24 @@ int bus_error_set_open_failure(sd_bus_error *error, const char *path, uid_t uid,
                 return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s is a directory", path);
         case ESPIPE:
                 return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s is not a regular file", path);
+        case ENOENT:
+        case ENOTDIR: {
+                /* Under the unit's PrivateTmp= the caller's /tmp is not ours:
+                 * say so rather than "No such file". */
+                const char *tmp = path_private_tmp_dir(path);
+
+                if (tmp)
+                        return sd_bus_error_setf(error, BUS_ERROR_PATH_NOT_VISIBLE,
+                                                 "Cannot open %s: fbuild-deployd has a private %s "
+                                                 "(PrivateTmp=yes), so files there are not visible to it. "
+                                                 "Pass the file itself (a file descriptor, as fbuildctl "
+                                                 "does; gdbus call … 3<FILE) or put it elsewhere",
+                                                 path, tmp);
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "Cannot open %s: %s", path,
+                                         strerror(ERRNO_ABS(r)));
+        }
         default:
-                /* ENOENT, ENOTDIR, ELOOP, …: the path is no source. */
+                /* ELOOP, …: the path is no source. */
                 return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "Cannot open %s: %s", path,
                                          strerror(ERRNO_ABS(r)));
         }

@@ -35,6 +35,7 @@ CtlExit ctl_fail(Ctl *c, CtlExit code, const char *format, ...) {
 }
 
 void ctl_done(Ctl *c) {
+        ctl_polkit_agent_close(c);
         if (c->bus) {
                 (void) sd_bus_detach_event(c->bus);
                 c->bus = sd_bus_flush_close_unref(c->bus);
@@ -110,6 +111,14 @@ CtlExit ctl_connect(Ctl *c) {
         }
         if (r < 0)
                 return connect_error(c, where, r);
+
+        /* As systemctl: on a terminal, polkit may ask for a password there. */
+        if (ctl_polkit_wanted(c)) {
+                r = sd_bus_set_allow_interactive_authorization(bus, true);
+                if (r < 0)
+                        return connect_error(c, where, r);
+                (void) ctl_polkit_agent_open(c);
+        }
 
         r = sd_event_default(&c->event);
         if (r < 0)

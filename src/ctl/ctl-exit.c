@@ -27,6 +27,7 @@ static const struct {
         { DEPLOY_ERROR "Cancelled",                               CTL_EXIT_CANCELLED },
         { DEPLOY_ERROR "InvalidRegions",                          CTL_EXIT_INVALID },
         { DEPLOY_ERROR "InvalidSource",                           CTL_EXIT_INVALID },
+        { DEPLOY_ERROR "PathNotVisible",                          CTL_EXIT_INVALID },
         { DEPLOY_ERROR "InvalidOptions",                          CTL_EXIT_INVALID },
         { DEPLOY_ERROR "NotSupported",                            CTL_EXIT_INVALID },
         /* The image (or --chip) is for another chip: retrying will not help. */

@@ -62,7 +62,14 @@ typedef struct Ctl {
         sd_event *event;
         bool peer_to_peer;
         const char *verb;
+        bool ask_password;              /* unless --no-ask-password: polkit may ask on the terminal */
+        pid_t polkit_agent;             /* pkttyagent, while it runs (ctl-polkit.c) */
 } Ctl;
+
+/* ctl-polkit.c: interactive authorization with pkttyagent on the terminal. */
+bool ctl_polkit_wanted(const Ctl *c);
+int ctl_polkit_agent_open(Ctl *c);
+void ctl_polkit_agent_close(Ctl *c);
 
 void ctl_done(Ctl *c);
 

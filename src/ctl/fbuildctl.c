@@ -29,6 +29,7 @@ enum {
         ARG_NO_LEGEND,
         ARG_NO_PAGER,
         ARG_FORCE,
+        ARG_NO_ASK_PASSWORD,
 };
 
 /* Which options a command takes; global ones every command takes. */
@@ -59,6 +60,8 @@ static const char global_options_help[] =
         "      --json=MODE        short, pretty or off: one JSON object on stdout\n"
         "      --no-legend        Tables without their header line\n"
         "      --no-pager         Accepted for systemd habits (fbuildctl never pages)\n"
+        "      --no-ask-password  Never ask for a password (on a terminal, polkit\n"
+        "                         may ask for an administrator's, as with systemctl)\n"
         "  -v, --verbose          Also print the plan: every region, its offset and file\n"
         "  -h, --help             This help; --version: the version\n";
 
@@ -229,9 +232,10 @@ int main(int argc, char **argv) {
                 { "after",    required_argument, NULL, ARG_AFTER },
                 { "monitor",  no_argument,       NULL, ARG_MONITOR },
                 { "write",    no_argument,       NULL, ARG_WRITE },
+                { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 {}
         };
-        _cleanup_(ctl_done) Ctl c = { .trust = -1 };
+        _cleanup_(ctl_done) Ctl c = { .trust = -1, .ask_password = true };
         bool help = false;
         unsigned seen = 0;
         const Verb *v;
@@ -310,6 +314,9 @@ int main(int argc, char **argv) {
                 case ARG_WRITE:
                         c.write = true;
                         seen |= OPT_WRITE;
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        c.ask_password = false;
                         break;
                 case ':':
                         return usage_error(&c, "Option '%s' needs an argument", argv[optind - 1]);
