@@ -5,6 +5,7 @@ where the installed service (PrivateTmp=yes) can see it. The test drives it
 over stdin/stdout, one command a line, one JSON answer a line:
   add CHIP TIMING   plug a board in (uart bridge; TIMING fast|real) → {"port": …}
   flash PORT        → {"sha256": …} of the simulated chip's whole flash
+  stats PORT        → the simulated chip's counters (flash_begins, …)
   quit              unplug everything and exit (also on EOF)
 The first line it prints is {"root": UMOCKDEV_DIR}.
 """
@@ -39,6 +40,8 @@ def main():
                 elif words[0] == "flash":
                     with open(devices[words[1]].sim.flash_path, "rb") as f:
                         say({"sha256": hashlib.sha256(f.read()).hexdigest()})
+                elif words[0] == "stats":
+                    say(devices[words[1]].sim.stats())
                 elif words[0] == "quit":
                     break
                 else:

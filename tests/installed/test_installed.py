@@ -417,16 +417,17 @@ class Installed(unittest.TestCase):
         self.assertIn("full", first.stdout)
         trust = json.loads(self.ctl("--json", "trust", "show", port).stdout)
         self.assertTrue(trust["trusted"], trust)
+        begins = self.bed_command(f"stats {port}")["flash_begins"]
         deploy = self.c.popen(["fbuildctl", "deploy", "--baud=115200", "--port", port,
                                "/home/alice/hello2/build"], user="alice",
                               env={"HOME": "/home/alice"},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-        def flashing():
-            d = json.loads(self.ctl("--json", "devices").stdout)
-            return any(x.get("port") == port and x.get("owner") == "flashing" for x in d["devices"])
-        self.wait_for("the deploy to start writing", flashing)
-        time.sleep(1)
+        # Stopped before its first FLASH_BEGIN a deploy leaves the flash (and so
+        # trust) as it was: wait until the chip has seen the write begin.
+        def writing():
+            return self.bed_command(f"stats {port}")["flash_begins"] > begins
+        self.wait_for("the deploy to start writing", writing, timeout=60)
         self.c.run(["systemctl", "stop", UNIT])
         out, err = deploy.communicate(timeout=60)
         self.assertNotEqual(deploy.returncode, 0, out + err)
