@@ -663,6 +663,7 @@ void bus_deploy_job_finished(BusContext *b, Job *j) {
         if (!call)
                 return;
         bus_job_owners_release(&b->job_owners, call);
+        bus_job_finish(job);
 
         /* The job is the call that asked for it. */
         (void) sd_bus_message_get_cookie(call, &cookie);

@@ -104,6 +104,18 @@ int bus_job_announce(BusJob *j) {
 
 /* ---- progress ------------------------------------------------------------------ */
 
+static int send_properties_changed(sd_bus *bus, void *userdata) {
+        const BusJob *j = userdata;
+        int r;
+
+        r = sd_bus_emit_properties_changed(bus, j->path, BUS_JOB_INTERFACE,
+                                           "Phase", "Progress", "BytesDone", "BytesTotal", NULL);
+        if (r < 0)
+                log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
+                               "Failed to emit PropertiesChanged for %s: %m", j->path);
+        return 0;
+}
+
 static int send_progress(sd_bus *bus, void *userdata) {
         const BusJob *j = userdata;
         int r;
@@ -113,12 +125,7 @@ static int send_progress(sd_bus *bus, void *userdata) {
         if (r < 0)
                 log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
                                "Failed to emit Progress: %m");
-        r = sd_bus_emit_properties_changed(bus, j->path, BUS_JOB_INTERFACE,
-                                           "Phase", "Progress", "BytesDone", "BytesTotal", NULL);
-        if (r < 0)
-                log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
-                               "Failed to emit PropertiesChanged for %s: %m", j->path);
-        return 0;
+        return send_properties_changed(bus, userdata);
 }
 
 void bus_job_progress(BusJob *j, JobPhase phase, uint64_t done, uint64_t total) {
@@ -128,6 +135,12 @@ void bus_job_progress(BusJob *j, JobPhase phase, uint64_t done, uint64_t total) 
         /* The core's progress is throttled already (64 KiB, coalesced): the
          * properties change at the pace of the signal. */
         (void) bus_context_foreach(j->bus, send_progress, j);
+}
+
+void bus_job_finish(BusJob *j) {
+        /* No Progress for it: the reply says how the job ended. */
+        j->phase = JOB_PHASE_DONE;
+        (void) bus_context_foreach(j->bus, send_properties_changed, j);
 }
 
 /* ---- the object ---------------------------------------------------------------- */

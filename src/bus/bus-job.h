@@ -47,6 +47,9 @@ int bus_job_announce(BusJob *j);
  * PropertiesChanged on the job, at the pace of the core's progress. */
 void bus_job_progress(BusJob *j, JobPhase phase, uint64_t done, uint64_t total);
 
+/* The job is over: Phase "done" (PropertiesChanged only), before its reply. */
+void bus_job_finish(BusJob *j);
+
 /* The job objects on a connection (a fallback vtable and its enumerator). */
 int bus_job_add_objects(sd_bus *bus, BusContext *b);
 /* ListJobs() on the manager. */
