@@ -15,123 +15,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-/* Ours first: GLib #undefs MIN/MAX before defining its own. */
+#include "serial-bed.h"
 #include "time-util.h"
 #include "transport-serial.h"
-
-#include <umockdev.h>
-
-/* ---- modem lines: the driver's DTR/RTS, as esptestbed.ModemLines ------------- */
-
-typedef struct ModemLines {
-        UMockdevIoctlBase parent;
-        int bits;               /* TIOCM_DTR | TIOCM_RTS as the "driver" holds them */
-        unsigned n_set;         /* TIOCMSET calls */
-        unsigned n_bis_bic;     /* TIOCMBIS/TIOCMBIC calls (one line at a time) */
-} ModemLines;
-
-typedef struct ModemLinesClass {
-        UMockdevIoctlBaseClass parent_class;
-} ModemLinesClass;
-
-static GType modem_lines_get_type(void);
-G_DEFINE_TYPE(ModemLines, modem_lines, UMOCKDEV_TYPE_IOCTL_BASE)
-
-static gboolean modem_lines_handle_ioctl(UMockdevIoctlBase *base, UMockdevIoctlClient *client) {
-        ModemLines *m = (ModemLines *) base;
-        gulong request = umockdev_ioctl_client_get_request(client);
-        UMockdevIoctlData *arg;
-        GError *error = NULL;
-        int bits = 0;
-
-        if (request != TIOCMGET && request != TIOCMSET && request != TIOCMBIS && request != TIOCMBIC) {
-                int errno_ = 0, ret = umockdev_ioctl_client_execute(client, &errno_, &error);
-
-                assert(!error);
-                umockdev_ioctl_client_complete(client, ret, errno_);
-                return TRUE;
-        }
-        arg = umockdev_ioctl_data_resolve(umockdev_ioctl_client_get_arg(client), 0, sizeof(int), &error);
-        assert(arg && !error);
-        if (request == TIOCMGET)
-                umockdev_ioctl_data_update(arg, 0, (guint8 *) &m->bits, sizeof(int));
-        else {
-                memcpy(&bits, arg->data, sizeof(int));
-                if (request == TIOCMSET) {
-                        m->bits = bits & (TIOCM_DTR | TIOCM_RTS);
-                        m->n_set++;
-                } else {
-                        m->bits = request == TIOCMBIS ? (m->bits | bits) : (m->bits & ~bits);
-                        m->n_bis_bic++;
-                }
-        }
-        umockdev_ioctl_data_unref(arg);
-        umockdev_ioctl_client_complete(client, 0, 0);
-        return TRUE;
-}
-
-static void modem_lines_class_init(ModemLinesClass *klass) {
-        UMOCKDEV_IOCTL_BASE_CLASS(klass)->handle_ioctl = modem_lines_handle_ioctl;
-}
-
-static void modem_lines_init(ModemLines *m) {
-}
-
-/* ---- the bed -------------------------------------------------------------------- */
-
-#define NODE "/dev/ttyUSB0"
-
-typedef struct Bed {
-        UMockdevTestbed *tb;
-        ModemLines *lines;
-        int master;
-} Bed;
-
-/* A CP2102 bridge and its tty, as umockdev-record shows one (the shape of
- * tests/testbed/esptestbed.py): the tty's "N:" line makes umockdev back the
- * node with a pty, and its device link is what libserialport follows. */
-static const char bed_description[] =
-        "P: /devices/pci0000:00/0000:00:14.0/usb1/1-1\n"
-        "N: bus/usb/001/002\n"
-        "E: DEVNAME=/dev/bus/usb/001/002\n"
-        "E: DEVTYPE=usb_device\n"
-        "E: SUBSYSTEM=usb\n"
-        "A: idVendor=10c4\n"
-        "A: idProduct=ea60\n"
-        "A: serial=0001\n"
-        "A: manufacturer=Silicon Labs\n"
-        "A: product=CP2102 USB to UART Bridge Controller\n"
-        "A: busnum=1\n"
-        "A: devnum=2\n"
-        "A: dev=189:1\n"
-        "\n"
-        "P: /devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0\n"
-        "E: DEVTYPE=usb_interface\n"
-        "E: DRIVER=cp210x\n"
-        "E: SUBSYSTEM=usb\n"
-        "\n"
-        "P: /devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/ttyUSB0/tty/ttyUSB0\n"
-        "N: ttyUSB0\n"
-        "E: DEVNAME=/dev/ttyUSB0\n"
-        "E: MAJOR=188\n"
-        "E: MINOR=0\n"
-        "E: SUBSYSTEM=tty\n"
-        "A: dev=188:0\n"
-        "L: device=../../../1-1:1.0\n";
-
-static void bed_init(Bed *b) {
-        GError *error = NULL;
-
-        b->tb = umockdev_testbed_new();
-        assert(b->tb);
-        assert(umockdev_testbed_add_from_string(b->tb, bed_description, &error));
-        assert(!error);
-        b->master = umockdev_testbed_get_dev_fd(b->tb, NODE);
-        assert(b->master >= 0);
-        b->lines = g_object_new(modem_lines_get_type(), NULL);
-        assert(umockdev_testbed_attach_ioctl(b->tb, NODE, UMOCKDEV_IOCTL_BASE(b->lines), &error));
-        assert(!error);
-}
 
 static usec_t in_ms(unsigned ms) {
         return now_usec() + (usec_t) ms * USEC_PER_MSEC;
@@ -155,8 +41,8 @@ static void test_open_errors(void) {
         Transport *t = NULL;
 
         assert(transport_serial_open(NULL, 115200, &t) == -EINVAL);
-        assert(transport_serial_open(NODE, 0, &t) == -EINVAL);
-        assert(transport_serial_open(NODE, (uint32_t) INT32_MAX + 1, &t) == -EINVAL);
+        assert(transport_serial_open(SERIAL_BED_NODE, 0, &t) == -EINVAL);
+        assert(transport_serial_open(SERIAL_BED_NODE, (uint32_t) INT32_MAX + 1, &t) == -EINVAL);
         /* No such file, and a file that is no serial port. */
         assert(transport_serial_open("/dev/ttyUSB9", 115200, &t) == -ENOENT);
         assert(transport_serial_open("/dev/null", 115200, &t) == -ENODEV);
@@ -164,7 +50,7 @@ static void test_open_errors(void) {
         assert(transport_serial_fd(NULL) == -EBADF);
 }
 
-static void test_bytes_both_ways(Bed *b, Transport *t) {
+static void test_bytes_both_ways(SerialBed *b, Transport *t) {
         static const uint8_t out[] = { 0xc0, 0x00, 0x08, 0x24, 0xdb, 0xdc, 0x0a, 0xc0 };
         uint8_t buf[64];
         int r;
@@ -190,7 +76,7 @@ static void test_bytes_both_ways(Bed *b, Transport *t) {
         assert(transport_read(t, buf, 0, in_ms(50)) == 0);
 }
 
-static void test_signals(Bed *b, Transport *t) {
+static void test_signals(SerialBed *b, Transport *t) {
         static const struct { bool dtr, rts; } seq[] = {
                 { false, false }, { true, false }, { false, true }, { true, true }, { false, false },
         };
@@ -221,7 +107,7 @@ static void test_baud(Transport *t) {
         assert(transport_set_baud(t, 115200) == 0);
 }
 
-static void test_flush_and_drain(Bed *b, Transport *t) {
+static void test_flush_and_drain(SerialBed *b, Transport *t) {
         uint8_t buf[16];
 
         /* What arrived before the flush is gone; what comes after is read. */
@@ -250,7 +136,7 @@ static void test_interrupt(Transport *t) {
         assert(transport_read(t, buf, sizeof(buf), USEC_INFINITY) == -ECANCELED);
 }
 
-static void test_hangup(Bed *b, Transport *t) {
+static void test_hangup(SerialBed *b, Transport *t) {
         _cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
         uint8_t buf[16];
 
@@ -267,16 +153,16 @@ static void test_hangup(Bed *b, Transport *t) {
 
 int main(void) {
         Transport *t = NULL;
-        Bed b = {};
+        SerialBed b = {};
 
         if (!strstr(getenv("LD_PRELOAD") ?: "", "umockdev-preload")) {
                 fprintf(stderr, "not under umockdev-wrapper, skipping\n");
                 return 77;
         }
-        bed_init(&b);
+        serial_bed_init(&b);
         test_open_errors();
 
-        assert(transport_serial_open(NODE, 115200, &t) == 0);
+        assert(transport_serial_open(SERIAL_BED_NODE, 115200, &t) == 0);
         assert(transport_serial_fd(t) >= 0);
         test_bytes_both_ways(&b, t);
         test_signals(&b, t);
@@ -286,7 +172,7 @@ int main(void) {
         t = transport_free(t);
 
         /* Closed and opened again: a fresh transport, not interrupted. */
-        assert(transport_serial_open(NODE, 115200, &t) == 0);
+        assert(transport_serial_open(SERIAL_BED_NODE, 115200, &t) == 0);
         assert(!transport_is_interrupted(t));
         test_hangup(&b, t);
         t = transport_free(t);
