@@ -71,8 +71,8 @@ class JobsMixin:
         for method in ("DeployRegions", "Verify"):
             mark, other_mark = len(c.signals), len(other.signals)
             c.call(method, port, harness.regions_value(img.paths()), harness.options_value())
+            # The caller's signals came before its reply, on its connection.
             c.drain()
-            other.drain()
             mine = c.signals[mark:]
             queued = [(i, a) for i, (_, m, a) in enumerate(mine) if m == "JobQueued"]
             self.assertEqual(len(queued), 1, f"{method}: JobQueued {queued}")
@@ -84,7 +84,10 @@ class JobsMixin:
             self.assertLess(at, progress[0][0], "JobQueued must come before the job's first Progress")
             self.assertEqual({a[4] for _, a in progress}, {path})
             self.assertEqual({a[0] for _, a in progress}, {port})
-            # Everyone sees Progress with the job; only the caller hears JobQueued.
+            # Everyone sees Progress with the job; only the caller hears JobQueued
+            # (which would have come before the Progress it waits for here).
+            other.run_until(lambda: len([1 for _, m, _ in other.signals[other_mark:] if m == "Progress"])
+                            >= len(progress), 30, "the other client's Progress")
             theirs = other.signals[other_mark:]
             self.assertEqual([a for _, m, a in theirs if m == "JobQueued"], [])
             self.assertEqual([a[:4] for _, m, a in theirs if m == "Progress"], [a[:4] for _, a in progress])
