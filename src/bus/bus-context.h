@@ -10,6 +10,7 @@
 #include <systemd/sd-id128.h>
 
 #include "bus.h"
+#include "bus-job.h"
 #include "bus-limits.h"
 #include "bus-open.h"
 #include "bus-polkit.h"
@@ -43,6 +44,8 @@ struct BusContext {
         BusFdBudget fd_budget;  /* everyone's limit (bus-limits.c) */
         sd_event_source *accept_retry; /* re-arms the listeners after EMFILE on accept */
         BusOpens *opens;        /* region paths being opened as their callers (bus-open.c) */
+        BusJob *jobs;           /* queued and running jobs, oldest first (bus-job.c) */
+        uint32_t last_job_id;
 };
 
 /* bus-server.c */
@@ -63,7 +66,6 @@ int bus_deploy_add_object(sd_bus *bus, BusContext *b);
 
 /* The core's hooks (bus_manager_hooks in bus.c), one object type each. */
 void bus_deploy_job_finished(BusContext *b, Job *j);
-void bus_deploy_emit_progress(BusContext *b, Job *j, JobPhase phase, uint64_t done, uint64_t total);
 void bus_deploy_emit_trust_changed(BusContext *b, const char *port, const TrustEntry *e);
 void bus_devices_emit_added(BusContext *b, const DeviceInfo *d);
 void bus_devices_emit_removed(BusContext *b, const DeviceInfo *d);

@@ -2,7 +2,7 @@
 /* org.fbuild.Deploy1: handlers read → validate → authorize → translate →
  * delegate to the core (src/core/manager.h) → reply. Verify and DeployRegions
  * reply when their job ends (the core's job_finished hook): the call's message
- * rides on the job as its userdata. */
+ * rides on the job's bus object (bus-job.c), the core job's userdata. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "bus-deploy.h"
 #include "bus-devices.h"
 #include "bus-error.h"
+#include "bus-job.h"
 #include "bus-monitor.h"
 #include "bus-open.h"
 #include "bus-polkit.h"
@@ -110,7 +111,9 @@ static void job_request_free(void *userdata) {
 
 static int job_request_submit(JobRequest *req, sd_bus_message *call, Image *image, sd_bus_error *error) {
         _cleanup_(image_freep) Image *img = image;
+        _cleanup_(bus_job_freep) BusJob *job = NULL;
         Manager *m = req->bus->manager;
+        uid_t owner;
         int r;
 
         if (manager_is_terminating(m))
@@ -119,14 +122,25 @@ static int job_request_submit(JobRequest *req, sd_bus_message *call, Image *imag
         if (r < 0)
                 return r;
 
-        /* The job holds the call until bus_deploy_job_finished() replies. */
-        r = manager_submit_job(m, req->kind, &req->port, TAKE_PTR(img), &req->options, sd_bus_message_ref(call));
-        if (r < 0) {
-                sd_bus_message_unref(call);
+        /* Whose job it is was settled with its slot; unknown: nobody's but an admin's. */
+        if (bus_job_owner(&req->bus->job_owners, call, &owner) < 0)
+                owner = (uid_t) -1;
+        r = bus_job_new(req->bus, req->kind, req->port.node, owner, call, &job);
+        if (r < 0)
+                return r;
+        /* The job object holds the call until bus_deploy_job_finished() replies;
+         * it is listed before the core can report on it. */
+        bus_job_publish(job);
+        r = manager_submit_job(m, req->kind, &req->port, TAKE_PTR(img), &req->options, job);
+        if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot queue the %s on %s: %m",
                                             job_kind_to_string(req->kind), req->port.node);
-        }
         bus_job_charge_keep(&req->charge);      /* given back in bus_deploy_job_finished() */
+        r = bus_job_announce(job);
+        if (r < 0)
+                log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
+                               "Failed to announce %s to its caller: %m", job->path);
+        TAKE_PTR(job);  /* the core's now, until job_finished */
         log_debug("Queued a %s on %s for %s.", job_kind_to_string(req->kind), ESC(req->port.node),
                   ESC(bus_message_origin(call)));
         return 0;
@@ -362,10 +376,10 @@ typedef struct JobOwnerFilter {
 
 static bool job_is_callers(Job *j, void *userdata) {
         const JobOwnerFilter *f = userdata;
-        uid_t owner;
+        const BusJob *bj = job_get_userdata(j);
 
         /* A job whose owner is not known is nobody's to cancel but an admin's. */
-        return bus_job_owner(f->owners, job_get_userdata(j), &owner) >= 0 && owner == f->uid;
+        return bj && bj->uid != (uid_t) -1 && bj->uid == f->uid;
 }
 
 static bool call_is_callers(sd_bus_message *call, void *userdata) {
@@ -491,8 +505,16 @@ const sd_bus_vtable bus_deploy_vtable[] = {
                                 SD_BUS_NO_RESULT,
                                 method_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListJobs",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(usssuo)", jobs),
+                                bus_job_method_list,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Progress",
-                                SD_BUS_ARGS("s", port, "s", phase, "t", done, "t", total),
+                                SD_BUS_ARGS("s", port, "s", phase, "t", done, "t", total, "o", job),
+                                0),
+        SD_BUS_SIGNAL_WITH_ARGS("JobQueued",
+                                SD_BUS_ARGS("o", job, "s", port),
                                 0),
         SD_BUS_SIGNAL_WITH_ARGS("TrustChanged",
                                 SD_BUS_ARGS("s", port, "b", trusted, "ay", image_sha256, "s", reason),
@@ -642,7 +664,9 @@ static int reply_deploy(sd_bus_message *call, Job *j) {
 }
 
 void bus_deploy_job_finished(BusContext *b, Job *j) {
-        _cleanup_bus_message_unref_ sd_bus_message *call = job_get_userdata(j);
+        /* Freed after the reply: the object goes once the caller has its answer. */
+        _cleanup_(bus_job_freep) BusJob *job = job_get_userdata(j);
+        sd_bus_message *call = job ? job->call : NULL;
         const char *what = job_kind_to_string(job_kind(j)), *port = job_port(j), *outcome;
         uid_t uid = (uid_t) -1;
         uint64_t cookie = 0;
@@ -652,6 +676,7 @@ void bus_deploy_job_finished(BusContext *b, Job *j) {
         if (!call)
                 return;
         bus_job_owners_release(&b->job_owners, call);
+        bus_job_finish(job);
 
         /* The job is the call that asked for it. */
         (void) sd_bus_message_get_cookie(call, &cookie);
@@ -689,34 +714,6 @@ void bus_deploy_job_finished(BusContext *b, Job *j) {
 }
 
 /* ---- signals ------------------------------------------------------------------- */
-
-typedef struct ProgressSignal {
-        const char *port, *phase;
-        uint64_t done, total;
-} ProgressSignal;
-
-static int send_progress(sd_bus *bus, void *userdata) {
-        const ProgressSignal *p = userdata;
-        int r;
-
-        r = sd_bus_emit_signal(bus, BUS_OBJECT_PATH, BUS_INTERFACE, "Progress", "sstt",
-                               p->port, p->phase, p->done, p->total);
-        if (r < 0)
-                log_full_errno(bus_error_is_disconnect(r) ? LOG_DEBUG : LOG_WARNING, r,
-                               "Failed to emit Progress: %m");
-        return 0;
-}
-
-void bus_deploy_emit_progress(BusContext *b, Job *j, JobPhase phase, uint64_t done, uint64_t total) {
-        ProgressSignal p = {
-                .port = job_port(j),
-                .phase = job_phase_to_string(phase),
-                .done = done,
-                .total = total,
-        };
-
-        (void) bus_context_foreach(b, send_progress, &p);
-}
 
 typedef struct TrustSignal {
         const char *port;

@@ -194,6 +194,9 @@ static int bus_peer_new(BusContext *b, int fd, uid_t uid) {
         r = bus_deploy_add_object(bus, b);
         if (r < 0)
                 return r;
+        r = bus_job_add_objects(bus, b);
+        if (r < 0)
+                return r;
         r = sd_bus_start(bus);
         if (r < 0)
                 return r;

@@ -16,6 +16,9 @@
 #define BUS_SERVICE_NAME "org.fbuild.Deploy1"
 #define BUS_OBJECT_PATH "/org/fbuild/Deploy1"
 #define BUS_INTERFACE "org.fbuild.Deploy1"
+/* Each Verify or DeployRegions while it runs: BUS_JOB_PATH_PREFIX "/<id>". */
+#define BUS_JOB_PATH_PREFIX "/org/fbuild/Deploy1/job"
+#define BUS_JOB_INTERFACE "org.fbuild.Deploy1.Job"
 
 #define _cleanup_bus_unref_ _cleanup_(sd_bus_unrefp)
 #define _cleanup_bus_flush_close_unref_ _cleanup_(sd_bus_flush_close_unrefp)

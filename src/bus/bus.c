@@ -61,6 +61,9 @@ BusContext *bus_context_free(BusContext *b) {
         /* Pending checks hold calls, and slots on the connections below. */
         b->polkit = bus_polkit_free(b->polkit);
         b->opens = bus_opens_free(b->opens);
+        /* Jobs the core still holds end without a reply: the service is going. */
+        while (b->jobs)
+                bus_job_free(b->jobs);
         bus_job_owners_done(&b->job_owners);
         bus_server_free_all(b);
         if (b->system_bus) {
@@ -143,6 +146,9 @@ int bus_context_connect_system(BusContext *b) {
         if (r < 0)
                 return r;
         r = bus_deploy_add_object(bus, b);
+        if (r < 0)
+                return r;
+        r = bus_job_add_objects(bus, b);
         if (r < 0)
                 return r;
         r = sd_bus_request_name_async(bus, NULL, BUS_SERVICE_NAME, 0, on_name_requested, b);
@@ -236,7 +242,10 @@ int bus_context_foreach(BusContext *b, BusForeachFn fn, void *userdata) {
 /* ---- the core's hooks ------------------------------------------------------------- */
 
 static void hook_job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total, void *userdata) {
-        bus_deploy_emit_progress(userdata, j, phase, done, total);
+        BusJob *bj = job_get_userdata(j);
+
+        if (bj)
+                bus_job_progress(bj, phase, done, total);
 }
 
 static void hook_job_finished(Job *j, void *userdata) {

@@ -37,7 +37,8 @@ typedef struct JobRun {
         bool show_progress;
         Progress progress;
 
-        sd_bus_slot *match_slot, *call_slot, *cancel_slot;
+        sd_bus_slot *match_slot, *queued_slot, *call_slot, *cancel_slot;
+        char *job_path;                 /* our job's object, from JobQueued */
         sd_event_source *signal_sources[2];
 
         bool started;                   /* a Progress signal of ours came: the job ran */
@@ -55,6 +56,8 @@ static void job_run_done(JobRun *j) {
         for (size_t i = 0; i < ELEMENTSOF(j->signal_sources); i++)
                 j->signal_sources[i] = sd_event_source_disable_unref(j->signal_sources[i]);
         j->match_slot = sd_bus_slot_unref(j->match_slot);
+        j->queued_slot = sd_bus_slot_unref(j->queued_slot);
+        free(j->job_path);
         j->call_slot = sd_bus_slot_unref(j->call_slot);
         j->cancel_slot = sd_bus_slot_unref(j->cancel_slot);
         j->reply = sd_bus_message_unref(j->reply);
@@ -143,14 +146,30 @@ static bool is_our_port(JobRun *j, const char *port) {
         return true;
 }
 
+/* The service tells us alone which job our call became, before its Progress. */
+static int on_job_queued(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        JobRun *j = userdata;
+        const char *path, *port;
+
+        if (j->job_path || sd_bus_message_read(m, "os", &path, &port) < 0 || !is_our_port(j, port))
+                return 0;
+        j->job_path = strdup(path);
+        return 0;
+}
+
 static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         JobRun *j = userdata;
-        const char *port, *phase;
+        const char *port, *phase, *path = NULL;
         uint64_t done, total;
         int r;
 
         r = sd_bus_message_read(m, "sstt", &port, &phase, &done, &total);
         if (r < 0 || !is_our_port(j, port) || j->done)
+                return 0;
+        /* Our job by its path; other jobs on the port (queued behind ours, or
+         * ours behind them) are not ours to show. A service that names no job
+         * in Progress is followed by port. */
+        if (sd_bus_message_read(m, "o", &path) > 0 && !streq_ptr(path, j->job_path))
                 return 0;
 
         /* A job that was not queued yet when Cancel came keeps going: ask again. */
@@ -730,6 +749,9 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
          * service is matched by name; peer-to-peer every message is its own. */
         r = sd_bus_match_signal(c->bus, &j.match_slot, c->peer_to_peer ? NULL : CTL_BUS_NAME, CTL_OBJECT_PATH,
                                 CTL_INTERFACE, "Progress", on_progress, &j);
+        if (r >= 0)
+                r = sd_bus_match_signal(c->bus, &j.queued_slot, c->peer_to_peer ? NULL : CTL_BUS_NAME,
+                                        CTL_OBJECT_PATH, CTL_INTERFACE, "JobQueued", on_job_queued, &j);
         if (r < 0) {
                 code = ctl_report_error(c, "Subscribing to Progress", NULL, r);
                 goto finish;
@@ -799,6 +821,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 for (size_t i = 0; i < ELEMENTSOF(j.signal_sources); i++)
                         j.signal_sources[i] = sd_event_source_disable_unref(j.signal_sources[i]);
                 j.match_slot = sd_bus_slot_unref(j.match_slot);
+                j.queued_slot = sd_bus_slot_unref(j.queued_slot);
                 code = ctl_monitor_run(monitor, terminal);
         }
 

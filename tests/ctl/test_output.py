@@ -52,6 +52,40 @@ class Output(ctlharness.CtlTestCase):
                                 for line in out), f"{name} missing:\n{p.stdout}")
         self.assertRegex(p.stdout, r"time: connect \d+ ms")
 
+    def test_progress_of_our_job_only(self):
+        """Another client's job on the port, ahead of ours: fbuildctl shows the
+        progress of its own job alone (it follows its job by path, not by port)."""
+        dev = self.add_board("esp32", "uart", timing="real")
+        self.start()
+        h = ctlharness.harness
+        c = self.client()
+        c.watch_signals()
+        theirs = self.image(app_seed=61, app_size=512 * 1024)
+        p = c.call_async("DeployRegions", dev.node, h.regions_value(theirs.paths()), h.options_value(trust=False))
+
+        def their_writes():
+            return [a for _, m, a in c.signals if m == "Progress" and a[1] == "write" and a[2] > 0]
+        c.run_until(lambda: their_writes() or p.done, 60, "the other client's deploy to write")
+        self.assertFalse(p.done, f"the other deploy ended early: {p.result or p.error}")
+        their_total = their_writes()[0][3]
+
+        build, regions = self.idf_project(chip="esp32")
+        r = self.ctl("deploy", build, expect=EXIT_SUCCESS, timeout=180)
+        c.run_until(lambda: p.done, 60, "the other deploy's reply")
+        self.assertIsNone(p.error, p.error)
+        # The other job wrote while ours waited: none of its numbers are ours to show.
+        self.assertGreater(len([a for a in their_writes() if a[2] < their_total]), 0)
+        ours = sum(len(d) for _, d, _ in regions)
+        self.assertNotEqual(their_total, ours)
+        lines = [line for line in r.stderr.splitlines() if " bytes (" in line]
+        self.assertTrue(lines, r.stderr)
+        for line in lines:
+            self.assertNotIn(f"/{their_total} bytes", line, r.stderr)
+            # Ours: the image (verify), or the part of it that differed (write).
+            m = re.match(r"^[a-z-]+: \d+/(\d+) bytes \(\d+%\)$", line)
+            self.assertTrue(m, line)
+            self.assertLessEqual(int(m.group(1)), ours, r.stderr)
+
     def test_quiet(self):
         self.add_board("esp32", "uart")
         self.start()

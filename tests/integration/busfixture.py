@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUS_NAME = "org.fbuild.Deploy1"
 OBJECT_PATH = "/org/fbuild/Deploy1"
 INTERFACE = "org.fbuild.Deploy1"
+JOB_INTERFACE = "org.fbuild.Deploy1.Job"
 ERROR_PREFIX = "org.fbuild.Deploy1.Error."
 STOCK_SYSTEM_CONF = "/usr/share/dbus-1/system.conf"
 
@@ -357,11 +358,11 @@ class Busctl:
             raise CallError("busctl-failed", p.stderr.strip(), "busctl")
         return p
 
-    def introspect(self, xml=False):
+    def introspect(self, xml=False, path=OBJECT_PATH):
         dest = BUS_NAME
         if xml:
-            return self.run("--xml-interface", "introspect", dest, OBJECT_PATH).stdout
-        return self.run("introspect", dest, OBJECT_PATH).stdout
+            return self.run("--xml-interface", "introspect", dest, path).stdout
+        return self.run("introspect", dest, path).stdout
 
     def call_json(self, method, signature="", *args):
         """Returns the decoded `--json=short` reply: {"type": sig, "data": [...]}."""
@@ -385,9 +386,10 @@ class Gdbus:
         self.user = user
         self.timeout = timeout
 
-    def call(self, method, *args, fds=None):
+    def call(self, method, *args, fds=None, path=OBJECT_PATH, interface=INTERFACE):
         """fds: {child_fd_number: open fd in this process}. Returns the reply as
-        GVariant text; raises CallError(name) on a D-Bus error."""
+        GVariant text; raises CallError(name) on a D-Bus error. path and
+        interface: another object (a job's)."""
         cmd = _as_user(self.user) + ["gdbus", "call"]
         # gdbus insists on --dest even peer-to-peer, where there is no bus to
         # route by it: the service must accept (ignore) it there.
@@ -395,7 +397,7 @@ class Gdbus:
             cmd += ["--address", self.ep.address, "--dest", BUS_NAME]
         else:
             cmd += ["--system", "--dest", BUS_NAME]
-        cmd += ["--object-path", OBJECT_PATH, "--method", f"{INTERFACE}.{method}",
+        cmd += ["--object-path", path, "--method", f"{interface}.{method}",
                 "--timeout", str(self.timeout), "--"] + list(args)
         fds = fds or {}
         # Put each fd at its requested number in the child, without disturbing ours.

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(SOURCE_ROOT, "tests", "testbed"))
 sys.path.insert(0, HERE)
 
 import busfixture  # noqa: E402
-from busfixture import (BUS_NAME, ERROR_PREFIX, INTERFACE, OBJECT_PATH,  # noqa: E402,F401
+from busfixture import (BUS_NAME, ERROR_PREFIX, INTERFACE, JOB_INTERFACE, OBJECT_PATH,  # noqa: E402,F401
                         Busctl, CallError, Endpoint, Gdbus, GioClient, PrivateSystemBus,
                         SocketActivator)
 import esptestbed  # noqa: E402
@@ -39,6 +39,7 @@ DEPLOYD = os.environ.get("FBUILD_DEPLOYD", "")
 PROJECT_VERSION = os.environ.get("FBUILD_VERSION", "")
 POLICY = os.path.join(SOURCE_ROOT, "data", "dbus", "org.fbuild.Deploy1.conf")
 INTROSPECTION_XML = os.path.join(SOURCE_ROOT, "data", "dbus", "org.fbuild.Deploy1.xml")
+JOB_INTROSPECTION_XML = os.path.join(SOURCE_ROOT, "data", "dbus", "org.fbuild.Deploy1.Job.xml")
 
 # Environment the service understands (documented by the daemon: --help / README).
 IDLE_ENV = "FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC"

@@ -8,6 +8,8 @@ alongside others with the ordinary actions. A user granted manage-others (and
 nothing else) may do both.
 Run: umockdev-wrapper /usr/bin/python3 test_authz.py (env: see harness.py)"""
 
+import pwd
+import re
 import unittest
 
 import busfixture
@@ -71,6 +73,53 @@ class AuthzMixin(PolkitBase):
         # And someone else's with nothing running is simply nothing to cancel.
         self.call(pk.user_in, "Cancel", slow.node)
         self.assertEqual(len(self.svc.service_pids()), 1)
+
+    def job_of(self, user, port):
+        """The path of user's job on port, as ListJobs (read by root) says."""
+        uid = pwd.getpwnam(user).pw_uid
+        out = self.call(None, "ListJobs")
+        # (id, kind, port, phase, uid, path); gdbus annotates types on the first only.
+        jobs = re.findall(r"\((?:uint32 )?(\d+), '(\w+)', '([^']*)', '([^']*)', (?:uint32 )?(\d+), "
+                          r"(?:objectpath )?'([^']+)'\)", out)
+        mine = [j for j in jobs if j[2] == port and int(j[4]) == uid]
+        self.assertEqual(len(mine), 1, f"{user}'s jobs on {port}: {out}")
+        return mine[0][5]
+
+    def test_cancel_job_object_needs_ownership_or_manage_others(self):
+        """Cancel() on a job object follows the manager's Cancel rule for that job."""
+        slow = self.add_board("esp32", "uart", timing="real")
+        self.start()
+        pk = self.pk
+        big = self.image(app_seed=52, app_size=768 * 1024)
+
+        job = self.start_long_deploy(pk.user_in2, slow.node, big)
+        path = self.job_of(pk.user_in2, slow.node)
+        uid = self.call(None, "Get", f"'{harness.JOB_INTERFACE}'", "'Uid'", path=path,
+                        interface="org.freedesktop.DBus.Properties")
+        self.assertEqual(uid, f"(<uint32 {pwd.getpwnam(pk.user_in2).pw_uid}>,)")
+        # Another allowed user: denied, naming the action it lacks; the job goes on.
+        with self.assertRaises(CallError) as cm:
+            self.call(pk.user_in, "Cancel", path=path, interface=harness.JOB_INTERFACE)
+        self.assertEqual(cm.exception.name, DENIED, cm.exception.message)
+        self.assertIn(OTHERS, cm.exception.message)
+        self.assertIsNone(job.poll(), "a refused Cancel stopped the job")
+        self.assertEqual(self.job_of(pk.user_in2, slow.node), path)
+        # A user with manage-others (and nothing else) may.
+        self.call(pk.user_slow, "Cancel", path=path, interface=harness.JOB_INTERFACE)
+        _, err = job.communicate(timeout=60)
+        self.assertIn("Error.Cancelled", err)
+
+        # Its own job, a user cancels with the ordinary action.
+        job = self.start_long_deploy(pk.user_in2, slow.node, big)
+        path2 = self.job_of(pk.user_in2, slow.node)
+        self.assertNotEqual(path2, path)
+        self.call(pk.user_in2, "Cancel", path=path2, interface=harness.JOB_INTERFACE)
+        _, err = job.communicate(timeout=60)
+        self.assertIn("Error.Cancelled", err)
+        # Gone once answered.
+        with self.assertRaises(CallError) as cm:
+            self.call(None, "Cancel", path=path2, interface=harness.JOB_INTERFACE)
+        self.assertEqual(cm.exception.name, "org.freedesktop.DBus.Error.UnknownObject")
 
     def test_writing_monitor_next_to_another_user(self):
         svc = self.start()

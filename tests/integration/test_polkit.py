@@ -66,9 +66,10 @@ class PolkitBase:
 
     # ---- calls ------------------------------------------------------------------------
 
-    def call(self, user, method, *args):
-        """gdbus as user (None: root); the reply as GVariant text."""
-        return harness.Gdbus(self.svc.endpoint, user=user, timeout=60).call(method, *args)
+    def call(self, user, method, *args, **kw):
+        """gdbus as user (None: root); the reply as GVariant text. kw: path and
+        interface of another object (a job's)."""
+        return harness.Gdbus(self.svc.endpoint, user=user, timeout=60).call(method, *args, **kw)
 
     def assertDenied(self, user, method, *args):
         with self.assertRaises(CallError, msg=f"{method} as {user}") as cm:
