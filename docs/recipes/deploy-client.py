@@ -69,13 +69,21 @@ def main():
             manager.Cancel(port, reply_handler=lambda: None,
                            error_handler=lambda e: print(f"Cancel failed: {e}", file=sys.stderr))
 
-    def on_progress(p, phase, done, total):
+    # JobQueued (to this caller only) names our job's object; Progress names
+    # the job it is about, so other clients' jobs on the port are left out.
+    def on_queued(job, p):
+        state["job"] = str(job)
+
+    def on_progress(p, phase, done, total, job=None):
+        if job is not None and state.get("job") and str(job) != state["job"]:
+            return
         if str(p) != port and os.path.realpath(str(p)) != os.path.realpath(port):
             return
         print(f"progress {phase} {int(done)}/{int(total)}", flush=True)
         if args.cancel_at and str(phase) == args.cancel_at:
             cancel()
 
+    conn.add_signal_receiver(on_queued, signal_name="JobQueued", dbus_interface=INTERFACE, path=OBJECT)
     conn.add_signal_receiver(on_progress, signal_name="Progress", dbus_interface=INTERFACE, path=OBJECT)
 
     def on_reply(outcome, written, stats):
