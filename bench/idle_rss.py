@@ -85,5 +85,11 @@ def describe(kib):
             f"{kib['RssFile'] / 1024:.1f} MiB file-backed; peak {kib['VmHWM'] / 1024:.1f} MiB)")
 
 
+def markdown(kib):
+    return (f"Idle memory: {describe(kib)} — the service started by socket activation outside "
+            "the test bed (no umockdev preload, no device, no system bus), after one ListDevices "
+            "(`bench/idle_rss.py`, which also runs on its own).\n\n")
+
+
 if __name__ == "__main__":
     print(f"idle fbuild-deployd: {describe(measure(sys.argv[1]))}")
