@@ -190,6 +190,13 @@ bool manager_is_idle(Manager *m) {
 static bool manager_holds_trust(Manager *m) {
         const DeviceInfo *devices;
         size_t n;
+        int enabled;
+
+        /* A board re-enumerating after our own reset is away for a moment and
+         * keeps its trust: the window's timer ends the question either way. */
+        if (m->reenum_timer && sd_event_source_get_enabled(m->reenum_timer, &enabled) >= 0 &&
+            enabled != SD_EVENT_OFF)
+                return true;
 
         devices = device_monitor_devices(m->devices, &n);
         for (size_t i = 0; i < n; i++)
