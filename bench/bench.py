@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "testbed"))
 sys.path.insert(0, HERE)
 
 import build_fixtures as bench_fixtures  # noqa: E402
+import idle_rss  # noqa: E402
 
 SECTOR, BLOCK, PAGE = 0x1000, 0x10000, 256
 # esptool-js ships esptool's stubs in the JSON format the service reads.
@@ -399,6 +400,8 @@ def main():
     os.chmod(workdir, 0o755)
     results = []
     started = time.monotonic()
+    idle = idle_rss.measure(os.environ["FBUILD_DEPLOYD"])
+    print(f"idle fbuild-deployd: {idle_rss.describe(idle)}", flush=True)
     import esptestbed
     bed = esptestbed.Bed()
     try:
@@ -455,7 +458,7 @@ def main():
         "although a compressed write on that ROM spills (programs the rest of its 32 KiB inflate "
         "buffer past the end of the stream), so that a deploy that avoids the spill sends some "
         "bytes uncompressed or more than the changed sectors; that extra cost shows in its "
-        "× bound, it is not in the bound.\n\n")
+        "× bound, it is not in the bound.\n\n" + idle_rss.markdown(idle))
     tables = fmt_tables(results, "##")
     print()
     print(tables)

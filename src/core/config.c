@@ -16,6 +16,7 @@
 void config_init(Config *c) {
         *c = (Config) {
                 .idle_timeout_usec = CONFIG_DEFAULT_IDLE_TIMEOUT_USEC,
+                .trust_idle_timeout_usec = CONFIG_DEFAULT_TRUST_IDLE_TIMEOUT_USEC,
                 .trust = true,
                 .bridge_baud = CONFIG_DEFAULT_BRIDGE_BAUD,
                 .monitors_per_user = CONFIG_DEFAULT_MONITORS_PER_USER,
@@ -54,7 +55,7 @@ static const struct {
         { "h", 3600 * USEC_PER_SEC },
 };
 
-int config_parse_timeout(const char *s, usec_t *ret) {
+int config_parse_timespan(const char *s, usec_t *ret) {
         usec_t total = 0;
         const char *p = s;
         bool any = false;
@@ -114,7 +115,18 @@ int config_parse_timeout(const char *s, usec_t *ret) {
         if (!any)
                 return -EINVAL;
 
-        *ret = total == 0 ? USEC_INFINITY : total;
+        *ret = total;
+        return 0;
+}
+
+int config_parse_timeout(const char *s, usec_t *ret) {
+        usec_t t;
+        int r;
+
+        r = config_parse_timespan(s, &t);
+        if (r < 0)
+                return r;
+        *ret = t == 0 ? USEC_INFINITY : t;
         return 0;
 }
 
@@ -146,6 +158,14 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                         return log_warning_errno(r, "%s:%u: invalid IdleTimeoutSec=%s, ignoring.",
                                                  source, line, value);
                 c->idle_timeout_usec = t;
+        } else if (streq(key, "TrustIdleTimeoutSec")) {
+                usec_t t;
+
+                r = config_parse_timespan(value, &t);
+                if (r < 0)
+                        return log_warning_errno(r, "%s:%u: invalid TrustIdleTimeoutSec=%s, ignoring.",
+                                                 source, line, value);
+                c->trust_idle_timeout_usec = t;
         } else if (streq(key, "Trust")) {
                 bool b;
 
@@ -315,6 +335,16 @@ int config_load_environment(Config *c) {
                 if (r < 0)
                         return log_error_errno(r, "Invalid $%s=%s.", CONFIG_ENV_IDLE_TIMEOUT, e);
                 c->idle_timeout_usec = t;
+        }
+
+        e = getenv(CONFIG_ENV_TRUST_IDLE_TIMEOUT);
+        if (e) {
+                usec_t t;
+
+                r = config_parse_timespan(e, &t);
+                if (r < 0)
+                        return log_error_errno(r, "Invalid $%s=%s.", CONFIG_ENV_TRUST_IDLE_TIMEOUT, e);
+                c->trust_idle_timeout_usec = t;
         }
 
         e = getenv(CONFIG_ENV_LOG_LEVEL);

@@ -10,6 +10,8 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/fbuild/deployd.conf"
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_USEC (30 * USEC_PER_SEC)
+/* Trust lives only in memory: stay long enough for a compile between two deploys. */
+#define CONFIG_DEFAULT_TRUST_IDLE_TIMEOUT_USEC (30 * 60 * USEC_PER_SEC)
 /* Transfers on USB-UART bridges: what esptool uses by default for writes. */
 #define CONFIG_DEFAULT_BRIDGE_BAUD 921600u
 #define CONFIG_BAUD_MIN 9600u
@@ -20,10 +22,12 @@
 
 #define CONFIG_ENV_PATH "FBUILD_DEPLOYD_CONFIG"
 #define CONFIG_ENV_IDLE_TIMEOUT "FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC"
+#define CONFIG_ENV_TRUST_IDLE_TIMEOUT "FBUILD_DEPLOYD_TRUST_IDLE_TIMEOUT_SEC"
 #define CONFIG_ENV_LOG_LEVEL "FBUILD_DEPLOYD_LOG_LEVEL"
 
 typedef struct Config {
         usec_t idle_timeout_usec;       /* USEC_INFINITY: never exit when idle */
+        usec_t trust_idle_timeout_usec; /* instead, while an attached board is trusted; 0: off */
         bool trust;                     /* default for the "trust" option */
         uint32_t bridge_baud;           /* default "baud" on uart-bridge ports; 0: stay at 115200 */
         bool sector_granularity;        /* default "granularity": sector (true) or region */
@@ -40,11 +44,14 @@ void config_init(Config *c);
 int config_load_string(Config *c, const char *text, const char *source);
 /* -ENOENT if the file does not exist (the caller decides whether that matters). */
 int config_load_file(Config *c, const char *path);
-/* FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC, FBUILD_DEPLOYD_LOG_LEVEL; -EINVAL on a bad value. */
+/* FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC, FBUILD_DEPLOYD_TRUST_IDLE_TIMEOUT_SEC,
+ * FBUILD_DEPLOYD_LOG_LEVEL; -EINVAL on a bad value. */
 int config_load_environment(Config *c);
 
 /* "30", "30s", "1.5s", "500ms", "2min", "1h 30min", "infinity"; a bare number
  * is seconds; 0 means infinity (never exit). -EINVAL or -ERANGE. */
 int config_parse_timeout(const char *s, usec_t *ret);
+/* The same spellings, but 0 stays 0 (TrustIdleTimeoutSec=0: no longer stay). */
+int config_parse_timespan(const char *s, usec_t *ret);
 /* yes/no, true/false, on/off, 1/0 */
 int config_parse_boolean(const char *s, bool *ret);

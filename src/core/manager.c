@@ -185,6 +185,36 @@ bool manager_is_idle(Manager *m) {
                 port_monitor_set_n_clients(m->monitors) == 0;
 }
 
+/* Whether trust is held for a board that is attached now: trust dies with the
+ * process, so that is what a longer stay preserves. */
+static bool manager_holds_trust(Manager *m) {
+        const DeviceInfo *devices;
+        size_t n;
+        int enabled;
+
+        /* A board re-enumerating after our own reset is away for a moment and
+         * keeps its trust: the window's timer ends the question either way. */
+        if (m->reenum_timer && sd_event_source_get_enabled(m->reenum_timer, &enabled) >= 0 &&
+            enabled != SD_EVENT_OFF)
+                return true;
+
+        devices = device_monitor_devices(m->devices, &n);
+        for (size_t i = 0; i < n; i++)
+                if (trust_table_get(m->trust, manager_device_trust_key(&devices[i])).trusted)
+                        return true;
+        return false;
+}
+
+/* Idle this long, then exit. Re-chosen on every loop iteration, so trust that
+ * is dropped (an event) shortens the stay from that moment. */
+static usec_t manager_idle_timeout(Manager *m) {
+        usec_t idle = m->config.idle_timeout_usec, trusted = m->config.trust_idle_timeout_usec;
+
+        if (trusted == 0 || trusted <= idle || !manager_holds_trust(m))
+                return idle;
+        return trusted;
+}
+
 static bool manager_can_exit(Manager *m) {
         if (job_scheduler_n_jobs(m->scheduler) > 0)
                 return false;
@@ -198,6 +228,7 @@ int manager_run(Manager *m) {
         int r, code;
 
         for (;;) {
+                usec_t timeout;
                 bool idle;
 
                 r = sd_event_get_state(m->event);
@@ -214,13 +245,15 @@ int manager_run(Manager *m) {
                         break;
                 }
 
-                idle = !m->exiting && m->config.idle_timeout_usec != USEC_INFINITY && manager_is_idle(m);
-                r = sd_event_run(m->event, idle ? m->config.idle_timeout_usec : UINT64_MAX);
+                idle = !m->exiting && manager_is_idle(m);
+                timeout = idle ? manager_idle_timeout(m) : USEC_INFINITY;
+                idle = idle && timeout != USEC_INFINITY;
+                r = sd_event_run(m->event, idle ? timeout : UINT64_MAX);
                 if (r < 0)
                         return log_error_errno(r, "Event loop failed: %m");
                 if (r == 0 && idle) {
-                        log_info("Idle for %llu ms, exiting.",
-                                 (unsigned long long) (m->config.idle_timeout_usec / USEC_PER_MSEC));
+                        log_info("Idle for %llu ms%s, exiting.", (unsigned long long) (timeout / USEC_PER_MSEC),
+                                 timeout != m->config.idle_timeout_usec ? " holding trust" : "");
                         manager_begin_exit(m);
                 }
         }

@@ -61,7 +61,9 @@ class Valgrind(harness.ServiceTestCase):
 
     def test_deploy_trust_skip_verify_idle_exit(self):
         dev = self.add_board("esp32", "uart")
-        self.svc = self.start_service("socket", idle_timeout=3, trust_default=True)
+        # The board stays trusted: the longer stay that trust buys ends after 5 s.
+        self.svc = self.start_service("socket", idle_timeout=3, trust_default=True,
+                                      extra_config="TrustIdleTimeoutSec=5\n")
         self.svc.service_pids = self.service_pids
         inv = Invariant()
         c = self.client()

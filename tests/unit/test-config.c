@@ -90,6 +90,7 @@ static void test_defaults(void) {
 
         config_init(&c);
         assert(c.idle_timeout_usec == CONFIG_DEFAULT_IDLE_TIMEOUT_USEC);
+        assert(c.trust_idle_timeout_usec == 30 * 60 * USEC_PER_SEC);
         assert(c.trust);
         assert(c.log_level == LOG_INFO);
         assert(c.bridge_baud == 921600);
@@ -176,6 +177,33 @@ static void test_ini(void) {
         assert(c.idle_timeout_usec == CONFIG_DEFAULT_IDLE_TIMEOUT_USEC);
 }
 
+static void test_trust_idle_timeout(void) {
+        Config c;
+
+        config_init(&c);
+        assert(config_load_string(&c, "[Service]\nTrustIdleTimeoutSec=2min\n", "ti1") == 0);
+        assert(c.trust_idle_timeout_usec == 120 * USEC_PER_SEC);
+        /* 0 turns the longer stay off (it does not mean "never exit" here). */
+        assert(config_load_string(&c, "[Service]\nTrustIdleTimeoutSec=0\n", "ti2") == 0);
+        assert(c.trust_idle_timeout_usec == 0);
+        assert(config_load_string(&c, "[Service]\nTrustIdleTimeoutSec=infinity\n", "ti3") == 0);
+        assert(c.trust_idle_timeout_usec == USEC_INFINITY);
+        assert(config_load_string(&c, "[Service]\nTrustIdleTimeoutSec=a while\n", "ti4") == 1);
+        assert(c.trust_idle_timeout_usec == USEC_INFINITY);
+        assert(c.idle_timeout_usec == CONFIG_DEFAULT_IDLE_TIMEOUT_USEC);
+
+        assert(setenv(CONFIG_ENV_TRUST_IDLE_TIMEOUT, "4", 1) == 0);
+        assert(config_load_environment(&c) == 0);
+        assert(c.trust_idle_timeout_usec == 4 * USEC_PER_SEC);
+        assert(setenv(CONFIG_ENV_TRUST_IDLE_TIMEOUT, "0", 1) == 0);
+        assert(config_load_environment(&c) == 0);
+        assert(c.trust_idle_timeout_usec == 0);
+        assert(setenv(CONFIG_ENV_TRUST_IDLE_TIMEOUT, "later", 1) == 0);
+        assert(config_load_environment(&c) == -EINVAL);
+        assert(c.trust_idle_timeout_usec == 0);
+        assert(unsetenv(CONFIG_ENV_TRUST_IDLE_TIMEOUT) == 0);
+}
+
 static void test_file_and_environment(void) {
         char path[] = "/tmp/test-config.XXXXXX";
         const char *text = "[Service]\nIdleTimeoutSec=7s\nTrust=false\n";
@@ -218,6 +246,7 @@ int main(void) {
         log_set_max_level(LOG_ERR);
 
         test_timespans();
+        test_trust_idle_timeout();
         test_booleans();
         test_defaults();
         test_bridge_baud();
