@@ -1,13 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* MD5 (RFC 1321) and SHA-256 (FIPS 180-4), written from the specifications:
  * a 64-byte block buffer each, compress on every full block, pad at the end. */
-#include <stdbool.h>
 #include <string.h>
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define DIGEST_HAVE_SHA_NI 1
-#endif
 
 #include "digest.h"
 
@@ -64,52 +58,49 @@ static const uint32_t md5_k[64] = {
         0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 };
 
-/* One MD5 step; F is the round's function of b, c, d. */
-#define MD5_STEP(F, a, b, c, d, g, i, shift)                                    \
-        do {                                                                    \
-                a = b + rol32(a + F(b, c, d) + md5_k[i] + m[g], shift);         \
-        } while (0)
-#define MD5_F(b, c, d) (d ^ (b & (c ^ d)))
-#define MD5_G(b, c, d) (c ^ (d & (b ^ c)))
-#define MD5_H(b, c, d) (b ^ c ^ d)
-#define MD5_I(b, c, d) (c ^ (b | ~d))
+static const uint8_t md5_shift[4][4] = {
+        { 7, 12, 17, 22 }, { 5, 9, 14, 20 }, { 4, 11, 16, 23 }, { 6, 10, 15, 21 },
+};
 
-static void md5_compress(void *userdata, const uint8_t *blk) {
-        Md5 *ctx = userdata;
-        uint32_t m[16], a = ctx->state[0], b = ctx->state[1], c = ctx->state[2], d = ctx->state[3];
+static void md5_compress(void *userdata, const uint8_t *b) {
+        Md5 *c = userdata;
+        uint32_t m[16], a = c->state[0], bb = c->state[1], cc = c->state[2], d = c->state[3];
 
         for (size_t i = 0; i < 16; i++)
-                m[i] = le32_get(blk + 4 * i);
+                m[i] = le32_get(b + 4 * i);
 
-        /* Four steps per iteration, the registers rotating by name. */
-        for (unsigned i = 0; i < 16; i += 4) {
-                MD5_STEP(MD5_F, a, b, c, d, i, i, 7);
-                MD5_STEP(MD5_F, d, a, b, c, i + 1, i + 1, 12);
-                MD5_STEP(MD5_F, c, d, a, b, i + 2, i + 2, 17);
-                MD5_STEP(MD5_F, b, c, d, a, i + 3, i + 3, 22);
+        for (unsigned i = 0; i < 64; i++) {
+                uint32_t f, t;
+                unsigned g, round = i / 16;
+
+                switch (round) {
+                case 0:
+                        f = (bb & cc) | (~bb & d);
+                        g = i;
+                        break;
+                case 1:
+                        f = (d & bb) | (~d & cc);
+                        g = (5 * i + 1) % 16;
+                        break;
+                case 2:
+                        f = bb ^ cc ^ d;
+                        g = (3 * i + 5) % 16;
+                        break;
+                default:
+                        f = cc ^ (bb | ~d);
+                        g = (7 * i) % 16;
+                        break;
+                }
+                t = d;
+                d = cc;
+                cc = bb;
+                bb = bb + rol32(a + f + md5_k[i] + m[g], md5_shift[round][i % 4]);
+                a = t;
         }
-        for (unsigned i = 16; i < 32; i += 4) {
-                MD5_STEP(MD5_G, a, b, c, d, (5 * i + 1) % 16, i, 5);
-                MD5_STEP(MD5_G, d, a, b, c, (5 * i + 6) % 16, i + 1, 9);
-                MD5_STEP(MD5_G, c, d, a, b, (5 * i + 11) % 16, i + 2, 14);
-                MD5_STEP(MD5_G, b, c, d, a, (5 * i + 16) % 16, i + 3, 20);
-        }
-        for (unsigned i = 32; i < 48; i += 4) {
-                MD5_STEP(MD5_H, a, b, c, d, (3 * i + 5) % 16, i, 4);
-                MD5_STEP(MD5_H, d, a, b, c, (3 * i + 8) % 16, i + 1, 11);
-                MD5_STEP(MD5_H, c, d, a, b, (3 * i + 11) % 16, i + 2, 16);
-                MD5_STEP(MD5_H, b, c, d, a, (3 * i + 14) % 16, i + 3, 23);
-        }
-        for (unsigned i = 48; i < 64; i += 4) {
-                MD5_STEP(MD5_I, a, b, c, d, (7 * i) % 16, i, 6);
-                MD5_STEP(MD5_I, d, a, b, c, (7 * i + 7) % 16, i + 1, 10);
-                MD5_STEP(MD5_I, c, d, a, b, (7 * i + 14) % 16, i + 2, 15);
-                MD5_STEP(MD5_I, b, c, d, a, (7 * i + 21) % 16, i + 3, 21);
-        }
-        ctx->state[0] += a;
-        ctx->state[1] += b;
-        ctx->state[2] += c;
-        ctx->state[3] += d;
+        c->state[0] += a;
+        c->state[1] += bb;
+        c->state[2] += cc;
+        c->state[3] += d;
 }
 
 void md5_init(Md5 *c) {
@@ -176,71 +167,15 @@ static void sha256_compress(void *userdata, const uint8_t *b) {
                 c->state[i] += s[i];
 }
 
-#if DIGEST_HAVE_SHA_NI
-/* The x86 SHA extensions: about 15× the portable code, which matters for an
- * image of a few MiB hashed on every new deploy. Four rounds per step; the
- * message schedule lives in four registers, each replaced by the group four
- * steps on once its own rounds are done. */
-__attribute__((target("sha,sse4.1")))
-static void sha256_compress_sha_ni(void *userdata, const uint8_t *b) {
-        Sha256 *c = userdata;
-        const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-        __m128i t, abef, cdgh, abef_in, cdgh_in, w[4];
-
-        t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *) &c->state[0]), 0xB1);      /* CDAB */
-        cdgh = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *) &c->state[4]), 0x1B);   /* EFGH */
-        abef = _mm_alignr_epi8(t, cdgh, 8);                                                 /* ABEF */
-        cdgh = _mm_blend_epi16(cdgh, t, 0xF0);                                              /* CDGH */
-        abef_in = abef;
-        cdgh_in = cdgh;
-
-        for (size_t i = 0; i < 4; i++)
-                w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *) (b + 16 * i)), bswap);
-        for (size_t i = 0; i < 16; i++) {
-                __m128i msg = _mm_add_epi32(w[i % 4], _mm_loadu_si128((const __m128i *) &sha256_k[4 * i]));
-
-                cdgh = _mm_sha256rnds2_epu32(cdgh, abef, msg);
-                abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(msg, 0x0E));
-                if (i < 12) {
-                        t = _mm_sha256msg1_epu32(w[i % 4], w[(i + 1) % 4]);
-                        t = _mm_add_epi32(t, _mm_alignr_epi8(w[(i + 3) % 4], w[(i + 2) % 4], 4));
-                        w[i % 4] = _mm_sha256msg2_epu32(t, w[(i + 3) % 4]);
-                }
-        }
-        abef = _mm_add_epi32(abef, abef_in);
-        cdgh = _mm_add_epi32(cdgh, cdgh_in);
-
-        t = _mm_shuffle_epi32(abef, 0x1B);                                                  /* FEBA */
-        cdgh = _mm_shuffle_epi32(cdgh, 0xB1);                                               /* DCHG */
-        _mm_storeu_si128((__m128i *) &c->state[0], _mm_blend_epi16(t, cdgh, 0xF0));         /* DCBA */
-        _mm_storeu_si128((__m128i *) &c->state[4], _mm_alignr_epi8(cdgh, t, 8));            /* HGFE */
-}
-#endif
-
-static bool digest_cpu_extensions = true;
-
-void digest_use_cpu_extensions(bool on) {
-        digest_cpu_extensions = on;
-}
-
-static void (*sha256_pick_compress(void))(void *, const uint8_t *) {
-#if DIGEST_HAVE_SHA_NI
-        if (digest_cpu_extensions && __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1"))
-                return sha256_compress_sha_ni;
-#endif
-        return sha256_compress;
-}
-
 void sha256_init(Sha256 *c) {
         *c = (Sha256) {
                 .state = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                            0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 },
-                .compress = sha256_pick_compress(),
         };
 }
 
 void sha256_update(Sha256 *c, const void *data, size_t len) {
-        digest_feed(c->block, &c->filled, &c->length, data, len, c->compress, c);
+        digest_feed(c->block, &c->filled, &c->length, data, len, sha256_compress, c);
 }
 
 void sha256_final(Sha256 *c, uint8_t ret[DIGEST_SHA256_SIZE]) {

@@ -4,7 +4,6 @@
  * idle service about 1.4 MiB of RSS in relocations alone. Pure, no errors. */
 #pragma once
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,7 +19,6 @@ typedef struct Md5 {
 
 typedef struct Sha256 {
         uint32_t state[8];
-        void (*compress)(void *c, const uint8_t *block);        /* portable or SHA-NI */
         uint64_t length;
         uint8_t block[64];
         size_t filled;
@@ -33,7 +31,3 @@ void md5_final(Md5 *c, uint8_t ret[DIGEST_MD5_SIZE]);
 void sha256_init(Sha256 *c);
 void sha256_update(Sha256 *c, const void *data, size_t len);
 void sha256_final(Sha256 *c, uint8_t ret[DIGEST_SHA256_SIZE]);
-
-/* On by default; tests turn them off to check the portable code too. Takes
- * effect at the next sha256_init(). */
-void digest_use_cpu_extensions(bool on);
