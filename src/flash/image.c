@@ -8,7 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "digest.h"
+#include <openssl/evp.h>
+
 #include "image.h"
 #include "macro.h"
 
@@ -234,19 +235,36 @@ static void le64_put(uint8_t out[8], uint64_t v) {
                 out[i] = (uint8_t) (v >> (8 * i));
 }
 
-static int sha256_regions(const ImageRegion *regions, size_t n, uint8_t ret[IMAGE_SHA256_SIZE]) {
-        Sha256 ctx;
+static void evp_md_ctx_freep(EVP_MD_CTX **c) {
+        if (*c)
+                EVP_MD_CTX_free(*c);
+}
 
-        sha256_init(&ctx);
+/* The one place OpenSSL's 1/0 results become an errno for this module. */
+static int sha256_regions(const ImageRegion *regions, size_t n, uint8_t ret[IMAGE_SHA256_SIZE]) {
+        _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *ctx = NULL;
+        uint8_t digest[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+
+        ctx = EVP_MD_CTX_new();
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+                return -EIO;
+
         for (size_t i = 0; i < n; i++) {
                 uint8_t header[16];
 
                 le64_put(header, regions[i].offset);
                 le64_put(header + 8, regions[i].size);
-                sha256_update(&ctx, header, sizeof(header));
-                sha256_update(&ctx, regions[i].data, regions[i].size);
+                if (EVP_DigestUpdate(ctx, header, sizeof(header)) != 1 ||
+                    EVP_DigestUpdate(ctx, regions[i].data, regions[i].size) != 1)
+                        return -EIO;
         }
-        sha256_final(&ctx, ret);
+
+        if (EVP_DigestFinal_ex(ctx, digest, &len) != 1 || len != IMAGE_SHA256_SIZE)
+                return -EIO;
+        memcpy(ret, digest, IMAGE_SHA256_SIZE);
         return 0;
 }
 
