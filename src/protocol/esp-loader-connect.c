@@ -36,26 +36,26 @@ static int loader_set_rts(EspLoader *l, bool v) {
 
 /* esptool ClassicReset: DTR drives IO0, RTS drives EN through the usual two
  * transistors (asserted = low); the lines change one after the other. */
-static int reset_classic(EspLoader *l, usec_t delay) {
+static int reset_classic(EspLoader *l, const EspResetHolds *h) {
         STEP(loader_set_dtr(l, false));          /* IO0 high */
         STEP(loader_set_rts(l, true));           /* EN low: in reset */
-        sleep_usec(100 * USEC_PER_MSEC);
+        sleep_usec(h->en_low);
         STEP(loader_set_dtr(l, true));           /* IO0 low */
         STEP(loader_set_rts(l, false));          /* EN high: out of reset */
-        sleep_usec(delay);
+        sleep_usec(h->io0_low);
         STEP(loader_set_dtr(l, false));          /* IO0 high, done */
         return 0;
 }
 
 /* esptool UnixTightReset: both lines in one TIOCMSET, so the circuit never
  * passes through the (1,1) state between steps. */
-static int reset_unix_tight(EspLoader *l, usec_t delay) {
+static int reset_unix_tight(EspLoader *l, const EspResetHolds *h) {
         STEP(loader_set_lines(l, false, false));
         STEP(loader_set_lines(l, true, true));
         STEP(loader_set_lines(l, false, true));  /* IO0 high, EN low: in reset */
-        sleep_usec(100 * USEC_PER_MSEC);
+        sleep_usec(h->en_low);
         STEP(loader_set_lines(l, true, false));  /* IO0 low, EN high: out of reset */
-        sleep_usec(delay);
+        sleep_usec(h->io0_low);
         STEP(loader_set_lines(l, false, false)); /* IO0 high, done */
         return 0;
 }
@@ -78,19 +78,40 @@ static int reset_usb_jtag(EspLoader *l) {
         return 0;
 }
 
-#define RESET_DELAY (50 * USEC_PER_MSEC)                 /* esptool DEFAULT_RESET_DELAY */
-#define RESET_EXTRA_DELAY (RESET_DELAY + 500 * USEC_PER_MSEC)
+/* How long a bridge reset holds its lines on attempt `attempt` (from 0).
+ *
+ * What the chip needs (the sim's boot model, tests/sim/sim-en.h, is built on
+ * the same facts): EN low for the capacitor on it to discharge plus the ESP32
+ * datasheet's 50 µs CHIP_PU pulse — about 0.16 ms at 1 µF, 1.1 ms at 10 µF;
+ * and IO0 low until the strapping pins are latched, 1 ms after EN rises past
+ * its threshold — R·C·ln 4 + 1 ms through the 10 kΩ pull-up: 15 ms at 1 µF
+ * (esptool's documented minimum), 140 ms at 10 µF.
+ *
+ * The first attempt holds EN low 10 ms (9× the 10 µF need, and room for USB
+ * scheduling of the two line changes) and IO0 30 ms (2× what a 1 µF board
+ * needs). A board with a bigger capacitor misses that, and the next attempts
+ * are esptool's own: EN 100 ms, then IO0 50 ms and 550 ms in turn
+ * (DEFAULT_RESET_DELAY and its --connect-attempts extra delay). */
+void esp_reset_holds(unsigned attempt, EspResetHolds *ret) {
+        if (attempt == 0) {
+                *ret = (EspResetHolds) { .en_low = RESET_FAST_EN_LOW, .io0_low = RESET_FAST_IO0_LOW };
+                return;
+        }
+        *ret = (EspResetHolds) {
+                .en_low = RESET_CLASSIC_EN_LOW,
+                .io0_low = (attempt - 1) % 2 == 0 ? RESET_CLASSIC_IO0_LOW : RESET_CLASSIC_IO0_LOW_EXTRA,
+        };
+}
 
-/* Attempt i of a strategy: esptool alternates the normal and the extra-long
- * boot-pin delay for the bridge resets. */
 static int loader_reset_variant(EspLoader *l, EspResetStrategy s, unsigned attempt) {
-        usec_t delay = attempt % 2 == 0 ? RESET_DELAY : RESET_EXTRA_DELAY;
+        EspResetHolds h;
 
+        esp_reset_holds(attempt, &h);
         switch (s) {
         case ESP_RESET_CLASSIC:
-                return reset_classic(l, delay);
+                return reset_classic(l, &h);
         case ESP_RESET_UNIX_TIGHT:
-                return reset_unix_tight(l, delay);
+                return reset_unix_tight(l, &h);
         case ESP_RESET_USB_JTAG:
                 return reset_usb_jtag(l);
         case ESP_RESET_NONE:
@@ -291,7 +312,6 @@ static int loader_detect_usb_jtag(EspLoader *l) {
 }
 
 int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) {
-        unsigned variants;
         bool stub = false;
         int r = -ETIMEDOUT;
 
@@ -304,11 +324,10 @@ int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) 
         l->usb_jtag = false;
         l->flash_size = l->flash_id = 0;
 
-        variants = reset == ESP_RESET_CLASSIC || reset == ESP_RESET_UNIX_TIGHT ? 2 : 1;
         for (unsigned i = 0; i < attempts; i++) {
                 if (i > 0)
                         l->stats.retries++;
-                r = loader_connect_attempt(l, reset, i % variants, &stub);
+                r = loader_connect_attempt(l, reset, i, &stub);
                 if (r >= 0 || loader_error_is_fatal(r))
                         break;
                 log_debug_errno(r, "Connect attempt %u/%u failed: %m", i + 1, attempts);
@@ -352,8 +371,10 @@ int esp_loader_hard_reset(EspLoader *l) {
                 return -EINVAL;
 
         /* esptool HardReset: IO0 released (DTR off), EN pulsed low through RTS.
-         * The USB-Serial-JTAG peripheral needs longer to act on line changes. */
-        hold = l->usb_jtag ? 200 * USEC_PER_MSEC : 100 * USEC_PER_MSEC;
+         * The USB-Serial-JTAG peripheral needs longer to act on line changes;
+         * through a bridge EN needs what esp_reset_holds() says (esptool's
+         * 100 ms is ten times that). */
+        hold = l->usb_jtag ? 200 * USEC_PER_MSEC : RESET_FAST_EN_LOW;
         STEP(loader_set_lines(l, false, true));
         sleep_usec(hold);
         STEP(loader_set_lines(l, false, false));

@@ -727,6 +727,29 @@ static void test_reset_strategies(void) {
         }
 }
 
+/* Short holds first, then esptool's classic timings alternating its normal
+ * and extra-long IO0 delay, as --connect-attempts does. */
+static void test_reset_holds(void) {
+        static const struct {
+                unsigned attempt;
+                usec_t en_low, io0_low;
+        } v[] = {
+                { 0, 10 * USEC_PER_MSEC, 30 * USEC_PER_MSEC },
+                { 1, 100 * USEC_PER_MSEC, 50 * USEC_PER_MSEC },
+                { 2, 100 * USEC_PER_MSEC, 550 * USEC_PER_MSEC },
+                { 3, 100 * USEC_PER_MSEC, 50 * USEC_PER_MSEC },
+                { 4, 100 * USEC_PER_MSEC, 550 * USEC_PER_MSEC },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                EspResetHolds h;
+
+                esp_reset_holds(v[i].attempt, &h);
+                assert(h.en_low == v[i].en_low);
+                assert(h.io0_low == v[i].io0_low);
+        }
+}
+
 static void test_connect_esp32_rom(void) {
         _cleanup_(transport_freep) Transport *t = NULL;
         _cleanup_(esp_loader_freep) EspLoader *l = NULL;
@@ -1312,6 +1335,7 @@ static void test_change_baud(void) {
 
 int main(void) {
         test_reset_strategies();
+        test_reset_holds();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();
