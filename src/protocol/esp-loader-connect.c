@@ -220,11 +220,8 @@ static int loader_connect_attempt(EspLoader *l, EspResetStrategy s, unsigned att
         return r;
 }
 
-static int loader_detect_by_magic(EspLoader *l) {
-        uint32_t magic;
-        int r;
-
-        r = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
+/* `r` and `magic`: the result of reading ESP_CHIP_MAGIC_REG. */
+static int loader_detect_by_magic(EspLoader *l, int r, uint32_t magic) {
         if (r == -EOPNOTSUPP) {
                 /* Only an ESP32-S2 in Secure Download Mode refuses both
                  * GET_SECURITY_INFO's chip id and READ_REG (esptool). */
@@ -242,12 +239,27 @@ static int loader_detect_by_magic(EspLoader *l) {
 }
 
 static int loader_detect(EspLoader *l) {
+        const EspChipInfo *by_magic;
         EspSecurityInfo si;
         EspResponse resp;
-        int r;
+        uint32_t magic = 0;
+        int r, r_magic;
 
         l->chip = NULL;
         l->secure_download = false;
+
+        /* The magic register first: it names an ESP32 in one READ_REG, whose
+         * ROM lacks GET_SECURITY_INFO — asking it costs a refusal and the
+         * wait for a repeat of it. Every other chip is asked as before (its
+         * answer also says whether Secure Download Mode is on). */
+        r_magic = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
+        if (r_magic == -ENODEV || r_magic == -ECANCELED)
+                return r_magic;
+        by_magic = r_magic >= 0 ? esp_chip_from_magic(magic) : NULL;
+        if (by_magic && !by_magic->rom_has_security_info) {
+                l->chip = by_magic;
+                return 0;
+        }
 
         r = esp_loader_command(l, ESP_OP_GET_SECURITY_INFO, NULL, 0, 0, LOADER_DEFAULT_TIMEOUT,
                                &resp);
@@ -267,7 +279,11 @@ static int loader_detect(EspLoader *l) {
         else
                 log_debug_errno(r, "GET_SECURITY_INFO unavailable (%m), reading the chip magic.");
 
-        return loader_detect_by_magic(l);
+        /* A READ_REG refused before Secure Download Mode was known is asked
+         * again: the refusal is what identifies an ESP32-S2 in that mode. */
+        if (r_magic < 0)
+                r_magic = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
+        return loader_detect_by_magic(l, r_magic, magic);
 }
 
 /* esptool disable_watchdogs(): over USB-Serial-JTAG nothing resets the RTC and

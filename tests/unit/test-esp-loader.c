@@ -66,6 +66,7 @@ typedef struct FakeChip {
 
         /* what the host did */
         unsigned commands, sync_requests, attach_len, set_params_size, md5_requests;
+        unsigned security_info_requests;
         bool defl_end_seen;
         unsigned n_signals;
         bool signal_dtr[FAKE_MAX_SIGNALS], signal_rts[FAKE_MAX_SIGNALS];
@@ -271,6 +272,7 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
         }
 
         case ESP_OP_GET_SECURITY_INFO:
+                f->security_info_requests++;
                 if (f->chip == ESP_CHIP_ESP32 && !f->stub) {
                         fake_unsupported(f);
                         return;   /* last_op unchanged */
@@ -770,6 +772,8 @@ static void test_connect_esp32_rom(void) {
         assert(!esp_loader_secure_download_mode(l));
         assert(esp_loader_flash_block_size(l) == 0x400);
         assert(f->sync_requests == 1);
+        /* the magic register named it first: no refusal to wait out */
+        assert(f->security_info_requests == 0);
 
         /* RDID through the SPI user registers; the ROM's values come back */
         assert(esp_loader_attach_flash(l, 0) == 0);
@@ -808,6 +812,7 @@ static void test_connect_esp32c3_usb_jtag(void) {
         assert(esp_loader_new(t, &l) == 0);
         assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
         assert(esp_loader_chip(l) == info);             /* from the security info chip id */
+        assert(f->security_info_requests == 1);         /* asked: it has a ROM that answers */
         assert(esp_loader_uses_usb_jtag(l));
         /* esptool's disable_watchdogs(): RTC WDT off, SWD auto-fed, both locked again */
         assert(fake_get_reg(f, info->rtc_wdt_config0) == 0);
