@@ -73,9 +73,32 @@ static int job_run_stub(Job *j, EspLoader *l) {
         return 0;
 }
 
+static int job_raise_baud(Job *j, EspLoader *l, Transport *t) {
+        int r;
+
+        /* After a fallback the link stays at the rate that works. */
+        if (j->options.baud == 0 || j->options.baud == t->baud || j->stats.baud_fallback)
+                return 0;
+
+        r = esp_loader_change_baud(l, j->options.baud);
+        if (r == -ECANCELED || r == -ENODEV)
+                return job_fail(j, r, "cannot change the baud rate");
+        /* The chip switched and answers at neither rate: a reset (the
+         * link fallback) brings it back. */
+        if (r < 0 && esp_loader_baud_raised(l))
+                return job_fail(j, r, "lost the link after switching to %" PRIu32 " baud",
+                                j->options.baud);
+        /* The loader is back at the old rate: slower, but it works. */
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot switch to %" PRIu32 " baud, staying at %" PRIu32 ": %m",
+                                  j->port, j->options.baud, t->baud);
+        return 0;
+}
+
 static int job_connect(Job *j, EspLoader *l, Transport *t) {
         const EspChipInfo *chip;
         uint32_t flash_size;
+        bool stub_first;
         int r;
 
         r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
@@ -88,6 +111,16 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         if (j->options.chip && (!chip || chip->id != j->options.chip->id))
                 return job_refuse(j, -ENXIO, "found %s, but %s was requested",
                                 chip ? chip->name : "an unknown chip", j->options.chip->name);
+
+        /* The rate goes up before the flash attach and its dozen SPI register
+         * round trips, unless a stub is to be uploaded first (at the ROM's
+         * rate, as esptool does: job_run_stub()). */
+        stub_first = j->options.stub_dir && !esp_loader_secure_download_mode(l);
+        if (!stub_first) {
+                r = job_raise_baud(j, l, t);
+                if (r < 0)
+                        return r;
+        }
 
         r = esp_loader_attach_flash(l, 0);
         if (r < 0)
@@ -103,22 +136,12 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         r = job_run_stub(j, l);
         if (r < 0)
                 return r;
-
-        /* After a fallback the link stays at the rate that works. */
-        if (j->options.baud != 0 && j->options.baud != t->baud && !j->stats.baud_fallback) {
-                r = esp_loader_change_baud(l, j->options.baud);
-                if (r == -ECANCELED || r == -ENODEV)
-                        return job_fail(j, r, "cannot change the baud rate");
-                /* The chip switched and answers at neither rate: a reset (the
-                 * link fallback) brings it back. */
-                if (r < 0 && esp_loader_baud_raised(l))
-                        return job_fail(j, r, "lost the link after switching to %" PRIu32 " baud",
-                                        j->options.baud);
-                /* The loader is back at the old rate: slower, but it works. */
+        if (stub_first) {
+                r = job_raise_baud(j, l, t);
                 if (r < 0)
-                        log_warning_errno(r, "%s: cannot switch to %" PRIu32 " baud, staying at %" PRIu32 ": %m",
-                                          j->port, j->options.baud, t->baud);
+                        return r;
         }
+
 
         log_info("%s: connected to %s, %" PRIu32 " KiB flash, %" PRIu32 " baud%s", ESC(j->port),
                  chip ? chip->description : "?", flash_size / 1024, t->baud,
