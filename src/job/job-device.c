@@ -258,11 +258,14 @@ static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
 typedef struct JobRegionPlan {
         FlashRun *runs;
         size_t n_runs;
+        FlashRanges matched;    /* what the planner's probes found equal */
 } JobRegionPlan;
 
 static void job_region_plans_free(JobRegionPlan *plans, size_t n) {
-        for (size_t i = 0; plans && i < n; i++)
+        for (size_t i = 0; plans && i < n; i++) {
                 free(plans[i].runs);
+                flash_ranges_done(&plans[i].matched);
+        }
         free(plans);
 }
 
@@ -307,6 +310,11 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
                 r = flash_planner_feed(p, !match);
                 if (r < 0)
                         return r;
+                if (match) {
+                        r = flash_ranges_add(&ret->matched, off, (uint64_t) off + size);
+                        if (r < 0)
+                                return r;
+                }
         }
         if (r < 0)
                 return r;
@@ -341,6 +349,14 @@ static int job_verify_touched_blocks(Job *j, EspLoader *l, const ImageRegion *re
                         touched = plan->runs[k].offset < off + size &&
                                   off < plan->runs[k].offset + plan->runs[k].size;
                 if (!touched)
+                        continue;
+                /* Its runs proven by their own MD5 and the rest by the
+                 * planner's probes: hashing it again proves nothing new (what
+                 * a write may have spilled past its run is job_prove_writes()'s). */
+                r = flash_plan_block_proven(off, size, plan->runs, plan->n_runs, &plan->matched);
+                if (r < 0)
+                        return r;
+                if (r > 0)
                         continue;
                 if (job_cancelled(j))
                         return -ECANCELED;
