@@ -161,27 +161,36 @@ int loader_sync_once(EspLoader *l, bool *ret_stub) {
         return 0;
 }
 
-/* Reads what the chip printed after reset, for a diagnosis if sync fails. */
+static bool boot_log_says_download(const char *log) {
+        return strstr(log, "waiting for download") || strstr(log, "wait uart0 download") ||
+               strstr(log, "DOWNLOAD");
+}
+
+/* Reads what the chip printed after reset, for a diagnosis if sync fails; up
+ * to 20 ms, or until the ROM's last download-mode line has arrived. */
 static void loader_collect_boot_log(EspLoader *l, bool *ret_seen, bool *ret_download) {
         char log[1024];
         size_t len = 0;
         usec_t deadline = deadline_in(20 * USEC_PER_MSEC);
 
+        log[0] = 0;
         while (len < sizeof(log) - 1) {
                 int n = transport_read(l->transport, log + len, sizeof(log) - 1 - len, deadline);
                 if (n <= 0)
                         break;
+                /* NULs in boot text would hide the rest from strstr */
+                for (size_t i = len; i < len + (size_t) n; i++)
+                        if (log[i] == 0)
+                                log[i] = ' ';
                 len += (size_t) n;
+                log[len] = 0;
+                if (strstr(log, "waiting for download\r\n") || strstr(log, "wait uart0 download\r\n"))
+                        break;
         }
         log[len] = 0;
-        /* NULs in boot text would hide the rest from strstr */
-        for (size_t i = 0; i < len; i++)
-                if (log[i] == 0)
-                        log[i] = ' ';
 
         *ret_seen = strstr(log, "boot:") != NULL;
-        *ret_download = strstr(log, "waiting for download") || strstr(log, "wait uart0 download") ||
-                        strstr(log, "DOWNLOAD");
+        *ret_download = boot_log_says_download(log);
 }
 
 static int loader_connect_attempt(EspLoader *l, EspResetStrategy s, unsigned attempt,
