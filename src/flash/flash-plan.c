@@ -518,3 +518,21 @@ const FlashPlanStats *flash_planner_stats(FlashPlanner *p) {
 
         return p ? &p->stats : &none;
 }
+
+int flash_plan_block_proven(uint32_t offset, uint32_t size, const FlashRun *runs, size_t n_runs,
+                            const FlashRanges *matched) {
+        FlashRanges rest = {};
+        bool proven;
+        int r;
+
+        r = flash_ranges_add(&rest, offset, (uint64_t) offset + size);
+        for (size_t i = 0; r >= 0 && i < n_runs; i++)
+                r = flash_ranges_remove(&rest, runs[i].offset, (uint64_t) runs[i].offset + runs[i].size);
+        for (size_t i = 0; r >= 0 && matched && i < matched->n; i++)
+                r = flash_ranges_remove(&rest, matched->v[i].start, matched->v[i].end);
+        proven = rest.n == 0;
+        flash_ranges_done(&rest);
+        if (r < 0)
+                return r;
+        return proven;
+}

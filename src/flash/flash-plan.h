@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flash-ranges.h"
 #include "time-util.h"
 
 #define FLASH_PLAN_SECTOR_SIZE 0x1000u
@@ -68,6 +69,12 @@ int flash_plan_merge_runs(const FlashCostModel *m, uint32_t region_offset, uint3
 size_t flash_plan_n_blocks(uint32_t offset, uint32_t size);
 void flash_plan_block_range(uint32_t offset, uint32_t size, size_t i, uint32_t *ret_offset,
                             uint32_t *ret_size);
+
+/* Whether the block [offset, offset + size) needs no MD5 after a sector write:
+ * every byte of it lies in a run (each proven by its own MD5) or in `matched`
+ * (ranges this session's MD5s found equal to the image). -ENOMEM, else 0/1. */
+int flash_plan_block_proven(uint32_t offset, uint32_t size, const FlashRun *runs, size_t n_runs,
+                            const FlashRanges *matched);
 
 typedef struct FlashPlanner FlashPlanner;
 

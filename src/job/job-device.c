@@ -82,9 +82,32 @@ static int job_run_stub(Job *j, EspLoader *l) {
         return 0;
 }
 
+static int job_raise_baud(Job *j, EspLoader *l, Transport *t) {
+        int r;
+
+        /* After a fallback the link stays at the rate that works. */
+        if (j->options.baud == 0 || j->options.baud == t->baud || j->stats.baud_fallback)
+                return 0;
+
+        r = esp_loader_change_baud(l, j->options.baud);
+        if (r == -ECANCELED || r == -ENODEV)
+                return job_fail(j, r, "cannot change the baud rate");
+        /* The chip switched and answers at neither rate: a reset (the
+         * link fallback) brings it back. */
+        if (r < 0 && esp_loader_baud_raised(l))
+                return job_fail(j, r, "lost the link after switching to %" PRIu32 " baud",
+                                j->options.baud);
+        /* The loader is back at the old rate: slower, but it works. */
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot switch to %" PRIu32 " baud, staying at %" PRIu32 ": %m",
+                                  j->port, j->options.baud, t->baud);
+        return 0;
+}
+
 static int job_connect(Job *j, EspLoader *l, Transport *t) {
         const EspChipInfo *chip;
         uint32_t flash_size;
+        bool stub_first;
         int r;
 
         r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
@@ -97,6 +120,16 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         if (j->options.chip && (!chip || chip->id != j->options.chip->id))
                 return job_refuse(j, -ENXIO, "found %s, but %s was requested",
                                 chip ? chip->name : "an unknown chip", j->options.chip->name);
+
+        /* The rate goes up before the flash attach and its dozen SPI register
+         * round trips, unless a stub is to be uploaded first (at the ROM's
+         * rate, as esptool does: job_run_stub()). */
+        stub_first = j->options.stub_dir && !esp_loader_secure_download_mode(l);
+        if (!stub_first) {
+                r = job_raise_baud(j, l, t);
+                if (r < 0)
+                        return r;
+        }
 
         r = esp_loader_attach_flash(l, 0);
         if (r < 0)
@@ -112,22 +145,12 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         r = job_run_stub(j, l);
         if (r < 0)
                 return r;
-
-        /* After a fallback the link stays at the rate that works. */
-        if (j->options.baud != 0 && j->options.baud != t->baud && !j->stats.baud_fallback) {
-                r = esp_loader_change_baud(l, j->options.baud);
-                if (r == -ECANCELED || r == -ENODEV)
-                        return job_fail(j, r, "cannot change the baud rate");
-                /* The chip switched and answers at neither rate: a reset (the
-                 * link fallback) brings it back. */
-                if (r < 0 && esp_loader_baud_raised(l))
-                        return job_fail(j, r, "lost the link after switching to %" PRIu32 " baud",
-                                        j->options.baud);
-                /* The loader is back at the old rate: slower, but it works. */
+        if (stub_first) {
+                r = job_raise_baud(j, l, t);
                 if (r < 0)
-                        log_warning_errno(r, "%s: cannot switch to %" PRIu32 " baud, staying at %" PRIu32 ": %m",
-                                          j->port, j->options.baud, t->baud);
+                        return r;
         }
+
 
         log_info("%s: connected to %s, %" PRIu32 " KiB flash, %" PRIu32 " baud%s", ESC(j->port),
                  chip ? chip->description : "?", flash_size / 1024, t->baud,
@@ -244,11 +267,14 @@ static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
 typedef struct JobRegionPlan {
         FlashRun *runs;
         size_t n_runs;
+        FlashRanges matched;    /* what the planner's probes found equal */
 } JobRegionPlan;
 
 static void job_region_plans_free(JobRegionPlan *plans, size_t n) {
-        for (size_t i = 0; plans && i < n; i++)
+        for (size_t i = 0; plans && i < n; i++) {
                 free(plans[i].runs);
+                flash_ranges_done(&plans[i].matched);
+        }
         free(plans);
 }
 
@@ -293,6 +319,11 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
                 r = flash_planner_feed(p, !match);
                 if (r < 0)
                         return r;
+                if (match) {
+                        r = flash_ranges_add(&ret->matched, off, (uint64_t) off + size);
+                        if (r < 0)
+                                return r;
+                }
         }
         if (r < 0)
                 return r;
@@ -327,6 +358,14 @@ static int job_verify_touched_blocks(Job *j, EspLoader *l, const ImageRegion *re
                         touched = plan->runs[k].offset < off + size &&
                                   off < plan->runs[k].offset + plan->runs[k].size;
                 if (!touched)
+                        continue;
+                /* Its runs proven by their own MD5 and the rest by the
+                 * planner's probes: hashing it again proves nothing new (what
+                 * a write may have spilled past its run is job_prove_writes()'s). */
+                r = flash_plan_block_proven(off, size, plan->runs, plan->n_runs, &plan->matched);
+                if (r < 0)
+                        return r;
+                if (r > 0)
                         continue;
                 if (job_cancelled(j))
                         return -ECANCELED;

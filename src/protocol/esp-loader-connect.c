@@ -36,26 +36,26 @@ static int loader_set_rts(EspLoader *l, bool v) {
 
 /* esptool ClassicReset: DTR drives IO0, RTS drives EN through the usual two
  * transistors (asserted = low); the lines change one after the other. */
-static int reset_classic(EspLoader *l, usec_t delay) {
+static int reset_classic(EspLoader *l, const EspResetHolds *h) {
         STEP(loader_set_dtr(l, false));          /* IO0 high */
         STEP(loader_set_rts(l, true));           /* EN low: in reset */
-        sleep_usec(100 * USEC_PER_MSEC);
+        sleep_usec(h->en_low);
         STEP(loader_set_dtr(l, true));           /* IO0 low */
         STEP(loader_set_rts(l, false));          /* EN high: out of reset */
-        sleep_usec(delay);
+        sleep_usec(h->io0_low);
         STEP(loader_set_dtr(l, false));          /* IO0 high, done */
         return 0;
 }
 
 /* esptool UnixTightReset: both lines in one TIOCMSET, so the circuit never
  * passes through the (1,1) state between steps. */
-static int reset_unix_tight(EspLoader *l, usec_t delay) {
+static int reset_unix_tight(EspLoader *l, const EspResetHolds *h) {
         STEP(loader_set_lines(l, false, false));
         STEP(loader_set_lines(l, true, true));
         STEP(loader_set_lines(l, false, true));  /* IO0 high, EN low: in reset */
-        sleep_usec(100 * USEC_PER_MSEC);
+        sleep_usec(h->en_low);
         STEP(loader_set_lines(l, true, false));  /* IO0 low, EN high: out of reset */
-        sleep_usec(delay);
+        sleep_usec(h->io0_low);
         STEP(loader_set_lines(l, false, false)); /* IO0 high, done */
         return 0;
 }
@@ -78,19 +78,40 @@ static int reset_usb_jtag(EspLoader *l) {
         return 0;
 }
 
-#define RESET_DELAY (50 * USEC_PER_MSEC)                 /* esptool DEFAULT_RESET_DELAY */
-#define RESET_EXTRA_DELAY (RESET_DELAY + 500 * USEC_PER_MSEC)
+/* How long a bridge reset holds its lines on attempt `attempt` (from 0).
+ *
+ * What the chip needs (the sim's boot model, tests/sim/sim-en.h, is built on
+ * the same facts): EN low for the capacitor on it to discharge plus the ESP32
+ * datasheet's 50 µs CHIP_PU pulse — about 0.16 ms at 1 µF, 1.1 ms at 10 µF;
+ * and IO0 low until the strapping pins are latched, 1 ms after EN rises past
+ * its threshold — R·C·ln 4 + 1 ms through the 10 kΩ pull-up: 15 ms at 1 µF
+ * (esptool's documented minimum), 140 ms at 10 µF.
+ *
+ * The first attempt holds EN low 10 ms (9× the 10 µF need, and room for USB
+ * scheduling of the two line changes) and IO0 30 ms (2× what a 1 µF board
+ * needs). A board with a bigger capacitor misses that, and the next attempts
+ * are esptool's own: EN 100 ms, then IO0 50 ms and 550 ms in turn
+ * (DEFAULT_RESET_DELAY and its --connect-attempts extra delay). */
+void esp_reset_holds(unsigned attempt, EspResetHolds *ret) {
+        if (attempt == 0) {
+                *ret = (EspResetHolds) { .en_low = RESET_FAST_EN_LOW, .io0_low = RESET_FAST_IO0_LOW };
+                return;
+        }
+        *ret = (EspResetHolds) {
+                .en_low = RESET_CLASSIC_EN_LOW,
+                .io0_low = (attempt - 1) % 2 == 0 ? RESET_CLASSIC_IO0_LOW : RESET_CLASSIC_IO0_LOW_EXTRA,
+        };
+}
 
-/* Attempt i of a strategy: esptool alternates the normal and the extra-long
- * boot-pin delay for the bridge resets. */
 static int loader_reset_variant(EspLoader *l, EspResetStrategy s, unsigned attempt) {
-        usec_t delay = attempt % 2 == 0 ? RESET_DELAY : RESET_EXTRA_DELAY;
+        EspResetHolds h;
 
+        esp_reset_holds(attempt, &h);
         switch (s) {
         case ESP_RESET_CLASSIC:
-                return reset_classic(l, delay);
+                return reset_classic(l, &h);
         case ESP_RESET_UNIX_TIGHT:
-                return reset_unix_tight(l, delay);
+                return reset_unix_tight(l, &h);
         case ESP_RESET_USB_JTAG:
                 return reset_usb_jtag(l);
         case ESP_RESET_NONE:
@@ -140,27 +161,36 @@ int loader_sync_once(EspLoader *l, bool *ret_stub) {
         return 0;
 }
 
-/* Reads what the chip printed after reset, for a diagnosis if sync fails. */
+static bool boot_log_says_download(const char *log) {
+        return strstr(log, "waiting for download") || strstr(log, "wait uart0 download") ||
+               strstr(log, "DOWNLOAD");
+}
+
+/* Reads what the chip printed after reset, for a diagnosis if sync fails; up
+ * to 20 ms, or until the ROM's last download-mode line has arrived. */
 static void loader_collect_boot_log(EspLoader *l, bool *ret_seen, bool *ret_download) {
         char log[1024];
         size_t len = 0;
         usec_t deadline = deadline_in(20 * USEC_PER_MSEC);
 
+        log[0] = 0;
         while (len < sizeof(log) - 1) {
                 int n = transport_read(l->transport, log + len, sizeof(log) - 1 - len, deadline);
                 if (n <= 0)
                         break;
+                /* NULs in boot text would hide the rest from strstr */
+                for (size_t i = len; i < len + (size_t) n; i++)
+                        if (log[i] == 0)
+                                log[i] = ' ';
                 len += (size_t) n;
+                log[len] = 0;
+                if (strstr(log, "waiting for download\r\n") || strstr(log, "wait uart0 download\r\n"))
+                        break;
         }
         log[len] = 0;
-        /* NULs in boot text would hide the rest from strstr */
-        for (size_t i = 0; i < len; i++)
-                if (log[i] == 0)
-                        log[i] = ' ';
 
         *ret_seen = strstr(log, "boot:") != NULL;
-        *ret_download = strstr(log, "waiting for download") || strstr(log, "wait uart0 download") ||
-                        strstr(log, "DOWNLOAD");
+        *ret_download = boot_log_says_download(log);
 }
 
 static int loader_connect_attempt(EspLoader *l, EspResetStrategy s, unsigned attempt,
@@ -199,11 +229,8 @@ static int loader_connect_attempt(EspLoader *l, EspResetStrategy s, unsigned att
         return r;
 }
 
-static int loader_detect_by_magic(EspLoader *l) {
-        uint32_t magic;
-        int r;
-
-        r = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
+/* `r` and `magic`: the result of reading ESP_CHIP_MAGIC_REG. */
+static int loader_detect_by_magic(EspLoader *l, int r, uint32_t magic) {
         if (r == -EOPNOTSUPP) {
                 /* Only an ESP32-S2 in Secure Download Mode refuses both
                  * GET_SECURITY_INFO's chip id and READ_REG (esptool). */
@@ -221,12 +248,27 @@ static int loader_detect_by_magic(EspLoader *l) {
 }
 
 static int loader_detect(EspLoader *l) {
+        const EspChipInfo *by_magic;
         EspSecurityInfo si;
         EspResponse resp;
-        int r;
+        uint32_t magic = 0;
+        int r, r_magic;
 
         l->chip = NULL;
         l->secure_download = false;
+
+        /* The magic register first: it names an ESP32 in one READ_REG, whose
+         * ROM lacks GET_SECURITY_INFO — asking it costs a refusal and the
+         * wait for a repeat of it. Every other chip is asked as before (its
+         * answer also says whether Secure Download Mode is on). */
+        r_magic = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
+        if (r_magic == -ENODEV || r_magic == -ECANCELED)
+                return r_magic;
+        by_magic = r_magic >= 0 ? esp_chip_from_magic(magic) : NULL;
+        if (by_magic && !by_magic->rom_has_security_info) {
+                l->chip = by_magic;
+                return 0;
+        }
 
         r = esp_loader_command(l, ESP_OP_GET_SECURITY_INFO, NULL, 0, 0, LOADER_DEFAULT_TIMEOUT,
                                &resp);
@@ -246,7 +288,11 @@ static int loader_detect(EspLoader *l) {
         else
                 log_debug_errno(r, "GET_SECURITY_INFO unavailable (%m), reading the chip magic.");
 
-        return loader_detect_by_magic(l);
+        /* A READ_REG refused before Secure Download Mode was known is asked
+         * again: the refusal is what identifies an ESP32-S2 in that mode. */
+        if (r_magic < 0)
+                r_magic = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
+        return loader_detect_by_magic(l, r_magic, magic);
 }
 
 /* esptool disable_watchdogs(): over USB-Serial-JTAG nothing resets the RTC and
@@ -291,7 +337,6 @@ static int loader_detect_usb_jtag(EspLoader *l) {
 }
 
 int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) {
-        unsigned variants;
         bool stub = false;
         int r = -ETIMEDOUT;
 
@@ -304,11 +349,10 @@ int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) 
         l->usb_jtag = false;
         l->flash_size = l->flash_id = 0;
 
-        variants = reset == ESP_RESET_CLASSIC || reset == ESP_RESET_UNIX_TIGHT ? 2 : 1;
         for (unsigned i = 0; i < attempts; i++) {
                 if (i > 0)
                         l->stats.retries++;
-                r = loader_connect_attempt(l, reset, i % variants, &stub);
+                r = loader_connect_attempt(l, reset, i, &stub);
                 if (r >= 0 || loader_error_is_fatal(r))
                         break;
                 log_debug_errno(r, "Connect attempt %u/%u failed: %m", i + 1, attempts);
@@ -352,8 +396,10 @@ int esp_loader_hard_reset(EspLoader *l) {
                 return -EINVAL;
 
         /* esptool HardReset: IO0 released (DTR off), EN pulsed low through RTS.
-         * The USB-Serial-JTAG peripheral needs longer to act on line changes. */
-        hold = l->usb_jtag ? 200 * USEC_PER_MSEC : 100 * USEC_PER_MSEC;
+         * The USB-Serial-JTAG peripheral needs longer to act on line changes;
+         * through a bridge EN needs what esp_reset_holds() says (esptool's
+         * 100 ms is ten times that). */
+        hold = l->usb_jtag ? 200 * USEC_PER_MSEC : RESET_FAST_EN_LOW;
         STEP(loader_set_lines(l, false, true));
         sleep_usec(hold);
         STEP(loader_set_lines(l, false, false));

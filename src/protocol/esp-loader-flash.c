@@ -178,8 +178,11 @@ int esp_loader_change_baud(EspLoader *l, uint32_t baud) {
         if (r < 0)
                 goto fail;
 
-        /* Garbage may arrive while both sides switch (esptool waits 50 ms). */
-        sleep_usec(50 * USEC_PER_MSEC);
+        /* The chip switches once its reply has left, so the link is checked
+         * with a SYNC (which flushes what came in meanwhile) after a short
+         * settle rather than esptool's 50 ms sleep; a SYNC sent too early is
+         * retried by loader_sync_check(). */
+        sleep_usec(LOADER_BAUD_SETTLE);
         r = loader_sync_check(l);
         if (r < 0)
                 goto fail;

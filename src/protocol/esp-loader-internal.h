@@ -26,6 +26,7 @@
 #define LOADER_IDEMPOTENT_ATTEMPTS 3
 /* Syncs per connect attempt, as esptool's _connect_attempt. */
 #define LOADER_SYNCS_PER_ATTEMPT 5
+#define LOADER_BAUD_SETTLE (5 * USEC_PER_MSEC)  /* after CHANGE_BAUDRATE, before the check */
 /* The ROM answers SYNC eight times in all. */
 #define LOADER_SYNC_EXTRA_REPLIES 7
 

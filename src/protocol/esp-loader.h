@@ -57,6 +57,21 @@ static inline void esp_loader_freep(EspLoader **l) {
  * strategy-specific variant on failure), syncs (answering the ROM's repeated SYNC
  * replies) and detects the chip: GET_SECURITY_INFO chip id, or the magic
  * register if the ROM lacks that command. attempts ≥ 1. */
+/* The line holds of a bridge reset (classic, unix-tight) on connect attempt
+ * `attempt`: short ones first, then esptool's (esp-loader-connect.c says why). */
+typedef struct EspResetHolds {
+        usec_t en_low;          /* EN held low */
+        usec_t io0_low;         /* IO0 held low after EN is released */
+} EspResetHolds;
+
+#define RESET_FAST_EN_LOW (10 * USEC_PER_MSEC)
+#define RESET_FAST_IO0_LOW (30 * USEC_PER_MSEC)
+#define RESET_CLASSIC_EN_LOW (100 * USEC_PER_MSEC)
+#define RESET_CLASSIC_IO0_LOW (50 * USEC_PER_MSEC)                   /* esptool DEFAULT_RESET_DELAY */
+#define RESET_CLASSIC_IO0_LOW_EXTRA (RESET_CLASSIC_IO0_LOW + 500 * USEC_PER_MSEC)
+
+void esp_reset_holds(unsigned attempt, EspResetHolds *ret);
+
 int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts);
 
 const EspChipInfo *esp_loader_chip(EspLoader *l);   /* NULL before connect */

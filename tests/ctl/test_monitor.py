@@ -133,6 +133,7 @@ class Monitor(MonitorCase):
         # The reset button, pressed while monitored: EN low, then released.
         resets = self.resets()
         self.dev.sim.signals(False, True)
+        time.sleep(0.05)        # a press lasts long enough to discharge EN (tests/sim/sim-en.h)
         self.dev.sim.signals(False, False)
         mark = len(self.read_back(proc.out_file))
         self.wait_for(proc, proc.out_file, rb"ets .*" + re.escape(self.app_of(img)), start=mark)

@@ -204,6 +204,7 @@ void sim_boot_enter_reset(Sim *s, nsec_t now) {
         s->resets++;
         s->state = SIM_STATE_RESET;
         s->boot_at = SIM_NSEC_INFINITY;
+        s->reset_at = SIM_NSEC_INFINITY;
         s->soft_reset_at = SIM_NSEC_INFINITY;
         s->run_user_code_at = SIM_NSEC_INFINITY;
         s->app_next_line = SIM_NSEC_INFINITY;
@@ -283,8 +284,9 @@ static void boot(Sim *s, SimBootMode mode, SimResetReason reason, bool usb_force
 
 void sim_boot_power_on(Sim *s, nsec_t now) {
         s->state = SIM_STATE_RESET;
-        s->boot_at = s->soft_reset_at = s->run_user_code_at = s->app_next_line = SIM_NSEC_INFINITY;
+        s->boot_at = s->reset_at = s->soft_reset_at = s->run_user_code_at = s->app_next_line = SIM_NSEC_INFINITY;
         s->en = s->io0 = true;
+        sim_en_pin_init(&s->en_pin, s->en_capacitor_nf ? s->en_capacitor_nf : SIM_EN_DEFAULT_CAPACITOR_NF);
         boot(s, s->poweron_mode, SIM_RESET_POWERON, false, now);
 }
 
@@ -294,13 +296,34 @@ static void set_signals_uart(Sim *s, nsec_t now) {
         bool en = !(s->rts && !s->dtr);
         bool io0 = !(s->dtr && !s->rts);
         bool was_en = s->en;
+        nsec_t latch_at;
 
         s->en = en;
         s->io0 = io0;
-        if (was_en && !en)
-                sim_boot_enter_reset(s, now);
-        else if (!was_en && en)
-                s->boot_at = now + SIM_STRAP_DELAY_NSEC;
+        if (was_en && !en) {
+                if (s->state == SIM_STATE_RESET && s->reset_at == SIM_NSEC_INFINITY) {
+                        /* Still in reset (the strapping not latched yet): it stays. */
+                        s->boot_at = SIM_NSEC_INFINITY;
+                        sim_en_pin_hold(&s->en_pin, now);
+                        return;
+                }
+                /* Held from the outside at once; the reset itself happens once
+                 * the capacitor on EN has discharged (sim-en.h). */
+                s->state_before_reset = s->state;
+                s->state = SIM_STATE_RESET;
+                s->reset_at = sim_en_pin_fall(&s->en_pin, now);
+        } else if (!was_en && en) {
+                if (!sim_en_pin_rise(&s->en_pin, now, &latch_at)) {
+                        /* A pulse shorter than the RC needs: the chip never reset. */
+                        s->reset_at = SIM_NSEC_INFINITY;
+                        s->state = s->state_before_reset;
+                        sim_log_event(s->log, now, "en-pulse-too-short", NULL);
+                        return;
+                }
+                if (s->reset_at != SIM_NSEC_INFINITY)
+                        sim_boot_enter_reset(s, now);
+                s->boot_at = latch_at;
+        }
 }
 
 static void set_signals_usb_jtag(Sim *s, bool old_dtr, bool old_rts, nsec_t now) {
@@ -368,6 +391,8 @@ static void run_user_code(Sim *s, nsec_t now) {
 }
 
 void sim_boot_run_timers(Sim *s, nsec_t now) {
+        if (s->reset_at <= now)
+                sim_boot_enter_reset(s, now);
         if (s->soft_reset_at <= now) {
                 bool download = s->latched_download;
 
@@ -403,7 +428,7 @@ void sim_boot_run_timers(Sim *s, nsec_t now) {
 }
 
 nsec_t sim_boot_next_timer(const Sim *s) {
-        nsec_t t = MIN(s->boot_at, MIN(s->soft_reset_at, s->run_user_code_at));
+        nsec_t t = MIN(MIN(s->boot_at, s->reset_at), MIN(s->soft_reset_at, s->run_user_code_at));
 
         if (s->state == SIM_STATE_APP)
                 t = MIN(t, s->app_next_line);

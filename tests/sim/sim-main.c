@@ -44,6 +44,7 @@ typedef struct SimArgs {
         SimRegInit *regs;
         size_t n_regs;
         uint64_t app_interval_msec;
+        uint64_t en_capacitor_nf;
 } SimArgs;
 
 static const char *const state_table[_SIM_STATE_MAX] = {
@@ -114,6 +115,8 @@ static void help(void) {
                "                       the traced emulator's unprogrammed eFuse (--reg=0x3ff5a010=0)\n"
                "  --app-interval=MS    period of the app's \"app running sha256=...\" line\n"
                "                       (default %u; 0 prints it once)\n"
+               "  --en-capacitor=NF    the capacitor on EN (default 1000): how long EN must be\n"
+               "                       held low to reset, and when IO0 is latched after it rises\n"
                "  -h --help            show this help\n"
                "     --version         show the version\n"
                "\n"
@@ -164,6 +167,7 @@ static int parse_args(int argc, char *argv[], SimArgs *a) {
                 ARG_FAULT,
                 ARG_REG,
                 ARG_APP_INTERVAL,
+                ARG_EN_CAPACITOR,
                 ARG_VERSION,
         };
         static const struct option options[] = {
@@ -182,6 +186,7 @@ static int parse_args(int argc, char *argv[], SimArgs *a) {
                 { "fault", required_argument, NULL, ARG_FAULT },
                 { "reg", required_argument, NULL, ARG_REG },
                 { "app-interval", required_argument, NULL, ARG_APP_INTERVAL },
+                { "en-capacitor", required_argument, NULL, ARG_EN_CAPACITOR },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -197,6 +202,7 @@ static int parse_args(int argc, char *argv[], SimArgs *a) {
                 .timing = SIM_TIMING_REAL,
                 .seed = 1,
                 .app_interval_msec = DEFAULT_APP_INTERVAL_MSEC,
+                .en_capacitor_nf = SIM_EN_DEFAULT_CAPACITOR_NF,
         };
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
@@ -288,6 +294,11 @@ static int parse_args(int argc, char *argv[], SimArgs *a) {
                 case ARG_APP_INTERVAL:
                         if (parse_u64(optarg, &a->app_interval_msec) < 0 || a->app_interval_msec > 86400000)
                                 return log_error_errno(EINVAL, "Invalid --app-interval=%s.", optarg);
+                        break;
+                case ARG_EN_CAPACITOR:
+                        if (parse_u64(optarg, &a->en_capacitor_nf) < 0 || a->en_capacitor_nf == 0 ||
+                            a->en_capacitor_nf > 1000000)
+                                return log_error_errno(EINVAL, "Invalid --en-capacitor=%s.", optarg);
                         break;
                 default:
                         return -EINVAL;
@@ -475,6 +486,7 @@ int main(int argc, char *argv[]) {
         s.timing = args.timing;
         s.poweron_mode = args.boot;
         s.app_interval = args.app_interval_msec * SIM_NSEC_PER_MSEC;
+        s.en_capacitor_nf = (uint32_t) args.en_capacitor_nf;
         s.baud = SIM_ROM_BAUD;
         sim_faults_init(&s.faults, args.seed);
         s.faults.baud = SIM_ROM_BAUD;

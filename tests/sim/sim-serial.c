@@ -336,5 +336,5 @@ void sim_serial_vanish(Sim *s, nsec_t now) {
          * hangup on poll, EIO on read and write. */
         sim_serial_close(s);
         s->state = SIM_STATE_GONE;
-        s->boot_at = s->soft_reset_at = s->run_user_code_at = s->app_next_line = SIM_NSEC_INFINITY;
+        s->boot_at = s->reset_at = s->soft_reset_at = s->run_user_code_at = s->app_next_line = SIM_NSEC_INFINITY;
 }

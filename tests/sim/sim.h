@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "sim-chip.h"
+#include "sim-en.h"
 #include "sim-fault.h"
 #include "sim-flash.h"
 #include "sim-loader.h"
@@ -40,9 +41,6 @@ typedef enum SimResetReason {
         SIM_RESET_USB,          /* USB-Serial-JTAG chip reset */
 } SimResetReason;
 
-/* Time from EN rising to the strapping pins being latched: the RC delay on EN
- * that lets a host set DTR and RTS one at a time. */
-#define SIM_STRAP_DELAY_NSEC (10 * SIM_NSEC_PER_MSEC)
 /* The ROM starts again this long after a USB-Serial-JTAG reset. */
 #define SIM_USB_RESET_BOOT_NSEC (1 * SIM_NSEC_PER_MSEC)
 #define SIM_ROM_BAUD 115200U
@@ -59,6 +57,7 @@ typedef struct Sim {
         SimRegInit *reg_overrides;      /* --reg, applied after every reset */
         size_t n_reg_overrides;
         nsec_t app_interval;
+        uint32_t en_capacitor_nf;       /* --en-capacitor, the RC on EN (sim-en.h) */
         char *pty_link;
 
         /* Parts. */
@@ -81,6 +80,9 @@ typedef struct Sim {
         /* Pins and boot. */
         bool dtr, rts;
         bool en, io0;
+        SimEnPin en_pin;
+        nsec_t reset_at;                /* EN low long enough: the chip resets then */
+        SimState state_before_reset;    /* what a too-short EN pulse returns to */
         bool usb_download_flag;
         bool latched_download;          /* strapping latched at the last boot */
         SimState state;

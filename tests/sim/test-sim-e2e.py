@@ -480,6 +480,7 @@ def test_boot_model_uart(binary, work, flash):
     # EN delay lets IO0 follow a moment after EN rises.
     sim.control("dtr 0")
     sim.control("rts 1")
+    time.sleep(0.01)        # esptool holds EN low 100 ms here
     sim.control("dtr 1")
     sim.control("rts 0")
     time.sleep(0.05)
@@ -487,7 +488,9 @@ def test_boot_model_uart(binary, work, flash):
     check(sim.read_until(b"waiting for download\r\n") is not None, "download mode via single-line changes")
 
     # A plain reset boots the application, which names its image's SHA-256.
+    # (EN must stay low long enough for the capacitor on it to discharge.)
     sim.control("rts 1")
+    time.sleep(0.005)
     sim.control("rts 0")
     text = sim.read_until(b"app running sha256=")
     check(text is not None and b"rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)" in text,
@@ -507,6 +510,43 @@ def test_boot_model_uart(binary, work, flash):
     sent = b"".join(bytes.fromhex(e["hex"]) for e in map(json.loads, open(sim.log_path))
                     if e["event"] == "tx" and not e.get("lost"))
     check(ESP32_DOWNLOAD_BANNER in sent and want.encode() in sent, "log records the bytes sent")
+
+
+def test_boot_model_en_rc(binary, work, flash):
+    """The EN pin's RC (sim-en.h): holds that are too short fail as on a chip."""
+    # A 10 µF board latches IO0 about 140 ms after EN rises: esptool's 50 ms
+    # IO0 hold boots the application, its 550 ms retry reaches the loader.
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--en-capacitor=10000"])
+    sim.drain()
+    sim.control("signals 0 1")
+    time.sleep(0.01)
+    sim.control("signals 1 0")
+    time.sleep(0.05)
+    sim.control("signals 0 0")
+    text = sim.read_until(b"app running sha256=")
+    check(text is not None and b"SPI_FAST_FLASH_BOOT" in text and b"waiting for download" not in text,
+          f"a 50 ms IO0 hold on a 10 uF board boots the app: {text!r}")
+    sim.control("signals 0 1")
+    time.sleep(0.01)
+    sim.control("signals 1 0")
+    time.sleep(0.55)
+    sim.control("signals 0 0")
+    check(sim.read_until(b"waiting for download\r\n") is not None, "a 550 ms IO0 hold reaches the loader")
+    sim.stop()
+
+    # A pulse shorter than the discharge does not reset the chip: it goes on
+    # running (an exaggerated capacitor so that the pulse is short for sure).
+    sim = Sim(binary, work, "esp32", flash=flash, args=["--en-capacitor=1000000", "--boot=download"])
+    sim.drain()
+    boots = sim.stats()["boots"]
+    sim.control("signals 0 1")
+    sim.control("signals 0 0")
+    time.sleep(0.2)
+    st = sim.stats()
+    check(st["state"] == "download" and st["boots"] == boots, f"a short EN pulse leaves the chip alone: {st}")
+    check(sim.request(0x08, SYNC_FRAME[8:]) == bytes.fromhex("010804000707122000000000"),
+          "the loader still answers after the short pulse")
+    sim.stop()
 
 
 def test_boot_model_usb_jtag(binary, work):
@@ -828,6 +868,7 @@ def main():
         flash = test_replay_esp32(binary, work)
         test_replay_esp32c3(binary, work)
         test_boot_model_uart(binary, work, flash)
+        test_boot_model_en_rc(binary, work, flash)
         test_boot_model_usb_jtag(binary, work)
         test_deflate_md5_and_external_write(binary, work)
         test_flash_end(binary, work)

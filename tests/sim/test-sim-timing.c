@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "sim-en.h"
 #include "sim-timing.h"
 
 #define MS SIM_NSEC_PER_MSEC
@@ -132,7 +133,53 @@ static void test_strings(void) {
         assert(sim_console_from_string(NULL) < 0);
 }
 
+/* The EN pin's RC (sim-en.h): a 1 µF board resets after 108 µs of discharge
+ * plus the datasheet's 50 µs, and latches IO0 13.86 ms (R·C·ln 4) plus the 1 ms
+ * hold after EN is released; a 10 µF board ten times slower. */
+static void test_en_pin(void) {
+        static const struct {
+                uint32_t nf;
+                nsec_t reset, latch;
+        } v[] = {
+                { 1000, 108 * US + 50 * US, 13862940 + 1 * MS },
+                { 10000, 1080 * US + 50 * US, 138629400 + 1 * MS },
+                { 100, 10800 + 50 * US, 1386294 + 1 * MS },
+        };
+        SimEnPin p;
+        nsec_t at, latch = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                assert(sim_en_reset_nsec(v[i].nf) == v[i].reset);
+                assert(sim_en_latch_nsec(v[i].nf) == v[i].latch);
+        }
+
+        /* A pulse shorter than the reset time leaves the chip running. */
+        sim_en_pin_init(&p, 1000);
+        at = sim_en_pin_fall(&p, 5 * MS);
+        assert(at == 5 * MS + 158 * US);
+        assert(!sim_en_pin_rise(&p, 5 * MS + 157 * US, &latch));
+        assert(latch == 0);
+
+        /* Long enough: reset, and IO0 sampled after the RC and the hold. */
+        at = sim_en_pin_fall(&p, 10 * MS);
+        assert(sim_en_pin_fall(&p, 11 * MS) == at);      /* still the first edge */
+        assert(sim_en_pin_rise(&p, 10 * MS + 158 * US, &latch));
+        assert(latch == 10 * MS + 158 * US + 13862940 + 1 * MS);
+
+        /* esptool's 50 ms IO0 hold is too short for a 10 µF board (the
+         * --connect-attempts retry with 550 ms is what works there). */
+        assert(sim_en_latch_nsec(10000) > 50 * MS && sim_en_latch_nsec(10000) < 550 * MS);
+        assert(sim_en_latch_nsec(1000) < 50 * MS);
+
+        /* Pulled low again while still in reset: a full reset at once. */
+        sim_en_pin_hold(&p, 20 * MS);
+        assert(sim_en_pin_rise(&p, 20 * MS, &latch));
+        /* Released twice: only the first rise counts. */
+        assert(!sim_en_pin_rise(&p, 21 * MS, &latch));
+}
+
 int main(void) {
+        test_en_pin();
         test_byte_time();
         test_costs();
         test_erase_split();

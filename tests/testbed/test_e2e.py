@@ -35,8 +35,8 @@ class Deploy(unittest.TestCase):
         self.assertEqual(out[-1], {"result": "ok"}, context)
         return out, context
 
-    def deploy(self, chip, kind, reset, stub=False):
-        dev = self.bed.add_device(chip, kind, sim_args=("--app-interval=200",))
+    def deploy(self, chip, kind, reset, stub=False, sim_args=()):
+        dev = self.bed.add_device(chip, kind, sim_args=("--app-interval=200", *sim_args))
         options = [BAUD]
         if stub:
             stub_json = os.path.join(STUB_DIR, f"{chip}.json")
@@ -124,6 +124,15 @@ class Deploy(unittest.TestCase):
 
     def test_esp32s3_usb_jtag_stub(self):
         self.deploy("esp32s3", "usb-jtag", "usb-jtag", stub=True)
+
+    def test_esp32_uart_slow_en(self):
+        """A board with 10 µF on EN latches IO0 140 ms after EN rises: the short
+        first reset and esptool's 50 ms one boot the app, and the connect gets
+        through on esptool's 550 ms retry."""
+        dev = self.deploy("esp32", "uart", "classic", sim_args=("--en-capacitor=10000",))
+        # power-on; the write: two app boots, the loader, the hard reset into
+        # the app; the verify: two app boots and the loader
+        self.assertEqual(dev.sim.stats()["boots"], 1 + 4 + 3, dev.sim.stats())
 
     def test_fails_when_flash_is_tampered(self):
         """The checks above can fail: an external write after deploy must be seen by

@@ -66,6 +66,7 @@ typedef struct FakeChip {
 
         /* what the host did */
         unsigned commands, sync_requests, attach_len, set_params_size, md5_requests;
+        unsigned security_info_requests;
         bool defl_end_seen;
         unsigned n_signals;
         bool signal_dtr[FAKE_MAX_SIGNALS], signal_rts[FAKE_MAX_SIGNALS];
@@ -271,6 +272,7 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
         }
 
         case ESP_OP_GET_SECURITY_INFO:
+                f->security_info_requests++;
                 if (f->chip == ESP_CHIP_ESP32 && !f->stub) {
                         fake_unsupported(f);
                         return;   /* last_op unchanged */
@@ -727,6 +729,29 @@ static void test_reset_strategies(void) {
         }
 }
 
+/* Short holds first, then esptool's classic timings alternating its normal
+ * and extra-long IO0 delay, as --connect-attempts does. */
+static void test_reset_holds(void) {
+        static const struct {
+                unsigned attempt;
+                usec_t en_low, io0_low;
+        } v[] = {
+                { 0, 10 * USEC_PER_MSEC, 30 * USEC_PER_MSEC },
+                { 1, 100 * USEC_PER_MSEC, 50 * USEC_PER_MSEC },
+                { 2, 100 * USEC_PER_MSEC, 550 * USEC_PER_MSEC },
+                { 3, 100 * USEC_PER_MSEC, 50 * USEC_PER_MSEC },
+                { 4, 100 * USEC_PER_MSEC, 550 * USEC_PER_MSEC },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                EspResetHolds h;
+
+                esp_reset_holds(v[i].attempt, &h);
+                assert(h.en_low == v[i].en_low);
+                assert(h.io0_low == v[i].io0_low);
+        }
+}
+
 static void test_connect_esp32_rom(void) {
         _cleanup_(transport_freep) Transport *t = NULL;
         _cleanup_(esp_loader_freep) EspLoader *l = NULL;
@@ -747,6 +772,8 @@ static void test_connect_esp32_rom(void) {
         assert(!esp_loader_secure_download_mode(l));
         assert(esp_loader_flash_block_size(l) == 0x400);
         assert(f->sync_requests == 1);
+        /* the magic register named it first: no refusal to wait out */
+        assert(f->security_info_requests == 0);
 
         /* RDID through the SPI user registers; the ROM's values come back */
         assert(esp_loader_attach_flash(l, 0) == 0);
@@ -785,6 +812,7 @@ static void test_connect_esp32c3_usb_jtag(void) {
         assert(esp_loader_new(t, &l) == 0);
         assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
         assert(esp_loader_chip(l) == info);             /* from the security info chip id */
+        assert(f->security_info_requests == 1);         /* asked: it has a ROM that answers */
         assert(esp_loader_uses_usb_jtag(l));
         /* esptool's disable_watchdogs(): RTC WDT off, SWD auto-fed, both locked again */
         assert(fake_get_reg(f, info->rtc_wdt_config0) == 0);
@@ -1312,6 +1340,7 @@ static void test_change_baud(void) {
 
 int main(void) {
         test_reset_strategies();
+        test_reset_holds();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();

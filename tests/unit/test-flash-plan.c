@@ -331,7 +331,36 @@ static void test_ranges(void) {
         flash_ranges_done(&s);
 }
 
+/* After a sector write, a touched block needs its MD5 only where neither a
+ * run (proven by its own MD5) nor a matching probe covers it. */
+static void test_block_proven(void) {
+        FlashRanges matched = {};
+        const FlashRun runs[] = { { 0x12000, 0x1000 }, { 0x15000, 0x2000 } };
+
+        /* nothing probed: the runs alone do not cover the block */
+        assert(flash_plan_block_proven(0x10000, 0x10000, runs, 2, NULL) == 0);
+        assert(flash_plan_block_proven(0x10000, 0x10000, runs, 2, &matched) == 0);
+
+        /* probes matched every other sector of the block */
+        assert(flash_ranges_add(&matched, 0x10000, 0x12000) == 0);
+        assert(flash_ranges_add(&matched, 0x13000, 0x15000) == 0);
+        assert(flash_plan_block_proven(0x10000, 0x10000, runs, 2, &matched) == 0);   /* 0x17000.. open */
+        assert(flash_ranges_add(&matched, 0x17000, 0x20000) == 0);
+        assert(flash_plan_block_proven(0x10000, 0x10000, runs, 2, &matched) == 1);
+
+        /* one sector neither written nor probed: hash the block */
+        assert(flash_ranges_remove(&matched, 0x1c000, 0x1d000) == 0);
+        assert(flash_plan_block_proven(0x10000, 0x10000, runs, 2, &matched) == 0);
+
+        /* a partial last block, covered by a run and a probe */
+        assert(flash_plan_block_proven(0x15000, 0x3000, runs, 2, &matched) == 1);
+        /* a run alone covering a block */
+        assert(flash_plan_block_proven(0x15000, 0x2000, runs, 2, NULL) == 1);
+        flash_ranges_done(&matched);
+}
+
 int main(void) {
+        test_block_proven();
         test_spill_split();
         test_ranges();
         test_cost_model();
