@@ -36,6 +36,14 @@ typedef enum CtlJson {
  * raised when a key changes meaning or goes away, not when one is added. */
 #define CTL_JSON_SCHEMA 1
 
+/* --eol CR|LF|CRLF; without it, input goes as typed. */
+typedef enum CtlEol {
+        CTL_EOL_ASIS = 0,
+        CTL_EOL_CR,
+        CTL_EOL_LF,
+        CTL_EOL_CRLF,
+} CtlEol;
+
 typedef struct Ctl {
         /* global options */
         const char *address;            /* --address or $FBUILD_ADDRESS: peer-to-peer, no bus daemon */
@@ -56,6 +64,11 @@ typedef struct Ctl {
         /* monitor options */
         bool monitor;                   /* deploy --monitor */
         bool write;                     /* --write: input goes to the device */
+        const char *elf;                /* --elf, or the build's: decodes crashes */
+        bool timestamps;                /* --timestamps: each line stamped */
+        const char *log_path;           /* --log FILE: what is shown, appended there too */
+        CtlEol eol;                     /* --eol: what Enter sends */
+        bool raw;                       /* --raw: bytes as they come, both ways */
 
         /* runtime */
         sd_bus *bus;

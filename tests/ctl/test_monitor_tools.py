@@ -1,0 +1,242 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The monitor's tools (issue 15): crash decoding with a real RV32 ELF from
+Debian's cross compiler (gcc-riscv64-unknown-elf) and the panic the simulated
+chip prints on request (its `panic` control command); --timestamps, --log,
+--eol and --raw.
+Run: umockdev-wrapper /usr/bin/python3 test_monitor_tools.py"""
+
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import ctlharness
+from ctlharness import EXIT_INVALID, EXIT_SUCCESS
+
+# tests/integration has a test_monitor.py of its own, earlier on sys.path.
+_spec = importlib.util.spec_from_file_location(
+    "ctl_test_monitor", os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_monitor.py"))
+_ctl_test_monitor = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_ctl_test_monitor)
+MonitorCase = _ctl_test_monitor.MonitorCase
+
+CRASH_C = """\
+void crash_here(void);
+void app_main(void);
+
+void crash_here(void)
+{
+        *(volatile int *) 0 = 1;
+}
+
+void app_main(void)
+{
+        crash_here();
+        for (;;)
+                ;
+}
+"""
+CC = "riscv64-unknown-elf-gcc"
+NM = "riscv64-unknown-elf-nm"
+
+
+class ToolsCase(MonitorCase):
+
+    def setUp(self):
+        ctlharness.CtlTestCase.setUp(self)
+
+    def popen_env(self, extra, *args):
+        """popen() with extra environment variables."""
+        env = self.ctl_env
+        self.ctl_env = lambda *a, **kw: dict(env(*a, **kw), **extra)
+        try:
+            return self.popen(*args)
+        finally:
+            self.ctl_env = env
+
+    def crash_elf(self):
+        """A real RV32 ELF with debug info; returns (path, {symbol: address})."""
+        for tool in (CC, NM, "riscv64-unknown-elf-addr2line"):
+            self.assertIsNotNone(shutil.which(tool), f"{tool} missing: run tools/setup-deps")
+        src = os.path.join(self.work, "crash.c")
+        elf = os.path.join(self.work, "crash.elf")
+        with open(src, "w") as f:
+            f.write(CRASH_C)
+        subprocess.run([CC, "-march=rv32imc", "-mabi=ilp32", "-g", "-O0", "-nostdlib", "-Wl,-e,app_main",
+                        "-o", elf, src], check=True)
+        syms = {}
+        for line in subprocess.run([NM, elf], check=True, capture_output=True, text=True).stdout.splitlines():
+            addr, _, name = line.split()
+            syms[name] = int(addr, 16)
+        return elf, syms
+
+    def board_with_app(self, chip, seed):
+        self.dev = self.add_board(chip, "uart")
+        self.start(trust_default=True)
+        img = self.image(chip=chip, app_seed=seed)
+        self.ctl("-q", "deploy", *self.pairs(img), expect=EXIT_SUCCESS)
+        return img
+
+
+class CrashDecode(ToolsCase):
+
+    def test_rv32_panic_decoded_with_elf(self):
+        elf, syms = self.crash_elf()
+        img = self.board_with_app("esp32c3", 81)
+        proc = self.popen("monitor", "--elf", elf)
+        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        mark = len(self.read_back(proc.out_file))
+        self.dev.sim.panic(syms["crash_here"], syms["app_main"])
+        m = self.wait_for(proc, proc.out_file, rb"MEPC    : 0x([0-9a-f]{8})  RA      : 0x([0-9a-f]{8})[^\n]*\n"
+                          rb"(.*app_main at [^\n]*\n)", start=mark)
+        self.assertEqual(int(m.group(1), 16), syms["crash_here"])
+        decoded = m.group(3).decode()
+        # One line per address, in order, each naming the function and its place in crash.c.
+        self.assertRegex(decoded, r"^0x%08x: crash_here at .*crash\.c:[56]\n" % syms["crash_here"])
+        self.assertRegex(decoded, r"\n0x%08x: app_main at .*crash\.c:1[01]\n$" % syms["app_main"])
+        out, _ = self.stop(proc)
+        self.assertEqual(out.count(b"crash_here at"), 1, "decoded once, after the register line")
+
+    def test_without_the_tool_says_what_to_install(self):
+        # With PATH holding no addr2line, the monitor says what to install, once.
+        elf, syms = self.crash_elf()
+        img = self.board_with_app("esp32c3", 82)
+        bare = os.path.join(self.work, "bin")
+        os.makedirs(bare)
+        proc = self.popen_env({"PATH": bare}, "monitor", "--elf", elf)
+        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        self.dev.sim.panic(syms["crash_here"], syms["app_main"])
+        self.wait_for(proc, proc.out_file, rb"MEPC[^\n]*\n.*cannot decode the crash: install .*"
+                      rb"binutils-riscv64-unknown-elf")
+        self.dev.sim.panic(syms["crash_here"], syms["app_main"])
+        self.wait_for(proc, proc.out_file, rb"MEPC.*MEPC")
+        out, _ = self.stop(proc)
+        self.assertEqual(out.count(b"cannot decode"), 1, "said once")
+        self.assertNotIn(b"crash_here at", out)
+
+    def test_xtensa_backtrace_line_is_found(self):
+        # The esp32 sim prints Xtensa's "Backtrace: PC:SP …"; decoded with the
+        # RV32 ELF's addr2line by way of a wrapper named as ESP-IDF's Xtensa tool
+        # would be (the addresses are what is under test, not the architecture).
+        elf, syms = self.crash_elf()
+        img = self.board_with_app("esp32", 83)
+        bindir = os.path.join(self.work, "xbin")
+        os.makedirs(bindir)
+        xelf = os.path.join(self.work, "xtensa.elf")
+        with open(elf, "rb") as f:
+            data = bytearray(f.read())
+        data[18:20] = (94).to_bytes(2, "little")        # EM_XTENSA
+        with open(xelf, "wb") as f:
+            f.write(data)
+        tool = os.path.join(bindir, "xtensa-esp32-elf-addr2line")
+        with open(tool, "w") as f:
+            # Called as TOOL -pfiaC -e ELF ADDR…: the same, on the RV32 original.
+            f.write(f"#!/bin/sh\nshift 3\nexec riscv64-unknown-elf-addr2line -pfiaC -e '{elf}' \"$@\"\n")
+        os.chmod(tool, 0o755)
+        proc = self.popen_env({"PATH": bindir + ":" + os.environ.get("PATH", "/usr/bin")},
+                              "monitor", "--elf", xelf)
+        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        self.dev.sim.panic(syms["crash_here"], syms["app_main"])
+        m = self.wait_for(proc, proc.out_file, rb"Backtrace: 0x([0-9a-f]{8}):0x[0-9a-f]{8} "
+                          rb"0x([0-9a-f]{8}):0x[0-9a-f]{8}\r\n(.*app_main at [^\n]*\n)")
+        self.assertEqual(int(m.group(2), 16), syms["app_main"])
+        self.assertRegex(m.group(3).decode(), r"^0x%08x: crash_here at .*crash\.c:[56]\n" % syms["crash_here"])
+        self.stop(proc)
+
+    def test_deploy_monitor_decodes_with_the_builds_elf(self):
+        elf, syms = self.crash_elf()
+        self.dev = self.add_board("esp32c3", "uart")
+        self.start()
+        img = self.image(chip="esp32c3", app_seed=84)
+        build = os.path.join(self.work, "build")
+        os.makedirs(build)
+        pairs = []
+        for off, path in img.paths():
+            if off == img.regions[2][0]:
+                path = shutil.copy(path, os.path.join(build, "app.bin"))
+                shutil.copy(elf, os.path.join(build, "app.elf"))
+            pairs.append(f"{off:#x}={path}")
+        proc = self.popen("-q", "deploy", "--monitor", *pairs)
+        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        self.dev.sim.panic(syms["crash_here"], syms["app_main"])
+        self.wait_for(proc, proc.out_file, rb"MEPC[^\n]*\n0x[0-9a-f]{8}: crash_here at .*crash\.c:[56]\n")
+        self.stop(proc, signal.SIGTERM)
+
+    def test_elf_usage(self):
+        self.start()
+        p = self.ctl("monitor", "--elf", os.path.join(self.work, "nope.elf"), "/dev/ttyX", expect=EXIT_INVALID)
+        self.assertIn("nope.elf", p.stderr)
+        p = self.ctl("deploy", "--elf", "x.elf", "0x10000=/dev/null", expect=EXIT_INVALID)
+        self.assertIn("only go with --monitor", p.stderr)
+
+
+class ShowOptions(ToolsCase):
+
+    def test_timestamps_and_log(self):
+        img = self.board_with_app("esp32", 85)
+        log = os.path.join(self.work, "mon.log")
+        with open(log, "wb") as f:
+            f.write(b"earlier\n")
+        proc = self.popen("monitor", "--timestamps", "--log", log)
+        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        self.dev.sim.signals(False, True)
+        self.dev.sim.signals(False, False)
+        self.wait_for(proc, proc.out_file, rb"ets .*" + re.escape(self.app_of(img)))
+        out, _ = self.stop(proc)
+        lines = out.split(b"\n")
+        stamp = re.compile(rb"^\[\d\d:\d\d:\d\d\.\d{3}\] ")
+        self.assertGreater(len(lines), 10)
+        for ln in lines[:-1]:
+            self.assertRegex(ln, stamp, "every line stamped")
+        # Without the stamps, the lines are the chip's own.
+        self.assertIn(self.app_of(img), b"\n".join(stamp.sub(b"", ln) for ln in lines))
+        with open(log, "rb") as f:
+            logged = f.read()
+        self.assertTrue(logged.startswith(b"earlier\n"), "appended")
+        self.assertEqual(logged[len(b"earlier\n"):], out, "the log holds what was shown")
+
+    def eol_sent(self, *args, data=b"a\rb\nc\r\nd"):
+        r, w = os.pipe()
+        proc = self.popen("monitor", "--write", *args, stdin=r)
+        os.close(r)
+        self.wait_for(proc, proc.err_file, rb"Monitoring")
+        events = len(self.dev.sim.events())
+        os.write(w, data)
+        os.close(w)
+        got = b""
+        for _ in range(400):
+            got = b"".join(bytes.fromhex(e["hex"]) for e in self.dev.sim.events()[events:]
+                           if e.get("event") == "rx" and "hex" in e)
+            if got.endswith(b"d"):
+                break
+            time.sleep(0.05)
+        self.stop(proc, signal.SIGTERM)
+        return got
+
+    def test_eol_and_raw(self):
+        self.board_with_app("esp32", 86)
+        self.assertEqual(self.eol_sent("--eol", "CRLF"), b"a\r\nb\r\nc\r\nd")
+        self.assertEqual(self.eol_sent("--eol", "LF"), b"a\nb\nc\nd")
+        self.assertEqual(self.eol_sent("--eol", "cr"), b"a\rb\rc\rd")
+        self.assertEqual(self.eol_sent("--raw"), b"a\rb\nc\r\nd")
+        self.assertEqual(self.eol_sent(), b"a\rb\nc\r\nd", "as typed by default")
+
+    def test_usage(self):
+        self.start()
+        p = self.ctl("monitor", "--eol", "NL", expect=EXIT_INVALID)
+        self.assertIn("--eol", p.stderr)
+        p = self.ctl("monitor", "--raw", "--timestamps", expect=EXIT_INVALID)
+        self.assertIn("--raw", p.stderr)
+        p = self.ctl("deploy", "--timestamps", "0x10000=/dev/null", expect=EXIT_INVALID)
+        self.assertIn("only go with --monitor", p.stderr)
+        p = self.ctl("monitor", "--help", expect=EXIT_SUCCESS)
+        for opt in ("--elf", "--timestamps", "--log", "--eol", "--raw"):
+            self.assertIn(opt, p.stdout)
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
