@@ -236,6 +236,12 @@ size_t manager_n_monitors_of(Manager *m, uid_t uid) {
         return port_monitor_set_n_clients_of(m->monitors, uid);
 }
 
+int manager_reset(Manager *m, const DeviceInfo *d, bool bootloader) {
+        assert(m && d);
+        /* A job resets the chip as it sees fit; a reset now would break it. */
+        return port_monitor_reset(m->monitors, d, bootloader, job_scheduler_port_flashing(m->scheduler, d->node));
+}
+
 int manager_monitor_attach(Manager *m, const DeviceInfo *d, uint32_t baud, bool input, uid_t uid, int *ret_fd) {
         assert(m && d && ret_fd);
         /* A monitor that arrives during a deploy starts paused, like the others. */

@@ -830,7 +830,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 for (size_t i = 0; i < ELEMENTSOF(j.signal_sources); i++)
                         j.signal_sources[i] = sd_event_source_disable_unref(j.signal_sources[i]);
                 j.match_slot = sd_bus_slot_unref(j.match_slot);
-                code = ctl_monitor_run(monitor, terminal);
+                code = ctl_monitor_run(monitor, terminal, false);
         }
 
 finish:

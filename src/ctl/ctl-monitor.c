@@ -24,6 +24,12 @@
 
 /* Ctrl-], as telnet and miniterm. */
 #define ESCAPE_KEY 0x1d
+/* idf_monitor's menu key, Ctrl-T, and what may follow it. */
+#define MENU_KEY 0x14
+#define KEY_CTRL_R 0x12
+#define KEY_CTRL_P 0x10
+#define KEY_CTRL_H 0x08
+#define KEY_CTRL_X 0x18
 /* What is kept in memory before the output may be printed (deploy --monitor
  * reads all along, to lose nothing, but prints after the outcome): the tail,
  * since the new firmware's boot is what comes last. */
@@ -40,6 +46,7 @@ struct CtlMonitor {
         int fd;                         /* the stream socket */
         bool write;                     /* input goes to the device */
         bool terminal;                  /* raw terminal with an escape key */
+        bool menu;                      /* Ctrl-T came: the next key is a command */
 
         sd_event_source *sock_source, *stdin_source;
         sd_event_source *signal_sources[3];
@@ -325,17 +332,83 @@ static int send_input(CtlMonitor *m, const uint8_t *p, size_t n) {
         return 0;
 }
 
-/* Sends input on; returns false at the escape key (what precedes it is sent). */
-static bool forward(CtlMonitor *m, const uint8_t *p, size_t n) {
-        const uint8_t *esc = m->terminal ? memchr(p, ESCAPE_KEY, n) : NULL;
-        size_t k = esc ? (size_t) (esc - p) : n;
+static void monitor_reset(CtlMonitor *m, bool bootloader) {
+        monitor_log(m, "%s: resetting into the %s", m->port, bootloader ? "bootloader" : "application");
+        /* A refusal is reported by ctl_reset(); the monitor goes on. */
+        (void) ctl_reset(m->ctl, m->port, bootloader);
+}
 
-        if (k > 0 && send_input(m, p, k) < 0) {
-                /* The stream's own end says why; stop sending. */
-                input_done(m);
-                return true;
+static void menu_help(CtlMonitor *m) {
+        monitor_log(m, "Keys: Ctrl-] quit | Ctrl-T Ctrl-R reset the board | Ctrl-T Ctrl-P reset into the "
+                    "bootloader | Ctrl-T Ctrl-H these keys | Ctrl-T Ctrl-X quit | Ctrl-T Ctrl-T send Ctrl-T");
+}
+
+/* The key after Ctrl-T; returns false to quit. */
+static bool menu_key(CtlMonitor *m, uint8_t key) {
+        static const uint8_t menu_key_byte = MENU_KEY;
+
+        switch (key) {
+        case KEY_CTRL_R:
+        case 'r':
+        case 'R':
+                monitor_reset(m, false);
+                break;
+        case KEY_CTRL_P:
+        case 'p':
+        case 'P':
+                monitor_reset(m, true);
+                break;
+        case KEY_CTRL_H:
+        case 'h':
+        case 'H':
+        case '?':
+                menu_help(m);
+                break;
+        case MENU_KEY:
+                if (m->write && send_input(m, &menu_key_byte, 1) < 0)
+                        input_done(m);
+                break;
+        case KEY_CTRL_X:
+        case 'x':
+        case 'X':
+        case ESCAPE_KEY:
+                return false;
+        default:
+                monitor_log(m, "Ctrl-T 0x%02x: no such command; Ctrl-T Ctrl-H lists the keys", key);
+                break;
         }
-        return !esc;
+        return true;
+}
+
+/* Sends input on; returns false at the escape key (what precedes it is
+ * sent). On a terminal, unless --raw, Ctrl-T starts a command (idf_monitor's
+ * keys). */
+static bool forward(CtlMonitor *m, const uint8_t *p, size_t n) {
+        size_t start = 0;
+
+        for (size_t i = 0; m->terminal && i < n; i++) {
+                bool command = m->menu;
+
+                if (!command && p[i] != ESCAPE_KEY && (m->raw || p[i] != MENU_KEY))
+                        continue;
+                if (i > start && send_input(m, p + start, i - start) < 0) {
+                        /* The stream's own end says why; stop sending. */
+                        input_done(m);
+                        return true;
+                }
+                start = i + 1;
+                if (command) {
+                        m->menu = false;
+                        if (!menu_key(m, p[i]))
+                                return false;
+                } else if (p[i] == ESCAPE_KEY)
+                        return false;
+                else
+                        m->menu = true;
+        }
+        if (n > start && send_input(m, p + start, n - start) < 0)
+                input_done(m);
+        return true;
 }
 
 static int on_stdin(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -503,7 +576,7 @@ static int terminal_raw(CtlMonitor *m) {
         return 0;
 }
 
-CtlExit ctl_monitor_run(CtlMonitor *m, bool terminal) {
+CtlExit ctl_monitor_run(CtlMonitor *m, bool terminal, bool reset) {
         static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
         Ctl *c = m->ctl;
         sigset_t mask;
@@ -546,7 +619,12 @@ CtlExit ctl_monitor_run(CtlMonitor *m, bool terminal) {
                 }
                 monitor_log(m, "Monitoring %s at %u baud%s; %s.", m->port, m->baud,
                             m->write ? ", input goes to the device" : "",
-                            terminal ? "Ctrl-] to quit" : "Ctrl-C to stop");
+                            !terminal ? "Ctrl-C to stop" :
+                            m->raw ? "Ctrl-] to quit" : "Ctrl-] to quit, Ctrl-T Ctrl-H for keys");
+                /* As espflash: the output from the boot on (after the message, so
+                 * that the boot is not shown above it). */
+                if (reset)
+                        monitor_reset(m, false);
         }
 
         if (!m->ended && !m->stopped) {
@@ -625,5 +703,5 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         code = ctl_monitor_open(c, port, c->baud ?: CTL_MONITOR_BAUD, terminal || c->write, &m);
         if (code != CTL_EXIT_SUCCESS)
                 return code;
-        return ctl_monitor_run(m, terminal);
+        return ctl_monitor_run(m, terminal, !c->no_reset);
 }

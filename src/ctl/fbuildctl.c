@@ -36,6 +36,9 @@ enum {
         ARG_LOG,
         ARG_EOL,
         ARG_RAW,
+        ARG_RESET,
+        ARG_NO_RESET,
+        ARG_BOOTLOADER,
 };
 
 /* Which options a command takes; global ones every command takes. */
@@ -59,6 +62,8 @@ enum {
         OPT_LOG      = 1u << 14,
         OPT_EOL      = 1u << 15,
         OPT_RAW      = 1u << 16,
+        OPT_RESET    = 1u << 17,
+        OPT_BOOTLOADER = 1u << 18,
         /* How the monitor shows and sends: monitor, and deploy --monitor. */
         OPT_SHOW     = OPT_WRITE | OPT_ELF | OPT_TIMESTAMPS | OPT_LOG | OPT_EOL | OPT_RAW,
 };
@@ -103,10 +108,12 @@ static const struct {
         { OPT_LOG,      "log",      "      --log=FILE         Append what is shown to FILE too\n" },
         { OPT_EOL,      "eol",      "      --eol=CR|LF|CRLF   What Enter sends (default: as typed)\n" },
         { OPT_RAW,      "raw",      "      --raw              Bytes as they come, both ways: no stamps, decoding or --eol\n" },
+        { OPT_RESET,    "no-reset", "      --no-reset         Do not reset the board on start (--reset: do, the default)\n" },
+        { OPT_BOOTLOADER, "bootloader", "      --bootloader       Into the ROM's download mode, not the application\n" },
 };
 
 static void print_job_options(unsigned mask) {
-        if (!(mask & (OPT_JOB | OPT_FORCE | OPT_MONITOR | OPT_SHOW)))
+        if (!(mask & (OPT_JOB | OPT_FORCE | OPT_MONITOR | OPT_SHOW | OPT_RESET | OPT_BOOTLOADER)))
                 return;
         printf("Options:\n");
         for (size_t i = 0; i < ELEMENTSOF(job_options); i++) {
@@ -162,11 +169,18 @@ static const Verb verbs[] = {
           "Show or forget the image a device is trusted to hold",
           "show: whether the device is trusted to hold an image, and why trust was\n"
           "last lost. forget: drop that trust, so the next deploy checks the device.\n" },
-        { "monitor", 1, 2, OPT_PORT | OPT_BAUD | OPT_SHOW | OPT_CONSOLE, verb_monitor,
+        { "monitor", 1, 2, OPT_PORT | OPT_BAUD | OPT_SHOW | OPT_RESET | OPT_CONSOLE, verb_monitor,
           "monitor [OPTIONS] [PORT]",
           "Show a device's serial output (and type to it)",
           "A serial monitor through the service: a deploy pauses it and it resumes\n"
-          "for the new firmware's first boot byte. On a terminal, Ctrl-] quits.\n" },
+          "for the new firmware's first boot byte. The board is reset on start. On a\n"
+          "terminal, Ctrl-] quits; Ctrl-T Ctrl-R resets, Ctrl-T Ctrl-P resets into the\n"
+          "bootloader, Ctrl-T Ctrl-H lists the keys.\n" },
+        { "reset", 1, 2, OPT_PORT | OPT_BOOTLOADER, verb_reset,
+          "reset [--bootloader] [PORT]",
+          "Reset a board into its application (or its bootloader)",
+          "Resets the chip as esptool's hard reset does (EN pulsed low), or with\n"
+          "--bootloader into the ROM's download mode. Monitors keep listening.\n" },
 };
 
 static const Verb *verb_find(const char *name) {
@@ -264,6 +278,9 @@ int main(int argc, char **argv) {
                 { "log",      required_argument, NULL, ARG_LOG },
                 { "eol",      required_argument, NULL, ARG_EOL },
                 { "raw",      no_argument,       NULL, ARG_RAW },
+                { "reset",    no_argument,       NULL, ARG_RESET },
+                { "no-reset", no_argument,       NULL, ARG_NO_RESET },
+                { "bootloader", no_argument,     NULL, ARG_BOOTLOADER },
                 {}
         };
         _cleanup_(ctl_done) Ctl c = { .trust = -1, .ask_password = true };
@@ -376,6 +393,15 @@ int main(int argc, char **argv) {
                         c.raw = true;
                         seen |= OPT_RAW;
                         break;
+                case ARG_RESET:
+                case ARG_NO_RESET:
+                        c.no_reset = opt == ARG_NO_RESET;
+                        seen |= OPT_RESET;
+                        break;
+                case ARG_BOOTLOADER:
+                        c.bootloader = true;
+                        seen |= OPT_BOOTLOADER;
+                        break;
                 case ':':
                         return usage_error(&c, "Option '%s' needs an argument", argv[optind - 1]);
                 default:
@@ -390,7 +416,7 @@ int main(int argc, char **argv) {
                         help_main();
                         return CTL_EXIT_SUCCESS;
                 }
-                return usage_error(&c, "Missing command (devices, deploy, verify, trust, monitor)");
+                return usage_error(&c, "Missing command (devices, deploy, verify, trust, monitor, reset)");
         }
 
         if (streq(argv[optind], "help")) {

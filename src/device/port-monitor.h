@@ -54,6 +54,15 @@ void port_monitor_pause(PortMonitorSet *s, const char *node);
  * first byte. */
 void port_monitor_resume(PortMonitorSet *s, const char *node, bool reset_chip);
 
+/* Resets the chip of d, into its application or (bootloader) into the ROM's
+ * download mode, with esptool's line sequences. Monitors keep listening, so
+ * they get the boot output from its first byte; an unmonitored port is opened
+ * for the reset alone. -EBUSY while a job holds the port (or a reset runs),
+ * -ENODEV while a monitored device is away; port opening errors. */
+int port_monitor_reset(PortMonitorSet *s, const DeviceInfo *d, bool bootloader, bool job_running);
+/* The rate an unmonitored port is opened at for a reset (nothing is read). */
+#define PORT_MONITOR_RESET_BAUD 115200u
+
 /* udev edges: a monitored device that leaves waits PORT_MONITOR_RETURN_USEC for
  * the same identity to come back (on whatever node), else its monitors end. */
 void port_monitor_device_removed(PortMonitorSet *s, const DeviceInfo *d);

@@ -86,8 +86,9 @@ class CrashDecode(ToolsCase):
     def test_rv32_panic_decoded_with_elf(self):
         elf, syms = self.crash_elf()
         img = self.board_with_app("esp32c3", 81)
+        resets = self.resets()
         proc = self.popen("monitor", "--elf", elf)
-        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        self.wait_start_boot(proc, resets, self.app_of(img))
         mark = len(self.read_back(proc.out_file))
         self.dev.sim.panic(syms["crash_here"], syms["app_main"])
         m = self.wait_for(proc, proc.out_file, rb"MEPC    : 0x([0-9a-f]{8})  RA      : 0x([0-9a-f]{8})[^\n]*\n"
@@ -106,8 +107,9 @@ class CrashDecode(ToolsCase):
         img = self.board_with_app("esp32c3", 82)
         bare = os.path.join(self.work, "bin")
         os.makedirs(bare)
+        resets = self.resets()
         proc = self.popen_env({"PATH": bare}, "monitor", "--elf", elf)
-        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        self.wait_start_boot(proc, resets, self.app_of(img))
         self.dev.sim.panic(syms["crash_here"], syms["app_main"])
         self.wait_for(proc, proc.out_file, rb"MEPC[^\n]*\n.*cannot decode the crash: install .*"
                       rb"binutils-riscv64-unknown-elf")
@@ -136,9 +138,10 @@ class CrashDecode(ToolsCase):
             # Called as TOOL -pfiaC -e ELF ADDR…: the same, on the RV32 original.
             f.write(f"#!/bin/sh\nshift 3\nexec riscv64-unknown-elf-addr2line -pfiaC -e '{elf}' \"$@\"\n")
         os.chmod(tool, 0o755)
+        resets = self.resets()
         proc = self.popen_env({"PATH": bindir + ":" + os.environ.get("PATH", "/usr/bin")},
                               "monitor", "--elf", xelf)
-        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        self.wait_start_boot(proc, resets, self.app_of(img))
         self.dev.sim.panic(syms["crash_here"], syms["app_main"])
         m = self.wait_for(proc, proc.out_file, rb"Backtrace: 0x([0-9a-f]{8}):0x[0-9a-f]{8} "
                           rb"0x([0-9a-f]{8}):0x[0-9a-f]{8}\r\n(.*app_main at [^\n]*\n)")
@@ -160,7 +163,7 @@ class CrashDecode(ToolsCase):
                 shutil.copy(elf, os.path.join(build, "app.elf"))
             pairs.append(f"{off:#x}={path}")
         proc = self.popen("-q", "deploy", "--monitor", *pairs)
-        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        self.wait_for(proc, proc.out_file, rb"\[fbuild-deployd\] resumed.*" + re.escape(self.app_of(img)))
         self.dev.sim.panic(syms["crash_here"], syms["app_main"])
         self.wait_for(proc, proc.out_file, rb"MEPC[^\n]*\n0x[0-9a-f]{8}: crash_here at .*crash\.c:[56]\n")
         self.stop(proc, signal.SIGTERM)
@@ -184,7 +187,7 @@ class ShowOptions(ToolsCase):
         self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
         self.dev.sim.signals(False, True)
         self.dev.sim.signals(False, False)
-        self.wait_for(proc, proc.out_file, rb"ets .*" + re.escape(self.app_of(img)))
+        self.wait_for(proc, proc.out_file, rb"(ets |ESP-ROM:).*" + re.escape(self.app_of(img)))
         out, _ = self.stop(proc)
         lines = out.split(b"\n")
         stamp = re.compile(rb"^\[\d\d:\d\d:\d\d\.\d{3}\] ")
