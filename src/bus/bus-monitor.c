@@ -199,8 +199,7 @@ int bus_method_reset(sd_bus_message *message, void *userdata, sd_bus_error *erro
         r = manager_reset(m, d, bootloader);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY,
-                                         "%s: a job has the port (or a reset runs); the job resets the chip "
-                                         "when it ends", port.node);
+                                         "%s: a job has the port; the job resets the chip when it ends", port.node);
         if (r < 0)
                 return bus_error_set_errnof(error, r, "Cannot reset %s: %m", port.node);
         log_info("%s: reset into the %s for a client.", ESC(port.node), bootloader ? "bootloader" : "application");

@@ -657,9 +657,13 @@ int port_monitor_reset(PortMonitorSet *s, const DeviceInfo *d, bool bootloader, 
                 return -EBUSY;
         pm = set_find_identity(s, d->identity);
         if (pm) {
-                /* Paused for a job, waiting for the device, or resetting already. */
-                if (pm->state != PORT_OPEN)
-                        return pm->state == PORT_WAITING ? -ENODEV : -EBUSY;
+                /* Paused for a job, or waiting for the device. A reset that runs
+                 * gives way to the new one, as a second press of the button would. */
+                if (pm->state == PORT_WAITING)
+                        return -ENODEV;
+                if (pm->state != PORT_OPEN && pm->state != PORT_RESETTING)
+                        return -EBUSY;
+                pm->timer = sd_event_source_disable_unref(pm->timer);
                 return port_reset_start(pm, bootloader);
         }
         /* No monitors: the port is opened for the reset alone. */

@@ -57,7 +57,7 @@ void port_monitor_resume(PortMonitorSet *s, const char *node, bool reset_chip);
 /* Resets the chip of d, into its application or (bootloader) into the ROM's
  * download mode, with esptool's line sequences. Monitors keep listening, so
  * they get the boot output from its first byte; an unmonitored port is opened
- * for the reset alone. -EBUSY while a job holds the port (or a reset runs),
+ * for the reset alone; a reset that runs gives way. -EBUSY while a job holds the port,
  * -ENODEV while a monitored device is away; port opening errors. */
 int port_monitor_reset(PortMonitorSet *s, const DeviceInfo *d, bool bootloader, bool job_running);
 /* The rate an unmonitored port is opened at for a reset (nothing is read). */

@@ -7,14 +7,16 @@ Run: umockdev-wrapper /usr/bin/python3 test_monitor_tools.py"""
 
 import importlib.util
 import os
+import pty
 import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 import ctlharness
-from ctlharness import EXIT_INVALID, EXIT_SUCCESS
+from ctlharness import EXIT_INVALID, EXIT_NO_DEVICE, EXIT_SUCCESS
 
 # tests/integration has a test_monitor.py of its own, earlier on sys.path.
 _spec = importlib.util.spec_from_file_location(
@@ -238,6 +240,137 @@ class ShowOptions(ToolsCase):
         p = self.ctl("monitor", "--help", expect=EXIT_SUCCESS)
         for opt in ("--elf", "--timestamps", "--log", "--eol", "--raw"):
             self.assertIn(opt, p.stdout)
+
+
+class Keys(ToolsCase):
+    """idf_monitor's keys on a terminal (a pty), fbuildctl reset, --no-reset."""
+
+    def state(self):
+        return self.dev.sim.stats()["state"]
+
+    def wait_state(self, want, resets_before):
+        deadline = time.monotonic() + 30
+        while self.resets() <= resets_before or self.state() != want:
+            self.assertLess(time.monotonic(), deadline, f"the board never got to {want} after a reset "
+                            f"(state {self.state()})")
+            time.sleep(0.02)
+
+    def test_ctrl_t_keys_on_a_terminal(self):
+        img = self.board_with_app("esp32", 91)
+        master, slave = pty.openpty()
+        err = open(os.path.join(self.work, "keys.err"), "w+b")
+        self.addCleanup(err.close)
+        proc = subprocess.Popen(self.ctl_argv(["monitor", "--no-reset"]), env=self.ctl_env(), stdin=slave,
+                                stdout=slave, stderr=err, start_new_session=True)
+        os.close(slave)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        got = bytearray()
+        lock = threading.Lock()
+
+        def drain():
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                with lock:
+                    got.extend(chunk)
+        t = threading.Thread(target=drain, daemon=True)
+        t.start()
+
+        def seen(pattern, start=0, timeout=30):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                with lock:
+                    # The terminal's ONLCR makes the device's \r\n a \r\r\n: compare without \r.
+                    if re.search(pattern, bytes(got[start:]).replace(b"\r", b""), re.S):
+                        return
+                time.sleep(0.02)
+            self.fail(f"{pattern!r} not on the terminal: {bytes(got)[-500:]!r}\n"
+                      f"stderr: {self.read_back(err)!r}")
+
+        seen(re.escape(self.app_of(img)))
+        self.assertIn(b"Ctrl-T Ctrl-H", self.read_back(err))
+        rx0 = self.dev.sim.stats()["rx_bytes"]
+        # Ctrl-T Ctrl-H: the keys, on stderr.
+        os.write(master, b"\x14\x08")
+        self.wait_for_bytes(err, rb"Ctrl-T Ctrl-R reset the board")
+        # Ctrl-T Ctrl-R: a reset into the application, heard from its first byte.
+        resets = self.resets()
+        with lock:
+            mark = len(got)
+        os.write(master, b"\x14\x12")
+        self.wait_state("app", resets)
+        sent = self.sent_since_last_reset(until=self.app_of(img), after=resets)
+        seen(re.escape(sent[:sent.index(self.app_of(img))].replace(b"\r", b"")), start=mark)
+        # Ctrl-T Ctrl-P: into the bootloader, waiting for download.
+        resets = self.resets()
+        with lock:
+            mark = len(got)
+        os.write(master, b"\x14\x10")
+        self.wait_state("download", resets)
+        seen(rb"waiting for download", start=mark)
+        # None of the command keys reached the chip; Ctrl-T Ctrl-T sends one Ctrl-T.
+        self.assertEqual(self.dev.sim.stats()["rx_bytes"], rx0)
+        os.write(master, b"\x14\x14")
+        deadline = time.monotonic() + 20
+        while self.dev.sim.stats()["rx_bytes"] < rx0 + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.dev.sim.stats()["rx_bytes"], rx0 + 1)
+        self.assertIsNone(proc.poll())
+        os.write(master, b"\x1d")
+        self.assertEqual(proc.wait(30), EXIT_SUCCESS, self.read_back(err))
+        os.close(master)
+        t.join(5)
+
+    def boots_after(self, resets):
+        """The boot modes the sim logged since its resets-th reset."""
+        n, modes = 0, []
+        for e in self.dev.sim.events():
+            if e.get("event") == "reset":
+                n += 1
+            elif e.get("event") == "boot" and n > resets:
+                modes.append(e["mode"])
+        return modes
+
+    def wait_for_bytes(self, f, pattern, timeout=30):
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.read_back(f)):
+            self.assertLess(time.monotonic(), deadline, f"{pattern!r} not in {self.read_back(f)!r}")
+            time.sleep(0.02)
+
+    def test_reset_command(self):
+        img = self.board_with_app("esp32", 92)
+        resets = self.resets()
+        p = self.ctl("reset", "--bootloader", expect=EXIT_SUCCESS)
+        self.assertIn("bootloader", p.stdout)
+        self.wait_state("download", resets)
+        resets = self.resets()
+        _, o = self.ctl_json("reset", self.dev.node)
+        self.assertEqual((o["command"], o["port"], o["bootloader"]), ("reset", self.dev.node, False))
+        self.wait_state("app", resets)
+        # Nobody listens: the sim's log says what booted.
+        self.assertEqual(self.boots_after(resets), ["app"])
+        self.assertEqual(self.dev.sim.stats()["app_sha256"], self.app_of(img).split(b"=")[1].decode())
+        # The flash is untouched: trust stays.
+        _, t = self.ctl_json("trust", "show", self.dev.node)
+        self.assertTrue(t["trusted"])
+        p = self.ctl("reset", "/dev/ttyNOPE9", expect=EXIT_NO_DEVICE)
+        self.assertIn("NoSuchDevice", p.stderr)
+
+    def test_reset_on_start_unless_no_reset(self):
+        img = self.board_with_app("esp32", 93)
+        resets = self.resets()
+        proc = self.popen("monitor", "--no-reset")
+        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        self.stop(proc)
+        self.assertEqual(self.resets(), resets, "--no-reset: the board runs on")
+        proc = self.popen("monitor")
+        self.wait_start_boot(proc, resets, self.app_of(img))
+        out, _ = self.stop(proc)
+        self.assertEqual(self.resets(), resets + 1, "one reset on start")
 
 
 if __name__ == "__main__":
