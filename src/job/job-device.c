@@ -668,6 +668,23 @@ static int job_link_fallback(Job *j, Transport *t, EspLoader **l, int failure) {
         return job_session(j, *l, t);
 }
 
+/* A failed or cancelled job does not leave the chip in download mode: it is
+ * reset into whatever application its flash holds (esptool's hard reset),
+ * or the job's message says that it could not be. */
+static void job_reset_after_failure(Job *j, EspLoader *l) {
+        usec_t started = now_usec();
+        int r;
+
+        r = esp_loader_hard_reset(l);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot reset the board after the failed job: %m", ESC(j->port));
+                j->reset_failed = true;
+                return;
+        }
+        /* The monitors resume as after a successful job's reset. */
+        j->stats.reset_usec = MAX(now_usec() - started, (usec_t) 1);
+}
+
 static void job_publish_transport(Job *j, Transport *t, bool *ret_cancelled) {
         pthread_mutex_lock(&j->mutex);
         j->transport = t;
@@ -719,6 +736,8 @@ int job_run_device(Job *j) {
                         r = job_session(j, l, t);
                 if (r < 0 && l && job_link_fallback_wanted(j, l, r))
                         r = job_link_fallback(j, t, &l, r);
+                if (r < 0 && l && j->options.reset_after)
+                        job_reset_after_failure(j, l);
                 if (l)
                         job_take_loader_stats(j, l);
                 l = esp_loader_free(l);

@@ -82,6 +82,7 @@ struct Job {
          * (the mutex and pthread_join() order the accesses). */
         int error;
         char error_message[JOB_ERROR_MESSAGE_MAX];
+        bool reset_failed;              /* the board could not be reset after a failure */
         JobOutcome outcome;
         JobRegionResult *results;
         size_t n_results;

@@ -237,6 +237,12 @@ static void *job_worker(void *userdata) {
                 (void) snprintf(j->error_message, sizeof(j->error_message), "cancelled");
         else if (r < 0)
                 (void) job_fail(j, r, "%s failed", job_kind_to_string(j->kind));
+        if (r < 0 && j->reset_failed) {
+                size_t n = strlen(j->error_message);
+
+                (void) snprintf(j->error_message + n, sizeof(j->error_message) - n,
+                                "; the board could not be reset into its application");
+        }
         j->error = MIN(r, 0);
         if (r < 0)
                 log_debug("%s: job failed: %s", ESC(j->port), ESC(j->error_message));

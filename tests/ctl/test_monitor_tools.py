@@ -373,6 +373,45 @@ class Keys(ToolsCase):
         self.assertEqual(self.resets(), resets + 1, "one reset on start")
 
 
+class AfterFailure(ToolsCase):
+    """A cancelled or failed deploy leaves the board reset into its application,
+    never in download mode (issue 15)."""
+
+    def last_boot(self):
+        boots = [e["mode"] for e in self.dev.sim.events() if e.get("event") == "boot"]
+        return boots[-1] if boots else None
+
+    def test_cancelled_deploy_resets_into_the_application(self):
+        self.dev = self.add_board("esp32", "uart", timing="real")
+        self.start()
+        img = self.image(chip="esp32", app_seed=95, app_size=768 * 1024)
+        proc = self.ctl_popen("deploy", "--baud=921600", *self.pairs(img))
+        self.wait_for_file_text(proc.err_file, "\nwrite: ", 60, proc)
+        self.interrupt(proc)
+        self.assertEqual(proc.wait(30), ctlharness.EXIT_CANCELLED, self.read_back(proc.err_file))
+        deadline = time.monotonic() + 20
+        while self.dev.sim.stats()["state"] != "app":
+            self.assertLess(time.monotonic(), deadline,
+                            f"left in {self.dev.sim.stats()['state']}, last boot {self.last_boot()}")
+            time.sleep(0.05)
+        self.assertEqual(self.last_boot(), "app")
+
+    def test_failed_deploy_resets_into_the_application(self):
+        # Every block the chip receives arrives corrupted: the write fails.
+        self.dev = self.add_board("esp32", "uart")
+        self.start()
+        img = self.image(chip="esp32", app_seed=96)
+        self.dev.sim.fault("block-corrupt=1.0")
+        p = self.ctl("deploy", *self.pairs(img), timeout=200)
+        self.assertEqual(p.returncode, ctlharness.EXIT_DEVICE_ERROR, p.stderr)
+        deadline = time.monotonic() + 60
+        while self.dev.sim.stats()["state"] != "app":
+            self.assertLess(time.monotonic(), deadline,
+                            f"left in {self.dev.sim.stats()['state']}, last boot {self.last_boot()}")
+            time.sleep(0.05)
+        self.assertEqual(self.last_boot(), "app")
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()
