@@ -305,18 +305,10 @@ static int on_port_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
-static int port_open(PortMonitor *pm) {
+/* Reads t from now on (takes it, also on failure). */
+static int port_adopt(PortMonitor *pm, Transport *t) {
         PortMonitorSet *s = pm->set;
-        Transport *t = NULL;
         int r, fd, flags;
-
-        if (s->cb.own_open_begin)
-                s->cb.own_open_begin(pm->node, s->userdata);
-        r = transport_serial_open(pm->node, pm->baud, &t);
-        if (s->cb.own_open_end)
-                s->cb.own_open_end(pm->node, s->userdata);
-        if (r < 0)
-                return r;
 
         fd = transport_serial_fd(t);
         flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
@@ -335,6 +327,21 @@ static int port_open(PortMonitor *pm) {
         pm->fd = fd;
         pm->state = PORT_OPEN;
         return 0;
+}
+
+static int port_open(PortMonitor *pm) {
+        PortMonitorSet *s = pm->set;
+        Transport *t = NULL;
+        int r;
+
+        if (s->cb.own_open_begin)
+                s->cb.own_open_begin(pm->node, s->userdata);
+        r = transport_serial_open(pm->node, pm->baud, &t);
+        if (s->cb.own_open_end)
+                s->cb.own_open_end(pm->node, s->userdata);
+        if (r < 0)
+                return r;
+        return port_adopt(pm, t);
 }
 
 /* The next line state of the reset; the last one ends it. */
@@ -386,10 +393,6 @@ static int port_reset_start(PortMonitor *pm, bool bootloader) {
         pm->reset_step = 0;
         pm->state = PORT_RESETTING;
         return on_reset_step(NULL, 0, pm);
-}
-
-static void port_reset_chip(PortMonitor *pm) {
-        (void) port_reset_start(pm, false);
 }
 
 static void port_monitor_free(PortMonitor *pm) {
@@ -623,16 +626,37 @@ void port_monitor_pause(PortMonitorSet *s, const char *node) {
                 s->cb.paused(pm->node, s->userdata);
 }
 
-void port_monitor_resume(PortMonitorSet *s, const char *node, bool reset_chip) {
+/* A chip held in reset on a port nobody monitors: let it run. */
+static void release_held(Transport *held) {
+        int r;
+
+        if (!held)
+                return;
+        r = transport_set_signals(held, false, false);
+        if (r < 0)
+                log_warning_errno(r, "cannot release the chip's reset line: %m");
+        transport_free(held);
+}
+
+void port_monitor_resume(PortMonitorSet *s, const char *node, Transport *held) {
         PortMonitor *pm;
         int r;
 
-        if (!s || !node)
+        pm = s && node ? set_find_node(s, node) : NULL;
+        if (!pm || pm->state != PORT_PAUSED) {
+                release_held(held);
                 return;
-        pm = set_find_node(s, node);
-        if (!pm || pm->state != PORT_PAUSED)
-                return;
-        r = port_open(pm);
+        }
+        if (held) {
+                /* The job's port, the chip still in reset: listen at the
+                 * monitors' rate, then let the chip boot. One boot, heard whole. */
+                r = transport_set_baud(held, pm->baud);
+                if (r >= 0)
+                        r = port_adopt(pm, held);
+                else
+                        transport_free(held);
+        } else
+                r = port_open(pm);
         if (r < 0) {
                 /* A USB-OTG board re-enumerating after the job's reset, most likely. */
                 log_info_errno(r, "%s: cannot reopen for its monitors: %m", pm->node);
@@ -643,8 +667,11 @@ void port_monitor_resume(PortMonitorSet *s, const char *node, bool reset_chip) {
         port_notice(pm, "resumed at %u baud", pm->baud);
         if (s->cb.resumed)
                 s->cb.resumed(pm->node, s->userdata);
-        if (reset_chip)
-                port_reset_chip(pm);
+        if (held) {
+                r = transport_set_signals(pm->transport, false, false);
+                if (r < 0)
+                        log_warning_errno(r, "%s: cannot release the chip's reset line: %m", pm->node);
+        }
 }
 
 int port_monitor_reset(PortMonitorSet *s, const DeviceInfo *d, bool bootloader, bool job_running) {

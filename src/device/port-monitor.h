@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "device-enum.h"
+#include "transport.h"
 
 /* Per client, besides what its socket holds. */
 #define PORT_MONITOR_CLIENT_BUFFER (16u * 1024u)
@@ -49,10 +50,11 @@ bool port_monitor_set_monitors(PortMonitorSet *s, const char *node);
 
 /* A job is about to open node: read what is pending, close, tell the clients. */
 void port_monitor_pause(PortMonitorSet *s, const char *node);
-/* The job is over: reopen at the monitors' baud; reset_chip: pulse EN (as a
- * hard reset does) with the port open, so the boot output arrives from its
- * first byte. */
-void port_monitor_resume(PortMonitorSet *s, const char *node, bool reset_chip);
+/* The job is over: reopen at the monitors' baud. held (taken): the job's
+ * port, still open with the chip held in reset (job_take_reset_port()): the
+ * monitors read it from now on and then release EN, so they hear the one boot
+ * from its first byte; with no monitors, EN is released and the port closed. */
+void port_monitor_resume(PortMonitorSet *s, const char *node, Transport *held);
 
 /* Resets the chip of d, into its application or (bootloader) into the ROM's
  * download mode, with esptool's line sequences. Monitors keep listening, so

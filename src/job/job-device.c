@@ -621,7 +621,9 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                         return -ECANCELED;
                 job_progress(j, JOB_PHASE_RESET, 0, 0);
                 started = now_usec();
-                r = esp_loader_hard_reset(l);
+                /* Released by whoever takes the port next (job_take_reset_port()). */
+                r = esp_loader_hold_reset(l);
+                j->reset_held = r >= 0;
                 j->stats.reset_usec = now_usec() - started;
                 /* The flash is written and proven; a reset that fails (a USB-OTG
                  * board already gone to re-enumerate) does not undo that. */
@@ -675,7 +677,8 @@ static void job_reset_after_failure(Job *j, EspLoader *l) {
         usec_t started = now_usec();
         int r;
 
-        r = esp_loader_hard_reset(l);
+        r = esp_loader_hold_reset(l);
+        j->reset_held = r >= 0;
         if (r < 0) {
                 log_warning_errno(r, "%s: cannot reset the board after the failed job: %m", ESC(j->port));
                 j->reset_failed = true;
@@ -747,6 +750,10 @@ int job_run_device(Job *j) {
         j->stats.bytes_received = t->bytes_received;
 
         job_publish_transport(j, NULL, &cancelled);
-        transport_free(t);
+        if (j->reset_held) {
+                /* Closing would release EN (HUPCL) with nobody listening. */
+                j->held_port = t;
+        } else
+                transport_free(t);
         return r;
 }

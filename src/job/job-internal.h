@@ -74,6 +74,10 @@ struct Job {
         JobOutcome skip_outcome;
         bool cancelled;
         Transport *transport;    /* while open, for job_cancel() to interrupt */
+        /* After the job: the port, still open, with the chip held in reset
+         * (job_take_reset_port()). */
+        Transport *held_port;
+        bool reset_held;
         JobPhase phase;
         JobMessage queue[JOB_QUEUE_MAX];
         size_t n_queued;

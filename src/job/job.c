@@ -303,6 +303,10 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
         return 0;
 }
 
+Transport *job_take_reset_port(Job *j) {
+        return j ? TAKE_PTR(j->held_port) : NULL;
+}
+
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
@@ -312,6 +316,10 @@ Job *job_free(Job *j) {
                 pthread_join(j->thread, NULL);
         }
 
+        if (j->held_port) {
+                (void) transport_set_signals(j->held_port, false, false);
+                transport_free(j->held_port);
+        }
         pthread_cond_destroy(&j->cond);
         pthread_mutex_destroy(&j->mutex);
         safe_close(j->event_fd);

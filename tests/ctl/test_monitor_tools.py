@@ -373,6 +373,52 @@ class Keys(ToolsCase):
         self.assertEqual(self.resets(), resets + 1, "one reset on start")
 
 
+class OneBoot(ToolsCase):
+    """With a monitor attached, a deploy boots the new firmware once, and the
+    monitor's first bytes after the resume are that boot's first bytes."""
+
+    def app_boots_since(self, n_events):
+        return [e for e in self.dev.sim.events()[n_events:] if e.get("event") == "boot" and e["mode"] == "app"]
+
+    def check_one_boot(self, *deploy_args):
+        img1 = self.board_with_app("esp32", 97)
+        img2 = self.image(chip="esp32", app_seed=98)
+        proc = self.popen("monitor", "--no-reset")
+        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img1)))
+        n_events = len(self.dev.sim.events())
+        self.ctl("-q", "deploy", *deploy_args, *self.pairs(img2), expect=EXIT_SUCCESS)
+        m = self.wait_for(proc, proc.out_file, rb"\[fbuild-deployd\] resumed at 115200 baud\r\n(.*)" +
+                          re.escape(self.app_of(img2)))
+        time.sleep(1)       # a second boot, if any, would come within this
+        boots = self.app_boots_since(n_events)
+        self.assertEqual(len(boots), 1, f"app boots during the deploy: {boots}")
+        # Everything the chip sent since that boot's reset reached the monitor,
+        # from the banner's first byte on.
+        sent = self.sent_since_last_reset(until=self.app_of(img2))
+        first = m.group(1)
+        self.assertTrue(sent.startswith(b"ets "), sent[:40])
+        self.assertEqual(first, sent[:len(first)])
+        lost = [e for e in self.dev.sim.events()[n_events:] if e.get("event") == "tx" and e.get("lost")]
+        self.assertEqual(lost, [], "the boot's output went nowhere")
+        self.stop(proc)
+
+    def test_one_boot_per_deploy(self):
+        self.check_one_boot()
+
+    def test_one_boot_after_a_verify_skip(self):
+        # Nothing written, still one reset into the application, heard whole.
+        img1 = self.board_with_app("esp32", 99)
+        proc = self.popen("monitor", "--no-reset")
+        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img1)))
+        n_events = len(self.dev.sim.events())
+        self.ctl("-q", "deploy", "--no-trust", *self.pairs(img1), expect=EXIT_SUCCESS)
+        self.wait_for(proc, proc.out_file, rb"\[fbuild-deployd\] resumed at 115200 baud\r\nets .*" +
+                      re.escape(self.app_of(img1)))
+        time.sleep(1)
+        self.assertEqual(len(self.app_boots_since(n_events)), 1)
+        self.stop(proc)
+
+
 class AfterFailure(ToolsCase):
     """A cancelled or failed deploy leaves the board reset into its application,
     never in download mode (issue 15)."""
