@@ -75,8 +75,8 @@ class ToolsCase(MonitorCase):
             syms[name] = int(addr, 16)
         return elf, syms
 
-    def board_with_app(self, chip, seed):
-        self.dev = self.add_board(chip, "uart")
+    def board_with_app(self, chip, seed, kind="uart"):
+        self.dev = self.add_board(chip, kind)
         self.start(trust_default=True)
         img = self.image(chip=chip, app_seed=seed)
         self.ctl("-q", "deploy", *self.pairs(img), expect=EXIT_SUCCESS)
@@ -380,13 +380,13 @@ class OneBoot(ToolsCase):
     def app_boots_since(self, n_events):
         return [e for e in self.dev.sim.events()[n_events:] if e.get("event") == "boot" and e["mode"] == "app"]
 
-    def check_one_boot(self, *deploy_args):
-        img1 = self.board_with_app("esp32", 97)
-        img2 = self.image(chip="esp32", app_seed=98)
+    def check_one_boot(self, chip="esp32", kind="uart", banner=b"ets "):
+        img1 = self.board_with_app(chip, 97, kind)
+        img2 = self.image(chip=chip, app_seed=98)
         proc = self.popen("monitor", "--no-reset")
         self.wait_for(proc, proc.out_file, re.escape(self.app_of(img1)))
         n_events = len(self.dev.sim.events())
-        self.ctl("-q", "deploy", *deploy_args, *self.pairs(img2), expect=EXIT_SUCCESS)
+        self.ctl("-q", "deploy", *self.pairs(img2), expect=EXIT_SUCCESS)
         m = self.wait_for(proc, proc.out_file, rb"\[fbuild-deployd\] resumed at 115200 baud\r\n(.*)" +
                           re.escape(self.app_of(img2)))
         time.sleep(1)       # a second boot, if any, would come within this
@@ -396,7 +396,7 @@ class OneBoot(ToolsCase):
         # from the banner's first byte on.
         sent = self.sent_since_last_reset(until=self.app_of(img2))
         first = m.group(1)
-        self.assertTrue(sent.startswith(b"ets "), sent[:40])
+        self.assertTrue(sent.startswith(banner), sent[:40])
         self.assertEqual(first, sent[:len(first)])
         lost = [e for e in self.dev.sim.events()[n_events:] if e.get("event") == "tx" and e.get("lost")]
         self.assertEqual(lost, [], "the boot's output went nowhere")
@@ -404,6 +404,9 @@ class OneBoot(ToolsCase):
 
     def test_one_boot_per_deploy(self):
         self.check_one_boot()
+
+    def test_one_boot_per_deploy_usb_serial_jtag(self):
+        self.check_one_boot("esp32s3", "usb-jtag", b"ESP-ROM:")
 
     def test_one_boot_after_a_verify_skip(self):
         # Nothing written, still one reset into the application, heard whole.
