@@ -2,7 +2,6 @@
 /* The monitor's crash decoder: finds the code addresses in ESP-IDF panic lines
  * (Xtensa's "Backtrace: PC:SP …", RISC-V's MEPC and RA registers) and turns
  * them into "function at file:line" with the toolchain's addr2line and the ELF. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -12,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "crash-lines.h"
 #include "ctl-decode.h"
 #include "macro.h"
 #include "string-util.h"
@@ -120,74 +120,6 @@ int ctl_decoder_new(const char *elf, CtlDecoder **ret, char **ret_error) {
         return 0;
 }
 
-/* "0x" and up to 8 hex digits at p: the value, and where it ends. */
-static bool parse_hex(const char *p, const char *end, uint32_t *ret, const char **ret_end) {
-        uint32_t v = 0;
-        size_t digits = 0;
-
-        if (end - p < 3 || p[0] != '0' || (p[1] != 'x' && p[1] != 'X'))
-                return false;
-        for (p += 2; p < end && isxdigit((unsigned char) *p) && digits < 8; p++, digits++)
-                v = v << 4 | (uint32_t) (isdigit((unsigned char) *p) ? *p - '0' : (tolower(*p) - 'a' + 10));
-        if (digits == 0)
-                return false;
-        *ret = v;
-        *ret_end = p;
-        return true;
-}
-
-/* The value after "NAME<spaces>:<spaces>" where NAME starts a word. */
-static bool register_value(const char *line, const char *end, const char *name, uint32_t *ret) {
-        size_t n = strlen(name);
-
-        for (const char *p = line; p + n <= end; p++) {
-                const char *q, *rest;
-
-                if (memcmp(p, name, n) != 0 || (p > line && !isspace((unsigned char) p[-1])))
-                        continue;
-                q = p + n;
-                while (q < end && *q == ' ')
-                        q++;
-                if (q >= end || *q != ':')
-                        continue;
-                q++;
-                while (q < end && *q == ' ')
-                        q++;
-                if (parse_hex(q, end, ret, &rest))
-                        return true;
-        }
-        return false;
-}
-
-size_t ctl_decode_addresses(const char *line, size_t len, uint32_t *ret, size_t max) {
-        const char *end = line + len, *p;
-        size_t n = 0;
-        uint32_t v;
-
-        p = memmem(line, len, "Backtrace:", strlen("Backtrace:"));
-        if (p) {
-                /* PC:SP pairs; the PCs are what names code. */
-                for (p += strlen("Backtrace:"); p < end && n < max;) {
-                        const char *after;
-
-                        while (p < end && *p == ' ')
-                                p++;
-                        if (!parse_hex(p, end, &v, &after))
-                                break;
-                        ret[n++] = v;
-                        p = after;
-                        if (p < end && *p == ':' && parse_hex(p + 1, end, &v, &after))
-                                p = after;
-                }
-                return n;
-        }
-        if (n < max && register_value(line, end, "MEPC", &v))
-                ret[n++] = v;
-        if (n < max && register_value(line, end, "RA", &v))
-                ret[n++] = v;
-        return n;
-}
-
 /* Runs TOOL -pfiaC -e ELF ADDR…, its output into *ret. */
 static int run_addr2line(CtlDecoder *d, const uint32_t *addrs, size_t n, char **ret) {
         char args[CTL_DECODE_MAX][11];
@@ -253,7 +185,7 @@ int ctl_decoder_line(CtlDecoder *d, const char *line, size_t len, char **ret) {
         int r;
 
         *ret = NULL;
-        n = ctl_decode_addresses(line, len, addrs, ELEMENTSOF(addrs));
+        n = crash_line_addresses(line, len, addrs, ELEMENTSOF(addrs));
         if (n == 0)
                 return 0;
         if (!d->tool) {

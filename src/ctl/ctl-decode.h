@@ -19,10 +19,6 @@ int ctl_decoder_new(const char *elf, CtlDecoder **ret, char **ret_error);
 CtlDecoder *ctl_decoder_free(CtlDecoder *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CtlDecoder *, ctl_decoder_free);
 
-/* The code addresses one line names: the PCs of "Backtrace: PC:SP …", else the
- * values of "MEPC : 0x…" and "RA : 0x…". Returns how many (<= max). */
-size_t ctl_decode_addresses(const char *line, size_t len, uint32_t *ret, size_t max);
-
 /* For one line of device output (without its end): 1 and *ret the text to
  * print after it ("0xADDR: function at file:line" lines, or once, which tool
  * to install), 0 when there is nothing to add, -ENOMEM. */
