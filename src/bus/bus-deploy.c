@@ -453,6 +453,10 @@ static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) 
         return sd_bus_reply_method_return(message, NULL);
 }
 
+static int method_reset(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return log_refusal(message, bus_method_reset(message, userdata, error), error);
+}
+
 static int method_trust_state(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         return log_refusal(message, trust_state(message, userdata, error), error);
 }
@@ -523,6 +527,11 @@ const sd_bus_vtable bus_deploy_vtable[] = {
                                 SD_BUS_ARGS("s", port, "u", baud, "a{sv}", options),
                                 SD_BUS_RESULT("h", fd),
                                 method_monitor,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reset",
+                                SD_BUS_ARGS("s", port, "b", bootloader),
+                                SD_BUS_NO_RESULT,
+                                method_reset,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded",
                                 SD_BUS_ARGS("s", port, "a{sv}", properties),

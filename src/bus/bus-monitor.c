@@ -166,6 +166,46 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         return r;
 }
 
+int bus_method_reset(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(manager_port_done) ManagerPort port = {};
+        BusContext *b = userdata;
+        Manager *m = b->manager;
+        const DeviceInfo *d;
+        const char *port_arg;
+        int bootloader, r;
+
+        r = sd_bus_message_read(message, "sb", &port_arg, &bootloader);
+        if (r < 0)
+                return r;
+        r = bus_validate_port(port_arg, error);
+        if (r < 0)
+                return r;
+        if (manager_is_terminating(m))
+                return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+        r = manager_resolve_port(m, port_arg, true, &port);
+        if (r == -ENODEV)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "No such device: '%s'", port_arg);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port_arg);
+        /* Its reset lines are a USB serial device's, as udev reports it. */
+        r = manager_monitor_device(m, &port, &d);
+        if (r == -ENODEV)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
+                                         "'%s' is not a USB serial device udev knows", port_arg);
+        r = bus_polkit_verify(b, message, POLKIT_ACTION_DEPLOY, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;   /* 0: polkit decides; this call comes back then */
+
+        r = manager_reset(m, d, bootloader);
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, BUS_ERROR_DEVICE_BUSY,
+                                         "%s: a job has the port; the job resets the chip when it ends", port.node);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Cannot reset %s: %m", port.node);
+        log_info("%s: reset into the %s for a client.", ESC(port.node), bootloader ? "bootloader" : "application");
+        return sd_bus_reply_method_return(message, NULL);
+}
+
 typedef struct MonitorSignal {
         const char *port;
         bool paused;

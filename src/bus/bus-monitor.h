@@ -6,3 +6,6 @@
 #include <systemd/sd-bus.h>
 
 int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *error);
+/* Reset(s port, b bootloader): polkit action deploy (a reset into the
+ * bootloader stops the application as a deploy does). */
+int bus_method_reset(sd_bus_message *message, void *userdata, sd_bus_error *error);

@@ -203,9 +203,10 @@ void manager_devices_job_finished(Manager *m, Job *j) {
         d = device_monitor_find_node(m->devices, job_port(j));
         if (d && (opened_by_others || device_held_elsewhere(d)))
                 (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_FOREIGN_OPEN);
-        /* If the job reset the chip, its boot went unheard: reset it again with
-         * the monitors listening, so they get the boot output from its first byte. */
-        port_monitor_resume(m->monitors, job_port(j), job_stats(j)->reset_usec > 0);
+        /* If the job reset the chip, the chip waits in reset on the job's open
+         * port: the monitors take it and let the chip boot (one boot, heard
+         * from its first byte). */
+        port_monitor_resume(m->monitors, job_port(j), job_take_reset_port(j));
 }
 
 const char *manager_devices_port_of(Manager *m, const char *device_id) {
@@ -234,6 +235,12 @@ bool manager_monitored_by_other(Manager *m, const char *identity, uid_t uid) {
 
 size_t manager_n_monitors_of(Manager *m, uid_t uid) {
         return port_monitor_set_n_clients_of(m->monitors, uid);
+}
+
+int manager_reset(Manager *m, const DeviceInfo *d, bool bootloader) {
+        assert(m && d);
+        /* A job resets the chip as it sees fit; a reset now would break it. */
+        return port_monitor_reset(m->monitors, d, bootloader, job_scheduler_port_flashing(m->scheduler, d->node));
 }
 
 int manager_monitor_attach(Manager *m, const DeviceInfo *d, uint32_t baud, bool input, uid_t uid, int *ret_fd) {

@@ -117,6 +117,11 @@ size_t manager_count_jobs(Manager *m, const char *node, JobMatchFn match, void *
 
 /* ---- monitors ----------------------------------------------------------------- */
 
+/* Reset: the chip of d reset into its application, or into its bootloader,
+ * with its monitors listening (port_monitor_reset()): -EBUSY while a job
+ * holds the port. */
+int manager_reset(Manager *m, const DeviceInfo *d, bool bootloader);
+
 /* The device a monitor of port would follow: monitors follow a device by its
  * identity, so only devices udev knows (-ENODEV otherwise). Borrowed. */
 int manager_monitor_device(Manager *m, const ManagerPort *port, const DeviceInfo **ret);

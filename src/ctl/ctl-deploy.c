@@ -558,6 +558,32 @@ static CtlExit verify_result(JobRun *j, const SourceImage *img, const char *chip
         return mismatched ? CTL_EXIT_MISMATCH : CTL_EXIT_SUCCESS;
 }
 
+/* The application's ELF beside its .bin (ESP-IDF's build/NAME.elf, PlatformIO's
+ * firmware.elf, or APP.elf next to a pair's APP.bin), for the crash decoder:
+ * a new string, or NULL when the build has none. */
+static char *find_app_elf(const SourceImage *img) {
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < img->n_regions; i++) {
+                        const SourceRegion *r = &img->regions[i];
+                        size_t n = strlen(r->path);
+                        char *elf;
+
+                        /* The region named app first, then any other. */
+                        if ((pass == 0) != (r->name && streq(r->name, "app")))
+                                continue;
+                        if (n < 4 || strcmp(r->path + n - 4, ".bin") != 0)
+                                continue;
+                        elf = strdup(r->path);
+                        if (!elf)
+                                return NULL;
+                        memcpy(elf + n - 4, ".elf", 4);
+                        if (access(elf, R_OK) == 0)
+                                return elf;
+                        free(elf);
+                }
+        return NULL;
+}
+
 /* ---- the verb ------------------------------------------------------------------------------ */
 
 static CtlExit source_failure(Ctl *c, int r, const SourceError *err) {
@@ -575,7 +601,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         _cleanup_(json_value_freep) JsonValue *device = NULL;
         _cleanup_(job_run_done) JobRun j = { .ctl = c, .error = SD_BUS_ERROR_NULL };
         _cleanup_(ctl_monitor_freep) CtlMonitor *monitor = NULL;
-        _cleanup_free_ char *port = NULL;
+        _cleanup_free_ char *port = NULL, *app_elf = NULL;
         int fds[SOURCE_REGIONS_MAX];
         const char *chip = NULL, *option_chip = NULL;
         size_t n_fds = 0;
@@ -585,8 +611,9 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         sigset_t mask;
         int r;
 
-        if (c->write && !c->monitor) {
-                return ctl_fail(c, CTL_EXIT_INVALID, "--write only goes with --monitor");
+        if ((c->write || c->elf || c->timestamps || c->log_path || c->eol || c->raw) && !c->monitor) {
+                return ctl_fail(c, CTL_EXIT_INVALID, "--write, --elf, --timestamps, --log, --eol and --raw "
+                                "only go with --monitor");
         }
         if (c->monitor && c->json) {
                 /* One JSON object on stdout, or the device's output: not both. */
@@ -736,6 +763,10 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
          * client that does not read) and printed after the outcome. */
         if (deploy && c->monitor) {
                 terminal = isatty(STDIN_FILENO) > 0 && isatty(STDOUT_FILENO) > 0;
+                if (!c->elf && !c->raw) {
+                        app_elf = find_app_elf(&img);
+                        c->elf = app_elf;
+                }
                 code = ctl_monitor_open(c, port, CTL_MONITOR_BAUD, terminal || c->write, &monitor);
                 if (code != CTL_EXIT_SUCCESS)
                         goto finish;
@@ -822,7 +853,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                         j.signal_sources[i] = sd_event_source_disable_unref(j.signal_sources[i]);
                 j.match_slot = sd_bus_slot_unref(j.match_slot);
                 j.queued_slot = sd_bus_slot_unref(j.queued_slot);
-                code = ctl_monitor_run(monitor, terminal);
+                code = ctl_monitor_run(monitor, terminal, false);
         }
 
 finish:

@@ -15,13 +15,21 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "ctl-decode.h"
 #include "ctl.h"
 #include "string-util.h"
 
 /* Ctrl-], as telnet and miniterm. */
 #define ESCAPE_KEY 0x1d
+/* idf_monitor's menu key, Ctrl-T, and what may follow it. */
+#define MENU_KEY 0x14
+#define KEY_CTRL_R 0x12
+#define KEY_CTRL_P 0x10
+#define KEY_CTRL_H 0x08
+#define KEY_CTRL_X 0x18
 /* What is kept in memory before the output may be printed (deploy --monitor
  * reads all along, to lose nothing, but prints after the outcome): the tail,
  * since the new firmware's boot is what comes last. */
@@ -38,6 +46,7 @@ struct CtlMonitor {
         int fd;                         /* the stream socket */
         bool write;                     /* input goes to the device */
         bool terminal;                  /* raw terminal with an escape key */
+        bool menu;                      /* Ctrl-T came: the next key is a command */
 
         sd_event_source *sock_source, *stdin_source;
         sd_event_source *signal_sources[3];
@@ -57,6 +66,16 @@ struct CtlMonitor {
         size_t line_len;
         char *end_reason;
 
+        /* What is shown: --raw, else with --timestamps and the crash decoder. */
+        bool raw, timestamps;
+        CtlEol eol;
+        CtlDecoder *decoder;
+        char dline[1024];               /* the device's current line, for the decoder */
+        size_t dline_len;
+        bool shown_line_start;          /* of the device's output, for timestamps */
+        bool input_after_cr;            /* --eol: the LF of a CRLF typed is not a second end */
+        int log_fd;                     /* --log FILE, or -EBADF */
+
         bool ended;                     /* the service closed the stream */
         bool stopped;                   /* the user did (escape key, signal, EPIPE) */
         const char *stop_why;
@@ -74,6 +93,8 @@ CtlMonitor *ctl_monitor_free(CtlMonitor *m) {
         if (m->termios_saved)
                 (void) tcsetattr(STDIN_FILENO, TCSADRAIN, &m->saved_termios);
         safe_close(m->fd);
+        safe_close(m->log_fd);
+        ctl_decoder_free(m->decoder);
         free(m->held);
         free(m->end_reason);
         free(m->port);
@@ -163,6 +184,73 @@ static void hold(CtlMonitor *m, const uint8_t *p, size_t n) {
         m->n_held += n;
 }
 
+/* What is shown goes to stdout (or is held until it may be), and to --log. */
+static void deliver(CtlMonitor *m, const void *p, size_t n) {
+        if (n == 0)
+                return;
+        int r;
+
+        if (m->log_fd >= 0 && (r = write_all(m->log_fd, p, n)) < 0) {
+                monitor_log(m, "Cannot write the log: %s; no longer logging.", strerror(-r));
+                m->log_fd = safe_close(m->log_fd);
+        }
+        if (m->live)
+                output(m, p, n);
+        else
+                hold(m, p, n);
+}
+
+static void deliver_timestamp(CtlMonitor *m) {
+        struct timespec ts;
+        struct tm tm;
+        char stamp[32];
+        int k;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        if (!localtime_r(&ts.tv_sec, &tm))
+                return;
+        k = snprintf(stamp, sizeof(stamp), "[%02d:%02d:%02d.%03ld] ", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000L);
+        if (k > 0)
+                deliver(m, stamp, (size_t) k);
+}
+
+/* At the end of a device line: what the decoder adds after it. */
+static void decode_line(CtlMonitor *m) {
+        _cleanup_free_ char *text = NULL;
+
+        if (m->decoder && ctl_decoder_line(m->decoder, m->dline, m->dline_len, &text) > 0)
+                deliver(m, text, strlen(text));
+        m->dline_len = 0;
+}
+
+/* The device's bytes as shown: as they came with --raw, else each line
+ * stamped (--timestamps) and panic lines followed by their decoding. */
+static void show(CtlMonitor *m, const uint8_t *p, size_t n) {
+        size_t start = 0;
+
+        if (m->raw || (!m->timestamps && !m->decoder)) {
+                deliver(m, p, n);
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (m->timestamps && m->shown_line_start) {
+                        deliver(m, p + start, i - start);
+                        start = i;
+                        deliver_timestamp(m);
+                        m->shown_line_start = false;
+                }
+                if (p[i] == '\n') {
+                        deliver(m, p + start, i + 1 - start);
+                        start = i + 1;
+                        decode_line(m);
+                        m->shown_line_start = true;
+                } else if (p[i] != '\r' && m->dline_len < sizeof(m->dline))
+                        m->dline[m->dline_len++] = (char) p[i];
+        }
+        deliver(m, p + start, n - start);
+}
+
 /* Remembers the reason of "[fbuild-deployd] monitor ended: REASON". */
 static void scan(CtlMonitor *m, const uint8_t *p, size_t n) {
         for (size_t i = 0; i < n; i++) {
@@ -198,10 +286,7 @@ static int on_stream(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 return 0;
         }
         scan(m, buf, (size_t) n);
-        if (m->live)
-                output(m, buf, (size_t) n);
-        else
-                hold(m, buf, (size_t) n);
+        show(m, buf, (size_t) n);
         return 0;
 }
 
@@ -211,17 +296,119 @@ static void input_done(CtlMonitor *m) {
         (void) shutdown(m->fd, SHUT_WR);
 }
 
-/* Sends input on; returns false at the escape key (what precedes it is sent). */
-static bool forward(CtlMonitor *m, const uint8_t *p, size_t n) {
-        const uint8_t *esc = m->terminal ? memchr(p, ESCAPE_KEY, n) : NULL;
-        size_t k = esc ? (size_t) (esc - p) : n;
+/* --eol: every line end typed (CR, LF or CRLF) as the one asked for. */
+static size_t translate_eol(CtlMonitor *m, const uint8_t *p, size_t n, uint8_t *out) {
+        static const char *const ends[] = { [CTL_EOL_CR] = "\r", [CTL_EOL_LF] = "\n", [CTL_EOL_CRLF] = "\r\n" };
+        size_t k = 0;
 
-        if (k > 0 && write_all(m->fd, p, k) < 0) {
-                /* The stream's own end says why; stop sending. */
-                input_done(m);
-                return true;
+        for (size_t i = 0; i < n; i++) {
+                bool after_cr = m->input_after_cr;
+
+                m->input_after_cr = p[i] == '\r';
+                if (p[i] == '\n' && after_cr)
+                        continue;
+                if (p[i] == '\r' || p[i] == '\n') {
+                        for (const char *e = ends[m->eol]; *e; e++)
+                                out[k++] = (uint8_t) *e;
+                } else
+                        out[k++] = p[i];
         }
-        return !esc;
+        return k;
+}
+
+static int send_input(CtlMonitor *m, const uint8_t *p, size_t n) {
+        uint8_t buf[2 * 1024];
+
+        if (m->raw || m->eol == CTL_EOL_ASIS)
+                return write_all(m->fd, p, n);
+        for (size_t done = 0; done < n;) {
+                size_t chunk = MIN(n - done, sizeof(buf) / 2);
+                int r = write_all(m->fd, buf, translate_eol(m, p + done, chunk, buf));
+
+                if (r < 0)
+                        return r;
+                done += chunk;
+        }
+        return 0;
+}
+
+static void monitor_reset(CtlMonitor *m, bool bootloader) {
+        monitor_log(m, "%s: resetting into the %s", m->port, bootloader ? "bootloader" : "application");
+        /* A refusal is reported by ctl_reset(); the monitor goes on. */
+        (void) ctl_reset(m->ctl, m->port, bootloader);
+}
+
+static void menu_help(CtlMonitor *m) {
+        monitor_log(m, "Keys: Ctrl-] quit | Ctrl-T Ctrl-R reset the board | Ctrl-T Ctrl-P reset into the "
+                    "bootloader | Ctrl-T Ctrl-H these keys | Ctrl-T Ctrl-X quit | Ctrl-T Ctrl-T send Ctrl-T");
+}
+
+/* The key after Ctrl-T; returns false to quit. */
+static bool menu_key(CtlMonitor *m, uint8_t key) {
+        static const uint8_t menu_key_byte = MENU_KEY;
+
+        switch (key) {
+        case KEY_CTRL_R:
+        case 'r':
+        case 'R':
+                monitor_reset(m, false);
+                break;
+        case KEY_CTRL_P:
+        case 'p':
+        case 'P':
+                monitor_reset(m, true);
+                break;
+        case KEY_CTRL_H:
+        case 'h':
+        case 'H':
+        case '?':
+                menu_help(m);
+                break;
+        case MENU_KEY:
+                if (m->write && send_input(m, &menu_key_byte, 1) < 0)
+                        input_done(m);
+                break;
+        case KEY_CTRL_X:
+        case 'x':
+        case 'X':
+        case ESCAPE_KEY:
+                return false;
+        default:
+                monitor_log(m, "Ctrl-T 0x%02x: no such command; Ctrl-T Ctrl-H lists the keys", key);
+                break;
+        }
+        return true;
+}
+
+/* Sends input on; returns false at the escape key (what precedes it is
+ * sent). On a terminal, unless --raw, Ctrl-T starts a command (idf_monitor's
+ * keys). */
+static bool forward(CtlMonitor *m, const uint8_t *p, size_t n) {
+        size_t start = 0;
+
+        for (size_t i = 0; m->terminal && i < n; i++) {
+                bool command = m->menu;
+
+                if (!command && p[i] != ESCAPE_KEY && (m->raw || p[i] != MENU_KEY))
+                        continue;
+                if (i > start && send_input(m, p + start, i - start) < 0) {
+                        /* The stream's own end says why; stop sending. */
+                        input_done(m);
+                        return true;
+                }
+                start = i + 1;
+                if (command) {
+                        m->menu = false;
+                        if (!menu_key(m, p[i]))
+                                return false;
+                } else if (p[i] == ESCAPE_KEY)
+                        return false;
+                else
+                        m->menu = true;
+        }
+        if (n > start && send_input(m, p + start, n - start) < 0)
+                input_done(m);
+        return true;
 }
 
 static int on_stdin(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -305,6 +492,11 @@ CtlExit ctl_monitor_open(Ctl *c, const char *port, uint32_t baud, bool write, Ct
                 return ctl_report_error(c, "Monitor", NULL, -ENOMEM);
         m->ctl = c;
         m->fd = -EBADF;
+        m->log_fd = -EBADF;
+        m->raw = c->raw;
+        m->timestamps = c->timestamps;
+        m->eol = c->eol;
+        m->shown_line_start = true;
         m->baud = baud;
         m->write = write;
         m->at_line_start = true;
@@ -314,6 +506,21 @@ CtlExit ctl_monitor_open(Ctl *c, const char *port, uint32_t baud, bool write, Ct
                 return ctl_report_error(c, "Monitor", NULL, -ENOMEM);
         if (!c->host)           /* a remote port is not ours to stat */
                 (void) stat(port, &m->port_stat);
+        if (c->elf && !c->raw) {
+                _cleanup_free_ char *why = NULL;
+
+                r = ctl_decoder_new(c->elf, &m->decoder, &why);
+                if (r == -ENOMEM)
+                        return ctl_report_error(c, "Monitor", NULL, r);
+                if (r < 0)
+                        return ctl_fail(c, CTL_EXIT_INVALID, "--elf: %s", why ?: strerror(-r));
+        }
+        if (c->log_path) {
+                m->log_fd = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+                if (m->log_fd < 0)
+                        return ctl_fail(c, CTL_EXIT_INVALID, "--log: cannot open %s: %s", c->log_path,
+                                        strerror(errno));
+        }
 
         /* Subscribed first, so that no pause after the call is missed. */
         r = sd_bus_match_signal(c->bus, &m->paused_slot, sender, CTL_OBJECT_PATH, CTL_INTERFACE,
@@ -369,7 +576,7 @@ static int terminal_raw(CtlMonitor *m) {
         return 0;
 }
 
-CtlExit ctl_monitor_run(CtlMonitor *m, bool terminal) {
+CtlExit ctl_monitor_run(CtlMonitor *m, bool terminal, bool reset) {
         static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
         Ctl *c = m->ctl;
         sigset_t mask;
@@ -412,7 +619,12 @@ CtlExit ctl_monitor_run(CtlMonitor *m, bool terminal) {
                 }
                 monitor_log(m, "Monitoring %s at %u baud%s; %s.", m->port, m->baud,
                             m->write ? ", input goes to the device" : "",
-                            terminal ? "Ctrl-] to quit" : "Ctrl-C to stop");
+                            !terminal ? "Ctrl-C to stop" :
+                            m->raw ? "Ctrl-] to quit" : "Ctrl-] to quit, Ctrl-T Ctrl-H for keys");
+                /* As espflash: the output from the boot on (after the message, so
+                 * that the boot is not shown above it). */
+                if (reset)
+                        monitor_reset(m, false);
         }
 
         if (!m->ended && !m->stopped) {
@@ -491,5 +703,5 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         code = ctl_monitor_open(c, port, c->baud ?: CTL_MONITOR_BAUD, terminal || c->write, &m);
         if (code != CTL_EXIT_SUCCESS)
                 return code;
-        return ctl_monitor_run(m, terminal);
+        return ctl_monitor_run(m, terminal, !c->no_reset);
 }

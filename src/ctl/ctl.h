@@ -36,6 +36,14 @@ typedef enum CtlJson {
  * raised when a key changes meaning or goes away, not when one is added. */
 #define CTL_JSON_SCHEMA 1
 
+/* --eol CR|LF|CRLF; without it, input goes as typed. */
+typedef enum CtlEol {
+        CTL_EOL_ASIS = 0,
+        CTL_EOL_CR,
+        CTL_EOL_LF,
+        CTL_EOL_CRLF,
+} CtlEol;
+
 typedef struct Ctl {
         /* global options */
         const char *address;            /* --address or $FBUILD_ADDRESS: peer-to-peer, no bus daemon */
@@ -56,6 +64,13 @@ typedef struct Ctl {
         /* monitor options */
         bool monitor;                   /* deploy --monitor */
         bool write;                     /* --write: input goes to the device */
+        const char *elf;                /* --elf, or the build's: decodes crashes */
+        bool timestamps;                /* --timestamps: each line stamped */
+        const char *log_path;           /* --log FILE: what is shown, appended there too */
+        CtlEol eol;                     /* --eol: what Enter sends */
+        bool raw;                       /* --raw: bytes as they come, both ways */
+        bool no_reset;                  /* monitor --no-reset: no reset on start */
+        bool bootloader;                /* reset --bootloader */
 
         /* runtime */
         sd_bus *bus;
@@ -126,10 +141,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(CtlMonitor *, ctl_monitor_free);
  * kept in memory (the tail of it) until ctl_monitor_run(), so that a deploy run
  * on the same loop meanwhile loses none of it. 0 or an exit code after reporting. */
 CtlExit ctl_monitor_open(Ctl *c, const char *port, uint32_t baud, bool write, CtlMonitor **ret);
-/* Prints what was kept, then follows the stream (terminal: raw, Ctrl-] quits)
+/* Prints what was kept, resets the board if asked (Reset: the output from its
+ * boot on), then follows the stream (terminal: raw, Ctrl-] quits, Ctrl-T keys)
  * until the user stops it (0) or it ends: 3 device gone, 5 another reason
  * from the service, 1 closed without one. */
-CtlExit ctl_monitor_run(CtlMonitor *m, bool terminal);
+CtlExit ctl_monitor_run(CtlMonitor *m, bool terminal, bool reset);
 
 /* ---- verbs -------------------------------------------------------------------------- */
 
@@ -138,3 +154,7 @@ int verb_deploy(Ctl *c, int argc, char **argv);
 int verb_verify(Ctl *c, int argc, char **argv);
 int verb_trust(Ctl *c, int argc, char **argv);
 int verb_monitor(Ctl *c, int argc, char **argv);
+int verb_reset(Ctl *c, int argc, char **argv);
+
+/* Reset(port, bootloader): 0, or an exit code after reporting. */
+CtlExit ctl_reset(Ctl *c, const char *port, bool bootloader);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ctl.h"
 #include "string-util.h"
@@ -30,6 +31,14 @@ enum {
         ARG_NO_PAGER,
         ARG_FORCE,
         ARG_NO_ASK_PASSWORD,
+        ARG_ELF,
+        ARG_TIMESTAMPS,
+        ARG_LOG,
+        ARG_EOL,
+        ARG_RAW,
+        ARG_RESET,
+        ARG_NO_RESET,
+        ARG_BOOTLOADER,
 };
 
 /* Which options a command takes; global ones every command takes. */
@@ -48,6 +57,15 @@ enum {
         OPT_JOB      = OPT_PORT | OPT_NO_TRUST | OPT_BAUD | OPT_CHIP | OPT_BEFORE | OPT_AFTER | OPT_QUIET | OPT_ENV,
         /* Not an option: the command's --baud is the console's (monitor). */
         OPT_CONSOLE  = 1u << 11,
+        OPT_ELF      = 1u << 12,
+        OPT_TIMESTAMPS = 1u << 13,
+        OPT_LOG      = 1u << 14,
+        OPT_EOL      = 1u << 15,
+        OPT_RAW      = 1u << 16,
+        OPT_RESET    = 1u << 17,
+        OPT_BOOTLOADER = 1u << 18,
+        /* How the monitor shows and sends: monitor, and deploy --monitor. */
+        OPT_SHOW     = OPT_WRITE | OPT_ELF | OPT_TIMESTAMPS | OPT_LOG | OPT_EOL | OPT_RAW,
 };
 
 /* Help stays short: the details, the exit status and the JSON schema are in
@@ -84,15 +102,30 @@ static const struct {
         { OPT_MONITOR,  "monitor",  "      --monitor          Then show the device's output from its first boot byte\n" },
         { OPT_WRITE,    "write",    "      --write            Send standard input to the device even when it is not\n"
                                     "                         a terminal\n" },
+        { OPT_ELF,      "elf",      "      --elf=FILE         Decode crash backtraces with this ELF (deploy --monitor:\n"
+                                    "                         the build's own)\n" },
+        { OPT_TIMESTAMPS, "timestamps", "      --timestamps       Each line of output stamped with the time it came\n" },
+        { OPT_LOG,      "log",      "      --log=FILE         Append what is shown to FILE too\n" },
+        { OPT_EOL,      "eol",      "      --eol=CR|LF|CRLF   What Enter sends (default: as typed)\n" },
+        { OPT_RAW,      "raw",      "      --raw              Bytes as they come, both ways: no stamps, decoding or --eol\n" },
+        { OPT_RESET,    "no-reset", "      --no-reset         Do not reset the board on start (--reset: do, the default)\n" },
+        { OPT_BOOTLOADER, "bootloader", "      --bootloader       Into the ROM's download mode, not the application\n" },
 };
 
 static void print_job_options(unsigned mask) {
-        if (!(mask & (OPT_JOB | OPT_FORCE | OPT_MONITOR | OPT_WRITE)))
+        if (!(mask & (OPT_JOB | OPT_FORCE | OPT_MONITOR | OPT_SHOW | OPT_RESET | OPT_BOOTLOADER)))
                 return;
         printf("Options:\n");
         for (size_t i = 0; i < ELEMENTSOF(job_options); i++) {
                 if (!(mask & job_options[i].bit))
                         continue;
+                /* deploy keeps its help short: monitor's own lists them. */
+                if ((mask & OPT_MONITOR) && (job_options[i].bit & OPT_SHOW & ~OPT_WRITE)) {
+                        if (job_options[i].bit == OPT_ELF)
+                                fputs("      --elf --timestamps --log --eol --raw: with --monitor, as for monitor\n",
+                                      stdout);
+                        continue;
+                }
                 if (job_options[i].bit == OPT_BAUD && (mask & OPT_CONSOLE))
                         fputs("  -b, --baud=BAUD        The console's baud rate (default: 115200)\n", stdout);
                 else
@@ -121,7 +154,7 @@ static const Verb verbs[] = {
           "List attached serial devices",
           "Lists the serial devices the service sees, the chip last detected on each,\n"
           "whether it is trusted, and who has the port.\n" },
-        { "deploy", 1, 1 + 128, OPT_JOB | OPT_FORCE | OPT_MONITOR | OPT_WRITE, verb_deploy,
+        { "deploy", 1, 1 + 128, OPT_JOB | OPT_FORCE | OPT_MONITOR | OPT_SHOW, verb_deploy,
           "deploy [OPTIONS] [SOURCE...]",
           "Write an image, skipping what the device already holds",
           "Writes only what differs; nothing at all when the device is trusted to\n"
@@ -136,11 +169,18 @@ static const Verb verbs[] = {
           "Show or forget the image a device is trusted to hold",
           "show: whether the device is trusted to hold an image, and why trust was\n"
           "last lost. forget: drop that trust, so the next deploy checks the device.\n" },
-        { "monitor", 1, 2, OPT_PORT | OPT_BAUD | OPT_WRITE | OPT_CONSOLE, verb_monitor,
+        { "monitor", 1, 2, OPT_PORT | OPT_BAUD | OPT_SHOW | OPT_RESET | OPT_CONSOLE, verb_monitor,
           "monitor [OPTIONS] [PORT]",
           "Show a device's serial output (and type to it)",
           "A serial monitor through the service: a deploy pauses it and it resumes\n"
-          "for the new firmware's first boot byte. On a terminal, Ctrl-] quits.\n" },
+          "for the new firmware's first boot byte. The board is reset on start. On a\n"
+          "terminal, Ctrl-] quits; Ctrl-T Ctrl-R resets, Ctrl-T Ctrl-P resets into the\n"
+          "bootloader, Ctrl-T Ctrl-H lists the keys.\n" },
+        { "reset", 1, 2, OPT_PORT | OPT_BOOTLOADER, verb_reset,
+          "reset [--bootloader] [PORT]",
+          "Reset a board into its application (or its bootloader)",
+          "Resets the chip as esptool's hard reset does (EN pulsed low), or with\n"
+          "--bootloader into the ROM's download mode. Monitors keep listening.\n" },
 };
 
 static const Verb *verb_find(const char *name) {
@@ -233,6 +273,14 @@ int main(int argc, char **argv) {
                 { "monitor",  no_argument,       NULL, ARG_MONITOR },
                 { "write",    no_argument,       NULL, ARG_WRITE },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
+                { "elf",      required_argument, NULL, ARG_ELF },
+                { "timestamps", no_argument,     NULL, ARG_TIMESTAMPS },
+                { "log",      required_argument, NULL, ARG_LOG },
+                { "eol",      required_argument, NULL, ARG_EOL },
+                { "raw",      no_argument,       NULL, ARG_RAW },
+                { "reset",    no_argument,       NULL, ARG_RESET },
+                { "no-reset", no_argument,       NULL, ARG_NO_RESET },
+                { "bootloader", no_argument,     NULL, ARG_BOOTLOADER },
                 {}
         };
         _cleanup_(ctl_done) Ctl c = { .trust = -1, .ask_password = true };
@@ -318,6 +366,42 @@ int main(int argc, char **argv) {
                 case ARG_NO_ASK_PASSWORD:
                         c.ask_password = false;
                         break;
+                case ARG_ELF:
+                        c.elf = optarg;
+                        seen |= OPT_ELF;
+                        break;
+                case ARG_TIMESTAMPS:
+                        c.timestamps = true;
+                        seen |= OPT_TIMESTAMPS;
+                        break;
+                case ARG_LOG:
+                        c.log_path = optarg;
+                        seen |= OPT_LOG;
+                        break;
+                case ARG_EOL:
+                        if (strcasecmp(optarg, "CR") == 0)
+                                c.eol = CTL_EOL_CR;
+                        else if (strcasecmp(optarg, "LF") == 0)
+                                c.eol = CTL_EOL_LF;
+                        else if (strcasecmp(optarg, "CRLF") == 0)
+                                c.eol = CTL_EOL_CRLF;
+                        else
+                                return usage_error(&c, "Invalid --eol '%s' (expected CR, LF or CRLF)", optarg);
+                        seen |= OPT_EOL;
+                        break;
+                case ARG_RAW:
+                        c.raw = true;
+                        seen |= OPT_RAW;
+                        break;
+                case ARG_RESET:
+                case ARG_NO_RESET:
+                        c.no_reset = opt == ARG_NO_RESET;
+                        seen |= OPT_RESET;
+                        break;
+                case ARG_BOOTLOADER:
+                        c.bootloader = true;
+                        seen |= OPT_BOOTLOADER;
+                        break;
                 case ':':
                         return usage_error(&c, "Option '%s' needs an argument", argv[optind - 1]);
                 default:
@@ -332,7 +416,7 @@ int main(int argc, char **argv) {
                         help_main();
                         return CTL_EXIT_SUCCESS;
                 }
-                return usage_error(&c, "Missing command (devices, deploy, verify, trust, monitor)");
+                return usage_error(&c, "Missing command (devices, deploy, verify, trust, monitor, reset)");
         }
 
         if (streq(argv[optind], "help")) {
@@ -359,6 +443,8 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < ELEMENTSOF(job_options); i++)
                 if (seen & ~v->options & job_options[i].bit)
                         return usage_error(&c, "%s does not take --%s", v->name, job_options[i].name);
+        if (c.raw && (seen & (OPT_TIMESTAMPS | OPT_EOL | OPT_ELF)))
+                return usage_error(&c, "--raw shows bytes as they come: it excludes --timestamps, --eol and --elf");
         if (c.address && c.host)
                 return usage_error(&c, "--address and --host exclude each other");
 

@@ -33,6 +33,29 @@
 typedef struct PortMonitor PortMonitor;
 typedef struct MonitorClient MonitorClient;
 
+/* A reset as line states, each held for a while (esptool's sequences). */
+typedef struct ResetStep {
+        bool dtr, rts;
+        usec_t hold;
+} ResetStep;
+
+/* HardReset: EN pulsed low through RTS, IO0 released. */
+static const ResetStep reset_app[] = {
+        { false, true, RESET_HOLD_USEC }, { false, false, 0 },
+};
+static const ResetStep reset_app_usb_jtag[] = {
+        { false, true, RESET_HOLD_USB_JTAG_USEC }, { false, false, 0 },
+};
+/* ClassicReset: EN low, then IO0 low while EN rises, then IO0 released. */
+static const ResetStep reset_bootloader[] = {
+        { false, true, 100 * USEC_PER_MSEC }, { true, false, 50 * USEC_PER_MSEC }, { false, false, 0 },
+};
+/* USBJTAGSerialReset: the peripheral reads the lines itself, through (1,1). */
+static const ResetStep reset_bootloader_usb_jtag[] = {
+        { false, false, 100 * USEC_PER_MSEC }, { true, false, 100 * USEC_PER_MSEC }, { true, true, 0 },
+        { false, true, 100 * USEC_PER_MSEC }, { false, false, 0 },
+};
+
 typedef enum PortState {
         PORT_OPEN,          /* reading */
         PORT_RESETTING,     /* reading, EN held low until the timer */
@@ -62,7 +85,9 @@ struct PortMonitor {
         Transport *transport;
         int fd;
         sd_event_source *io, *timer;
-        MonitorClient *clients;
+        const ResetStep *reset_steps;   /* PORT_RESETTING: the sequence, and where it is */
+        size_t n_reset_steps, reset_step;
+        MonitorClient *clients;         /* none: opened for a Reset alone, closed after it */
         PortMonitor *next;
 };
 
@@ -280,18 +305,10 @@ static int on_port_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
-static int port_open(PortMonitor *pm) {
+/* Reads t from now on (takes it, also on failure). */
+static int port_adopt(PortMonitor *pm, Transport *t) {
         PortMonitorSet *s = pm->set;
-        Transport *t = NULL;
         int r, fd, flags;
-
-        if (s->cb.own_open_begin)
-                s->cb.own_open_begin(pm->node, s->userdata);
-        r = transport_serial_open(pm->node, pm->baud, &t);
-        if (s->cb.own_open_end)
-                s->cb.own_open_end(pm->node, s->userdata);
-        if (r < 0)
-                return r;
 
         fd = transport_serial_fd(t);
         flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
@@ -312,33 +329,70 @@ static int port_open(PortMonitor *pm) {
         return 0;
 }
 
-static int on_reset_done(sd_event_source *s, uint64_t usec, void *userdata) {
+static int port_open(PortMonitor *pm) {
+        PortMonitorSet *s = pm->set;
+        Transport *t = NULL;
+        int r;
+
+        if (s->cb.own_open_begin)
+                s->cb.own_open_begin(pm->node, s->userdata);
+        r = transport_serial_open(pm->node, pm->baud, &t);
+        if (s->cb.own_open_end)
+                s->cb.own_open_end(pm->node, s->userdata);
+        if (r < 0)
+                return r;
+        return port_adopt(pm, t);
+}
+
+/* The next line state of the reset; the last one ends it. */
+static int on_reset_step(sd_event_source *source, uint64_t usec, void *userdata) {
         PortMonitor *pm = userdata;
+        const ResetStep *step;
         int r;
 
         pm->timer = sd_event_source_disable_unref(pm->timer);
-        /* EN rises: the chip boots, and we are listening. */
-        r = transport_set_signals(pm->transport, false, false);
-        if (r < 0)
-                log_warning_errno(r, "%s: cannot release the reset line: %m", pm->node);
+        for (;;) {
+                step = &pm->reset_steps[pm->reset_step++];
+                r = transport_set_signals(pm->transport, step->dtr, step->rts);
+                if (r < 0) {
+                        log_warning_errno(r, "%s: cannot set the reset lines: %m", pm->node);
+                        break;
+                }
+                if (pm->reset_step >= pm->n_reset_steps)
+                        break;
+                if (step->hold > 0) {
+                        r = sd_event_add_time_relative(pm->set->event, &pm->timer, CLOCK_MONOTONIC, step->hold,
+                                                       0, on_reset_step, pm);
+                        if (r >= 0)
+                                return 0;
+                        log_warning_errno(r, "%s: cannot time the reset: %m", pm->node);
+                        (void) transport_set_signals(pm->transport, false, false);
+                        break;
+                }
+        }
+        /* The chip runs, and we were listening from its first byte. */
         pm->state = PORT_OPEN;
+        pm->reset_steps = NULL;
+        if (!pm->clients)
+                port_monitor_free(pm);
         return 0;
 }
 
-/* esptool's hard reset, with the port already open at the monitors' baud. */
-static void port_reset_chip(PortMonitor *pm) {
-        usec_t hold = pm->kind == DEVICE_KIND_USB_SERIAL_JTAG ? RESET_HOLD_USB_JTAG_USEC : RESET_HOLD_USEC;
-        int r;
+/* A reset with the port open at the monitors' baud (esptool's sequences, with
+ * timers instead of sleeps): into the application, or into the bootloader. */
+static int port_reset_start(PortMonitor *pm, bool bootloader) {
+        bool usb = pm->kind == DEVICE_KIND_USB_SERIAL_JTAG;
 
-        r = transport_set_signals(pm->transport, false, true);
-        if (r >= 0)
-                r = sd_event_add_time_relative(pm->set->event, &pm->timer, CLOCK_MONOTONIC, hold, 0,
-                                               on_reset_done, pm);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot reset the chip for its monitors: %m", pm->node);
-                return;
+        if (bootloader) {
+                pm->reset_steps = usb ? reset_bootloader_usb_jtag : reset_bootloader;
+                pm->n_reset_steps = usb ? ELEMENTSOF(reset_bootloader_usb_jtag) : ELEMENTSOF(reset_bootloader);
+        } else {
+                pm->reset_steps = usb ? reset_app_usb_jtag : reset_app;
+                pm->n_reset_steps = usb ? ELEMENTSOF(reset_app_usb_jtag) : ELEMENTSOF(reset_app);
         }
+        pm->reset_step = 0;
         pm->state = PORT_RESETTING;
+        return on_reset_step(NULL, 0, pm);
 }
 
 static void port_monitor_free(PortMonitor *pm) {
@@ -560,6 +614,11 @@ void port_monitor_pause(PortMonitorSet *s, const char *node) {
         pm = set_find_node(s, node);
         if (!pm || (pm->state != PORT_OPEN && pm->state != PORT_RESETTING))
                 return;
+        if (!pm->clients) {
+                /* Opened for a Reset alone: the job has the port now. */
+                port_monitor_free(pm);
+                return;
+        }
         port_close(pm);
         pm->state = PORT_PAUSED;
         port_notice(pm, "paused: a job has the port");
@@ -567,16 +626,37 @@ void port_monitor_pause(PortMonitorSet *s, const char *node) {
                 s->cb.paused(pm->node, s->userdata);
 }
 
-void port_monitor_resume(PortMonitorSet *s, const char *node, bool reset_chip) {
+/* A chip held in reset on a port nobody monitors: let it run. */
+static void release_held(Transport *held) {
+        int r;
+
+        if (!held)
+                return;
+        r = transport_set_signals(held, false, false);
+        if (r < 0)
+                log_warning_errno(r, "cannot release the chip's reset line: %m");
+        transport_free(held);
+}
+
+void port_monitor_resume(PortMonitorSet *s, const char *node, Transport *held) {
         PortMonitor *pm;
         int r;
 
-        if (!s || !node)
+        pm = s && node ? set_find_node(s, node) : NULL;
+        if (!pm || pm->state != PORT_PAUSED) {
+                release_held(held);
                 return;
-        pm = set_find_node(s, node);
-        if (!pm || pm->state != PORT_PAUSED)
-                return;
-        r = port_open(pm);
+        }
+        if (held) {
+                /* The job's port, the chip still in reset: listen at the
+                 * monitors' rate, then let the chip boot. One boot, heard whole. */
+                r = transport_set_baud(held, pm->baud);
+                if (r >= 0)
+                        r = port_adopt(pm, held);
+                else
+                        transport_free(held);
+        } else
+                r = port_open(pm);
         if (r < 0) {
                 /* A USB-OTG board re-enumerating after the job's reset, most likely. */
                 log_info_errno(r, "%s: cannot reopen for its monitors: %m", pm->node);
@@ -587,8 +667,43 @@ void port_monitor_resume(PortMonitorSet *s, const char *node, bool reset_chip) {
         port_notice(pm, "resumed at %u baud", pm->baud);
         if (s->cb.resumed)
                 s->cb.resumed(pm->node, s->userdata);
-        if (reset_chip)
-                port_reset_chip(pm);
+        if (held) {
+                r = transport_set_signals(pm->transport, false, false);
+                if (r < 0)
+                        log_warning_errno(r, "%s: cannot release the chip's reset line: %m", pm->node);
+        }
+}
+
+int port_monitor_reset(PortMonitorSet *s, const DeviceInfo *d, bool bootloader, bool job_running) {
+        PortMonitor *pm;
+        int r;
+
+        if (!s || !d || !d->identity || !d->node)
+                return -EINVAL;
+        if (job_running)
+                return -EBUSY;
+        pm = set_find_identity(s, d->identity);
+        if (pm) {
+                /* Paused for a job, or waiting for the device. A reset that runs
+                 * gives way to the new one, as a second press of the button would. */
+                if (pm->state == PORT_WAITING)
+                        return -ENODEV;
+                if (pm->state != PORT_OPEN && pm->state != PORT_RESETTING)
+                        return -EBUSY;
+                pm->timer = sd_event_source_disable_unref(pm->timer);
+                return port_reset_start(pm, bootloader);
+        }
+        /* No monitors: the port is opened for the reset alone. */
+        r = port_monitor_new(s, d, PORT_MONITOR_RESET_BAUD, &pm);
+        if (r < 0)
+                return r;
+        r = port_open(pm);
+        if (r < 0) {
+                port_monitor_free(pm);
+                return r;
+        }
+        log_info("%s: reset into the %s.", pm->node, bootloader ? "bootloader" : "application");
+        return port_reset_start(pm, bootloader);
 }
 
 void port_monitor_device_removed(PortMonitorSet *s, const DeviceInfo *d) {

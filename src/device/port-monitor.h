@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "device-enum.h"
+#include "transport.h"
 
 /* Per client, besides what its socket holds. */
 #define PORT_MONITOR_CLIENT_BUFFER (16u * 1024u)
@@ -49,10 +50,20 @@ bool port_monitor_set_monitors(PortMonitorSet *s, const char *node);
 
 /* A job is about to open node: read what is pending, close, tell the clients. */
 void port_monitor_pause(PortMonitorSet *s, const char *node);
-/* The job is over: reopen at the monitors' baud; reset_chip: pulse EN (as a
- * hard reset does) with the port open, so the boot output arrives from its
- * first byte. */
-void port_monitor_resume(PortMonitorSet *s, const char *node, bool reset_chip);
+/* The job is over: reopen at the monitors' baud. held (taken): the job's
+ * port, still open with the chip held in reset (job_take_reset_port()): the
+ * monitors read it from now on and then release EN, so they hear the one boot
+ * from its first byte; with no monitors, EN is released and the port closed. */
+void port_monitor_resume(PortMonitorSet *s, const char *node, Transport *held);
+
+/* Resets the chip of d, into its application or (bootloader) into the ROM's
+ * download mode, with esptool's line sequences. Monitors keep listening, so
+ * they get the boot output from its first byte; an unmonitored port is opened
+ * for the reset alone; a reset that runs gives way. -EBUSY while a job holds the port,
+ * -ENODEV while a monitored device is away; port opening errors. */
+int port_monitor_reset(PortMonitorSet *s, const DeviceInfo *d, bool bootloader, bool job_running);
+/* The rate an unmonitored port is opened at for a reset (nothing is read). */
+#define PORT_MONITOR_RESET_BAUD 115200u
 
 /* udev edges: a monitored device that leaves waits PORT_MONITOR_RETURN_USEC for
  * the same identity to come back (on whatever node), else its monitors end. */

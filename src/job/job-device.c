@@ -660,7 +660,9 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                         return -ECANCELED;
                 job_progress(j, JOB_PHASE_RESET, 0, 0);
                 started = now_usec();
-                r = esp_loader_hard_reset(l);
+                /* Released by whoever takes the port next (job_take_reset_port()). */
+                r = esp_loader_hold_reset(l);
+                j->reset_held = r >= 0;
                 j->stats.reset_usec = now_usec() - started;
                 /* The flash is written and proven; a reset that fails (a USB-OTG
                  * board already gone to re-enumerate) does not undo that. */
@@ -705,6 +707,24 @@ static int job_link_fallback(Job *j, Transport *t, EspLoader **l, int failure) {
         if (r < 0)
                 return r;
         return job_session(j, *l, t);
+}
+
+/* A failed or cancelled job does not leave the chip in download mode: it is
+ * reset into whatever application its flash holds (esptool's hard reset),
+ * or the job's message says that it could not be. */
+static void job_reset_after_failure(Job *j, EspLoader *l) {
+        usec_t started = now_usec();
+        int r;
+
+        r = esp_loader_hold_reset(l);
+        j->reset_held = r >= 0;
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot reset the board after the failed job: %m", ESC(j->port));
+                j->reset_failed = true;
+                return;
+        }
+        /* The monitors resume as after a successful job's reset. */
+        j->stats.reset_usec = MAX(now_usec() - started, (usec_t) 1);
 }
 
 static void job_publish_transport(Job *j, Transport *t, bool *ret_cancelled) {
@@ -758,6 +778,8 @@ int job_run_device(Job *j) {
                         r = job_session(j, l, t);
                 if (r < 0 && l && job_link_fallback_wanted(j, l, r))
                         r = job_link_fallback(j, t, &l, r);
+                if (r < 0 && l && j->options.reset_after)
+                        job_reset_after_failure(j, l);
                 if (l)
                         job_take_loader_stats(j, l);
                 l = esp_loader_free(l);
@@ -767,6 +789,10 @@ int job_run_device(Job *j) {
         j->stats.bytes_received = t->bytes_received;
 
         job_publish_transport(j, NULL, &cancelled);
-        transport_free(t);
+        if (j->reset_held) {
+                /* Closing would release EN (HUPCL) with nobody listening. */
+                j->held_port = t;
+        } else
+                transport_free(t);
         return r;
 }

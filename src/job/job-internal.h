@@ -74,6 +74,10 @@ struct Job {
         JobOutcome skip_outcome;
         bool cancelled;
         Transport *transport;    /* while open, for job_cancel() to interrupt */
+        /* After the job: the port, still open, with the chip held in reset
+         * (job_take_reset_port()). */
+        Transport *held_port;
+        bool reset_held;
         JobPhase phase;
         JobMessage queue[JOB_QUEUE_MAX];
         size_t n_queued;
@@ -82,6 +86,7 @@ struct Job {
          * (the mutex and pthread_join() order the accesses). */
         int error;
         char error_message[JOB_ERROR_MESSAGE_MAX];
+        bool reset_failed;              /* the board could not be reset after a failure */
         JobOutcome outcome;
         JobRegionResult *results;
         size_t n_results;

@@ -237,6 +237,12 @@ static void *job_worker(void *userdata) {
                 (void) snprintf(j->error_message, sizeof(j->error_message), "cancelled");
         else if (r < 0)
                 (void) job_fail(j, r, "%s failed", job_kind_to_string(j->kind));
+        if (r < 0 && j->reset_failed) {
+                size_t n = strlen(j->error_message);
+
+                (void) snprintf(j->error_message + n, sizeof(j->error_message) - n,
+                                "; the board could not be reset into its application");
+        }
         j->error = MIN(r, 0);
         if (r < 0)
                 log_debug("%s: job failed: %s", ESC(j->port), ESC(j->error_message));
@@ -297,6 +303,10 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
         return 0;
 }
 
+Transport *job_take_reset_port(Job *j) {
+        return j ? TAKE_PTR(j->held_port) : NULL;
+}
+
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
@@ -306,6 +316,10 @@ Job *job_free(Job *j) {
                 pthread_join(j->thread, NULL);
         }
 
+        if (j->held_port) {
+                (void) transport_set_signals(j->held_port, false, false);
+                transport_free(j->held_port);
+        }
         pthread_cond_destroy(&j->cond);
         pthread_mutex_destroy(&j->mutex);
         safe_close(j->event_fd);

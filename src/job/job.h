@@ -140,6 +140,11 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
             const JobCallbacks *cb, void *userdata, Job **ret);
 /* Cancels and joins a running worker first. */
 Job *job_free(Job *j);
+/* After the job (on the main thread): the port the job reset the chip on,
+ * still open with EN held low, or NULL. The caller releases EN (its monitors
+ * listening first, so the boot is heard from its first byte: one boot per
+ * job) and frees it. A port nobody takes is released by job_free(). */
+Transport *job_take_reset_port(Job *j);
 static inline void job_freep(Job **j) {
         if (*j)
                 *j = job_free(*j);

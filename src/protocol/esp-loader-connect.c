@@ -389,6 +389,18 @@ int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) 
 
 /* ---- leaving -------------------------------------------------------------------- */
 
+int esp_loader_hold_reset(EspLoader *l) {
+        if (!l)
+                return -EINVAL;
+        STEP(loader_set_lines(l, false, true));
+        sleep_usec(l->usb_jtag ? 200 * USEC_PER_MSEC : 100 * USEC_PER_MSEC);
+        /* Whatever answers next is the application, not this loader. */
+        l->stub = false;
+        l->status_len = ESP_ROM_STATUS_LEN;
+        loader_discard_input_state(l);
+        return 0;
+}
+
 int esp_loader_hard_reset(EspLoader *l) {
         usec_t hold;
 

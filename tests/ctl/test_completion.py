@@ -48,9 +48,10 @@ class Completion(unittest.TestCase):
         return sorted(x for x in p.stdout.splitlines() if x)
 
     def test_commands(self):
-        self.assertEqual(self.complete("fbuildctl "), ["deploy", "devices", "help", "monitor", "trust", "verify"])
+        self.assertEqual(self.complete("fbuildctl "),
+                         ["deploy", "devices", "help", "monitor", "reset", "trust", "verify"])
         self.assertEqual(self.complete("fbuildctl --json de"), ["deploy", "devices"])
-        self.assertEqual(self.complete("fbuildctl help "), ["deploy", "devices", "monitor", "trust", "verify"])
+        self.assertEqual(self.complete("fbuildctl help "), ["deploy", "devices", "monitor", "reset", "trust", "verify"])
         self.assertEqual(self.complete("fbuildctl trust "), ["forget", "show"])
 
     def test_options(self):
@@ -107,6 +108,17 @@ class Completion(unittest.TestCase):
         self.assertNotIn("--force", self.complete("fbuildctl verify --"))
         self.assertEqual(self.complete("fbuildctl --json=p"), ["pretty"])
         self.assertEqual(self.complete("fbuildctl devices --json="), ["off", "pretty", "short"])
+
+    def test_monitor_options(self):
+        # Issue 15's monitor: its options, their values, and reset.
+        monitor = self.complete("fbuildctl monitor --")
+        for opt in ("--no-reset", "--elf", "--timestamps", "--log", "--eol", "--raw"):
+            self.assertIn(opt, monitor)
+        self.assertEqual(self.complete("fbuildctl monitor --eol "), ["CR", "CRLF", "LF"])
+        reset = self.complete("fbuildctl reset --")
+        self.assertIn("--bootloader", reset)
+        self.assertIn("--port", reset)
+        self.assertNotIn("--bootloader", monitor)
 
 
 @unittest.skipUnless(os.path.exists(BASH_COMPLETION), "bash-completion is not installed")

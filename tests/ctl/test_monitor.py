@@ -108,6 +108,17 @@ class MonitorCase(ctlharness.CtlTestCase):
                 return hits[-1] if hits else b""
             time.sleep(0.05)
 
+    def wait_start_boot(self, proc, resets_before, app):
+        """The monitor resets the board on start (as espflash): waits for that
+        reset and for the whole boot after it, up to app, in proc's output."""
+        deadline = time.monotonic() + 30
+        while self.resets() <= resets_before or self.dev.sim.stats()["state"] != "app":
+            self.assertLess(time.monotonic(), deadline, "the monitor did not reset the board on start")
+            time.sleep(0.02)
+        sent = self.sent_since_last_reset(until=app, after=resets_before)
+        self.assertIn(app, sent)
+        self.wait_for(proc, proc.out_file, re.escape(sent[:sent.index(app) + len(app)]))
+
     def assertBootFromFirstByte(self, stream, app):
         """The stream after its last resumed notice is exactly what the chip sent
         since its last reset, at least up to the new app's line."""
@@ -127,9 +138,10 @@ class Monitor(MonitorCase):
         self.start(trust_default=True)
         img = self.image(chip="esp32", app_seed=71)
         self.ctl("-q", "deploy", *self.pairs(img), expect=EXIT_SUCCESS)
+        resets = self.resets()
         proc = self.popen("monitor", "--port", self.dev.node)
         self.wait_for(proc, proc.err_file, rb"Monitoring /dev/\S+ at 115200 baud")
-        self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
+        self.wait_start_boot(proc, resets, self.app_of(img))
         # The reset button, pressed while monitored: EN low, then released.
         resets = self.resets()
         self.dev.sim.signals(False, True)

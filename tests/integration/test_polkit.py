@@ -232,12 +232,14 @@ class NoSystemBus(harness.ServiceTestCase):
         svc = self.start_service("socket")
         before = dev.sim.stats()
         for method, args in (("ForgetTrust", (dev.node,)), ("Cancel", (dev.node,)),
+                             ("Reset", (dev.node, "false")),
                              ("Verify", (dev.node, "[(uint64 65536, <'/etc/hostname'>)]", NO_OPTS))):
             with self.assertRaises(CallError) as cm:
                 harness.Gdbus(svc.endpoint, user="nobody").call(method, *args)
             self.assertEqual(cm.exception.name, DENIED, cm.exception.message)
             self.assertIn("no system bus", cm.exception.message)
         self.assertEqual(dev.sim.stats()["commands"], before["commands"])
+        self.assertEqual(dev.sim.stats()["resets"], before["resets"], "Reset refused: the board untouched")
         harness.Gdbus(svc.endpoint).call("ForgetTrust", dev.node)
         self.assertIn(dev.node, harness.Gdbus(svc.endpoint, user="nobody").call("ListDevices"))
 

@@ -4,6 +4,7 @@
  * on reset release the strapping is latched and the chip prints its ROM
  * banner and either waits for download or boots the application from flash,
  * which then reports its image's SHA-256 every --app-interval. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -433,4 +434,39 @@ nsec_t sim_boot_next_timer(const Sim *s) {
         if (s->state == SIM_STATE_APP)
                 t = MIN(t, s->app_next_line);
         return t;
+}
+
+/* ---- a crash on request ------------------------------------------------------------------- */
+
+/* What ESP-IDF 5.1's panic handler prints, for a monitor's crash decoder:
+ * Xtensa chips end with "Backtrace: PC:SP …", RISC-V chips dump MEPC and RA.
+ * The application goes on printing afterwards (a real one reboots; the
+ * addresses, not the reboot, are what the decoder is tested on). */
+int sim_boot_panic(Sim *s, const uint32_t *pcs, size_t n, nsec_t now) {
+        Text t = {};
+
+        if (s->state != SIM_STATE_APP)
+                return -EAGAIN;
+        if (n == 0)
+                return -EINVAL;
+        text_add(&t, "Guru Meditation Error: Core  0 panic'ed (%s). Exception was unhandled.\r\n\r\n",
+                 s->chip->id == SIM_CHIP_ESP32C3 ? "Illegal instruction" : "IllegalInstruction");
+        text_add(&t, "Core  0 register dump:\r\n");
+        if (s->chip->id == SIM_CHIP_ESP32C3) {
+                text_add(&t, "MEPC    : 0x%08" PRIx32 "  RA      : 0x%08" PRIx32
+                             "  SP      : 0x3fc8f9a0  GP      : 0x3fc8a600  \r\n",
+                         pcs[0], n > 1 ? pcs[1] : 0);
+                text_add(&t, "MHARTID : 0x00000000  \r\n\r\n");
+        } else {
+                text_add(&t, "PC      : 0x%08" PRIx32 "  PS      : 0x00060730  A0      : 0x800d1234"
+                             "  A1      : 0x3ffb1230  \r\n\r\n", pcs[0]);
+                text_add(&t, "Backtrace:");
+                for (size_t i = 0; i < n; i++)
+                        text_add(&t, " 0x%08" PRIx32 ":0x%08" PRIx32, pcs[i], (uint32_t) (0x3ffb1230 + 0x20 * i));
+                text_add(&t, "\r\n\r\n");
+        }
+        text_add(&t, "ELF file SHA256: %.16s\r\n\r\n", s->app_sha256);
+        (void) text_emit(s, &t, now);
+        sim_log_event(s->log, now, "panic", "\"pc\":%" PRIu32, pcs[0]);
+        return 0;
 }

@@ -249,6 +249,32 @@ void sim_control_execute(Sim *s, char *line, char *reply, size_t reply_size, nse
                         return;
                 }
                 sim_serial_vanish(s, now);
+        } else if (strcmp(cmd, "panic") == 0) {
+                /* panic PC [PC…]: the running app crashes there (sim_boot_panic). */
+                uint32_t pcs[3];
+                char *args[3] = { a1, a2, extra }, *end;
+                size_t n = 0;
+
+                for (; n < ELEMENTSOF(args) && args[n]; n++) {
+                        unsigned long v;
+
+                        errno = 0;
+                        v = strtoul(args[n], &end, 0);
+                        if (errno != 0 || *end || end == args[n] || v > UINT32_MAX) {
+                                snprintf(reply, reply_size, "err usage: panic PC [PC [PC]]");
+                                return;
+                        }
+                        pcs[n] = (uint32_t) v;
+                }
+                int k = sim_boot_panic(s, pcs, n, now);
+                if (k == -EAGAIN) {
+                        snprintf(reply, reply_size, "err no application runs");
+                        return;
+                }
+                if (k < 0) {
+                        snprintf(reply, reply_size, "err usage: panic PC [PC [PC]]");
+                        return;
+                }
         } else if (strcmp(cmd, "stats") == 0) {
                 char json[1024];
 
@@ -260,7 +286,7 @@ void sim_control_execute(Sim *s, char *line, char *reply, size_t reply_size, nse
         } else if (strcmp(cmd, "help") == 0) {
                 snprintf(reply, reply_size,
                          "ok signals DTR RTS | dtr 0|1 | rts 0|1 | external-write OFFSET HEX | "
-                         "fault SPEC | vanish | stats | quit | help");
+                         "fault SPEC | vanish | panic PC [PC [PC]] | stats | quit | help");
                 return;
         } else {
                 snprintf(reply, reply_size, "err unknown command: %.64s", cmd);

@@ -138,3 +138,6 @@ void sim_boot_run_timers(Sim *s, nsec_t now);
 nsec_t sim_boot_next_timer(const Sim *s);
 /* Chip reset: everything in flight is lost, the loader starts over. */
 void sim_boot_enter_reset(Sim *s, nsec_t now);
+/* Prints an ESP-IDF panic for the program counters pcs (the first is the
+ * faulting one): 0, -EAGAIN when no application runs, -EINVAL. */
+int sim_boot_panic(Sim *s, const uint32_t *pcs, size_t n, nsec_t now);

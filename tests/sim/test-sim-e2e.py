@@ -465,6 +465,7 @@ def test_boot_model_uart(binary, work, flash):
     # IO0 low, then release.
     check(sim.control("signals 0 1") == "ok", "signals answers ok")
     check(sim.stats()["state"] == "reset", "RTS alone holds the chip in reset")
+    check(sim.control("panic 0x400d1234") == "err no application runs", "no panic without an application")
     sim.drain()     # what the app printed before the reset
     sim.control("signals 1 0")
     time.sleep(0.05)
@@ -503,6 +504,13 @@ def test_boot_model_uart(binary, work, flash):
     st = sim.stats()
     check(st["state"] == "app" and st["app_sha256"] == want, "stats shows app state and sha256")
     check(st["boots"] >= 4, f"boots counted: {st['boots']}")
+
+    # A crash on request (issue 15's decoder tests): ESP-IDF's Xtensa backtrace.
+    check(sim.control("panic 0x400d1234 0x400d5678") == "ok", "panic answers ok in the app")
+    text = sim.read_until(b"\r\n\r\nELF file SHA256: ")
+    check(text is not None and b"Guru Meditation Error: Core  0 panic'ed" in text and
+          b"Backtrace: 0x400d1234:0x3ffb1230 0x400d5678:0x3ffb1250\r\n" in text, f"Xtensa panic: {text!r}")
+    check(sim.control("panic nope").startswith("err"), "panic refuses a bad address")
 
     # What the monitor received is exactly what the log says the chip sent.
     sim.drain(0.1)
@@ -571,6 +579,10 @@ def test_boot_model_usb_jtag(binary, work):
     sim.control("rts 1")
     sim.control("rts 0")
     check(sim.read_until(b"app running sha256=") is not None, "hard reset over USB-Serial-JTAG boots the app")
+    # A crash on request: ESP-IDF's RISC-V register dump, MEPC and RA.
+    check(sim.control("panic 0x42000010 0x42000020") == "ok", "panic answers ok in the app")
+    text = sim.read_until(b"MHARTID")
+    check(text is not None and b"MEPC    : 0x42000010  RA      : 0x42000020" in text, f"RISC-V panic: {text!r}")
     sim.stop()
 
 

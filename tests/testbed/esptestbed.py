@@ -346,6 +346,10 @@ class Sim:
     def vanish(self):
         self.command("vanish")
 
+    def panic(self, *pcs):
+        """The running application crashes with these program counters."""
+        self.command("panic " + " ".join(f"{pc:#x}" for pc in pcs))
+
     def events(self):
         """The sim's JSON-lines event log, parsed."""
         try:

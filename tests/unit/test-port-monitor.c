@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "port-monitor.h"
+#include "transport-serial.h"
 #include "serial-bed.h"
 #include "time-util.h"
 
@@ -226,8 +227,9 @@ int main(void) {
                 assert(poll(&p, 1, 0) == 0);
         }
 
-        /* A job takes the port: notice and callback; it gives the port back
-         * with a hard reset, and the boot output follows the resume notice. */
+        /* A job takes the port: notice and callback; it hands its port back
+         * still open with the chip held in reset (EN low: RTS), the monitors
+         * release EN, and the boot output follows the resume notice. */
         port_monitor_pause(set, SERIAL_BED_NODE);
         assert(seen.paused == 1);
         run_until_seen(e, both, 2, "[fbuild-deployd] paused: a job has the port\r\n");
@@ -235,9 +237,17 @@ int main(void) {
         assert(send(w.fd, "lost", 4, 0) == 4);
         for (int i = 0; i < 20; i++)
                 assert(sd_event_run(e, 1 * USEC_PER_MSEC) >= 0);
-        b.lines->n_history = 0;
-        port_monitor_resume(set, SERIAL_BED_NODE, true);
-        assert(seen.resumed == 1 && seen.own_begin == 2 && seen.own_end == 2);
+        {
+                Transport *held = NULL;
+                unsigned own_begin = seen.own_begin, own_end = seen.own_end;
+
+                assert(transport_serial_open(SERIAL_BED_NODE, 115200, &held) >= 0);
+                b.lines->n_history = 0;
+                assert(transport_set_signals(held, false, true) >= 0);
+                port_monitor_resume(set, SERIAL_BED_NODE, held);
+                /* The job's open is adopted: the monitors open nothing of their own. */
+                assert(seen.resumed == 1 && seen.own_begin == own_begin && seen.own_end == own_end);
+        }
         run_until_seen(e, both, 2, "[fbuild-deployd] resumed at 115200 baud\r\n");
         /* EN low (RTS), then released by the timer: DTR and RTS both off. */
         for (int i = 0; i < 1000 && b.lines->n_history < 2; i++)
