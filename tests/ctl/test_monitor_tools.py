@@ -343,6 +343,10 @@ class Keys(ToolsCase):
 
     def test_reset_command(self):
         img = self.board_with_app("esp32", 92)
+        # The deploy answers once it has released EN; the chip boots its app a
+        # few ms later (EN is an RC). A reset pulled before that would only
+        # lengthen the deploy's reset, not make one of its own.
+        self.wait_state("app", self.resets() - 1)
         resets = self.resets()
         p = self.ctl("reset", "--bootloader", expect=EXIT_SUCCESS)
         self.assertIn("bootloader", p.stdout)
