@@ -87,6 +87,16 @@ class MonitorCase(ctlharness.CtlTestCase):
     def resets(self):
         return sum(1 for e in self.dev.sim.events() if e.get("event") == "reset")
 
+    def wait_booted(self):
+        """A deploy answers once it has released EN; the chip boots its app a
+        few ms later (EN is an RC, tests/sim/sim-en.h). A reset pulled before
+        that only lengthens the deploy's reset instead of making one of its own,
+        so tests that count resets let that boot happen first."""
+        deadline = time.monotonic() + 30
+        while self.dev.sim.stats()["state"] != "app":
+            self.assertLess(time.monotonic(), deadline, "the board did not boot after the deploy")
+            time.sleep(0.02)
+
     def sent_since_last_reset(self, until=None, after=0):
         """What the chip sent to an open port since its last reset (its own log).
         With until: since the last reset (from the after-th on) after which it sent
@@ -138,6 +148,7 @@ class Monitor(MonitorCase):
         self.start(trust_default=True)
         img = self.image(chip="esp32", app_seed=71)
         self.ctl("-q", "deploy", *self.pairs(img), expect=EXIT_SUCCESS)
+        self.wait_booted()
         resets = self.resets()
         proc = self.popen("monitor", "--port", self.dev.node)
         self.wait_for(proc, proc.err_file, rb"Monitoring /dev/\S+ at 115200 baud")
