@@ -80,6 +80,24 @@ static int monitor_error(sd_bus_error *error, int r, const char *node) {
         }
 }
 
+/* A port that names a USB serial device udev knows: monitors read it and
+ * Reset pulls its modem lines. */
+static int resolve_serial_device(Manager *m, const char *port_arg, ManagerPort *ret_port,
+                                 const DeviceInfo **ret_device, sd_bus_error *error) {
+        int r;
+
+        r = manager_resolve_port(m, port_arg, true, ret_port);
+        if (r == -ENODEV)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "No such device: '%s'", port_arg);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port_arg);
+        r = manager_monitor_device(m, ret_port, ret_device);
+        if (r == -ENODEV)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
+                                         "'%s' is not a USB serial device udev knows", port_arg);
+        return r;
+}
+
 int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
         BusContext *b = userdata;
@@ -108,15 +126,9 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         if (manager_is_terminating(m))
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
 
-        r = manager_resolve_port(m, port_arg, true, &port);
-        if (r == -ENODEV)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "No such device: '%s'", port_arg);
+        r = resolve_serial_device(m, port_arg, &port, &d, error);
         if (r < 0)
-                return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port_arg);
-        r = manager_monitor_device(m, &port, &d);
-        if (r == -ENODEV)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
-                                         "'%s' is not a USB serial device udev knows", port_arg);
+                return r;
         r = bus_sender_uid(message, &uid);
         if (r < 0)
                 return bus_error_set_errnof(error, EACCES, "Cannot determine the caller's user: %s", strerror(-r));
@@ -182,16 +194,9 @@ int bus_method_reset(sd_bus_message *message, void *userdata, sd_bus_error *erro
                 return r;
         if (manager_is_terminating(m))
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
-        r = manager_resolve_port(m, port_arg, true, &port);
-        if (r == -ENODEV)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "No such device: '%s'", port_arg);
+        r = resolve_serial_device(m, port_arg, &port, &d, error);
         if (r < 0)
-                return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port_arg);
-        /* Its reset lines are a USB serial device's, as udev reports it. */
-        r = manager_monitor_device(m, &port, &d);
-        if (r == -ENODEV)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
-                                         "'%s' is not a USB serial device udev knows", port_arg);
+                return r;
         r = bus_polkit_verify(b, message, POLKIT_ACTION_DEPLOY, error);
         if (r <= 0)
                 return r < 0 ? r : 1;   /* 0: polkit decides; this call comes back then */
