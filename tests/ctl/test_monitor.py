@@ -84,6 +84,34 @@ class MonitorCase(ctlharness.CtlTestCase):
         self.assertEqual(rc, expect, err)
         return self.read_back(proc.out_file), err
 
+    def monitor_on_pty(self, args, err_name):
+        """fbuildctl ARGS on a terminal (a pty) of its own, with a thread that
+        collects what it shows. Returns (master, proc, err, got, lock, thread):
+        write keys to master; read got under lock."""
+        master, slave = pty.openpty()
+        err = open(os.path.join(self.work, err_name), "w+b")
+        self.addCleanup(err.close)
+        proc = subprocess.Popen(self.ctl_argv(args), env=self.ctl_env(), stdin=slave,
+                                stdout=slave, stderr=err, start_new_session=True)
+        os.close(slave)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        got = bytearray()
+        lock = threading.Lock()
+
+        def drain():
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                with lock:
+                    got.extend(chunk)
+        t = threading.Thread(target=drain, daemon=True)
+        t.start()
+        return master, proc, err, got, lock, t
+
     def resets(self):
         return sum(1 for e in self.dev.sim.events() if e.get("event") == "reset")
 
@@ -205,28 +233,7 @@ class Monitor(MonitorCase):
         self.start(trust_default=True)
         img = self.image(chip="esp32", app_seed=73)
         self.ctl("-q", "deploy", *self.pairs(img), expect=EXIT_SUCCESS)
-        master, slave = pty.openpty()
-        err = open(os.path.join(self.work, "tty.err"), "w+b")
-        self.addCleanup(err.close)
-        proc = subprocess.Popen(self.ctl_argv(["monitor"]), env=self.ctl_env(), stdin=slave,
-                                stdout=slave, stderr=err, start_new_session=True)
-        os.close(slave)
-        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
-        got = bytearray()
-        lock = threading.Lock()
-
-        def drain():
-            while True:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                with lock:
-                    got.extend(chunk)
-        t = threading.Thread(target=drain, daemon=True)
-        t.start()
+        master, proc, err, got, lock, t = self.monitor_on_pty(["monitor"], "tty.err")
 
         def seen(needle, timeout=30):
             deadline = time.monotonic() + timeout

@@ -7,12 +7,10 @@ Run: umockdev-wrapper /usr/bin/python3 test_monitor_tools.py"""
 
 import importlib.util
 import os
-import pty
 import re
 import shutil
 import signal
 import subprocess
-import threading
 import time
 
 import ctlharness
@@ -258,28 +256,7 @@ class Keys(ToolsCase):
 
     def test_ctrl_t_keys_on_a_terminal(self):
         img = self.board_with_app("esp32", 91)
-        master, slave = pty.openpty()
-        err = open(os.path.join(self.work, "keys.err"), "w+b")
-        self.addCleanup(err.close)
-        proc = subprocess.Popen(self.ctl_argv(["monitor", "--no-reset"]), env=self.ctl_env(), stdin=slave,
-                                stdout=slave, stderr=err, start_new_session=True)
-        os.close(slave)
-        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
-        got = bytearray()
-        lock = threading.Lock()
-
-        def drain():
-            while True:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                with lock:
-                    got.extend(chunk)
-        t = threading.Thread(target=drain, daemon=True)
-        t.start()
+        master, proc, err, got, lock, t = self.monitor_on_pty(["monitor", "--no-reset"], "keys.err")
 
         def seen(pattern, start=0, timeout=30):
             deadline = time.monotonic() + timeout
