@@ -5,6 +5,7 @@ another process holds the tty open, a deploy then refuses with DeviceBusy naming
 that process, and --force goes ahead, saying the device's trust was dropped.
 Run: umockdev-wrapper /usr/bin/python3 test_devices.py"""
 
+import os
 import subprocess
 import unittest
 
@@ -21,16 +22,22 @@ class DevicesOwners(ctlharness.CtlTestCase):
         return rows[0]
 
     def hold(self, node):
-        """Another program with the port open, as a terminal program would have it."""
-        proc = subprocess.Popen(["bash", "-c", f"exec 3<>{node}; echo open; exec sleep 300"],
-                                env=self.bed.env(), stdout=subprocess.PIPE, text=True,
-                                start_new_session=True)
+        """Another program with the port open, as a terminal program would have it.
+        The port is opened here and handed to `sleep`: Popen returns once sleep has
+        been exec'd, and closing our copy leaves sleep the only holder, so the owner
+        is named `sleep` from the first look (a shell that opened it and then exec'd
+        sleep would be seen as `bash` by a look that came before the exec)."""
+        fd = os.open(node, os.O_RDWR | os.O_NOCTTY)
+        try:
+            proc = subprocess.Popen(["sleep", "300"], pass_fds=[fd], env=self.bed.env(),
+                                    start_new_session=True)
+        finally:
+            os.close(fd)
 
         def reap():
             proc.kill()
             proc.wait()
         self.addCleanup(reap)
-        self.assertEqual(proc.stdout.readline().strip(), "open")
         return proc
 
     def test_chip_column(self):
