@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Scans /proc/PID/fd for a node, like fuser(1): an fd holds it if it is the same
  * inode, or another node of the same character device. Never by path: symlinks
- * (by-id names, umockdev's nodes) lead to the same inode. */
+ * (by-id names, umockdev's nodes) lead to the same inode. A pty's major:minor
+ * is not unique: each devpts instance (a container's) numbers its own ptys. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "device-holders.h"
@@ -21,7 +24,7 @@ static void closedirp(DIR **d) {
                 (void) closedir(*d);
 }
 
-static bool pid_holds(int proc_fd, const char *pid, const struct stat *node) {
+static bool pid_holds(int proc_fd, const char *pid, const struct stat *node, bool by_rdev) {
         _cleanup_(closedirp) DIR *fds = NULL;
         struct dirent *de;
         char path[NAME_MAX + sizeof("/fd")];
@@ -46,7 +49,7 @@ static bool pid_holds(int proc_fd, const char *pid, const struct stat *node) {
                         continue;
                 if (st.st_dev == node->st_dev && st.st_ino == node->st_ino)
                         return true;
-                if (S_ISCHR(st.st_mode) && S_ISCHR(node->st_mode) && st.st_rdev == node->st_rdev)
+                if (by_rdev && S_ISCHR(st.st_mode) && st.st_rdev == node->st_rdev)
                         return true;
         }
         return false;
@@ -74,7 +77,9 @@ int device_node_holder(const char *node, int *ret_pid, char ret_comm[static DEVI
         _cleanup_(closedirp) DIR *proc = NULL;
         struct dirent *de;
         struct stat st;
+        struct statfs fs;
         pid_t self = getpid();
+        bool by_rdev;
 
         if (!node)
                 return -EINVAL;
@@ -82,6 +87,11 @@ int device_node_holder(const char *node, int *ret_pid, char ret_comm[static DEVI
                 return -errno;
         if (!S_ISCHR(st.st_mode))
                 return -ENOTTY;
+        /* Another node of the same device counts, except for a pty: the same
+         * number in another devpts instance is another terminal. */
+        if (statfs(node, &fs) < 0)
+                return -errno;
+        by_rdev = fs.f_type != DEVPTS_SUPER_MAGIC;
 
         proc = opendir("/proc");
         if (!proc)
@@ -92,7 +102,7 @@ int device_node_holder(const char *node, int *ret_pid, char ret_comm[static DEVI
 
                 if (*end || end == de->d_name || pid == self)
                         continue;
-                if (pid_holds(dirfd(proc), de->d_name, &st)) {
+                if (pid_holds(dirfd(proc), de->d_name, &st, by_rdev)) {
                         *ret_pid = (int) pid;
                         read_comm(dirfd(proc), de->d_name, ret_comm);
                         return 1;

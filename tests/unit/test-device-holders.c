@@ -1,16 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* device_node_open_elsewhere(): a pty slave held by a child is found, our own
- * opens never count, and nothing is found once the child is gone. */
+ * opens never count, nothing is found once the child is gone, and a pty of the
+ * same number in another devpts instance (a container's) is not ours. */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pty.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "device-holders.h"
 
-int main(void) {
+static void test_child_holds(void) {
         char name[64];
         int master, slave, pipefd[2], status;
         pid_t child;
@@ -39,9 +46,85 @@ int main(void) {
         close(pipefd[1]);
         assert(waitpid(child, &status, 0) == child);
         assert(device_node_open_elsewhere(name) == 0);
+        close(master);
+}
+
+/* In the child: a private devpts instance (as systemd-nspawn gives a container)
+ * whose ptys are opened up to number `want`, all held. Writes 'y' when held,
+ * 'n' if the instance cannot be made (no CAP_SYS_ADMIN). */
+static _Noreturn void hold_pty_in_other_instance(unsigned want, int ready, int done) {
+        char dir[] = "/tmp/test-device-holders.XXXXXX", path[128];
+        char c;
+
+        if (!mkdtemp(dir) ||
+            unshare(CLONE_NEWNS) < 0 ||
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("devpts", dir, "devpts", 0, "newinstance,ptmxmode=0600") < 0) {
+                (void) !write(ready, "n", 1);
+                if (dir[0])
+                        (void) rmdir(dir);
+                _exit(0);
+        }
+        (void) snprintf(path, sizeof(path), "%s/ptmx", dir);
+        for (unsigned n = 0; n <= want; n++) {
+                int m = open(path, O_RDWR | O_NOCTTY), unlock = 0;
+                unsigned got;
+
+                assert(m >= 0);
+                assert(ioctl(m, TIOCSPTLCK, &unlock) == 0);
+                assert(ioctl(m, TIOCGPTN, &got) == 0);
+                (void) snprintf(path, sizeof(path), "%s/%u", dir, got);
+                assert(open(path, O_RDWR | O_NOCTTY) >= 0);
+                (void) snprintf(path, sizeof(path), "%s/ptmx", dir);
+        }
+        (void) !write(ready, "y", 1);
+        (void) !read(done, &c, 1);
+        /* The mount goes with this namespace; the directory is the host's. */
+        (void) umount2(dir, MNT_DETACH);
+        (void) rmdir(dir);
+        _exit(0);
+}
+
+static int test_other_devpts_instance(void) {
+        char name[64], c;
+        int master, slave, ready[2], done[2], status;
+        unsigned number;
+        pid_t child;
+
+        assert(openpty(&master, &slave, name, NULL, NULL) == 0);
+        assert(sscanf(name, "/dev/pts/%u", &number) == 1);
+
+        assert(pipe(ready) == 0 && pipe(done) == 0);
+        child = fork();
+        assert(child >= 0);
+        if (child == 0) {
+                close(master);
+                close(slave);
+                close(ready[0]);
+                close(done[1]);
+                hold_pty_in_other_instance(number, ready[1], done[0]);
+        }
+        close(ready[1]);
+        close(done[0]);
+        assert(read(ready[0], &c, 1) == 1);
+        if (c == 'y')
+                /* Same major:minor, another device: nobody else holds ours. */
+                assert(device_node_open_elsewhere(name) == 0);
+
+        close(done[1]);
+        assert(waitpid(child, &status, 0) == child);
+        close(ready[0]);
+        close(master);
+        close(slave);
+        return c == 'y' ? 0 : 77;
+}
+
+int main(void) {
+        test_child_holds();
 
         assert(device_node_open_elsewhere("/nonexistent/tty") == -ENOENT);
         assert(device_node_open_elsewhere("/") == -ENOTTY);
-        close(master);
-        return 0;
+
+        /* Last: without privileges to make a devpts instance the rest is a skip. */
+        return test_other_devpts_instance();
 }
