@@ -122,7 +122,7 @@ class Sim:
         self.buf += os.read(self.fd, 65536)
         return True
 
-    def read_frame(self, timeout=5.0):
+    def read_frame(self, timeout=30.0):
         """Next SLIP frame's payload, skipping anything between frames."""
         deadline = time.monotonic() + timeout
         while True:
@@ -139,12 +139,22 @@ class Sim:
             if not self._fill(deadline):
                 return None
 
-    def read_until(self, marker, timeout=5.0):
+    def read_until(self, marker, timeout=30.0):
         deadline = time.monotonic() + timeout
         while marker not in self.buf:
             if not self._fill(deadline):
                 return None
         i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_until_any(self, markers, timeout=30.0):
+        """Up to the first of markers to arrive, or None."""
+        deadline = time.monotonic() + timeout
+        while not any(m in self.buf for m in markers):
+            if not self._fill(deadline):
+                return None
+        i = min(self.buf.index(m) + len(m) for m in markers if m in self.buf)
         out, self.buf = self.buf[:i], self.buf[i:]
         return out
 
@@ -154,19 +164,27 @@ class Sim:
             pass
         self.buf = b""
 
-    def request(self, op, data=b"", checksum=0, timeout=5.0):
+    def request(self, op, data=b"", checksum=0, timeout=30.0):
         self.send(slip_encode(command(op, data, checksum)))
         return self.read_frame(timeout)
 
     def control(self, line):
-        self.ctl.sendall(line.encode() + b"\n")
-        while b"\n" not in self.ctl_buf:
-            chunk = self.ctl.recv(65536)
-            if not chunk:
-                return None
-            self.ctl_buf += chunk
-        reply, self.ctl_buf = self.ctl_buf.split(b"\n", 1)
-        return reply.decode()
+        return self.controls([line])[0]
+
+    def controls(self, lines):
+        """Commands sent in one write (the chip reads them at one instant);
+        their replies."""
+        self.ctl.sendall(b"".join(line.encode() + b"\n" for line in lines))
+        replies = []
+        for _ in lines:
+            while b"\n" not in self.ctl_buf:
+                chunk = self.ctl.recv(65536)
+                if not chunk:
+                    return replies + [None] * (len(lines) - len(replies))
+                self.ctl_buf += chunk
+            reply, self.ctl_buf = self.ctl_buf.split(b"\n", 1)
+            replies.append(reply.decode())
+        return replies
 
     def stats(self):
         reply = self.control("stats")
@@ -482,8 +500,10 @@ def test_boot_model_uart(binary, work, flash):
     sim.control("dtr 0")
     sim.control("rts 1")
     time.sleep(0.01)        # esptool holds EN low 100 ms here
-    sim.control("dtr 1")
-    sim.control("rts 0")
+    # EN rises with `dtr 1` and the strapping is latched about 15 ms later: the
+    # two go in one write, as esptool's back-to-back calls reach a real bridge
+    # well inside that, however late this process runs.
+    sim.controls(["dtr 1", "rts 0"])
     time.sleep(0.05)
     sim.control("dtr 0")
     check(sim.read_until(b"waiting for download\r\n") is not None, "download mode via single-line changes")
@@ -520,20 +540,49 @@ def test_boot_model_uart(binary, work, flash):
     check(ESP32_DOWNLOAD_BANNER in sent and want.encode() in sent, "log records the bytes sent")
 
 
+def sim_events(sim):
+    with open(sim.log_path) as f:
+        return [json.loads(line) for line in f if line.endswith("\n")]
+
+
+def io0_hold_after_en_rise(events):
+    """Seconds from EN's last rise to IO0's release after it, by the chip's clock."""
+    rise = release = None
+    for e in events:
+        if e["event"] == "signals":
+            if e["en"] and not e["io0"] and rise is None:
+                rise = e["t"]
+            elif e["en"] and e["io0"] and rise is not None:
+                release = e["t"]
+                break
+    if rise is None or release is None:
+        return float("inf")
+    return release - rise
+
+
 def test_boot_model_en_rc(binary, work, flash):
     """The EN pin's RC (sim-en.h): holds that are too short fail as on a chip."""
     # A 10 µF board latches IO0 about 140 ms after EN rises: esptool's 50 ms
     # IO0 hold boots the application, its 550 ms retry reaches the loader.
     sim = Sim(binary, work, "esp32", flash=flash, args=["--en-capacitor=10000"])
     sim.drain()
-    sim.control("signals 0 1")
-    time.sleep(0.01)
-    sim.control("signals 1 0")
-    time.sleep(0.05)
-    sim.control("signals 0 0")
-    text = sim.read_until(b"app running sha256=")
+    # The hold that counts is the one the chip saw (its log's clock): on a
+    # loaded machine the 50 ms sleep may last past the latch, which is another
+    # case (the 550 ms one below), so such a try is made again.
+    for _ in range(10):
+        mark = len(sim_events(sim))
+        sim.control("signals 0 1")
+        time.sleep(0.01)
+        sim.control("signals 1 0")
+        time.sleep(0.05)
+        sim.control("signals 0 0")
+        text = sim.read_until_any((b"app running sha256=", b"waiting for download\r\n"))
+        hold = io0_hold_after_en_rise(sim_events(sim)[mark:])
+        if hold < 0.1:
+            break
+    check(hold < 0.1, f"no try held IO0 under 100 ms (the machine is too slow): {hold:.3f}s")
     check(text is not None and b"SPI_FAST_FLASH_BOOT" in text and b"waiting for download" not in text,
-          f"a 50 ms IO0 hold on a 10 uF board boots the app: {text!r}")
+          f"a {hold * 1000:.0f} ms IO0 hold on a 10 uF board boots the app: {text!r}")
     sim.control("signals 0 1")
     time.sleep(0.01)
     sim.control("signals 1 0")
@@ -547,10 +596,11 @@ def test_boot_model_en_rc(binary, work, flash):
     sim = Sim(binary, work, "esp32", flash=flash, args=["--en-capacitor=1000000", "--boot=download"])
     sim.drain()
     boots = sim.stats()["boots"]
-    sim.control("signals 0 1")
-    sim.control("signals 0 0")
-    time.sleep(0.2)
+    # Both lines in one write: the chip takes them at the same instant, however
+    # late this process runs.
+    check(sim.controls(["signals 0 1", "signals 0 0"]) == ["ok", "ok"], "the pulse is taken")
     st = sim.stats()
+    check(any(e["event"] == "en-pulse-too-short" for e in sim_events(sim)), "the chip saw a short pulse")
     check(st["state"] == "download" and st["boots"] == boots, f"a short EN pulse leaves the chip alone: {st}")
     check(sim.request(0x08, SYNC_FRAME[8:]) == bytes.fromhex("010804000707122000000000"),
           "the loader still answers after the short pulse")
@@ -795,9 +845,11 @@ def test_faults(binary, work):
     sim = Sim(binary, work, "esp32", args=["--boot=download", "--fault=vanish=20"])
     sim.drain()
     os.write(sim.fd, slip_encode(SYNC_FRAME))
-    time.sleep(0.2)
-    check(port_hung_up(sim.fd), "vanish=20 hangs up the port (POLLHUP, EOF, EIO)")
+    deadline = time.monotonic() + 30
+    while sim.stats()["state"] != "gone" and time.monotonic() < deadline:
+        time.sleep(0.02)
     check(sim.stats()["state"] == "gone", "stats state is gone")
+    check(port_hung_up(sim.fd), "vanish=20 hangs up the port (POLLHUP, EOF, EIO)")
     check(not os.path.exists(sim.tty_path), "the pty link disappears")
     sim.stop()
 
@@ -811,13 +863,21 @@ def test_faults(binary, work):
 def test_real_timing(binary, work):
     sim = Sim(binary, work, "esp32", args=["--boot=download", "--timing=real"])
     sim.drain(0.2)
-    t0 = time.monotonic()
-    sim.send(slip_encode(SYNC_FRAME))
-    frames = [sim.read_frame(1) for _ in range(8)]
-    dt = time.monotonic() - t0
-    # 46 bytes in (4.0 ms) + 1 ms turnaround + 8 replies of 14 bytes (9.7 ms)
-    check(all(f == bytes.fromhex("010804000707122000000000") for f in frames), "eight SYNC replies")
-    check(0.0145 <= dt < 0.2, f"SYNC exchange takes the modelled time at 115200 baud: {dt * 1000:.1f} ms")
+    # 46 bytes in (4.0 ms) + 1 ms turnaround + 8 replies of 14 bytes (9.7 ms).
+    # Never faster than the model; not much slower either, unless this machine
+    # is loaded: a slow exchange is tried again (a few times at most).
+    times = []
+    for _ in range(5):
+        t0 = time.monotonic()
+        sim.send(slip_encode(SYNC_FRAME))
+        frames = [sim.read_frame(30) for _ in range(8)]
+        dt = time.monotonic() - t0
+        check(all(f == bytes.fromhex("010804000707122000000000") for f in frames), "eight SYNC replies")
+        check(dt >= 0.0145, f"SYNC exchange takes the modelled time at 115200 baud: {dt * 1000:.1f} ms")
+        times.append(dt)
+        if dt < 0.2:
+            break
+    check(min(times) < 0.2, f"a SYNC exchange in under 200 ms: {[round(t * 1000) for t in times]} ms")
     sim.stop()
 
 
