@@ -131,7 +131,7 @@ class MonitorCase(ctlharness.CtlTestCase):
         those bytes (closing the port after a test may reset it again), waiting
         for them a while: the
         chip logs a write after making it, so a monitor can be first."""
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:
             boots = [b""]
             for e in self.dev.sim.events():

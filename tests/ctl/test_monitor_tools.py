@@ -187,6 +187,7 @@ class ShowOptions(ToolsCase):
         proc = self.popen("monitor", "--timestamps", "--log", log)
         self.wait_for(proc, proc.out_file, re.escape(self.app_of(img)))
         self.dev.sim.signals(False, True)
+        time.sleep(0.05)        # a press lasts long enough to discharge EN (tests/sim/sim-en.h)
         self.dev.sim.signals(False, False)
         self.wait_for(proc, proc.out_file, rb"(ets |ESP-ROM:).*" + re.escape(self.app_of(img)))
         out, _ = self.stop(proc)

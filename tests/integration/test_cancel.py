@@ -116,13 +116,13 @@ class SigtermMixin:
         c.run_until(lambda: p.done, 30, "the deploy to end")
         self.assertIsNotNone(p.error, "a SIGTERM'd deploy must not report success")
         self.assertEqual(p.error.name, harness.error_name("Cancelled"), p.error.message)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while svc.service_pids() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertEqual(svc.service_pids(), [], "the service did not exit on SIGTERM")
         if svc.activator:
             # The activator logs the exit once it has reaped the instance.
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             exits = []
             while not exits and time.monotonic() < deadline:
                 exits = [e for e in svc.activator.events() if e[0] == "exit"]

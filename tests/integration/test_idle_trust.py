@@ -18,7 +18,10 @@ import unittest
 import harness
 
 SHORT = 1       # IdleTimeoutSec=
-LONG = 4        # TrustIdleTimeoutSec= where the test waits for the long stay to end
+# TrustIdleTimeoutSec= where the test waits for the long stay to end: the
+# redeploy after the "still up" check (2 × SHORT) must come inside it, with room
+# for a loaded machine.
+LONG = 10
 NEVER = 600     # TrustIdleTimeoutSec= where an exit must be the short timeout's
 # How long "it exits" may take on a loaded machine (ASan, 4 helpers on 2 cores).
 EXIT_BOUND = 30

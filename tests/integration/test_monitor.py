@@ -144,7 +144,7 @@ class Monitors(MonitorTestCase):
         after = sa[sa.index(RESUMED, pa) + len(RESUMED):end_a]
         # The chip logs what it sent just after sending it: wait for the log to
         # catch up with what the monitors already have.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         sent = self.sim_sent_since_last_reset(self.dev.sim)
         while new_app not in sent and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -157,7 +157,7 @@ class Monitors(MonitorTestCase):
         # The monitors end when their clients hang up; the port is released.
         a.close()
         b.close()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while self.owner(self.c, self.dev.node) != "idle" and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertEqual(self.owner(self.c, self.dev.node), "idle")
@@ -173,7 +173,7 @@ class Monitors(MonitorTestCase):
         rx0 = self.dev.sim.stats()["rx_bytes"]
         ro.sock.sendall(b"ignored\n")
         rw.sock.sendall(b"hello\n")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while self.dev.sim.stats()["rx_bytes"] < rx0 + 6 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
@@ -238,7 +238,7 @@ class MonitorFollows(MonitorTestCase):
 
         back.unplug()
         m.wait_for(rb"\[fbuild-deployd\] monitor ended: device-removed", timeout=30)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not m.eof and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertTrue(m.eof, "the monitor's socket must be closed at the end")

@@ -63,7 +63,7 @@ class Outcomes(harness.ServiceTestCase):
         self.assertLessEqual(max(gaps, default=0), 64 * 1024,
                              f"a gap above 64 KiB between Progress signals: {dones}")
 
-    def assertRunsApp(self, app, timeout=3):
+    def assertRunsApp(self, app, timeout=30):
         want = hashlib.sha256(app).hexdigest()
         deadline = time.monotonic() + timeout
         while True:

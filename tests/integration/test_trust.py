@@ -34,7 +34,7 @@ def sim_seen(dev):
 
 
 class TrustMixin:
-    def wait_trust(self, c, port, reason, timeout=10):
+    def wait_trust(self, c, port, reason, timeout=30):
         """Poll TrustState until trust is gone with `reason`; return the state."""
         deadline = time.monotonic() + timeout
         while True:

@@ -446,7 +446,7 @@ class Device:
             if os.path.islink(p) and os.readlink(p) == majmin:
                 os.unlink(p)
 
-    def read_serial(self, pattern, timeout=5.0):
+    def read_serial(self, pattern, timeout=30.0):
         """Open the node like a serial monitor would and read until `pattern` (a
         regex on bytes) matches; return the match. Raises BedError with what was
         read on timeout."""

@@ -84,7 +84,7 @@ class Deploy(unittest.TestCase):
         # The tool's hard reset booted the new application, which names its own hash.
         app = regions[2][1]
         self.assertEqual(fixtures.image_length(app), len(app))
-        m = dev.read_serial(rb"app running sha256=([0-9a-f]{64})", timeout=5)
+        m = dev.read_serial(rb"app running sha256=([0-9a-f]{64})")
         self.assertEqual(m.group(1).decode(), hashlib.sha256(app).hexdigest())
         self.assertEqual(dev.sim.stats()["state"], "app")
 
