@@ -10,7 +10,16 @@ import os
 import pty
 import select
 import sys
+import termios
 import time
+
+
+def wait_echo_off(fd, timeout=30):
+    """The agent turns echo off after its prompt: type once it has (the master
+    sees the terminal's modes), or after a bound against a hang."""
+    deadline = time.monotonic() + timeout
+    while termios.tcgetattr(fd)[3] & termios.ECHO and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def main():
@@ -32,7 +41,7 @@ def main():
             break
         seen += data
         if not answered and b"Password:" in seen:
-            time.sleep(0.2)  # the agent turns echo off after the prompt
+            wait_echo_off(fd)
             os.write(fd, password.encode() + b"\n")
             answered = True
     sys.stdout.write(seen.decode(errors="replace"))

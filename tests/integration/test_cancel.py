@@ -79,7 +79,7 @@ class CancelMixin:
         trusted, h, since, why = c.trust_state(port)
         self.assertEqual((trusted, h, why), (False, b"", "cancelled"))
         c.run_until(lambda: any(m == "TrustChanged" and a[1] is False for _, m, a in c.signals[mark:]),
-                    5, "TrustChanged")
+                    30, "TrustChanged")
         tc = [a for _, m, a in c.signals[mark:] if m == "TrustChanged"]
         self.assertEqual(tc[-1], [port, False, b"", "cancelled"])
         # The port is released.

@@ -560,7 +560,7 @@ class Processes(FaultTestCase):
             env=self.bed.env(), stdout=subprocess.PIPE, text=True)
         self.addCleanup(lambda: holder.poll() is None and holder.kill())
         self.assertEqual(holder.stdout.readline().strip(), "open")
-        c.run_until(lambda: not c.trust_state(dev.node)[0], 10, "trust to be dropped")
+        c.run_until(lambda: not c.trust_state(dev.node)[0], 30, "trust to be dropped")
         row = Row("foreign process holds the port")
         other = self.image(app_seed=251, app_size=128 * 1024)
         self.attempt(c, row, dev, other)

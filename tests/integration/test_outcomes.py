@@ -209,7 +209,7 @@ class Outcomes(harness.ServiceTestCase):
         self.deploy_watched(img, trust=True)
         self.c.call("ForgetTrust", self.port)
         self.c.run_until(lambda: len([s for s in self.c.signals if s[1] == "TrustChanged"]) >= 2,
-                         10, "two TrustChanged signals")
+                         30, "two TrustChanged signals")
         tc = [a for _, m, a in self.c.signals if m == "TrustChanged"]
         self.assertEqual(tc[0], [self.port, True, image_hash(img), ""])
         self.assertEqual(tc[-1], [self.port, False, b"", "forgotten"])

@@ -108,7 +108,7 @@ class Trust(TrustMixin, harness.ServiceTestCase):
         trusted, h, _, why = self.wait_trust(self.c, self.dev.node, "foreign-open")
         self.assertEqual((trusted, h, why), (False, b"", "foreign-open"))
         self.c.run_until(lambda: any(m == "TrustChanged" for _, m, _ in self.c.signals[mark:]),
-                         10, "TrustChanged")
+                         30, "TrustChanged")
         tc = [a for _, m, a in self.c.signals[mark:] if m == "TrustChanged"]
         self.assertEqual(tc, [[self.dev.node, False, b"", "foreign-open"]])
 
@@ -165,7 +165,7 @@ class Devices(harness.ServiceTestCase):
 
         jtag = self.add_board("esp32s3", "usb-jtag")
         otg = self.add_board("esp32s3", "usb-otg")
-        c.run_until(lambda: len([1 for _, m, _ in c.signals if m == "DeviceAdded"]) >= 2, 10,
+        c.run_until(lambda: len([1 for _, m, _ in c.signals if m == "DeviceAdded"]) >= 2, 30,
                     "DeviceAdded")
         added = {a[0]: a[1] for _, m, a in c.signals if m == "DeviceAdded"}
         self.assertEqual(set(added), {jtag.node, otg.node})
@@ -178,7 +178,7 @@ class Devices(harness.ServiceTestCase):
         self.assertEqual(devices[otg.node], added[otg.node])
 
         jtag.unplug()
-        c.run_until(lambda: any(m == "DeviceRemoved" for _, m, _ in c.signals), 10, "DeviceRemoved")
+        c.run_until(lambda: any(m == "DeviceRemoved" for _, m, _ in c.signals), 30, "DeviceRemoved")
         removed = [a for _, m, a in c.signals if m == "DeviceRemoved"]
         self.assertEqual(removed, [[jtag.node, added[jtag.node]["identity"]]])
         self.assertEqual(set(dict(c.list_devices())), {first.node, otg.node})
@@ -197,7 +197,7 @@ class UsbOtg(TrustMixin, harness.ServiceTestCase):
         # on another node as the kernel numbers it.
         back = self.bed.replug(dev)
         c.run_until(lambda: any(m == "DeviceAdded" and a[0] == back.node for _, m, a in c.signals),
-                    10, "DeviceAdded after the reset")
+                    30, "DeviceAdded after the reset")
         trusted, _, _, why = c.trust_state(back.node)
         self.assertTrue(trusted, f"trust lost across our own reset ({why})")
         seen = sim_seen(back)
