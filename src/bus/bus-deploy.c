@@ -275,7 +275,7 @@ static int log_refusal(sd_bus_message *message, int r, const sd_bus_error *error
         (void) bus_sender_uid(message, &uid);
         name = sd_bus_error_is_set(error) ? error->name : bus_error_name_from_errno(r);
         why = sd_bus_error_is_set(error) && error->message ? error->message : strerror(ERRNO_ABS(r));
-        if (name && strncmp(name, BUS_ERROR_PREFIX, strlen(BUS_ERROR_PREFIX)) == 0)
+        if (name && startswith(name, BUS_ERROR_PREFIX))
                 name += strlen(BUS_ERROR_PREFIX);
         (void) snprintf(outcome, sizeof(outcome), "refused:%s", name ?: "error");
         level = STR_IN_SET(name, "PermissionDenied", "LimitsExceeded") ? LOG_NOTICE : LOG_DEBUG;
@@ -695,7 +695,7 @@ void bus_deploy_job_finished(BusContext *b, Job *j) {
         r = job_error(j);
         if (r < 0) {
                 outcome = bus_error_name_from_errno(r) ?: "failed";
-                if (strncmp(outcome, BUS_ERROR_PREFIX, strlen(BUS_ERROR_PREFIX)) == 0)
+                if (startswith(outcome, BUS_ERROR_PREFIX))
                         outcome += strlen(BUS_ERROR_PREFIX);
                 log_fields_errno(r == -ECANCELED ? LOG_INFO : LOG_WARNING, r,
                                  LOG_FIELDS(.port = port, .job = job_id, .caller_uid = &uid, .outcome = outcome),

@@ -214,8 +214,8 @@ static bool port_is_gone(JobRun *j) {
         if (code != CTL_EXIT_SUCCESS)
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (strcmp(devices[i].port, j->port) == 0 ||
-                    (j->port_alias && strcmp(devices[i].port, j->port_alias) == 0))
+                if (streq(devices[i].port, j->port) ||
+                    (j->port_alias && streq(devices[i].port, j->port_alias)))
                         listed = true;
         ctl_device_array_free(devices, n);
         return !listed;
@@ -457,7 +457,7 @@ static CtlExit deploy_result(JobRun *j, const SourceImage *img, const char *chip
 
         printf("%s: %s (%s)\n", j->port, outcome, outcome_explanation(outcome));
         /* Nothing was done: one line says it all. */
-        if (strcmp(outcome, "trust-skip") == 0)
+        if (streq(outcome, "trust-skip"))
                 return CTL_EXIT_SUCCESS;
         if (json_array_size(written) == 0)
                 printf("  written: nothing\n");
@@ -571,7 +571,7 @@ static char *find_app_elf(const SourceImage *img) {
                         /* The region named app first, then any other. */
                         if ((pass == 0) != (r->name && streq(r->name, "app")))
                                 continue;
-                        if (n < 4 || strcmp(r->path + n - 4, ".bin") != 0)
+                        if (n < 4 || !streq(r->path + n - 4, ".bin"))
                                 continue;
                         elf = strdup(r->path);
                         if (!elf)
@@ -685,7 +685,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                              (source_image_needs_chip(&img) && !chip) || c->force ? &device : NULL);
         if (code != CTL_EXIT_SUCCESS)
                 return code;
-        if (c->force && device && strcmp(json_string(json_object_get(device, "owner")) ?: "", "foreign") == 0) {
+        if (c->force && device && streq_ptr(json_string(json_object_get(device, "owner")), "foreign")) {
                 uint64_t pid = 0;
 
                 (void) json_number_uint64(json_object_get(device, "holder_pid"), &pid);

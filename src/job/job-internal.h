@@ -10,6 +10,7 @@
 #include "flash-ranges.h"
 #include "job.h"
 #include "macro.h"
+#include "string-util.h"
 #include "transport.h"
 
 #define JOB_CONNECT_BAUD 115200u
@@ -117,7 +118,3 @@ int job_fail(Job *j, int r, const char *format, ...) _printf_(3, 4);
 void job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total);
 int job_refuse(Job *j, int r, const char *format, ...) _printf_(3, 4);
 int job_run_device(Job *j);
-
-static inline const char *strna(const char *s) {
-        return s ?: "n/a";
-}

@@ -10,6 +10,7 @@
 #include "job-scheduler.h"
 #include "log.h"
 #include "macro.h"
+#include "string-util.h"
 
 #define JOB_SCHEDULER_MEMO_ENTRIES 64
 
@@ -55,7 +56,7 @@ struct JobScheduler {
 
 static Port *scheduler_find_port(JobScheduler *s, const char *path) {
         for (Port *p = s->ports; p; p = p->next)
-                if (strcmp(p->path, path) == 0)
+                if (streq(p->path, path))
                         return p;
         return NULL;
 }

@@ -17,6 +17,7 @@
 #include "job-internal.h"
 #include "log.h"
 #include "macro.h"
+#include "string-util.h"
 
 /* ---- names -------------------------------------------------------------------- */
 
@@ -49,30 +50,10 @@ static const char *const job_granularity_table[_JOB_GRANULARITY_MAX] = {
         [JOB_GRANULARITY_SECTOR] = "sector",
 };
 
-const char *job_kind_to_string(JobKind k) {
-        return k >= 0 && k < _JOB_KIND_MAX ? job_kind_table[k] : NULL;
-}
-
-const char *job_outcome_to_string(JobOutcome o) {
-        return o >= 0 && o < _JOB_OUTCOME_MAX ? job_outcome_table[o] : NULL;
-}
-
-const char *job_phase_to_string(JobPhase p) {
-        return p >= 0 && p < _JOB_PHASE_MAX ? job_phase_table[p] : NULL;
-}
-
-const char *job_granularity_to_string(JobGranularity g) {
-        return g >= 0 && g < _JOB_GRANULARITY_MAX ? job_granularity_table[g] : NULL;
-}
-
-JobGranularity job_granularity_from_string(const char *s) {
-        if (!s)
-                return _JOB_GRANULARITY_INVALID;
-        for (size_t i = 0; i < ELEMENTSOF(job_granularity_table); i++)
-                if (strcmp(s, job_granularity_table[i]) == 0)
-                        return (JobGranularity) i;
-        return _JOB_GRANULARITY_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(job_kind, JobKind);
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(job_outcome, JobOutcome);
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(job_phase, JobPhase);
+DEFINE_STRING_TABLE_LOOKUP(job_granularity, JobGranularity);
 
 /* ---- worker → main messages --------------------------------------------------------- */
 

@@ -145,10 +145,7 @@ Job *job_free(Job *j);
  * listening first, so the boot is heard from its first byte: one boot per
  * job) and frees it. A port nobody takes is released by job_free(). */
 Transport *job_take_reset_port(Job *j);
-static inline void job_freep(Job **j) {
-        if (*j)
-                *j = job_free(*j);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
 
 /* Lowers options.baud to at most cap (0: no cap), before job_run() only: a
  * port whose raised rate lost data keeps a lower one (the scheduler). */

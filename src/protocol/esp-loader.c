@@ -12,28 +12,16 @@
 #include "esp-status.h"
 #include "log.h"
 #include "macro.h"
+#include "string-util.h"
 
-static const char *const reset_strategy_table[_ESP_RESET_MAX] = {
+static const char *const esp_reset_strategy_table[_ESP_RESET_MAX] = {
         [ESP_RESET_CLASSIC] = "classic",
         [ESP_RESET_UNIX_TIGHT] = "unix-tight",
         [ESP_RESET_USB_JTAG] = "usb-jtag",
         [ESP_RESET_NONE] = "none",
 };
 
-const char *esp_reset_strategy_to_string(EspResetStrategy s) {
-        if (s < 0 || s >= _ESP_RESET_MAX)
-                return NULL;
-        return reset_strategy_table[s];
-}
-
-EspResetStrategy esp_reset_strategy_from_string(const char *s) {
-        if (!s)
-                return _ESP_RESET_INVALID;
-        for (size_t i = 0; i < ELEMENTSOF(reset_strategy_table); i++)
-                if (strcmp(s, reset_strategy_table[i]) == 0)
-                        return (EspResetStrategy) i;
-        return _ESP_RESET_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(esp_reset_strategy, EspResetStrategy);
 
 int esp_loader_new(Transport *t, EspLoader **ret) {
         _cleanup_(esp_loader_freep) EspLoader *l = NULL;
@@ -170,10 +158,6 @@ bool esp_loader_shrink_blocks(EspLoader *l) {
         l->stub_block_size = size / 2;
         log_debug("Stub data blocks of %u bytes from now on.", l->stub_block_size);
         return true;
-}
-
-static const char *strna(const char *s) {
-        return s ?: "n/a";
 }
 
 /* seconds_per_mb × size, at least the default timeout (esptool timeout_per_mb) */

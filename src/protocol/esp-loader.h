@@ -48,10 +48,7 @@ typedef struct EspLoaderStats {
 /* The loader borrows the transport; it does not free it. */
 int esp_loader_new(Transport *t, EspLoader **ret);
 EspLoader *esp_loader_free(EspLoader *l);
-static inline void esp_loader_freep(EspLoader **l) {
-        if (*l)
-                *l = esp_loader_free(*l);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(EspLoader *, esp_loader_free);
 
 /* Resets into download mode with the given strategy (trying the next
  * strategy-specific variant on failure), syncs (answering the ROM's repeated SYNC
