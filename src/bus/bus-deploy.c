@@ -28,23 +28,6 @@
 #  error "PROJECT_VERSION must be defined by the build"
 #endif
 
-static int resolve_port(Manager *m, const char *port, bool must_exist, ManagerPort *ret,
-                        sd_bus_error *error) {
-        int r;
-
-        r = bus_validate_port(port, error);
-        if (r < 0)
-                return r;
-        r = manager_resolve_port(m, port, must_exist, ret);
-        if (r == -ENODEV)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
-                                         "No such device: '%s' is neither a serial device udev knows nor a character device",
-                                         port);
-        if (r < 0)
-                return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port);
-        return 0;
-}
-
 /* ---- methods ------------------------------------------------------------------ */
 
 static int append_device(sd_bus_message *reply, Manager *m, const DeviceInfo *d) {
@@ -220,7 +203,7 @@ static int submit_job(sd_bus_message *message, BusContext *b, JobKind kind, sd_b
         if (r < 0)
                 return r;
 
-        r = resolve_port(m, port_arg, true, &port, error);
+        r = bus_resolve_port(m, port_arg, MANAGER_PORT_PRESENT, &port, NULL, error);
         if (r < 0)
                 return r;
 
@@ -309,8 +292,11 @@ static int trust_state(sd_bus_message *message, void *userdata, sd_bus_error *er
         r = sd_bus_message_read(message, "s", &port_arg);
         if (r < 0)
                 return r;
+        r = bus_validate_port(port_arg, error);
+        if (r < 0)
+                return r;
         /* A device that is gone still has a trust state (why it was lost). */
-        r = resolve_port(m, port_arg, false, &port, error);
+        r = bus_resolve_port(m, port_arg, MANAGER_PORT_MAY_BE_GONE, &port, NULL, error);
         if (r < 0)
                 return r;
 
@@ -348,7 +334,7 @@ static int read_authorized_port(BusContext *b, sd_bus_message *message, ManagerP
         r = bus_polkit_verify(b, message, POLKIT_ACTION_MANAGE_TRUST, error);
         if (r <= 0)
                 return r;
-        r = resolve_port(b->manager, port_arg, false, ret, error);
+        r = bus_resolve_port(b->manager, port_arg, MANAGER_PORT_MAY_BE_GONE, ret, NULL, error);
         if (r < 0)
                 return r;
         return 1;
@@ -410,7 +396,10 @@ static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_read(message, "s", &port_arg);
         if (r < 0)
                 return r;
-        r = resolve_port(m, port_arg, false, &port, error);
+        r = bus_validate_port(port_arg, error);
+        if (r < 0)
+                return r;
+        r = bus_resolve_port(m, port_arg, MANAGER_PORT_MAY_BE_GONE, &port, NULL, error);
         if (r < 0)
                 return r;
         r = bus_sender_uid(message, &filter.uid);

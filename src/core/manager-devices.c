@@ -217,18 +217,6 @@ const char *manager_devices_port_of(Manager *m, const char *device_id) {
 
 /* ---- monitors ------------------------------------------------------------------- */
 
-int manager_monitor_device(Manager *m, const ManagerPort *port, const DeviceInfo **ret) {
-        const DeviceInfo *d;
-
-        assert(m && port && port->node && ret);
-        /* Monitors follow a device by its identity: only devices udev knows. */
-        d = device_monitor_find_node(m->devices, port->node);
-        if (!d)
-                return -ENODEV;
-        *ret = d;
-        return 0;
-}
-
 bool manager_monitored_by_other(Manager *m, const char *identity, uid_t uid) {
         return port_monitor_set_other_owner(m->monitors, identity, uid);
 }
