@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "esp-reset.h"
 #include "log.h"
 #include "macro.h"
 #include "port-monitor.h"
@@ -26,35 +27,8 @@
 #define PORT_READ_CHUNK 4096u
 /* Reads per wake-up, so that one chatty port cannot starve the loop. */
 #define PORT_READS_PER_EVENT 16
-/* esptool's hard reset: EN held low this long (longer for USB-Serial-JTAG). */
-#define RESET_HOLD_USEC (100 * USEC_PER_MSEC)
-#define RESET_HOLD_USB_JTAG_USEC (200 * USEC_PER_MSEC)
-
 typedef struct PortMonitor PortMonitor;
 typedef struct MonitorClient MonitorClient;
-
-/* A reset as line states, each held for a while (esptool's sequences). */
-typedef struct ResetStep {
-        bool dtr, rts;
-        usec_t hold;
-} ResetStep;
-
-/* HardReset: EN pulsed low through RTS, IO0 released. */
-static const ResetStep reset_app[] = {
-        { false, true, RESET_HOLD_USEC }, { false, false, 0 },
-};
-static const ResetStep reset_app_usb_jtag[] = {
-        { false, true, RESET_HOLD_USB_JTAG_USEC }, { false, false, 0 },
-};
-/* ClassicReset: EN low, then IO0 low while EN rises, then IO0 released. */
-static const ResetStep reset_bootloader[] = {
-        { false, true, 100 * USEC_PER_MSEC }, { true, false, 50 * USEC_PER_MSEC }, { false, false, 0 },
-};
-/* USBJTAGSerialReset: the peripheral reads the lines itself, through (1,1). */
-static const ResetStep reset_bootloader_usb_jtag[] = {
-        { false, false, 100 * USEC_PER_MSEC }, { true, false, 100 * USEC_PER_MSEC }, { true, true, 0 },
-        { false, true, 100 * USEC_PER_MSEC }, { false, false, 0 },
-};
 
 typedef enum PortState {
         PORT_OPEN,          /* reading */
@@ -85,8 +59,8 @@ struct PortMonitor {
         Transport *transport;
         int fd;
         sd_event_source *io, *timer;
-        const ResetStep *reset_steps;   /* PORT_RESETTING: the sequence, and where it is */
-        size_t n_reset_steps, reset_step;
+        EspResetStep reset_steps[ESP_RESET_STEPS_MAX];  /* PORT_RESETTING: the sequence, */
+        size_t n_reset_steps, reset_step;               /* and where it is */
         MonitorClient *clients;         /* none: opened for a Reset alone, closed after it */
         PortMonitor *next;
 };
@@ -347,7 +321,7 @@ static int port_open(PortMonitor *pm) {
 /* The next line state of the reset; the last one ends it. */
 static int on_reset_step(sd_event_source *source, uint64_t usec, void *userdata) {
         PortMonitor *pm = userdata;
-        const ResetStep *step;
+        const EspResetStep *step;
         int r;
 
         pm->timer = sd_event_source_disable_unref(pm->timer);
@@ -372,24 +346,23 @@ static int on_reset_step(sd_event_source *source, uint64_t usec, void *userdata)
         }
         /* The chip runs, and we were listening from its first byte. */
         pm->state = PORT_OPEN;
-        pm->reset_steps = NULL;
+        pm->n_reset_steps = 0;
         if (!pm->clients)
                 port_monitor_free(pm);
         return 0;
 }
 
-/* A reset with the port open at the monitors' baud (esptool's sequences, with
- * timers instead of sleeps): into the application, or into the bootloader. */
+/* A reset with the port open at the monitors' baud (esp-reset.h's sequences,
+ * with timers instead of sleeps): into the application, or into the
+ * bootloader. Both lines at once on a bridge (UnixTight), and esptool's holds:
+ * a person is waiting, not a deploy. */
 static int port_reset_start(PortMonitor *pm, bool bootloader) {
         bool usb = pm->kind == DEVICE_KIND_USB_SERIAL_JTAG;
+        EspResetHolds h;
 
-        if (bootloader) {
-                pm->reset_steps = usb ? reset_bootloader_usb_jtag : reset_bootloader;
-                pm->n_reset_steps = usb ? ELEMENTSOF(reset_bootloader_usb_jtag) : ELEMENTSOF(reset_bootloader);
-        } else {
-                pm->reset_steps = usb ? reset_app_usb_jtag : reset_app;
-                pm->n_reset_steps = usb ? ELEMENTSOF(reset_app_usb_jtag) : ELEMENTSOF(reset_app);
-        }
+        esp_reset_holds(1, &h);
+        pm->n_reset_steps = esp_reset_steps(usb ? ESP_RESET_USB_JTAG : ESP_RESET_UNIX_TIGHT, bootloader, &h,
+                                            pm->reset_steps);
         pm->reset_step = 0;
         pm->state = PORT_RESETTING;
         return on_reset_step(NULL, 0, pm);

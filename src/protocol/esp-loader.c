@@ -14,15 +14,6 @@
 #include "macro.h"
 #include "string-util.h"
 
-static const char *const esp_reset_strategy_table[_ESP_RESET_MAX] = {
-        [ESP_RESET_CLASSIC] = "classic",
-        [ESP_RESET_UNIX_TIGHT] = "unix-tight",
-        [ESP_RESET_USB_JTAG] = "usb-jtag",
-        [ESP_RESET_NONE] = "none",
-};
-
-DEFINE_STRING_TABLE_LOOKUP(esp_reset_strategy, EspResetStrategy);
-
 int esp_loader_new(Transport *t, EspLoader **ret) {
         _cleanup_(esp_loader_freep) EspLoader *l = NULL;
         int r;

@@ -15,19 +15,8 @@
 
 #include "esp-chip.h"
 #include "esp-command.h"
+#include "esp-reset.h"
 #include "transport.h"
-
-typedef enum EspResetStrategy {
-        ESP_RESET_CLASSIC,      /* DTR/RTS via the usual two-transistor circuit */
-        ESP_RESET_UNIX_TIGHT,   /* same, both lines set together (TIOCMSET) */
-        ESP_RESET_USB_JTAG,     /* Espressif USB-Serial-JTAG peripheral */
-        ESP_RESET_NONE,         /* chip already in download mode */
-        _ESP_RESET_MAX,
-        _ESP_RESET_INVALID = -1,
-} EspResetStrategy;
-
-const char *esp_reset_strategy_to_string(EspResetStrategy s);   /* "classic", "unix-tight", "usb-jtag", "none" */
-EspResetStrategy esp_reset_strategy_from_string(const char *s);
 
 typedef struct EspLoader EspLoader;
 
@@ -54,21 +43,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EspLoader *, esp_loader_free);
  * strategy-specific variant on failure), syncs (answering the ROM's repeated SYNC
  * replies) and detects the chip: GET_SECURITY_INFO chip id, or the magic
  * register if the ROM lacks that command. attempts ≥ 1. */
-/* The line holds of a bridge reset (classic, unix-tight) on connect attempt
- * `attempt`: short ones first, then esptool's (esp-loader-connect.c says why). */
-typedef struct EspResetHolds {
-        usec_t en_low;          /* EN held low */
-        usec_t io0_low;         /* IO0 held low after EN is released */
-} EspResetHolds;
-
-#define RESET_FAST_EN_LOW (10 * USEC_PER_MSEC)
-#define RESET_FAST_IO0_LOW (30 * USEC_PER_MSEC)
-#define RESET_CLASSIC_EN_LOW (100 * USEC_PER_MSEC)
-#define RESET_CLASSIC_IO0_LOW (50 * USEC_PER_MSEC)                   /* esptool DEFAULT_RESET_DELAY */
-#define RESET_CLASSIC_IO0_LOW_EXTRA (RESET_CLASSIC_IO0_LOW + 500 * USEC_PER_MSEC)
-
-void esp_reset_holds(unsigned attempt, EspResetHolds *ret);
-
 int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts);
 
 const EspChipInfo *esp_loader_chip(EspLoader *l);   /* NULL before connect */
