@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* fbuildctl keeps its own copy of the service's error names (src/ctl has no
- * sd-bus): every name in the service's table must be one it knows, so that a
- * new name cannot drift into "other failure" (exit 1). */
+/* The service and fbuildctl spell the error names from one header
+ * (src/shared/bus-api.h), but the client's exit-code table is its own: every
+ * error the service can return must be one it knows, so that a new name cannot
+ * drift into "other failure" (exit 1). */
 
 #include <assert.h>
 #include <stdio.h>
