@@ -13,10 +13,8 @@
 #include "esp-status.h"
 #include "log.h"
 #include "macro.h"
+#include "progress-util.h"
 
-/* Progress is reported in steps of at most this much flash, even when one
- * highly compressed block covers more. */
-#define FLASH_PROGRESS_STEP (64 * 1024)
 /* A region whose data arrived damaged (inflate error, MD5 mismatch) gets this
  * many passes in all; after the first, a pass writes only the sectors that do
  * not hold the image (a block with two flipped bits in the same position
@@ -84,7 +82,8 @@ int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t 
         return 0;
 }
 
-/* Reports progress up to `done`, in steps no larger than FLASH_PROGRESS_STEP. */
+/* Reports progress up to `done`, in steps no larger than PROGRESS_STEP, even
+ * when one highly compressed block covers more. */
 static int report_progress(FlashProgressFn progress, void *userdata, uint64_t *reported,
                            uint64_t done, uint64_t total) {
         int r;
@@ -92,7 +91,7 @@ static int report_progress(FlashProgressFn progress, void *userdata, uint64_t *r
         if (!progress)
                 return 0;
         while (*reported < done) {
-                uint64_t next = MIN(done, *reported + FLASH_PROGRESS_STEP);
+                uint64_t next = progress_next(*reported, done);
 
                 r = progress(next, total, userdata);
                 if (r < 0)

@@ -51,8 +51,7 @@ static int job_write_progress(uint64_t done, uint64_t total, void *userdata) {
                 job_progress(w->job, w->unverified ? JOB_PHASE_WRITE : JOB_PHASE_POST_VERIFY,
                              cumulative, w->total);
                 w->last_posted = cumulative;
-        } else if (cumulative - w->last_posted + step > JOB_PROGRESS_STEP) {
-                /* Post now if one more step like the last would overshoot the 64 KiB promise. */
+        } else if (progress_due(w->last_posted, cumulative, step)) {
                 job_progress(w->job, JOB_PHASE_WRITE, cumulative, w->total);
                 w->last_posted = cumulative;
         }

@@ -10,13 +10,12 @@
 #include "flash-ranges.h"
 #include "job.h"
 #include "macro.h"
+#include "progress-util.h"
 #include "string-util.h"
 #include "transport.h"
 
 #define JOB_CONNECT_BAUD 115200u
 #define JOB_CONNECT_ATTEMPTS 3u
-/* Progress is posted at least this often while writing (the promise). */
-#define JOB_PROGRESS_STEP (64u * 1024u)
 /* The queue holds at most this many messages; past JOB_QUEUE_COALESCE, progress
  * replaces the newest progress instead of growing it. `hashed` and `finished`
  * (one each) always fit. */
