@@ -10,7 +10,6 @@
 #include "flash-compress.h"
 #include "flash-plan.h"
 #include "flash-write.h"
-#include "esp-status.h"
 #include "log.h"
 #include "macro.h"
 #include "progress-util.h"
@@ -213,7 +212,13 @@ static int stream_raw(EspLoader *l, WriteImage *w, size_t from, size_t to, size_
 /* Errors after which beginning the stream again can help: a refused, lost or
  * garbled block, an inflater the damage reached. */
 static bool stream_error_restartable(int r) {
-        return r == -EPROTO || r == -ETIMEDOUT || r == -EBADMSG;
+        return r == -EPROTO || r == -ETIMEDOUT || r == -EBADMSG || r == -EILSEQ;
+}
+
+/* The one place the protocol's inflate failure becomes what callers of this
+ * layer see: a protocol error like any other the chip reports. */
+static int write_error(int r) {
+        return r == -EILSEQ ? -EPROTO : r;
 }
 
 /* buf[from, to) in streams, begun again after a refused or lost block from
@@ -370,11 +375,8 @@ static int write_pass(EspLoader *l, WriteImage *w, const bool *damaged, size_t n
 
 /* Whether a failed pass is worth repeating from the start: the data reached
  * the chip damaged in a way its per-block checksum could not see. */
-static bool write_pass_corrupted(EspLoader *l, int r) {
-        uint8_t e = esp_loader_last_error(l);
-
-        return r == -EBADMSG ||
-               (r == -EPROTO && (e == ESP_ERROR_DEFLATE || e == ESP_ERROR_INFLATE));
+static bool write_pass_corrupted(int r) {
+        return r == -EBADMSG || r == -EILSEQ;
 }
 
 int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
@@ -435,9 +437,9 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
 
                 r = write_pass(l, &w, damaged, n_sectors);
                 if (r < 0) {
-                        if (write_pass_corrupted(l, r))
+                        if (write_pass_corrupted(r))
                                 continue;
-                        return r;
+                        return write_error(r);
                 }
 
                 r = flash_verify_region(l, offset, data, len, &match, NULL);
@@ -448,7 +450,7 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
                 log_debug("MD5 of the region at 0x%x differs after writing it.", offset);
         }
         if (r < 0)
-                return r;
+                return write_error(r);
         if (!match)
                 return log_debug_errno(EIO, "The region at 0x%x did not read back as written.",
                                        offset);
@@ -517,5 +519,5 @@ int flash_write_region_unverified(EspLoader *l, uint32_t offset, const void *dat
                 return log_debug_errno(r, "Failed to compress the region at 0x%x: %m", offset);
 
         /* One pass only: without MD5 a damaged write could not be told apart. */
-        return write_plan(l, &plan, progress, userdata, &reported);
+        return write_error(write_plan(l, &plan, progress, userdata, &reported));
 }

@@ -321,7 +321,10 @@ static int loader_wait_response(EspLoader *l, uint8_t op, usec_t deadline, EspRe
 
                 if (resp.status != 0) {
                         l->last_error = resp.error;
-                        r = esp_error_to_errno(resp.error);
+                        /* The chip's inflater choked: -EILSEQ, so that the flash
+                         * layer tells it from a refusal without our last_error. */
+                        r = resp.error == ESP_ERROR_DEFLATE || resp.error == ESP_ERROR_INFLATE ?
+                                -EILSEQ : esp_error_to_errno(resp.error);
                         log_debug("Command %s (0x%02x) failed: %s (0x%02x)",
                                   strna(esp_opcode_to_string(op)), op,
                                   esp_error_to_string(resp.error), resp.error);
@@ -405,8 +408,9 @@ int loader_command_retry_full(EspLoader *l, uint8_t op, const void *payload, siz
                         continue;
                 }
                 /* A refusal is final, unless the request itself arrived mangled. */
-                if (r == -EPROTO && l->last_error != ESP_ERROR_INVALID_MESSAGE &&
-                    l->last_error != ESP_ERROR_INVALID_CRC)
+                if (r == -EILSEQ ||
+                    (r == -EPROTO && l->last_error != ESP_ERROR_INVALID_MESSAGE &&
+                     l->last_error != ESP_ERROR_INVALID_CRC))
                         return r;
         }
         return r;
@@ -538,8 +542,7 @@ int loader_data_command(EspLoader *l, uint8_t op, uint32_t seq, const void *bloc
                 /* The chip's inflater choked: what it holds is already wrong
                  * (two bit flips can cancel out in the XOR checksum), and no
                  * resend of this block can mend it. The whole write must start over. */
-                if (r == -EPROTO && (l->last_error == ESP_ERROR_DEFLATE ||
-                                     l->last_error == ESP_ERROR_INFLATE))
+                if (r == -EILSEQ)
                         return r;
 
                 /* Refused by the ROM: resending gets 0x05 for ever (the

@@ -139,8 +139,9 @@ int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompre
  * number. The ROM does, and advances it even for a block it drops, so a ROM
  * block that was refused, or whose fate is unknown, fails with -EPROTO (or
  * -ETIMEDOUT) and the stream must begin again (esp_loader_take_restart).
- * -EPROTO with esp_loader_last_error() ESP_ERROR_DEFLATE/ESP_ERROR_INFLATE: the
- * chip's inflater holds damaged data, only a new FLASH_DEFL_BEGIN helps.
+ * -EILSEQ (the chip reported ESP_ERROR_DEFLATE or ESP_ERROR_INFLATE, on this or
+ * on FLASH_DEFL_END): the chip's inflater holds damaged data, only a new
+ * FLASH_DEFL_BEGIN helps.
  * Success is judged by the first status byte alone: the ROM carries an earlier
  * error code in the second one (00 07 after a 01 07). */
 int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, size_t len,
