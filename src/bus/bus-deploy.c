@@ -101,6 +101,8 @@ static int job_request_submit(JobRequest *req, sd_bus_message *call, Image *imag
 
         if (manager_is_terminating(m))
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+        /* The first of the two flash size checks (the second at connect): what
+         * the last connect on the port learnt rejects an image before it waits. */
         r = bus_image_validate(img, manager_known_flash_size(m, req->port.node), error);
         if (r < 0)
                 return r;

@@ -145,6 +145,27 @@ int image_validate(Image *img, uint64_t flash_size) {
         return 0;
 }
 
+const char *image_rule_to_string(int error) {
+        switch (ERRNO_ABS(error)) {
+        case EINVAL:
+                return "must be 1 to " STRINGIFY(IMAGE_MAX_REGIONS) ", 4 KiB aligned and non-overlapping";
+        case ERANGE:
+                return "ends past the end of flash";
+        case ENODATA:
+                return "is empty";
+        case EISDIR:
+                return "is a directory";
+        case ESPIPE:
+                return "is not a regular file";
+        case EBADF:
+                return "is not open for reading";
+        case ESTALE:
+                return "changed after it was submitted";
+        default:
+                return NULL;
+        }
+}
+
 int image_check_flash_size(const Image *img, uint64_t flash_size) {
         if (!img)
                 return -EINVAL;

@@ -136,10 +136,12 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         flash_size = esp_loader_flash_size(l);
         j->stats.flash_size = flash_size;
 
+        /* The second of the two flash size checks (the first at submit, against
+         * what the last connect on the port learnt). */
         r = image_check_flash_size(j->img, flash_size);
         if (r < 0)
-                return job_refuse(j, r, "the image does not fit the %" PRIu32 " KiB flash",
-                                flash_size / 1024);
+                return job_refuse(j, r, "a region %s (%" PRIu32 " KiB)", image_rule_to_string(r),
+                                  flash_size / 1024);
 
         r = job_run_stub(j, l);
         if (r < 0)
@@ -741,11 +743,9 @@ int job_run_device(Job *j) {
 
         /* After a memo hit nothing was read yet; reading before opening the port
          * means a changed file fails the job with the device untouched. */
-        r = image_load(j->img);
-        if (r == -ESTALE)
-                return job_refuse(j, r, "an image file changed after it was submitted");
+        r = job_load_image(j);
         if (r < 0)
-                return job_fail(j, r, "cannot read the image");
+                return r;
 
         j->n_results = j->img->n_regions;
         j->results = calloc(j->n_results, sizeof(JobRegionResult));

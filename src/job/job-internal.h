@@ -117,3 +117,6 @@ int job_fail(Job *j, int r, const char *format, ...) _printf_(3, 4);
 void job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total);
 int job_refuse(Job *j, int r, const char *format, ...) _printf_(3, 4);
 int job_run_device(Job *j);
+/* image_load() for the worker: a file that changed since the job was
+ * submitted refuses the job, any other failure fails it. */
+int job_load_image(Job *j);

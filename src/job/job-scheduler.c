@@ -340,11 +340,6 @@ int job_scheduler_submit(JobScheduler *s, JobKind kind, const char *port, const 
         r = scheduler_ensure_port(s, port, &p);
         if (r < 0)
                 return r;
-        /* What the last connect learnt rejects an image before it waits for the port. */
-        r = image_check_flash_size(img, p->flash_size);
-        if (r < 0)
-                return r;
-
         /* An unchanged image is not read again: the worker skips to `hashed`. */
         (void) image_hash_cache_lookup(s->memo, img);
 

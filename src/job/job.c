@@ -157,6 +157,17 @@ uint64_t job_image_total_bytes(const Image *img) {
 
 /* ---- the worker: hash ------------------------------------------------------------- */
 
+int job_load_image(Job *j) {
+        int r;
+
+        r = image_load(j->img);
+        if (r == -ESTALE)
+                return job_refuse(j, r, "an image file %s", image_rule_to_string(r));
+        if (r < 0)
+                return job_fail(j, r, "cannot read the image");
+        return 0;
+}
+
 static int job_hash(Job *j) {
         int r;
 
@@ -164,11 +175,9 @@ static int job_hash(Job *j) {
                 return 0;
 
         job_progress(j, JOB_PHASE_HASH, 0, job_image_total_bytes(j->img));
-        r = image_load(j->img);
-        if (r == -ESTALE)
-                return job_refuse(j, r, "an image file changed after it was submitted");
+        r = job_load_image(j);
         if (r < 0)
-                return job_fail(j, r, "cannot read the image");
+                return r;
         if (job_cancelled(j))
                 return -ECANCELED;
         r = image_compute_hash(j->img);
