@@ -2,6 +2,7 @@
 /* Serial monitors on the sd-event loop: one non-blocking open per monitored
  * device, its output copied to every client's socket. A client that does not
  * read loses bytes (marked in its stream), never the port or a deploy. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -406,8 +407,7 @@ static PortMonitor *set_find_node(PortMonitorSet *s, const char *node) {
 int port_monitor_set_new(sd_event *e, const PortMonitorCallbacks *cb, void *userdata, PortMonitorSet **ret) {
         PortMonitorSet *s;
 
-        if (!e || !ret)
-                return -EINVAL;
+        assert(e && ret);
         s = calloc(1, sizeof(PortMonitorSet));
         if (!s)
                 return -ENOMEM;
@@ -463,7 +463,8 @@ int port_monitor_attach(PortMonitorSet *s, const DeviceInfo *d, uint32_t baud, b
         int pair[2], r, sndbuf = (int) PORT_MONITOR_CLIENT_BUFFER;
         bool created = false;
 
-        if (!s || !d || !d->identity || !d->node || baud == 0 || !ret_fd)
+        assert(s && d && ret_fd);
+        if (!d->identity || !d->node || baud == 0)
                 return -EINVAL;
 
         pm = set_find_identity(s, d->identity);
@@ -651,7 +652,8 @@ int port_monitor_reset(PortMonitorSet *s, const DeviceInfo *d, bool bootloader, 
         PortMonitor *pm;
         int r;
 
-        if (!s || !d || !d->identity || !d->node)
+        assert(s && d);
+        if (!d->identity || !d->node)
                 return -EINVAL;
         if (job_running)
                 return -EBUSY;

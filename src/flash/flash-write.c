@@ -2,6 +2,7 @@
 /* Whole-region operations over a loader session: verify by on-chip MD5, and
  * write compressed then prove the result by MD5. OpenSSL errors are converted
  * to errno here, once. */
+#include <assert.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -63,7 +64,8 @@ int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t 
         uint8_t local[16], device[16];
         int r;
 
-        if (!l || !data || len == 0 || !ret_match)
+        assert(l && data && ret_match);
+        if (len == 0)
                 return -EINVAL;
         if ((uint64_t) offset + len > UINT32_MAX)
                 return -EINVAL;
@@ -387,7 +389,8 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
         bool match = false;
         int r;
 
-        if (!l || !data || len == 0)
+        assert(l && data);
+        if (len == 0)
                 return -EINVAL;
         if ((uint64_t) offset + len > UINT32_MAX)
                 return -EINVAL;
@@ -508,7 +511,8 @@ int flash_write_region_unverified(EspLoader *l, uint32_t offset, const void *dat
         uint64_t reported = 0;
         int r;
 
-        if (!l || !data || len == 0)
+        assert(l && data);
+        if (len == 0)
                 return -EINVAL;
         if ((uint64_t) offset + len > UINT32_MAX)
                 return -EINVAL;

@@ -2,6 +2,7 @@
 /* The job scheduler: memoized image hashes, trust decisions, one FIFO per port
  * (one job on the device at a time, different ports in parallel), and the trust
  * updates that follow each job. Main thread only; workers report via sd-event. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,8 +281,7 @@ int job_scheduler_new(sd_event *e, TrustTable *trust, const JobSchedulerCallback
                       void *userdata, JobScheduler **ret) {
         JobScheduler *s;
 
-        if (!e || !trust || !ret)
-                return -EINVAL;
+        assert(e && trust && ret);
 
         s = calloc(1, sizeof(JobScheduler));
         if (!s)
@@ -395,7 +395,8 @@ int job_scheduler_cancel_port_where(JobScheduler *s, const char *port, JobMatchF
         Port *p;
         int n = 0;
 
-        if (!s || !port)
+        assert(s);
+        if (!port)
                 return -EINVAL;
         p = scheduler_find_port(s, port);
         if (!p)

@@ -253,7 +253,8 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
         _cleanup_(image_freep) Image *owned = img;
         _cleanup_free_ Job *j = NULL;
 
-        if (kind < 0 || kind >= _JOB_KIND_MAX || !port || !img || img->n_regions == 0 || !o || !ret)
+        assert(img && ret);
+        if (kind < 0 || kind >= _JOB_KIND_MAX || !port || img->n_regions == 0 || !o)
                 return -EINVAL;
         if (o->granularity < 0 || o->granularity >= _JOB_GRANULARITY_MAX)
                 return -EINVAL;
@@ -329,8 +330,7 @@ int job_start(Job *j) {
         sigset_t all, saved;
         int r;
 
-        if (!j)
-                return -EINVAL;
+        assert(j);
         if (j->started)
                 return -EBUSY;
 
@@ -399,8 +399,7 @@ int job_dispatch(Job *j) {
         uint64_t counter;
         size_t n;
 
-        if (!j)
-                return -EINVAL;
+        assert(j);
         if (j->finished)
                 return 0;
 

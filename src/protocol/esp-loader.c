@@ -3,6 +3,7 @@
  * deadlines, reply matching and retries, register access and data blocks.
  * Talks only through the Transport ops; behaviour follows esptool (loader.py)
  * and the reference traces. */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -18,8 +19,7 @@ int esp_loader_new(Transport *t, EspLoader **ret) {
         _cleanup_(esp_loader_freep) EspLoader *l = NULL;
         int r;
 
-        if (!t || !ret)
-                return -EINVAL;
+        assert(t && ret);
 
         l = calloc(1, sizeof(*l));
         if (!l)
@@ -118,8 +118,7 @@ uint64_t esp_loader_stream_flushed(EspLoader *l, bool compressed, uint64_t acked
 }
 
 int esp_loader_take_restart(EspLoader *l) {
-        if (!l)
-                return -EINVAL;
+        assert(l);
         if (l->restarts_left == 0)
                 return log_debug_errno(EPROTO, "No write stream restarts left in this session.");
         l->restarts_left--;
@@ -426,8 +425,7 @@ int esp_loader_read_reg(EspLoader *l, uint32_t addr, uint32_t *ret_value) {
         EspResponse resp;
         int r;
 
-        if (!l || !ret_value)
-                return -EINVAL;
+        assert(l && ret_value);
         r = loader_command_retry(l, ESP_OP_READ_REG, payload, esp_payload_read_reg(payload, addr),
                                  LOADER_DEFAULT_TIMEOUT, &resp);
         if (r < 0)
@@ -439,8 +437,7 @@ int esp_loader_read_reg(EspLoader *l, uint32_t addr, uint32_t *ret_value) {
 int esp_loader_write_reg(EspLoader *l, uint32_t addr, uint32_t value) {
         uint8_t payload[16];
 
-        if (!l)
-                return -EINVAL;
+        assert(l);
         return loader_command_retry(l, ESP_OP_WRITE_REG, payload,
                                     esp_payload_write_reg(payload, addr, value, UINT32_MAX, 0),
                                     LOADER_DEFAULT_TIMEOUT, NULL);
