@@ -59,15 +59,18 @@ int flash_md5(const void *data, size_t len, uint8_t ret_digest[16]) {
         return 0;
 }
 
+/* The region rule every call here checks: some bytes, all below 4 GiB. */
+static bool region_in_32_bits(uint32_t offset, size_t len) {
+        return len > 0 && (uint64_t) offset + len <= UINT32_MAX;
+}
+
 int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                         bool *ret_match, uint8_t ret_device_md5[16]) {
         uint8_t local[16], device[16];
         int r;
 
         assert(l && data && ret_match);
-        if (len == 0)
-                return -EINVAL;
-        if ((uint64_t) offset + len > UINT32_MAX)
+        if (!region_in_32_bits(offset, len))
                 return -EINVAL;
 
         r = flash_md5(data, len, local);
@@ -390,9 +393,7 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
         int r;
 
         assert(l && data);
-        if (len == 0)
-                return -EINVAL;
-        if ((uint64_t) offset + len > UINT32_MAX)
+        if (!region_in_32_bits(offset, len))
                 return -EINVAL;
         if (esp_loader_secure_download_mode(l))
                 /* no MD5 in Secure Download Mode: the write could not be proven */
@@ -512,9 +513,7 @@ int flash_write_region_unverified(EspLoader *l, uint32_t offset, const void *dat
         int r;
 
         assert(l && data);
-        if (len == 0)
-                return -EINVAL;
-        if ((uint64_t) offset + len > UINT32_MAX)
+        if (!region_in_32_bits(offset, len))
                 return -EINVAL;
 
         r = flash_deflate_plan_build(offset, data, len, esp_loader_flash_block_size(l),
