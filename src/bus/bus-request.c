@@ -141,7 +141,7 @@ int bus_error_set_open_failure(sd_bus_error *error, const char *path, uid_t uid,
                 return bus_error_set_errnof(error, r, "Cannot open %s: %m", path);
         case EISDIR:
         case ESPIPE:
-                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s %s", path, image_rule_to_string(r));
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s %s", path, image_rule_strerror(r));
         case ENOENT:
         case ENOTDIR: {
                 /* Under the unit's PrivateTmp= the caller's /tmp is not ours:
@@ -172,7 +172,7 @@ int bus_image_validate(Image *img, uint64_t flash_size, sd_bus_error *error) {
         r = image_validate(img, flash_size);
         if (r >= 0)
                 return 0;
-        rule = image_rule_to_string(r);
+        rule = image_rule_strerror(r);
         if (r == -EINVAL)
                 return bus_error_set_errnof(error, r, "Regions %s", rule);
         if (r == -ERANGE)

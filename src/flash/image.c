@@ -146,7 +146,7 @@ int image_validate(Image *img, uint64_t flash_size) {
         return 0;
 }
 
-const char *image_rule_to_string(int error) {
+const char *image_rule_strerror(int error) {
         switch (ERRNO_ABS(error)) {
         case EINVAL:
                 return "must be 1 to " STRINGIFY(IMAGE_MAX_REGIONS) ", 4 KiB aligned and non-overlapping";

@@ -140,7 +140,7 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
          * what the last connect on the port learnt). */
         r = image_check_flash_size(j->img, flash_size);
         if (r < 0)
-                return job_refuse(j, r, "a region %s (%" PRIu32 " KiB)", image_rule_to_string(r),
+                return job_refuse(j, r, "a region %s (%" PRIu32 " KiB)", image_rule_strerror(r),
                                   flash_size / 1024);
 
         r = job_run_stub(j, l);

@@ -162,7 +162,7 @@ int job_load_image(Job *j) {
 
         r = image_load(j->img);
         if (r == -ESTALE)
-                return job_refuse(j, r, "an image file %s", image_rule_to_string(r));
+                return job_refuse(j, r, "an image file %s", image_rule_strerror(r));
         if (r < 0)
                 return job_fail(j, r, "cannot read the image");
         return 0;
