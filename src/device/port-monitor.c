@@ -361,7 +361,7 @@ static int port_reset_start(PortMonitor *pm, bool bootloader) {
         bool usb = pm->kind == DEVICE_KIND_USB_SERIAL_JTAG;
         EspResetHolds h;
 
-        esp_reset_holds(1, &h);
+        esp_reset_holds(1, &h);       /* esptool's own: EN 100 ms, IO0 50 ms */
         pm->n_reset_steps = esp_reset_steps(usb ? ESP_RESET_USB_JTAG : ESP_RESET_UNIX_TIGHT, bootloader, &h,
                                             pm->reset_steps);
         pm->reset_step = 0;
