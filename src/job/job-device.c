@@ -111,6 +111,8 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         bool stub_first;
         int r;
 
+        /* Not after a link fallback: that session asks everything afresh. */
+        esp_loader_set_known(l, j->stats.baud_fallback ? NULL : &j->known);
         r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
         if (r < 0)
                 return job_fail(j, r, "cannot connect to the bootloader on %s (reset %s)", j->port,
@@ -137,6 +139,9 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
                 return job_fail(j, r, "cannot attach the SPI flash");
         flash_size = esp_loader_flash_size(l);
         j->stats.flash_size = flash_size;
+        j->used_known = j->used_known || esp_loader_used_known(l);
+        if (esp_loader_facts(l, &j->learned) < 0)
+                j->learned = (EspLoaderFacts) {};
 
         r = image_check_flash_size(j->img, flash_size);
         if (r < 0)

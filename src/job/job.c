@@ -379,6 +379,28 @@ void job_cap_baud(Job *j, uint32_t cap) {
         pthread_mutex_unlock(&j->mutex);
 }
 
+void job_set_known(Job *j, const EspLoaderFacts *f) {
+        if (!j || !f)
+                return;
+        pthread_mutex_lock(&j->mutex);
+        if (j->command == JOB_COMMAND_NONE)
+                j->known = *f;
+        pthread_mutex_unlock(&j->mutex);
+}
+
+int job_learned(Job *j, EspLoaderFacts *ret) {
+        if (!j || !ret)
+                return -EINVAL;
+        if (!j->learned.chip)
+                return -ENODATA;
+        *ret = j->learned;
+        return 0;
+}
+
+bool job_used_known(Job *j) {
+        return j && j->used_known;
+}
+
 void job_run(Job *j) {
         job_command(j, JOB_COMMAND_RUN, _JOB_OUTCOME_INVALID);
 }

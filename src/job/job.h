@@ -154,6 +154,15 @@ static inline void job_freep(Job **j) {
  * port whose raised rate lost data keeps a lower one (the scheduler). */
 void job_cap_baud(Job *j, uint32_t cap);
 
+/* What earlier sessions learnt about the device (esp-loader.h's EspLoaderFacts),
+ * before job_run() only: the connect takes them if the chip agrees. */
+void job_set_known(Job *j, const EspLoaderFacts *f);
+/* Once finished: what this job's connect learnt (-ENODATA: nothing, e.g. it
+ * never connected), and whether it went by known facts, so that a failure
+ * after it makes the next job ask afresh. */
+int job_learned(Job *j, EspLoaderFacts *ret);
+bool job_used_known(Job *j);
+
 /* Starts the worker: it loads and hashes the image unless the hash is already
  * valid (memo hit), then reports `hashed` and waits. */
 int job_start(Job *j);
