@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""What a connect learns about a board (chip, console, flash size, the reset
+holds it needs) is kept per device identity while the board stays attached
+(issue 16 item 2): the next connect asks only the chip's magic register, which
+a different board behind the same adapter answers differently; a re-plug
+forgets it all, as it drops trust.
+Run: umockdev-wrapper /usr/bin/python3 test_known_device.py (env: see harness.py)"""
+
+import unittest
+
+import harness
+
+
+def commands(sim, since=0):
+    """Names of the commands the chip handled, from event `since` on."""
+    return [e["name"] for e in sim.events()[since:] if e.get("event") == "command"]
+
+
+class KnownDevice(harness.ServiceTestCase):
+    def setUp(self):
+        super().setUp()
+        self.svc = self.start_service("bus")
+        self.c = self.client()
+
+    def deploy(self, dev, img, **opts):
+        mark = len(dev.sim.events())
+        outcome, _, stats = self.c.deploy(dev.node, img.paths(), trust=False, **opts)
+        self.assertTrue(img.matches_flash(dev.sim.flash()), img.mismatches(dev.sim.flash()))
+        return outcome, stats, commands(dev.sim, mark)
+
+    def test_second_connect_asks_less(self):
+        dev = self.add_board("esp32c3", "uart")
+        img = self.image(chip="esp32c3", app_seed=3)
+        outcome, _, first = self.deploy(dev, img)
+        self.assertEqual(outcome, "full")
+        # The chip by GET_SECURITY_INFO, the flash size by the JEDEC id (SPI
+        # registers written and read).
+        self.assertEqual(first.count("GET_SECURITY_INFO"), 1, first)
+        self.assertGreater(first.count("WRITE_REG"), 0, first)
+        self.assertGreater(first.count("READ_REG"), 1, first)
+
+        outcome, _, second = self.deploy(dev, img)
+        self.assertEqual(outcome, "verify-skip")
+        # Only the chip magic register, which proves the board is the one known.
+        self.assertEqual(second.count("GET_SECURITY_INFO"), 0, second)
+        self.assertEqual(second.count("WRITE_REG"), 0, second)
+        self.assertEqual(second.count("READ_REG"), 1, second)
+        self.assertIn("SPI_ATTACH", second)       # the chip forgets it at every reset
+
+        # Unplugged and back: everything is asked again.
+        dev = self.bed.replug(dev)
+        self.assertIn(dev.node, dict(self.c.list_devices()))
+        outcome, _, third = self.deploy(dev, img)
+        self.assertEqual(outcome, "verify-skip")
+        self.assertEqual(third.count("GET_SECURITY_INFO"), 1, third)
+        self.assertGreater(third.count("WRITE_REG"), 0, third)
+
+    def test_other_board_behind_the_adapter(self):
+        dev = self.add_board("esp32c3", "uart", swappable=True)
+        img = self.image(chip="esp32c3", app_seed=4)
+        self.assertEqual(self.deploy(dev, img)[0], "full")
+        self.assertEqual(self.deploy(dev, img)[2].count("GET_SECURITY_INFO"), 0)
+
+        # The cable moved to an ESP32-S3 with a blank flash: no uevent, same
+        # identity. Its magic register differs, so nothing known is taken.
+        self.bed.swap_board(dev, "esp32s3")
+        outcome, stats, cmds = self.deploy(dev, img)
+        self.assertEqual(outcome, "full")
+        self.assertEqual(stats["chip"], "esp32s3")
+        self.assertEqual(cmds.count("GET_SECURITY_INFO"), 1, cmds)
+        self.assertGreater(cmds.count("WRITE_REG"), 0, cmds)
+
+    def test_slow_en_remembered(self):
+        # 10 µF on EN: the short first reset and esptool's 50 ms one boot the
+        # application; esptool's 550 ms retry gets through. The next connect
+        # starts with that hold.
+        dev = self.add_board("esp32", "uart", sim_args=("--en-capacitor=10000",))
+        img = self.image(chip="esp32", app_seed=5)
+        mark = len(dev.sim.events())
+        self.assertEqual(self.deploy(dev, img, after="none")[0], "full")
+        first = [e.get("mode") for e in dev.sim.events()[mark:] if e.get("event") == "boot"]
+        mark = len(dev.sim.events())
+        self.assertEqual(self.deploy(dev, img, after="none")[0], "verify-skip")
+        second = [e.get("mode") for e in dev.sim.events()[mark:] if e.get("event") == "boot"]
+        self.assertEqual(first.count("download"), 1, first)
+        self.assertGreater(len(first), 1, first)
+        self.assertEqual(second, ["download"])
+
+
+if __name__ == "__main__":
+    unittest.main()
