@@ -352,7 +352,7 @@ int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) 
         l->status_len = ESP_ROM_STATUS_LEN;
         l->usb_jtag = false;
         l->flash_size = l->flash_id = 0;
-        l->known_proven = false;
+        l->known_proven = l->has_mac = false;
 
         /* A board that needed longer holds once starts with them (the known facts). */
         for (unsigned i = l->known.reset_attempt; i < l->known.reset_attempt + attempts; i++) {

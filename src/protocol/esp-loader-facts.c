@@ -34,9 +34,46 @@ bool loader_known_chip(EspLoader *l, const EspChipInfo *by_magic) {
         return true;
 }
 
+/* The low word of each chip's factory MAC in eFuse (esptool's MAC_EFUSE_REG;
+ * on the ESP32 EFUSE_BLK0 word 1). 0: not known here, the flash is asked. */
+static uint32_t chip_mac_reg(const EspChipInfo *c) {
+        switch (c->id) {
+        case ESP_CHIP_ESP32:
+                return 0x3ff5a004;
+        case ESP_CHIP_ESP32S2:
+                return 0x3f41a044;
+        case ESP_CHIP_ESP32S3:
+                return 0x60007044;
+        case ESP_CHIP_ESP32C2:
+                return 0x60008840;
+        case ESP_CHIP_ESP32C3:
+                return 0x60008844;
+        case ESP_CHIP_ESP32C6:
+        case ESP_CHIP_ESP32H2:
+                return 0x600b0844;
+        default:
+                return 0;
+        }
+}
+
+static void loader_read_mac(EspLoader *l) {
+        uint32_t reg = chip_mac_reg(l->chip);
+
+        l->has_mac = false;
+        if (reg == 0 || l->secure_download)
+                return;
+        l->has_mac = esp_loader_read_reg(l, reg, &l->mac_low) >= 0;
+}
+
 bool loader_known_flash(EspLoader *l, uint32_t *ret_id, uint32_t *ret_size) {
-        if (!l->known_proven || l->known.flash_size == 0)
+        loader_read_mac(l);
+        if (!l->known_proven || l->known.flash_size == 0 || !l->known.has_mac)
                 return false;
+        if (!l->has_mac || l->mac_low != l->known.mac_low) {
+                log_debug("Another %s than the one known on this port: reading its flash id.",
+                          l->chip->description);
+                return false;
+        }
         *ret_id = l->known.flash_id;
         *ret_size = l->known.flash_size;
         return true;
@@ -52,6 +89,8 @@ int esp_loader_facts(EspLoader *l, EspLoaderFacts *ret) {
                 .usb_jtag = l->usb_jtag,
                 .flash_id = l->flash_id,
                 .flash_size = l->flash_size,
+                .has_mac = l->has_mac,
+                .mac_low = l->mac_low,
                 .reset_attempt = l->reset_attempt,
         };
         return 0;

@@ -61,6 +61,8 @@ struct EspLoader {
 
         EspLoaderFacts known;     /* from an earlier session (esp_loader_set_known) */
         bool known_proven;        /* this session's chip magic agreed with them */
+        bool has_mac;
+        uint32_t mac_low;         /* read by loader_known_flash() */
         unsigned reset_attempt;   /* the connect attempt that got through */
 
         bool dtr, rts;            /* modem lines as last set */
@@ -77,7 +79,8 @@ struct EspLoader {
 };
 
 /* esp-loader-facts.c: the known chip taken if the magic register's chip
- * (by_magic) is it; the known flash taken if the chip was. */
+ * (by_magic) is it; the known flash taken if the chip was and its MAC (read
+ * here, one READ_REG, and kept for the next session) is the known one. */
 bool loader_known_chip(EspLoader *l, const EspChipInfo *by_magic);
 bool loader_known_flash(EspLoader *l, uint32_t *ret_id, uint32_t *ret_size);
 

@@ -79,12 +79,16 @@ int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts);
  * (esp-loader-facts.c), which then skips the commands that would only tell it
  * again — GET_SECURITY_INFO, the console read, the flash's JEDEC id — and
  * starts with the reset holds that worked. The chip magic register is still
- * read: a board swapped behind the same adapter reads differently, and then
- * everything is asked afresh. */
+ * read, and the low word of the chip's factory MAC before the known flash is
+ * taken: a board swapped behind the same adapter reads differently (another
+ * kind of chip: everything is asked afresh; another chip of the same kind: its
+ * flash is). */
 typedef struct EspLoaderFacts {
         const EspChipInfo *chip;        /* NULL: nothing known */
         bool usb_jtag;
         uint32_t flash_id, flash_size;
+        bool has_mac;
+        uint32_t mac_low;               /* the factory MAC's low word: this very chip */
         unsigned reset_attempt;         /* the connect attempt whose holds worked */
 } EspLoaderFacts;
 

@@ -41,10 +41,11 @@ class KnownDevice(harness.ServiceTestCase):
 
         outcome, _, second = self.deploy(dev, img)
         self.assertEqual(outcome, "verify-skip")
-        # Only the chip magic register, which proves the board is the one known.
+        # Only the chip magic register, which proves the kind of chip, and the
+        # low word of its MAC, which proves it is the one known (and so is its flash).
         self.assertEqual(second.count("GET_SECURITY_INFO"), 0, second)
         self.assertEqual(second.count("WRITE_REG"), 0, second)
-        self.assertEqual(second.count("READ_REG"), 1, second)
+        self.assertEqual(second.count("READ_REG"), 2, second)
         self.assertIn("SPI_ATTACH", second)       # the chip forgets it at every reset
 
         # Unplugged and back: everything is asked again.
@@ -69,6 +70,25 @@ class KnownDevice(harness.ServiceTestCase):
         self.assertEqual(stats["chip"], "esp32s3")
         self.assertEqual(cmds.count("GET_SECURITY_INFO"), 1, cmds)
         self.assertGreater(cmds.count("WRITE_REG"), 0, cmds)
+
+    def test_same_kind_other_board(self):
+        dev = self.add_board("esp32c3", "uart", swappable=True)
+        img = self.image(chip="esp32c3", app_seed=6)
+        outcome, stats, _ = self.deploy(dev, img)
+        self.assertEqual((outcome, stats["flash_size"]), ("full", 4 << 20))
+
+        # Another ESP32-C3 (its own MAC) with 2 MB of flash: the chip is taken as
+        # known, its flash is not — the JEDEC id is read and names 2 MB.
+        self.bed.swap_board(dev, "esp32c3", flash_size="2MB", sim_args=("--reg=0x60008844=0x11223344",))
+        outcome, stats, cmds = self.deploy(dev, img)
+        self.assertEqual((outcome, stats["flash_size"]), ("full", 2 << 20))
+        self.assertEqual(cmds.count("GET_SECURITY_INFO"), 0, cmds)
+        self.assertGreater(cmds.count("WRITE_REG"), 0, cmds)
+
+        # And that board is the known one from now on.
+        outcome, stats, cmds = self.deploy(dev, img)
+        self.assertEqual((outcome, stats["flash_size"]), ("verify-skip", 2 << 20))
+        self.assertEqual(cmds.count("WRITE_REG"), 0, cmds)
 
     def test_slow_en_remembered(self):
         # 10 µF on EN: the short first reset and esptool's 50 ms one boot the
