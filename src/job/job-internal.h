@@ -111,6 +111,8 @@ struct Job {
          * learnt by its connect (the worker's until `finished`). */
         EspLoaderFacts known, learned;
         bool used_known;
+        JobKnownRegion *known_content;
+        size_t n_known_content;
 };
 
 /* Rounds of proving and repairing what writes touched before a deploy gives up. */

@@ -45,7 +45,10 @@ struct Port {
 typedef struct DeviceFacts DeviceFacts;
 struct DeviceFacts {
         char *device_id;
+        bool has_loader;
         EspLoaderFacts facts;
+        JobKnownRegion *content;        /* what the last successful job proved */
+        size_t n_content;
         DeviceFacts *next;
 };
 
@@ -81,26 +84,54 @@ void job_scheduler_forget_device(JobScheduler *s, const char *device_id) {
                 return;
         gone = *f;
         *f = gone->next;
+        free(gone->content);
         free(gone->device_id);
         free(gone);
 }
 
-static void scheduler_set_facts(JobScheduler *s, const char *device_id, const EspLoaderFacts *facts) {
+static DeviceFacts *scheduler_ensure_facts(JobScheduler *s, const char *device_id) {
         DeviceFacts **f = scheduler_find_facts(s, device_id);
 
         if (!*f) {
                 DeviceFacts *n = calloc(1, sizeof(DeviceFacts));
 
                 if (!n)
-                        return;   /* only a cache */
+                        return NULL;   /* only a cache */
                 n->device_id = strdup(device_id);
                 if (!n->device_id) {
                         free(n);
-                        return;
+                        return NULL;
                 }
                 *f = n;
         }
-        (*f)->facts = *facts;
+        return *f;
+}
+
+/* The regions a successful job proved the device holds: matched before any
+ * write, or written and proven (results' device_md5 is then their MD5). */
+static void scheduler_set_content(DeviceFacts *f, Job *j) {
+        const JobRegionResult *results;
+        JobKnownRegion *v;
+        size_t n, k = 0;
+
+        free(f->content);
+        f->content = NULL;
+        f->n_content = 0;
+        results = job_region_results(j, &n);
+        if (n == 0 || job_stats(j)->verification_impossible)
+                return;
+        v = calloc(n, sizeof(JobKnownRegion));
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                if (!results[i].matched && !results[i].written)
+                        continue;
+                v[k] = (JobKnownRegion) { .offset = results[i].offset, .size = results[i].size };
+                memcpy(v[k].md5, results[i].device_md5, sizeof(v[k].md5));
+                k++;
+        }
+        f->content = v;
+        f->n_content = k;
 }
 
 /* After a job that touched the device: a success keeps what its connect
@@ -109,14 +140,30 @@ static void scheduler_set_facts(JobScheduler *s, const char *device_id, const Es
  * adapter, another flash): the next connect asks afresh. */
 static void scheduler_update_facts(JobScheduler *s, ScheduledJob *sj) {
         EspLoaderFacts learned;
+        DeviceFacts *f;
 
         if (!sj->device_id || !sj->granted)
                 return;
         if (job_error(sj->job) < 0) {
+                f = *scheduler_find_facts(s, sj->device_id);
                 if (job_used_known(sj->job))
                         job_scheduler_forget_device(s, sj->device_id);
-        } else if (job_learned(sj->job, &learned) >= 0)
-                scheduler_set_facts(s, sj->device_id, &learned);
+                else if (f) {
+                        /* a write may have begun: what the flash holds is unknown */
+                        free(f->content);
+                        f->content = NULL;
+                        f->n_content = 0;
+                }
+                return;
+        }
+        f = scheduler_ensure_facts(s, sj->device_id);
+        if (!f)
+                return;
+        if (job_learned(sj->job, &learned) >= 0) {
+                f->facts = learned;
+                f->has_loader = true;
+        }
+        scheduler_set_content(f, sj->job);
 }
 
 /* ---- ports ------------------------------------------------------------------------- */
@@ -225,8 +272,10 @@ static void scheduler_advance_port(JobScheduler *s, Port *p) {
 
                         sj->granted = true;
                         job_cap_baud(sj->job, p->baud_cap);
-                        if (f)
+                        if (f && f->has_loader)
                                 job_set_known(sj->job, &f->facts);
+                        if (f)
+                                (void) job_set_known_content(sj->job, f->content, f->n_content);
                         if (s->cb.granted)
                                 s->cb.granted(sj->job, s->userdata);
                         job_run(sj->job);

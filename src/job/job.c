@@ -330,6 +330,7 @@ Job *job_free(Job *j) {
         flash_ranges_done(&j->unproven);
         free(j->results);
         free(j->written);
+        free(j->known_content);
         free(j->port);
         free(j);
         return NULL;
@@ -386,6 +387,30 @@ void job_set_known(Job *j, const EspLoaderFacts *f) {
         if (j->command == JOB_COMMAND_NONE)
                 j->known = *f;
         pthread_mutex_unlock(&j->mutex);
+}
+
+int job_set_known_content(Job *j, const JobKnownRegion *v, size_t n) {
+        JobKnownRegion *copy = NULL;
+
+        if (!j || (n > 0 && !v))
+                return -EINVAL;
+        if (n > 0) {
+                copy = reallocarray(NULL, n, sizeof(JobKnownRegion));
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, v, n * sizeof(JobKnownRegion));
+        }
+        pthread_mutex_lock(&j->mutex);
+        if (j->command != JOB_COMMAND_NONE) {
+                pthread_mutex_unlock(&j->mutex);
+                free(copy);
+                return -EBUSY;
+        }
+        free(j->known_content);
+        j->known_content = copy;
+        j->n_known_content = n;
+        pthread_mutex_unlock(&j->mutex);
+        return 0;
 }
 
 int job_learned(Job *j, EspLoaderFacts *ret) {

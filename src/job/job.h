@@ -163,6 +163,18 @@ void job_set_known(Job *j, const EspLoaderFacts *f);
 int job_learned(Job *j, EspLoaderFacts *ret);
 bool job_used_known(Job *j);
 
+/* A region's content the device was last proven to hold (by MD5, in an earlier
+ * job): a guess for the sector planner, never a proof. A region of the image
+ * at the same place that differs from it is known to have changed, and is
+ * verified block by block straight away (job-device.c). */
+typedef struct JobKnownRegion {
+        uint32_t offset;
+        uint64_t size;
+        uint8_t md5[16];
+} JobKnownRegion;
+/* Before job_run() only; copied. */
+int job_set_known_content(Job *j, const JobKnownRegion *v, size_t n);
+
 /* Starts the worker: it loads and hashes the image unless the hash is already
  * valid (memo hit), then reports `hashed` and waits. */
 int job_start(Job *j);

@@ -149,17 +149,21 @@ class DefaultPlanner(harness.ServiceTestCase):
         self.data = bytes(rng.getrandbits(8) for _ in range(256 * 1024))
         self.regions = [(o, d, n) if n != "app" else (o, self.app, n)
                         for o, d, n in fixtures.flash_set("esp32")] + [(self.DATA_OFFSET, self.data, "data")]
-        flash = bytearray(b"\xff" * (4 << 20))
-        for off, d, _ in self.regions:
-            flash[off:off + len(d)] = d
-        path = os.path.join(self.work, "flash.bin")
-        with open(path, "wb") as f:
-            f.write(flash)
-        self.dev = self.add_board("esp32", "uart", flash=path)
+        self.dev = self.add_board("esp32", "uart", flash=self.write_flash("flash.bin"))
         self.port = self.dev.node
         self.sim = self.dev.sim
         self.svc = self.start_service("bus")
         self.c = self.client()
+
+    def write_flash(self, name):
+        """A flash file holding the image, as another tool left it."""
+        flash = bytearray(b"\xff" * (4 << 20))
+        for off, d, _ in self.regions:
+            flash[off:off + len(d)] = d
+        path = os.path.join(self.work, name)
+        with open(path, "wb") as f:
+            f.write(flash)
+        return path
 
     def with_region(self, name, data, tag):
         return harness.Image(self.work, [(o, data if n == name else d, n) for o, d, n in self.regions], tag)
@@ -194,6 +198,27 @@ class DefaultPlanner(harness.ServiceTestCase):
         outcome, written, _, begins = self.deploy_counting(img)
         self.assertEqual((outcome, written, begins),
                          ("selective", [(self.DATA_OFFSET + 45 * SECTOR, SECTOR)], 1))
+
+    def test_known_content(self):
+        # Two boards with the same flash; the service has proven what the second
+        # holds (an unchanged deploy). A data file changes: on the unknown board
+        # the data region is hashed whole first, then narrowed; on the known one
+        # it is known to differ from what the board holds and is narrowed
+        # straight away, and the unchanged application needs no digest probe.
+        other = self.add_board("esp32", "uart", flash=self.write_flash("flash-other.bin"))
+        img = harness.Image(self.work, self.regions, "same-other")
+        self.assertEqual(self.c.deploy(other.node, img.paths(), trust=False)[0], "verify-skip")
+
+        data = bytearray(self.data)
+        data[5 * SECTOR + 1] ^= 0xFF
+        img = self.with_region("data", bytes(data), "data-known")
+        unknown = self.deploy_counting(img)
+        self.sim, self.port = other.sim, other.node
+        known = self.deploy_counting(img)
+        one = ("selective", [(self.DATA_OFFSET + 5 * SECTOR, SECTOR)])
+        self.assertEqual(unknown[:2], one)
+        self.assertEqual(known[:2], one)
+        self.assertEqual(known[2], unknown[2] - 2, (unknown, known))
 
     def test_rebuilt_app(self):
         # One byte in the middle, and the image's digest at its end: the two
