@@ -63,7 +63,8 @@ static int loader_spiflash_read_command(EspLoader *l, uint8_t command, unsigned 
 
 int esp_loader_attach_flash(EspLoader *l, uint32_t size_override) {
         uint8_t payload[24];
-        uint32_t id = 0, size;
+        uint32_t id = 0, size = 0;
+        bool known;
         int r;
 
         if (!l)
@@ -77,23 +78,24 @@ int esp_loader_attach_flash(EspLoader *l, uint32_t size_override) {
         if (r < 0)
                 return log_debug_errno(r, "SPI_ATTACH failed: %m");
 
-        if (size_override == 0 && loader_known_flash(l, &id, &size))
+        known = size_override == 0 && loader_known_flash(l, &id, &size);
+        if (known)
                 log_debug("Flash 0x%06x, %u KiB, as known on this port.", id, size / 1024);
-        else {
-                if (!l->secure_download) {
-                        r = loader_spiflash_read_command(l, ESP_SPI_FLASH_RDID, 24, &id);
-                        if (r < 0)
-                                return log_debug_errno(r, "Failed to read the flash id: %m");
-                        id &= 0xffffff;
-                }
+        if (!known && !l->secure_download) {
+                r = loader_spiflash_read_command(l, ESP_SPI_FLASH_RDID, 24, &id);
+                if (r < 0)
+                        return log_debug_errno(r, "Failed to read the flash id: %m");
+                id &= 0xffffff;
+        }
+
+        if (!known)
                 size = size_override;
-                if (size == 0 && id != 0)
-                        size = esp_flash_size_from_jedec(id);
-                if (size == 0) {
-                        /* as esptool: an unrecognised flash chip is assumed to be 4 MB */
-                        log_warning("Could not detect the flash size (id 0x%06x), assuming 4 MB.", id);
-                        size = LOADER_DEFAULT_FLASH_SIZE;
-                }
+        if (size == 0 && id != 0)
+                size = esp_flash_size_from_jedec(id);
+        if (size == 0) {
+                /* as esptool: an unrecognised flash chip is assumed to be 4 MB */
+                log_warning("Could not detect the flash size (id 0x%06x), assuming 4 MB.", id);
+                size = LOADER_DEFAULT_FLASH_SIZE;
         }
 
         r = loader_command_retry(l, ESP_OP_SPI_SET_PARAMS, payload,
