@@ -220,6 +220,8 @@ static int job_verify_by_blocks(Job *j, EspLoader *l, const ImageRegion *reg, bo
          * digest); if it is, the region's one MD5 will most likely match. */
         r = job_known_content(j, reg);
         if (r >= 0) {
+                log_debug("%s: region at 0x%" PRIx32 " %s what the device was last proven to hold",
+                          j->port, reg->offset, r == 0 ? "differs from" : "is");
                 *ret = r == 0;
                 return 0;
         }
@@ -239,6 +241,8 @@ static int job_verify_by_blocks(Job *j, EspLoader *l, const ImageRegion *reg, bo
         if (r < 0)
                 return r;
         job_measure_rtt(j, l, FLASH_SENTINEL_SIZE, now_usec() - started);
+        log_debug("%s: region at 0x%" PRIx32 ": the image's digest %s on the device", j->port,
+                  reg->offset, match ? "is" : "is not");
         *ret = !match;
         return 0;
 }
