@@ -176,15 +176,6 @@ static void job_measure_rtt(Job *j, EspLoader *l, uint64_t len, usec_t elapsed) 
         j->rtt_usec = MIN(j->rtt_usec, elapsed > model ? elapsed - model : 0);
 }
 
-/* How a sector deploy verifies a region of several 64 KiB blocks. One MD5 of
- * the whole region is what region granularity asks, and all an unchanged
- * region needs; but a changed one is then hashed a second time, block by
- * block, for the planner (on the ROM 0.5 s for 1 MB). Block by block from the
- * start hashes it once, for a round trip more per block. So the region is
- * hashed whole unless it is known to differ: what this service last proved the
- * device held there is other bytes (job_known_content), or, with nothing
- * known, an ESP image's appended SHA-256 (flash-sentinel.h) differs on the
- * chip, for one small MD5. */
 /* What an earlier job proved the device held at this region's place: 1 the
  * region's own bytes, 0 other bytes, -ENOENT nothing known. */
 static int job_known_content(Job *j, const ImageRegion *reg) {
@@ -204,6 +195,15 @@ static int job_known_content(Job *j, const ImageRegion *reg) {
         return -ENOENT;
 }
 
+/* How a sector deploy verifies a region of several 64 KiB blocks. One MD5 of
+ * the whole region is what region granularity asks, and all an unchanged
+ * region needs; but a changed one is then hashed a second time, block by
+ * block, for the planner (on the ROM 0.5 s for 1 MB). Block by block from the
+ * start hashes it once, for a round trip more per block. So the region is
+ * hashed whole unless it is known to differ: what this service last proved the
+ * device held there is other bytes (job_known_content), or, with nothing
+ * known, an ESP image's appended SHA-256 (flash-sentinel.h) differs on the
+ * chip, for one small MD5. */
 static int job_verify_by_blocks(Job *j, EspLoader *l, const ImageRegion *reg, bool *ret) {
         FlashCostModel m;
         uint32_t at;
