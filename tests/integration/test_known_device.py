@@ -90,6 +90,24 @@ class KnownDevice(harness.ServiceTestCase):
         self.assertEqual((outcome, stats["flash_size"]), ("verify-skip", 2 << 20))
         self.assertEqual(cmds.count("WRITE_REG"), 0, cmds)
 
+    def test_failure_forgets(self):
+        dev = self.add_board("esp32c3", "uart", swappable=True)
+        img = self.image(chip="esp32c3", app_seed=7)
+        self.assertEqual(self.deploy(dev, img)[0], "full")
+
+        # Another ESP32-C3 with 256 KB: the chip is taken as known, its flash is
+        # read and the image does not fit. A job that went by known facts and
+        # failed leaves nothing known: the next connect asks everything.
+        self.bed.swap_board(dev, "esp32c3", flash_size="256KB", sim_args=("--reg=0x60008844=0x55667788",))
+        mark = len(dev.sim.events())
+        with self.assertRaises(harness.CallError):
+            self.c.deploy(dev.node, img.paths(), trust=False)
+        self.assertEqual(commands(dev.sim, mark).count("GET_SECURITY_INFO"), 0)
+        small = harness.Image(self.work, [(o, d, n) for o, _, d, n in img.regions if n != "app"], "small")
+        outcome, stats, cmds = self.deploy(dev, small)
+        self.assertEqual((outcome, stats["flash_size"]), ("full", 256 << 10))
+        self.assertEqual(cmds.count("GET_SECURITY_INFO"), 1, cmds)
+
     def test_slow_en_remembered(self):
         # 10 µF on EN: the short first reset and esptool's 50 ms one boot the
         # application; esptool's 550 ms retry gets through. The next connect
