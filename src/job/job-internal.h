@@ -106,6 +106,13 @@ struct Job {
          * (then the whole image is proven at the end). */
         FlashRanges unproven;
         bool footprint_unknown;
+
+        /* Facts about the board: known before the job (set before it runs),
+         * learnt by its connect (the worker's until `finished`). */
+        EspLoaderFacts known, learned;
+        bool used_known;
+        JobKnownRegion *known_content;
+        size_t n_known_content;
 };
 
 /* Rounds of proving and repairing what writes touched before a deploy gives up. */

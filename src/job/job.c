@@ -321,6 +321,7 @@ Job *job_free(Job *j) {
         flash_ranges_done(&j->unproven);
         free(j->results);
         free(j->written);
+        free(j->known_content);
         free(j->port);
         free(j);
         return NULL;
@@ -367,6 +368,52 @@ void job_cap_baud(Job *j, uint32_t cap) {
         if (j->command == JOB_COMMAND_NONE && j->options.baud > cap)
                 j->options.baud = cap;
         pthread_mutex_unlock(&j->mutex);
+}
+
+void job_set_known(Job *j, const EspLoaderFacts *f) {
+        if (!j || !f)
+                return;
+        pthread_mutex_lock(&j->mutex);
+        if (j->command == JOB_COMMAND_NONE)
+                j->known = *f;
+        pthread_mutex_unlock(&j->mutex);
+}
+
+int job_set_known_content(Job *j, const JobKnownRegion *v, size_t n) {
+        JobKnownRegion *copy = NULL;
+
+        if (!j || (n > 0 && !v))
+                return -EINVAL;
+        if (n > 0) {
+                copy = reallocarray(NULL, n, sizeof(JobKnownRegion));
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, v, n * sizeof(JobKnownRegion));
+        }
+        pthread_mutex_lock(&j->mutex);
+        if (j->command != JOB_COMMAND_NONE) {
+                pthread_mutex_unlock(&j->mutex);
+                free(copy);
+                return -EBUSY;
+        }
+        free(j->known_content);
+        j->known_content = copy;
+        j->n_known_content = n;
+        pthread_mutex_unlock(&j->mutex);
+        return 0;
+}
+
+int job_learned(Job *j, EspLoaderFacts *ret) {
+        if (!j || !ret)
+                return -EINVAL;
+        if (!j->learned.chip)
+                return -ENODATA;
+        *ret = j->learned;
+        return 0;
+}
+
+bool job_used_known(Job *j) {
+        return j && j->used_known;
 }
 
 void job_run(Job *j) {

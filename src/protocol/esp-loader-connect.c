@@ -188,6 +188,8 @@ static int loader_detect(EspLoader *l) {
         if (r_magic == -ENODEV || r_magic == -ECANCELED)
                 return r_magic;
         by_magic = r_magic >= 0 ? esp_chip_from_magic(magic) : NULL;
+        if (by_magic && loader_known_chip(l, by_magic))
+                return 0;
         if (by_magic && !by_magic->rom_has_security_info) {
                 l->chip = by_magic;
                 return 0;
@@ -244,6 +246,8 @@ static int loader_detect_usb_jtag(EspLoader *l) {
         uint32_t v;
         int r;
 
+        if (l->known_proven)
+                return 0;   /* known (esp-loader-facts.c) */
         l->usb_jtag = false;
         if (!c->has_usb_serial_jtag || c->uartdev_buf_no == 0 || l->secure_download)
                 return 0;
@@ -271,14 +275,18 @@ int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) 
         l->status_len = ESP_ROM_STATUS_LEN;
         l->usb_jtag = false;
         l->flash_size = l->flash_id = 0;
+        l->known_proven = l->has_mac = false;
 
-        for (unsigned i = 0; i < attempts; i++) {
-                if (i > 0)
+        /* A board that needed longer holds once starts with them (the known facts). */
+        for (unsigned i = l->known.reset_attempt; i < l->known.reset_attempt + attempts; i++) {
+                if (i > l->known.reset_attempt)
                         l->stats.retries++;
+                l->reset_attempt = i;
                 r = loader_connect_attempt(l, reset, i, &stub);
                 if (r >= 0 || loader_error_is_fatal(r))
                         break;
-                log_debug_errno(r, "Connect attempt %u/%u failed: %m", i + 1, attempts);
+                log_debug_errno(r, "Connect attempt %u/%u failed: %m",
+                                i - l->known.reset_attempt + 1, attempts);
         }
         if (r < 0)
                 return log_debug_errno(r, "Failed to connect to the chip: %m");

@@ -64,7 +64,8 @@ static int loader_spiflash_read_command(EspLoader *l, uint8_t command, unsigned 
 
 int esp_loader_attach_flash(EspLoader *l, uint32_t size_override) {
         uint8_t payload[24];
-        uint32_t id = 0, size;
+        uint32_t id = 0, size = 0;
+        bool known;
         int r;
 
         assert(l);
@@ -77,14 +78,18 @@ int esp_loader_attach_flash(EspLoader *l, uint32_t size_override) {
         if (r < 0)
                 return log_debug_errno(r, "SPI_ATTACH failed: %m");
 
-        if (!l->secure_download) {
+        known = size_override == 0 && loader_known_flash(l, &id, &size);
+        if (known)
+                log_debug("Flash 0x%06x, %u KiB, as known on this port.", id, size / 1024);
+        if (!known && !l->secure_download) {
                 r = loader_spiflash_read_command(l, ESP_SPI_FLASH_RDID, 24, &id);
                 if (r < 0)
                         return log_debug_errno(r, "Failed to read the flash id: %m");
                 id &= 0xffffff;
         }
 
-        size = size_override;
+        if (!known)
+                size = size_override;
         if (size == 0 && id != 0)
                 size = esp_flash_size_from_jedec(id);
         if (size == 0) {

@@ -45,6 +45,33 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EspLoader *, esp_loader_free);
  * register if the ROM lacks that command. attempts ≥ 1. */
 int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts);
 
+/* What a connect learns about a board that stays the same while it stays
+ * attached: the caller keeps it per device and hands it to the next session
+ * (esp-loader-facts.c), which then skips the commands that would only tell it
+ * again — GET_SECURITY_INFO, the console read, the flash's JEDEC id — and
+ * starts with the reset holds that worked. The chip magic register is still
+ * read, and the low word of the chip's factory MAC before the known flash is
+ * taken: a board swapped behind the same adapter reads differently (another
+ * kind of chip: everything is asked afresh; another chip of the same kind: its
+ * flash is). */
+typedef struct EspLoaderFacts {
+        const EspChipInfo *chip;        /* NULL: nothing known */
+        bool usb_jtag;
+        uint32_t flash_id, flash_size;
+        bool has_mac;
+        uint32_t mac_low;               /* the factory MAC's low word: this very chip */
+        unsigned reset_attempt;         /* the connect attempt whose holds worked */
+} EspLoaderFacts;
+
+/* Before esp_loader_connect(); NULL forgets them. */
+void esp_loader_set_known(EspLoader *l, const EspLoaderFacts *f);
+/* After connect and attach: what this session knows (-ENODATA if nothing worth
+ * keeping: no chip, or Secure Download Mode, which hides what it is asked). */
+int esp_loader_facts(EspLoader *l, EspLoaderFacts *ret);
+/* Whether this session took the known facts instead of asking (the chip's magic
+ * agreed with them). */
+bool esp_loader_used_known(EspLoader *l);
+
 const EspChipInfo *esp_loader_chip(EspLoader *l);   /* NULL before connect */
 bool esp_loader_is_stub(EspLoader *l);
 /* True if GET_SECURITY_INFO reported Secure Download Mode (no MD5, no reads). */
