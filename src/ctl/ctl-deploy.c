@@ -489,6 +489,11 @@ static CtlExit deploy_result(JobRun *j, const SourceImage *img, const char *chip
         }
         if (!first)
                 printf("\n");
+        if (json_string(json_object_get(stats, "loader")))
+                printf("  loader: %s%s\n",
+                       streq(json_string(json_object_get(stats, "loader")), "stub") ? "flasher stub" : "ROM",
+                       json_boolean(json_object_get(stats, "stub_failed")) ?
+                       " (the flasher stub did not run)" : "");
         if (json_boolean(json_object_get(stats, "verification_impossible")))
                 printf("  note: the chip refused MD5, so every region was written unverified\n");
         return CTL_EXIT_SUCCESS;

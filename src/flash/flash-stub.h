@@ -17,14 +17,6 @@
 /* A decoded segment larger than any chip's internal SRAM is not a stub's. */
 #define FLASH_STUB_SEGMENT_MAX (512 * 1024)
 
-/* Where the system's esptool keeps its stubs (Debian's package, pip as root);
- * a user's own toolchain is fbuildctl's to find (it passes the stub's fd). */
-#define FLASH_STUB_DEFAULT_SEARCH_PATH \
-        "/usr/lib/python3/dist-packages/esptool/targets/stub_flasher:" \
-        "/usr/local/lib/python3*/dist-packages/esptool/targets/stub_flasher:" \
-        "/usr/local/lib/python3*/site-packages/esptool/targets/stub_flasher:" \
-        "/usr/lib/python3*/site-packages/esptool/targets/stub_flasher"
-
 typedef struct FlashStub {
         EspStubImage image;             /* points into text/data below */
         uint8_t *text, *data;

@@ -49,6 +49,12 @@ static const char *const job_granularity_table[_JOB_GRANULARITY_MAX] = {
         [JOB_GRANULARITY_SECTOR] = "sector",
 };
 
+static const char *const job_loader_table[_JOB_LOADER_MAX] = {
+        [JOB_LOADER_AUTO] = "auto",
+        [JOB_LOADER_STUB] = "stub",
+        [JOB_LOADER_ROM] = "rom",
+};
+
 const char *job_kind_to_string(JobKind k) {
         return k >= 0 && k < _JOB_KIND_MAX ? job_kind_table[k] : NULL;
 }
@@ -72,6 +78,19 @@ JobGranularity job_granularity_from_string(const char *s) {
                 if (strcmp(s, job_granularity_table[i]) == 0)
                         return (JobGranularity) i;
         return _JOB_GRANULARITY_INVALID;
+}
+
+const char *job_loader_to_string(JobLoader l) {
+        return l >= 0 && l < _JOB_LOADER_MAX ? job_loader_table[l] : NULL;
+}
+
+JobLoader job_loader_from_string(const char *s) {
+        if (!s)
+                return _JOB_LOADER_INVALID;
+        for (size_t i = 0; i < ELEMENTSOF(job_loader_table); i++)
+                if (strcmp(s, job_loader_table[i]) == 0)
+                        return (JobLoader) i;
+        return _JOB_LOADER_INVALID;
 }
 
 /* ---- worker → main messages --------------------------------------------------------- */
@@ -267,6 +286,8 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
                 return -EINVAL;
         if (o->granularity < 0 || o->granularity >= _JOB_GRANULARITY_MAX)
                 return -EINVAL;
+        if (o->loader < 0 || o->loader >= _JOB_LOADER_MAX || (!o->stub_json && o->stub_json_len > 0))
+                return -EINVAL;
         assert(cb && cb->open_transport);
 
         j = calloc(1, sizeof(Job));
@@ -288,11 +309,23 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
         j->port = strdup(port);
         if (!j->port)
                 return -ENOMEM;
+        /* The caller's stub text is the job's own copy. */
+        if (o->stub_json) {
+                j->stub_json = malloc(o->stub_json_len + 1);
+                if (!j->stub_json) {
+                        free(j->port);
+                        return -ENOMEM;
+                }
+                memcpy(j->stub_json, o->stub_json, o->stub_json_len);
+                j->stub_json[o->stub_json_len] = '\0';
+                j->options.stub_json = j->stub_json;
+        }
         j->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (j->event_fd < 0) {
                 int r = -errno;
 
                 free(j->port);
+                free(j->stub_json);
                 return r;
         }
         pthread_mutex_init(&j->mutex, NULL);
@@ -331,6 +364,9 @@ Job *job_free(Job *j) {
         free(j->results);
         free(j->written);
         free(j->port);
+        free(j->stub_json);
+        flash_stub_free(j->stub);
+        free(j->stub_origin);
         free(j);
         return NULL;
 }
