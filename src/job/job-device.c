@@ -110,7 +110,7 @@ static int job_find_stub(Job *j, EspLoader *l) {
                         stub = flash_stub_free(stub);
         }
         if (!stub) {
-                log_debug("%s: no flasher stub for %s, the ROM loader serves.", j->port, chip->name);
+                log_debug("%s: no flasher stub for %s, the ROM loader serves (search %s).", j->port, chip->name, strna(j->options.stub_search));
                 return 0;
         }
         log_debug("%s: flasher stub for %s from %s (%zu bytes).", j->port, chip->name, strna(origin),
