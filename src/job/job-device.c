@@ -91,9 +91,10 @@ static int job_find_stub(Job *j, EspLoader *l) {
                 r = flash_stub_load(j->options.stub_dir, chip->name, &stub);
                 if (r >= 0)
                         r = flash_stub_check_chip(stub, chip->id);
-                if (r >= 0)
-                        (void) asprintf(&origin, "%s/%s.json", j->options.stub_dir, chip->name);
-                else {
+                if (r >= 0) {
+                        if (asprintf(&origin, "%s/%s.json", j->options.stub_dir, chip->name) < 0)
+                                origin = NULL;  /* only for the log */
+                } else {
                         log_warning_errno(r, "%s: no usable flasher stub for %s in %s: %m", ESC(j->port),
                                           chip->name, j->options.stub_dir);
                         stub = flash_stub_free(stub);
