@@ -267,8 +267,9 @@ static void job_measure_rtt(Job *j, EspLoader *l, uint64_t len, usec_t elapsed) 
 
 /* What verify has shown must be written, at the least: one sector in every
  * 64 KiB block (or region verified whole) of regions[0, upto) whose MD5
- * differed. Enough evidence for a cold deploy to start the stub after a few
- * blocks, and never enough to start it for one changed sector. */
+ * differed, or with region granularity the whole region. Enough evidence for
+ * a cold deploy to start the stub after a few blocks, and never enough to
+ * start it for one changed sector. */
 static int job_consider_stub_in_verify(Job *j, EspLoader *l, Transport *t, size_t upto) {
         _cleanup_free_ FlashRun *runs = NULL;
         size_t n = 0, cap = 0;
@@ -294,9 +295,11 @@ static int job_consider_stub_in_verify(Job *j, EspLoader *l, Transport *t, size_
                                 runs[n++] = (FlashRun) { .offset = off, .size = MIN(size, FLASH_PLAN_SECTOR_SIZE) };
                         }
                 } else if (!j->results[i].matched)
+                        /* region granularity writes it whole; the planner may narrow it to a sector */
                         runs[n++] = (FlashRun) {
                                 .offset = reg->offset,
-                                .size = (uint32_t) MIN(reg->size, (uint64_t) FLASH_PLAN_SECTOR_SIZE),
+                                .size = j->options.granularity == JOB_GRANULARITY_REGION ? (uint32_t) reg->size :
+                                        (uint32_t) MIN(reg->size, (uint64_t) FLASH_PLAN_SECTOR_SIZE),
                         };
         }
         return job_consider_stub(j, l, t, runs, n);
