@@ -300,15 +300,14 @@ static int job_verify_blocks(Job *j, EspLoader *l, size_t i, size_t pieces, bool
                 for (size_t b = first; !match && b < end; b++) {
                         bool block_match = false;
 
-                        if (b + 1 == end && others_match && end - first > 1) {
+                        /* The piece differs: if its other blocks matched, this one is it. */
+                        if (b + 1 == end && others_match) {
                                 v->changed[b] = true;
                                 break;
                         }
-                        if (end - first > 1) {
-                                r = job_verify_range(j, l, reg, b, b + 1, &block_match);
-                                if (r < 0)
-                                        return r;
-                        }
+                        r = job_verify_range(j, l, reg, b, b + 1, &block_match);
+                        if (r < 0)
+                                return r;
                         v->changed[b] = !block_match;
                         others_match = others_match && block_match;
                 }
