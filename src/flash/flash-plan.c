@@ -281,6 +281,63 @@ void flash_plan_block_range(uint32_t offset, uint32_t size, size_t i, uint32_t *
         *ret_size = end > start ? (uint32_t) (end - start) : 0;
 }
 
+void flash_plan_piece_blocks(size_t n_blocks, size_t k, size_t i, size_t *ret_first, size_t *ret_end) {
+        k = MAX(MIN(k, n_blocks), (size_t) 1);
+        *ret_first = i * n_blocks / k;
+        *ret_end = (i + 1) * n_blocks / k;
+}
+
+/* Bytes [first, end) of the region's blocks. */
+static uint64_t blocks_size(uint32_t offset, uint32_t size, size_t first, size_t end) {
+        uint32_t a, b, a_size, b_size;
+
+        if (end <= first)
+                return 0;
+        flash_plan_block_range(offset, size, first, &a, &a_size);
+        flash_plan_block_range(offset, size, end - 1, &b, &b_size);
+        return (uint64_t) b + b_size - a;
+}
+
+/* The expected cost of hashing the region in k pieces, times the region's size
+ * and FLASH_PLAN_CHANGE_ODDS (integers: no rounding decides a tie). */
+static uint64_t split_cost(const FlashCostModel *m, uint32_t offset, uint32_t size, size_t k) {
+        size_t n_blocks = flash_plan_n_blocks(offset, size);
+        uint64_t always = 0, narrowing = 0;
+
+        for (size_t i = 0; i < k; i++) {
+                size_t first, end;
+                uint64_t piece, blocks = 0;
+
+                flash_plan_piece_blocks(n_blocks, k, i, &first, &end);
+                piece = blocks_size(offset, size, first, end);
+                always += flash_cost_probe(m, piece);
+                /* Narrowing the piece: its blocks, the last inferred when the
+                 * others match; weighed by the odds the change lands in it. */
+                for (size_t b = first; b + 1 < end; b++)
+                        blocks += flash_cost_probe(m, blocks_size(offset, size, b, b + 1));
+                narrowing += piece * blocks;
+        }
+        return always * size * FLASH_PLAN_CHANGE_ODDS + narrowing;
+}
+
+size_t flash_plan_verify_split(const FlashCostModel *m, uint32_t offset, uint32_t size) {
+        size_t n_blocks = flash_plan_n_blocks(offset, size), best = 1;
+        uint64_t best_cost;
+
+        if (!m || n_blocks <= 1)
+                return 1;
+        best_cost = split_cost(m, offset, size, 1);
+        for (size_t k = 2; k <= n_blocks; k++) {
+                uint64_t c = split_cost(m, offset, size, k);
+
+                if (c < best_cost) {
+                        best = k;
+                        best_cost = c;
+                }
+        }
+        return best;
+}
+
 /* The part of the region covered by block b / sector s. */
 static void block_range(const FlashPlanner *p, size_t b, uint32_t *ret_offset, uint32_t *ret_size) {
         flash_plan_block_range(p->offset, p->size, b, ret_offset, ret_size);

@@ -71,6 +71,20 @@ size_t flash_plan_n_blocks(uint32_t offset, uint32_t size);
 void flash_plan_block_range(uint32_t offset, uint32_t size, size_t i, uint32_t *ret_offset,
                             uint32_t *ret_size);
 
+/* The odds the cost model gives a region it knows nothing about of having
+ * changed since it was last flashed: one deploy in FLASH_PLAN_CHANGE_ODDS. */
+#define FLASH_PLAN_CHANGE_ODDS 8u
+
+/* Into how many pieces of whole 64 KiB blocks to hash a region of unknown
+ * state (1: the region whole, flash_plan_n_blocks(): block by block), for the
+ * least expected cost: every piece past the first costs a round trip whether
+ * or not anything changed; a piece that differs is hashed again block by block
+ * for the planner (one change, in a piece by its share of the region), which
+ * smaller pieces make cheaper. */
+size_t flash_plan_verify_split(const FlashCostModel *m, uint32_t offset, uint32_t size);
+/* The blocks [*ret_first, *ret_end) of piece i of k (as even as blocks allow). */
+void flash_plan_piece_blocks(size_t n_blocks, size_t k, size_t i, size_t *ret_first, size_t *ret_end);
+
 /* Whether the block [offset, offset + size) needs no MD5 after a sector write:
  * every byte of it lies in a run (each proven by its own MD5) or in `matched`
  * (ranges this session's MD5s found equal to the image). -ENOMEM, else 0/1. */

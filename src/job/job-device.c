@@ -331,25 +331,28 @@ static int job_known_content(Job *j, const ImageRegion *reg) {
         return -ENOENT;
 }
 
-/* How a sector deploy verifies a region of several 64 KiB blocks. One MD5 of
- * the whole region is what region granularity asks, and all an unchanged
- * region needs; but a changed one is then hashed a second time, block by
- * block, for the planner (on the ROM 0.5 s for 1 MB). Block by block from the
- * start hashes it once, for a round trip more per block. So the region is
- * hashed whole unless it is known to differ: what this service last proved the
- * device held there is other bytes (job_known_content), or, with nothing
- * known, an ESP image's appended SHA-256 (flash-sentinel.h) differs on the
- * chip, for one small MD5. */
-static int job_verify_by_blocks(Job *j, EspLoader *l, const ImageRegion *reg, bool *ret) {
+/* How a sector deploy verifies a region of several 64 KiB blocks: in how many
+ * pieces. One MD5 of the whole region is what region granularity asks, and all
+ * an unchanged region needs; but a changed one is then hashed a second time,
+ * block by block, for the planner (on the ROM 0.5 s for 1 MB). Block by block
+ * from the start hashes it once, for a round trip more per block. So a region
+ * known to differ goes block by block: what this service last proved the device
+ * held there is other bytes (job_known_content), or, with nothing known, an ESP
+ * image's appended SHA-256 (flash-sentinel.h) differs on the chip, for one
+ * small MD5; a region known the same, or an image whose digest matched, is
+ * hashed whole. The rest (a data partition) in as many pieces as the cost
+ * model finds cheapest (flash_plan_verify_split()). */
+static int job_verify_pieces(Job *j, EspLoader *l, const ImageRegion *reg, size_t *ret) {
+        size_t n_blocks = flash_plan_n_blocks(reg->offset, (uint32_t) reg->size);
         FlashCostModel m;
         uint32_t at;
         bool match = false;
         usec_t started;
         int r;
 
-        *ret = false;
+        *ret = 1;
         if (j->kind != JOB_KIND_DEPLOY || j->options.granularity != JOB_GRANULARITY_SECTOR ||
-            flash_plan_n_blocks(reg->offset, (uint32_t) reg->size) <= 1)
+            n_blocks <= 1)
                 return 0;
         /* This service proved what the device held here: if that is not this
          * region, the region changed (a data partition too, which has no
@@ -358,18 +361,22 @@ static int job_verify_by_blocks(Job *j, EspLoader *l, const ImageRegion *reg, bo
         if (r >= 0) {
                 log_debug("%s: region at 0x%" PRIx32 " %s what the device was last proven to hold",
                           j->port, reg->offset, r == 0 ? "differs from" : "is");
-                *ret = r == 0;
+                *ret = r == 0 ? n_blocks : 1;
                 return 0;
         }
         if (r != -ENOENT)
                 return r;
-        if (!flash_sentinel_find(reg->data, reg->size, &at))
-                return 0;
-        /* The probe pays if one deploy in eight changes the image (a rebuild
-         * changes its digest) and it then saves hashing the region again. */
         flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec,
                               esp_loader_is_stub(l));
-        if (flash_cost_probe(&m, FLASH_SENTINEL_SIZE) * 8 >= flash_cost_probe(&m, reg->size))
+        if (!flash_sentinel_find(reg->data, reg->size, &at)) {
+                *ret = flash_plan_verify_split(&m, reg->offset, (uint32_t) reg->size);
+                log_debug("%s: region at 0x%" PRIx32 ": hashed in %zu piece(s) of %zu block(s), rtt %" PRIu64 " us",
+                          j->port, reg->offset, *ret, n_blocks, j->rtt_usec);
+                return 0;
+        }
+        /* The probe pays if one deploy in eight changes the image (a rebuild
+         * changes its digest) and it then saves hashing the region again. */
+        if (flash_cost_probe(&m, FLASH_SENTINEL_SIZE) * FLASH_PLAN_CHANGE_ODDS >= flash_cost_probe(&m, reg->size))
                 return 0;
 
         started = now_usec();
@@ -379,11 +386,33 @@ static int job_verify_by_blocks(Job *j, EspLoader *l, const ImageRegion *reg, bo
         job_measure_rtt(j, l, FLASH_SENTINEL_SIZE, now_usec() - started);
         log_debug("%s: region at 0x%" PRIx32 ": the image's digest %s on the device", j->port,
                   reg->offset, match ? "is" : "is not");
-        *ret = !match;
+        *ret = match ? 1 : n_blocks;
         return 0;
 }
 
-static int job_verify_blocks(Job *j, EspLoader *l, Transport *t, size_t i, bool *ret_match) {
+/* One MD5 of the region's blocks [first, end); the round trip measured. */
+static int job_verify_range(Job *j, EspLoader *l, const ImageRegion *reg, size_t first, size_t end,
+                            bool *ret_match) {
+        uint32_t off, size, last_off, last_size;
+        usec_t started = now_usec();
+        int r;
+
+        if (job_cancelled(j))
+                return -ECANCELED;
+        flash_plan_block_range(reg->offset, (uint32_t) reg->size, first, &off, &size);
+        flash_plan_block_range(reg->offset, (uint32_t) reg->size, end - 1, &last_off, &last_size);
+        size = last_off + last_size - off;
+        r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, ret_match, NULL);
+        if (r < 0)
+                return r;
+        job_measure_rtt(j, l, size, now_usec() - started);
+        return 0;
+}
+
+/* The region's block verdicts for the planner, from its MD5 in `pieces` pieces;
+ * the blocks of a piece that differs are hashed one by one, the last one
+ * inferred changed when the others matched. */
+static int job_verify_blocks(Job *j, EspLoader *l, Transport *t, size_t i, size_t pieces, bool *ret_match) {
         const ImageRegion *reg = &j->img->regions[i];
         JobBlockVerdicts *v = &j->blocks[i];
         bool all = true;
@@ -394,21 +423,29 @@ static int job_verify_blocks(Job *j, EspLoader *l, Transport *t, size_t i, bool 
         if (!v->changed)
                 return -ENOMEM;
 
-        for (size_t b = 0; b < v->n; b++) {
-                uint32_t off, size;
-                bool match = false;
-                usec_t started;
+        for (size_t p = 0; p < pieces; p++) {
+                size_t first, end;
+                bool match = false, others_match = true;
 
-                if (job_cancelled(j))
-                        return -ECANCELED;
-                flash_plan_block_range(reg->offset, (uint32_t) reg->size, b, &off, &size);
-                started = now_usec();
-                r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
+                flash_plan_piece_blocks(v->n, pieces, p, &first, &end);
+                r = job_verify_range(j, l, reg, first, end, &match);
                 if (r < 0)
                         return r;
-                job_measure_rtt(j, l, size, now_usec() - started);
-                v->changed[b] = !match;
                 all = all && match;
+                for (size_t b = first; !match && b < end; b++) {
+                        bool block_match = false;
+
+                        /* The piece differs: if its other blocks matched, this one is it. */
+                        if (b + 1 == end && others_match) {
+                                v->changed[b] = true;
+                                break;
+                        }
+                        r = job_verify_range(j, l, reg, b, b + 1, &block_match);
+                        if (r < 0)
+                                return r;
+                        v->changed[b] = !block_match;
+                        others_match = others_match && block_match;
+                }
                 if (!match) {
                         r = job_consider_stub_in_verify(j, l, t, i + 1);
                         if (r < 0)
@@ -439,14 +476,15 @@ static int job_verify(Job *j, EspLoader *l, Transport *t, bool *ret_impossible) 
 
         for (size_t i = 0; i < img->n_regions; i++) {
                 ImageRegion *reg = &img->regions[i];
-                bool match = false, by_blocks = false;
+                bool match = false;
+                size_t pieces = 1;
                 usec_t started;
 
                 if (job_cancelled(j))
                         return -ECANCELED;
-                r = job_verify_by_blocks(j, l, reg, &by_blocks);
-                if (r >= 0 && by_blocks)
-                        r = job_verify_blocks(j, l, t, i, &match);
+                r = job_verify_pieces(j, l, reg, &pieces);
+                if (r >= 0 && pieces > 1)
+                        r = job_verify_blocks(j, l, t, i, pieces, &match);
                 else if (r >= 0) {
                         started = now_usec();
                         r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match,

@@ -8,6 +8,7 @@ Run: umockdev-wrapper /usr/bin/python3 test_sectors.py (env: see harness.py)"""
 import hashlib
 import os
 import random
+import re
 import unittest
 
 import dbus
@@ -124,6 +125,17 @@ def md5_commands(sim):
     return sum(1 for e in sim.events() if e.get("event") == "command" and e.get("name") == "SPI_FLASH_MD5")
 
 
+def md5_ranges(sim, since=0):
+    """(offset, length) of every SPI_FLASH_MD5 the chip ran, from the since-th event on."""
+    return [(e["offset"], e["length"]) for e in sim.events()[since:] if e.get("event") == "md5"]
+
+
+def hashed_in(ranges, start, end):
+    """(requests, bytes) of the MD5s inside [start, end)."""
+    inside = [(o, n) for o, n in ranges if o >= start and o + n <= end]
+    return len(inside), sum(n for _, n in inside)
+
+
 def rebuilt(app, at):
     """The application rebuilt with one byte changed: its checksum and appended
     SHA-256 (the image's last 33 bytes) change with it, as a real rebuild's do."""
@@ -138,15 +150,20 @@ class DefaultPlanner(harness.ServiceTestCase):
     """The default granularity (sector, issue 16): an unchanged image costs the
     MD5 commands region granularity asks (one per region), a change still writes
     only the sectors that differ. The chip starts with the image already on it
-    (as after another tool flashed it) and the service has never seen it."""
+    (as after another tool flashed it) and the service has never seen it. A
+    region the service knows nothing about and that is no ESP image (the data
+    partition) is hashed in as many pieces as the cost model finds cheapest
+    (the service logs how many): fewer than its blocks, more than one if a
+    change in it is to be narrowed without hashing it all again."""
 
     DATA_OFFSET = 0x100000
+    DATA_BLOCKS = 16
 
     def setUp(self):
         super().setUp()
         rng = random.Random("planner")
         self.app = fixtures.application("esp32", size=512 * 1024, seed=11)
-        self.data = bytes(rng.getrandbits(8) for _ in range(256 * 1024))
+        self.data = bytes(rng.getrandbits(8) for _ in range(self.DATA_BLOCKS * 0x10000))
         self.regions = [(o, d, n) if n != "app" else (o, self.app, n)
                         for o, d, n in fixtures.flash_set("esp32")] + [(self.DATA_OFFSET, self.data, "data")]
         self.dev = self.add_board("esp32", "uart", flash=self.write_flash("flash.bin"))
@@ -170,26 +187,56 @@ class DefaultPlanner(harness.ServiceTestCase):
 
     def deploy_counting(self, image, **opts):
         md5s, begins = md5_commands(self.sim), self.sim.stats()["flash_begins"]
+        self.events_before = len(self.sim.events())
         outcome, written, _ = self.c.deploy(self.port, image.paths(), trust=False, **opts)
         self.assertTrue(image.matches_flash(self.sim.flash()),
                         f"flash differs in {image.mismatches(self.sim.flash())}")
         return outcome, written, md5_commands(self.sim) - md5s, self.sim.stats()["flash_begins"] - begins
 
+    def data_hashed(self):
+        """(requests, bytes) of the last deploy's MD5s inside the data region."""
+        return hashed_in(md5_ranges(self.sim, self.events_before), self.DATA_OFFSET,
+                         self.DATA_OFFSET + len(self.data))
+
+    def data_pieces(self):
+        """How many pieces the service last chose to hash the data region in (its log)."""
+        with open(self.svc.log_path) as f:
+            found = re.findall(rf"region at {self.DATA_OFFSET:#x}: hashed in (\d+) piece\(s\)", f.read())
+        self.assertTrue(found, "the service did not say how it hashes the data region")
+        return int(found[-1])
+
+    def assert_pieces_chosen(self):
+        """Hashed in pieces by the cost model: neither whole nor block by block
+        (a 1 MB region on a fast link), and each of its bytes once."""
+        pieces = self.data_pieces()
+        self.assertGreater(pieces, 1)
+        self.assertLess(pieces, self.DATA_BLOCKS)
+        return pieces
+
     def test_unchanged_costs_what_region_costs(self):
         img = harness.Image(self.work, self.regions, "same")
         sector = self.deploy_counting(img)
+        sector_data = self.data_hashed()
         region = self.deploy_counting(img, granularity="region")
         self.assertEqual(region, ("verify-skip", [], len(self.regions), 0))
         # One MD5 per region, as region granularity; plus, for the application
         # (an ESP image of several blocks), one of its 32-byte appended SHA-256
-        # that tells whether it was rebuilt before it is hashed whole.
-        self.assertEqual(sector, ("verify-skip", [], len(self.regions) + 1, 0))
+        # that tells whether it was rebuilt before it is hashed whole; plus a
+        # round trip per piece past the first of the data partition.
+        pieces = self.assert_pieces_chosen()
+        self.assertEqual(sector_data, (pieces, len(self.data)))
+        self.assertEqual(sector, ("verify-skip", [], len(self.regions) + 1 + pieces - 1, 0))
 
     def test_unchanged_data_exactly_region(self):
-        # A region that is no ESP image (a data partition): nothing but its MD5.
+        # A region that is no ESP image (a data partition): its MD5 in pieces,
+        # each byte hashed once.
         img = harness.Image(self.work, [(self.DATA_OFFSET, self.data, "data")], "data-only")
-        self.assertEqual(self.deploy_counting(img), ("verify-skip", [], 1, 0))
+        outcome = self.deploy_counting(img)
+        pieces = self.assert_pieces_chosen()
+        self.assertEqual(outcome, ("verify-skip", [], pieces, 0))
+        self.assertEqual(self.data_hashed(), (pieces, len(self.data)))
         self.assertEqual(self.deploy_counting(img, granularity="region"), ("verify-skip", [], 1, 0))
+        self.assertEqual(self.data_hashed(), (1, len(self.data)))
 
     def test_one_sector_in_data(self):
         data = bytearray(self.data)
@@ -199,12 +246,26 @@ class DefaultPlanner(harness.ServiceTestCase):
         self.assertEqual((outcome, written, begins),
                          ("selective", [(self.DATA_OFFSET + 45 * SECTOR, SECTOR)], 1))
 
+    def test_data_change_hashes_region_about_once(self):
+        # A change in a data partition the service has not seen: its pieces,
+        # then the blocks of the one piece that differs, then sectors. Hashing
+        # it whole and then block by block (twice its bytes) would fail this.
+        data = bytearray(self.data)
+        data[9 * 0x10000 + 3 * SECTOR + 5] ^= 0xFF
+        img = self.with_region("data", bytes(data), "data-once")
+        outcome, written, _, _ = self.deploy_counting(img)
+        self.assertEqual((outcome, written), ("selective", [(self.DATA_OFFSET + 0x93000, SECTOR)]))
+        _, hashed = self.data_hashed()
+        self.assertLessEqual(hashed, 1.25 * len(self.data), md5_ranges(self.sim, self.events_before))
+        self.assert_pieces_chosen()
+
     def test_known_content(self):
         # Two boards with the same flash; the service has proven what the second
         # holds (an unchanged deploy). A data file changes: on the unknown board
-        # the data region is hashed whole first, then narrowed; on the known one
-        # it is known to differ from what the board holds and is narrowed
-        # straight away, and the unchanged application needs no digest probe.
+        # the data region is hashed in the pieces the cost model chose, then
+        # narrowed; on the known one it is known to differ from what the board
+        # holds and is hashed block by block straight away, and the unchanged
+        # application needs no digest probe.
         other = self.add_board("esp32", "uart", flash=self.write_flash("flash-other.bin"))
         img = harness.Image(self.work, self.regions, "same-other")
         self.assertEqual(self.c.deploy(other.node, img.paths(), trust=False)[0], "verify-skip")
@@ -218,7 +279,11 @@ class DefaultPlanner(harness.ServiceTestCase):
         one = ("selective", [(self.DATA_OFFSET + 5 * SECTOR, SECTOR)])
         self.assertEqual(unknown[:2], one)
         self.assertEqual(known[:2], one)
-        self.assertEqual(known[2], unknown[2] - 2, (unknown, known))
+        ranges = md5_ranges(self.sim, self.events_before)
+        data_end = self.DATA_OFFSET + len(self.data)
+        self.assertEqual([n for o, n in ranges if self.DATA_OFFSET <= o < data_end and n >= 0x10000],
+                         [0x10000] * self.DATA_BLOCKS, ranges)
+        self.assertEqual([n for _, n in ranges if n == 32], [])
 
     def test_rebuilt_app(self):
         # One byte in the middle, and the image's digest at its end: the two

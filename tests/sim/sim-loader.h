@@ -67,6 +67,8 @@ typedef struct SimLoaderHost {
         /* For the log and the stats: one call per request frame. */
         void (*command)(void *userdata, nsec_t at, uint8_t op, size_t len, bool stub,
                         uint16_t status);
+        /* For the log: the flash range an SPI_FLASH_MD5 hashed (optional). */
+        void (*flash_md5)(void *userdata, uint32_t addr, uint32_t size);
 } SimLoaderHost;
 
 /* The largest frame either loader accepts (the stub's MAX_WRITE_BLOCK + 64). */

@@ -343,6 +343,12 @@ static void host_uart_dead(void *userdata) {
         sim_log_event(s->log, sim_now(), "uart-dead", NULL);
 }
 
+static void host_flash_md5(void *userdata, uint32_t addr, uint32_t size) {
+        Sim *s = userdata;
+
+        sim_log_event(s->log, sim_now(), "md5", "\"offset\":%" PRIu32 ",\"length\":%" PRIu32, addr, size);
+}
+
 static void host_command(void *userdata, nsec_t at, uint8_t op, size_t len, bool stub, uint16_t status) {
         Sim *s = userdata;
         nsec_t now = sim_now();
@@ -527,6 +533,7 @@ int main(int argc, char *argv[]) {
                                     .run_user_code = host_run_user_code,
                                     .uart_dead = host_uart_dead,
                                     .command = host_command,
+                                    .flash_md5 = host_flash_md5,
                             });
         if (r < 0)
                 return EXIT_FAILURE;

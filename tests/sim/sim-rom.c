@@ -296,6 +296,8 @@ static int rom_md5(SimLoader *l, const SimRequest *req, nsec_t t) {
         r = sim_digest_flash(SIM_DIGEST_MD5, l->flash, addr, size, digest);
         if (r < 0)
                 return r;
+        if (l->host.flash_md5)
+                l->host.flash_md5(l->host.userdata, addr, size);
         sim_hex(digest, 16, hex);
         sim_loader_touch_flash_read(l);
 

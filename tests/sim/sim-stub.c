@@ -421,6 +421,8 @@ int sim_stub_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                 r = sim_digest_flash(SIM_DIGEST_MD5, l->flash, addr, size, digest);
                 if (r < 0)
                         return r;
+                if (l->host.flash_md5)
+                        l->host.flash_md5(l->host.userdata, addr, size);
                 sim_loader_touch_flash_read(l);
                 at = MAX(t, l->flash_busy_until) + sim_timing_md5(l->timing, size, true);
                 (void) stub_ok(l, req, 0, digest, 16, at);

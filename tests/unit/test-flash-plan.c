@@ -406,7 +406,76 @@ static void test_sentinel(void) {
         assert(!flash_sentinel_find(NULL, 0, &at));
 }
 
+/* Into how many pieces a region of unknown state is hashed: each vector worked
+ * out by hand from the model (probe = rtt + 40 wire bytes + 200 us + len at
+ * 2 MB/s; a change in one deploy of eight, narrowed block by block). */
+static void test_verify_split(void) {
+        static const struct {
+                uint32_t baud;
+                usec_t rtt;
+                uint32_t offset, size;
+                size_t pieces;
+        } cases[] = {
+                /* the benchmark's 512 KiB data partition at 921600: 1.6 ms a round
+                 * trip against 4.2 ms for a block hashed again one deploy in eight */
+                { 921600, 1000, 0x110000, 0x80000, 4 },
+                /* USB-Serial-JTAG: round trips are all but free, so block by block */
+                { 0, 0, 0x110000, 0x80000, 8 },
+                /* 115200 and a slow adapter: 13.7 ms a round trip, two halves */
+                { 115200, 10000, 0x110000, 0x80000, 2 },
+                /* two blocks on that link: the region whole */
+                { 115200, 10000, 0x110000, 0x20000, 1 },
+                /* one block, or less: nothing to split */
+                { 0, 0, 0x110000, 0x10000, 1 },
+                { 0, 0, 0x10000 + S, 0x8000, 1 },
+                /* a partial block at each end counts as a block of its own */
+                { 0, 0, 0x10000 + S, 0x10000, 2 },
+        };
+        FlashCostModel m;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                size_t k;
+
+                flash_cost_model_init(&m, cases[i].baud, cases[i].rtt, false);
+                k = flash_plan_verify_split(&m, cases[i].offset, cases[i].size);
+                if (k != cases[i].pieces) {
+                        fprintf(stderr, "case %zu: %zu pieces, expected %zu\n", i, k, cases[i].pieces);
+                        abort();
+                }
+        }
+
+        /* More pieces for a bigger region, fewer for a slower round trip. */
+        flash_cost_model_init(&m, 921600, 1000, false);
+        assert(flash_plan_verify_split(&m, 0x100000, 0x800000) > flash_plan_verify_split(&m, 0x100000, 0x80000));
+        assert(flash_plan_verify_split(&m, 0x100000, 0x800000) < flash_plan_n_blocks(0x100000, 0x800000));
+        {
+                FlashCostModel slow;
+
+                flash_cost_model_init(&slow, 921600, 20000, false);
+                assert(flash_plan_verify_split(&slow, 0x100000, 0x800000) <
+                       flash_plan_verify_split(&m, 0x100000, 0x800000));
+        }
+        assert(flash_plan_verify_split(NULL, 0, 0x80000) == 1);
+
+        /* The pieces tile the blocks, as even as they can be. */
+        for (size_t n = 1; n <= 20; n++)
+                for (size_t k = 1; k <= n; k++) {
+                        size_t next = 0;
+
+                        for (size_t i = 0; i < k; i++) {
+                                size_t first, end;
+
+                                flash_plan_piece_blocks(n, k, i, &first, &end);
+                                assert(first == next);
+                                assert(end - first == n / k || end - first == n / k + 1);
+                                next = end;
+                        }
+                        assert(next == n);
+                }
+}
+
 int main(void) {
+        test_verify_split();
         test_sentinel();
         test_block_proven();
         test_spill_split();
