@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "digest.h"
 
@@ -72,10 +74,7 @@ static void test_refusals(void) {
         assert(digest_final(d, out, DIGEST_SHA256_SIZE) == -EINVAL);
 }
 
-int main(void) {
-        /* Nothing has asked for a digest yet: libcrypto is not in the process. */
-        assert(!digest_loaded());
-
+static void test_all(void) {
         check_md5("", "d41d8cd98f00b204e9800998ecf8427e");
         assert(digest_loaded());
         check_md5("abc", "900150983cd24fb0d6963f7d28e17f72");
@@ -87,6 +86,32 @@ int main(void) {
                      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
         test_pieces_equal_one_shot();
         test_refusals();
+}
+
+int main(void) {
+        int status;
+        pid_t pid;
+
+        /* Nothing has asked for a digest yet: libcrypto is not in the process. */
+        assert(!digest_loaded());
+
+        /* The EVP path (what a libcrypto without the low-level digests gets),
+         * in a child of its own: the choice is made once per process. */
+        pid = fork();
+        assert(pid >= 0);
+        if (pid == 0) {
+                assert(digest_use_evp_only() == 0);
+                test_all();
+                _exit(0);
+        }
+        assert(waitpid(pid, &status, 0) == pid);
+        assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert(!digest_loaded());
+
+        check_md5("", "d41d8cd98f00b204e9800998ecf8427e");
+        assert(digest_loaded());
+        assert(digest_use_evp_only() == -EBUSY);
+        test_all();
         printf("digest: ok\n");
         return 0;
 }
