@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """What the idle service keeps mapped (issue 16, item 4: idle memory stays small):
 libcrypto, about 1.4 MiB of RSS once mapped and relocated, is loaded on the first
-digest, not at start, so a service that has only listed devices does not map it;
-a Verify (which hashes the image) does. Under the socket activator.
+digest, and zlib on the first compressed write, not at start: a service that has
+only listed devices maps neither; a Verify (which hashes the image) maps
+libcrypto, and a deploy that writes maps zlib. Under the socket activator.
 Run: umockdev-wrapper /usr/bin/python3 test_idle_memory.py (env: see harness.py)
 
 No size assertions (those are the benchmark's, bench/idle_rss.py): only which
@@ -23,12 +24,12 @@ def mapped_files(pid):
     return names
 
 
-def maps_libcrypto(pid):
-    return any(n.startswith("libcrypto.so") for n in mapped_files(pid))
+def maps(pid, soname_prefix):
+    return any(n.startswith(soname_prefix) for n in mapped_files(pid))
 
 
 class LazyLibcrypto(harness.ServiceTestCase):
-    def test_libcrypto_is_mapped_only_after_the_first_digest(self):
+    def test_libcrypto_and_zlib_are_mapped_only_when_first_used(self):
         dev = self.add_board("esp32", "uart")
         svc = self.start_service("socket", idle_timeout=600)
         c = self.client(svc.endpoint)
@@ -38,12 +39,19 @@ class LazyLibcrypto(harness.ServiceTestCase):
         self.assertEqual(len(pids), 1, pids)
         files = mapped_files(pids[0])
         self.assertTrue(any(n.startswith("libsystemd.so") for n in files), files)  # the check sees libraries
-        self.assertFalse(maps_libcrypto(pids[0]), sorted(files))
+        self.assertFalse(maps(pids[0], "libcrypto.so"), sorted(files))
+        self.assertFalse(maps(pids[0], "libz.so"), sorted(files))
 
         img = self.image()
         c.verify(dev.node, img.paths())
         self.assertEqual(svc.service_pids(), pids)
-        self.assertTrue(maps_libcrypto(pids[0]), sorted(mapped_files(pids[0])))
+        self.assertTrue(maps(pids[0], "libcrypto.so"), sorted(mapped_files(pids[0])))
+        self.assertFalse(maps(pids[0], "libz.so"), sorted(mapped_files(pids[0])))
+
+        outcome = c.deploy(dev.node, img.paths())[0]
+        self.assertIn(outcome, ("selective", "full"))
+        self.assertEqual(svc.service_pids(), pids)
+        self.assertTrue(maps(pids[0], "libz.so"), sorted(mapped_files(pids[0])))
 
 
 if __name__ == "__main__":
