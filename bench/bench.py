@@ -594,7 +594,7 @@ def main():
     results = []
     after_idle = None
     started = time.monotonic()
-    idle = idle_rss.measure(os.environ["FBUILD_DEPLOYD"])
+    idle = idle_rss.measure_median(os.environ["FBUILD_DEPLOYD"])
     print(f"idle fbuild-deployd: {idle_rss.describe(idle)}", flush=True)
     import esptestbed
     bed = esptestbed.Bed()
