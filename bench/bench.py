@@ -458,6 +458,35 @@ def targets(results, idle=None, after_idle=None):
     return out
 
 
+def against_previous(results, previous):
+    """The default configuration now against the rows of the previous results
+    file that issue 16 names: sector granularity with a stub, and (where no
+    stub can be found) sector granularity on the ROM loader: [(chip label,
+    scenario, now, sector+stub then or None, sector then or None)]."""
+    rows = []
+    for chip, label in CHIPS:
+        for r in results:
+            if r.chip != chip or r.client != "fbuild-deployd default" or r.scenario == ACTIVATION_SCENARIO:
+                continue
+            then = [find(previous, chip, r.scenario, f"fbuild-deployd {c}") for c in ("sector+stub", "sector")]
+            if any(then):
+                rows.append((label, r.scenario, r.wall) + tuple(t.wall if t else None for t in then))
+    return rows
+
+
+def fmt_against_previous(rows):
+    if not rows:
+        return ""
+
+    def cell(now, then):
+        return ("—", "—") if then is None else (f"{then:.3f}", f"{now / then:.2f}" if then > 0 else "—")
+    out = ["| chip | scenario | default now s | sector+stub then s | now / then | sector then s | now / then |",
+           "|---|---|---:|---:|---:|---:|---:|"]
+    for c, s, now, stub, sector in rows:
+        out.append(f"| {c} | {s} | {now:.3f} | " + " | ".join(cell(now, stub) + cell(now, sector)) + " |")
+    return "\n".join(out) + "\n"
+
+
 def fmt_targets(rows):
     return ("| target (default configuration) | measured | result |\n|---|---|---|\n"
             + "\n".join(f"| {t} | {m} | {v} |" for t, m, v in rows) + "\n")
@@ -588,6 +617,8 @@ def main():
 
     import harness  # after sys.path and the environment are set up by bench/run
 
+    # The results this run replaces, for the comparison with today's best rows.
+    previous = read_table(args.out) if os.path.exists(args.out) else []
     manifest = bench_fixtures.build(args.fixtures)
     workdir = tempfile.mkdtemp(prefix="fbuild-bench.")
     os.chmod(workdir, 0o755)
@@ -677,12 +708,22 @@ def main():
         "then the same call to the running service.\n\n" + idle_rss.markdown(idle)
         + after_idle_markdown(after_idle))
     target_rows = targets(results, idle, after_idle)
+    versus = fmt_against_previous(against_previous(results, previous))
     tables = fmt_tables(results, "##")
     print()
     print(tables)
     print(fmt_targets(target_rows))
+    print(versus)
     with open(args.out, "w") as f:
-        f.write(header + "## Targets\n\n" + fmt_targets(target_rows) + "\n" + tables)
+        f.write(header + "## Targets\n\n" + fmt_targets(target_rows) + "\n")
+        if versus:
+            f.write("## The default against the previous results\n\n"
+                    "Issue 16: the default configuration must do at least as well in every scenario "
+                    "as sector granularity with a stub did, and where no stub can be found as the "
+                    "sector row on the ROM loader did: this run's default row against those rows of "
+                    "the results file this run replaced (a ratio above 1 is slower now).\n\n"
+                    + versus + "\n")
+        f.write(tables)
         if plot(results, args.plot):
             f.write(f"\n![deploy times]({os.path.basename(args.plot)})\n")
     print(f"wrote {args.out}")

@@ -169,6 +169,26 @@ class Targets(unittest.TestCase):
                           ("constant change (same length)", "fbuild-deployd default", 1.4)])
 
 
+class AgainstPrevious(unittest.TestCase):
+    def test_default_now_against_the_stub_and_sector_rows_then(self):
+        now = [result("constant change (same length)", "fbuild-deployd default", 1.5),
+               result("constant change (same length)", "fbuild-deployd region", 9.0),
+               result("constant change (same length)", "fbuild-deployd default", 2.0, chip=ROM),
+               result(bench.ACTIVATION_SCENARIO, "fbuild-deployd default", 0.02, bound=0.0),
+               result("a scenario new in this run", "fbuild-deployd default", 3.0)]
+        then = [result("constant change (same length)", "fbuild-deployd sector+stub", 1.0),
+                result("constant change (same length)", "fbuild-deployd sector", 3.0),
+                result("constant change (same length)", "fbuild-deployd sector", 1.6, chip=ROM),
+                result(bench.ACTIVATION_SCENARIO, "fbuild-deployd sector", 0.01, bound=0.0)]
+        rows = bench.against_previous(now, then)
+        self.assertEqual(rows, [("ESP32-C3", "constant change (same length)", 1.5, 1.0, 3.0),
+                                ("ESP32 (ROM loader)", "constant change (same length)", 2.0, None, 1.6)])
+        table = bench.fmt_against_previous(rows).splitlines()
+        self.assertEqual(table[2], "| ESP32-C3 | constant change (same length) | 1.500 | 1.000 | 1.50 | 3.000 | 0.50 |")
+        self.assertEqual(table[3], "| ESP32 (ROM loader) | constant change (same length) | 2.000 | — | — | 1.600 | 1.25 |")
+        self.assertEqual(bench.fmt_against_previous([]), "")
+
+
 class Configs(unittest.TestCase):
     def config(self, name, mode=bench.DEPLOY):
         with tempfile.NamedTemporaryFile("r", suffix=".conf") as f:
