@@ -175,11 +175,28 @@ def write_config(path, config):
         if config.mode == IDLE:
             return   # the default timeouts are the point
         f.write("IdleTimeoutSec=600\n")
-        if config.name != "default":
+        if not config.name.startswith("default"):
             gran, _, stub = config.name.partition("+")
             f.write(f"Trust=yes\nGranularity={gran}\n")
             if stub:
                 f.write(f"StubDirectory={STUB_DIR}\n")
+
+
+# The default configuration again, with an ESP-IDF checkout in fbuildctl's
+# environment (IDF_PATH) whose esptool has the flasher stubs (esptool-js's copy
+# of them): the stub a user has without configuring anything, if fbuildctl
+# looks for one.
+DEFAULT_WITH_IDF = "default+IDF_PATH"
+
+
+def fake_idf(workdir):
+    """An ESP-IDF tree with just esptool's stub directory, where ESP-IDF keeps
+    its esptool (components/esptool_py/esptool)."""
+    idf = os.path.join(workdir, "esp-idf")
+    stubs = os.path.join(idf, "components", "esptool_py", "esptool", "esptool", "targets", "stub_flasher")
+    if not os.path.isdir(stubs):
+        shutil.copytree(STUB_DIR, stubs)
+    return idf
 
 
 class ClientConfig:
@@ -221,6 +238,8 @@ def run_deployd(args, fx, bed, harness, name, before, image, baud, n_dev, mode, 
     write_config(svc.config_path, ClientConfig(config_name, mode))
     env = bed.env()
     env["DBUS_SYSTEM_BUS_ADDRESS"] = svc.bus.address
+    if config_name == DEFAULT_WITH_IDF:
+        env["IDF_PATH"] = fake_idf(workdir)
     trust = mode in (TRUSTED, IDLE)
     extra = None
 
@@ -427,14 +446,19 @@ def targets(results, idle=None, after_idle=None):
         no_slower(f"{scenario}: never slower than the whole changed regions", default(c3, scenario),
                   find(results, c3, scenario, "fbuild-deployd region"), "with `Granularity=region`")
     cold, ejs = default(c3, "cold (blank chip)"), find(results, c3, "cold (blank chip)", "esptool-js 0.7.0")
+    with_idf = find(results, c3, "cold (blank chip)", f"fbuild-deployd {DEFAULT_WITH_IDF}")
     if uses_stub(cold):
         no_slower("cold, a stub available: no slower than esptool-js", cold, ejs, "esptool-js")
+    elif uses_stub(with_idf):
+        no_slower("cold, a stub available (found through IDF_PATH, nothing configured): no slower than "
+                  "esptool-js", with_idf, ejs, "esptool-js")
     else:
-        # No stub was found in the default configuration: the stub case is the
-        # row that names one (StubDirectory=), the default row is the ROM case.
+        # No stub was found without configuration: the stub case is the row
+        # that names one (StubDirectory=).
         stub_row = find(results, c3, "cold (blank chip)", "fbuild-deployd sector+stub")
-        no_slower("cold, a stub available: no slower than esptool-js (no stub found by default "
-                  "here: the `sector+stub` row)", stub_row, ejs, "esptool-js")
+        no_slower("cold, a stub available: no slower than esptool-js (no stub found without "
+                  "configuration: the `sector+stub` row)", stub_row, ejs, "esptool-js")
+    if not uses_stub(cold):
         no_slower("cold on the ROM loader: within 1.2× of esptool-js", cold, ejs, "esptool-js", 1.2)
     idle_r = default(c3, IDLE_SCENARIO)
     if idle_r is None:
@@ -654,7 +678,7 @@ def main():
                 if mode == DEPLOY and n_dev == 1:
                     configs += ["region"]
                     if not rom_only:
-                        configs += ["sector+stub"]
+                        configs += ["sector+stub", DEFAULT_WITH_IDF]
                 for config in configs:
                     wall, wire, begins, note, extra = run_deployd(args, fx, bed, harness, name, before, image,
                                                                   baud, n_dev, mode, config, workdir)

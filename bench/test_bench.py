@@ -133,6 +133,15 @@ class Targets(unittest.TestCase):
         self.assertEqual(v["cold, a stub available: no slower than esptool-js"], "missed by 7%")
         self.assertNotIn("cold on the ROM loader: within 1.2× of esptool-js", v)
 
+    def test_cold_with_a_stub_found_through_idf_path(self):
+        rs = all_met() + [result("cold (blank chip)", f"fbuild-deployd {bench.DEFAULT_WITH_IDF}", 12.0,
+                                 note="selective, stub")]
+        v = self.verdicts(rs)
+        self.assertEqual(v["cold, a stub available (found through IDF_PATH, nothing configured): no slower "
+                           "than esptool-js"], "met")
+        self.assertEqual(v["cold on the ROM loader: within 1.2× of esptool-js"], "met")
+        self.assertEqual(len(v), 11)
+
     def test_cold_on_the_rom_loader_allows_1_2x(self):
         rs = all_met()
         rs[9].wall = 17.5       # 1.25× esptool-js
