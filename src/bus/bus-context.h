@@ -63,6 +63,9 @@ void bus_server_flush(BusContext *b);
 
 /* bus-deploy.c: attaches the org.fbuild.Deploy1 object to a connection. */
 int bus_deploy_add_object(sd_bus *bus, BusContext *b);
+/* bus.c: every object the service exports (the manager, the jobs), on one
+ * connection: the system bus or a peer. */
+int bus_add_objects(sd_bus *bus, BusContext *b);
 
 /* The core's hooks (bus_manager_hooks in bus.c), one object type each. */
 void bus_deploy_job_finished(BusContext *b, Job *j);

@@ -28,23 +28,6 @@
 #  error "PROJECT_VERSION must be defined by the build"
 #endif
 
-static int resolve_port(Manager *m, const char *port, bool must_exist, ManagerPort *ret,
-                        sd_bus_error *error) {
-        int r;
-
-        r = bus_validate_port(port, error);
-        if (r < 0)
-                return r;
-        r = manager_resolve_port(m, port, must_exist, ret);
-        if (r == -ENODEV)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
-                                         "No such device: '%s' is neither a serial device udev knows nor a character device",
-                                         port);
-        if (r < 0)
-                return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port);
-        return 0;
-}
-
 /* ---- methods ------------------------------------------------------------------ */
 
 static int append_device(sd_bus_message *reply, Manager *m, const DeviceInfo *d) {
@@ -118,6 +101,8 @@ static int job_request_submit(JobRequest *req, sd_bus_message *call, Image *imag
 
         if (manager_is_terminating(m))
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+        /* The first of the two flash size checks (the second at connect): what
+         * the last connect on the port learnt rejects an image before it waits. */
         r = bus_image_validate(img, manager_known_flash_size(m, req->port.node), error);
         if (r < 0)
                 return r;
@@ -220,7 +205,7 @@ static int submit_job(sd_bus_message *message, BusContext *b, JobKind kind, sd_b
         if (r < 0)
                 return r;
 
-        r = resolve_port(m, port_arg, true, &port, error);
+        r = bus_resolve_port(m, port_arg, MANAGER_PORT_PRESENT, &port, NULL, error);
         if (r < 0)
                 return r;
 
@@ -275,7 +260,7 @@ static int log_refusal(sd_bus_message *message, int r, const sd_bus_error *error
         (void) bus_sender_uid(message, &uid);
         name = sd_bus_error_is_set(error) ? error->name : bus_error_name_from_errno(r);
         why = sd_bus_error_is_set(error) && error->message ? error->message : strerror(ERRNO_ABS(r));
-        if (name && strncmp(name, BUS_ERROR_PREFIX, strlen(BUS_ERROR_PREFIX)) == 0)
+        if (name && startswith(name, BUS_ERROR_PREFIX))
                 name += strlen(BUS_ERROR_PREFIX);
         (void) snprintf(outcome, sizeof(outcome), "refused:%s", name ?: "error");
         level = STR_IN_SET(name, "PermissionDenied", "LimitsExceeded") ? LOG_NOTICE : LOG_DEBUG;
@@ -309,8 +294,11 @@ static int trust_state(sd_bus_message *message, void *userdata, sd_bus_error *er
         r = sd_bus_message_read(message, "s", &port_arg);
         if (r < 0)
                 return r;
+        r = bus_validate_port(port_arg, error);
+        if (r < 0)
+                return r;
         /* A device that is gone still has a trust state (why it was lost). */
-        r = resolve_port(m, port_arg, false, &port, error);
+        r = bus_resolve_port(m, port_arg, MANAGER_PORT_MAY_BE_GONE, &port, NULL, error);
         if (r < 0)
                 return r;
 
@@ -348,7 +336,7 @@ static int read_authorized_port(BusContext *b, sd_bus_message *message, ManagerP
         r = bus_polkit_verify(b, message, POLKIT_ACTION_MANAGE_TRUST, error);
         if (r <= 0)
                 return r;
-        r = resolve_port(b->manager, port_arg, false, ret, error);
+        r = bus_resolve_port(b->manager, port_arg, MANAGER_PORT_MAY_BE_GONE, ret, NULL, error);
         if (r < 0)
                 return r;
         return 1;
@@ -410,7 +398,10 @@ static int cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_read(message, "s", &port_arg);
         if (r < 0)
                 return r;
-        r = resolve_port(m, port_arg, false, &port, error);
+        r = bus_validate_port(port_arg, error);
+        if (r < 0)
+                return r;
+        r = bus_resolve_port(m, port_arg, MANAGER_PORT_MAY_BE_GONE, &port, NULL, error);
         if (r < 0)
                 return r;
         r = bus_sender_uid(message, &filter.uid);
@@ -695,7 +686,7 @@ void bus_deploy_job_finished(BusContext *b, Job *j) {
         r = job_error(j);
         if (r < 0) {
                 outcome = bus_error_name_from_errno(r) ?: "failed";
-                if (strncmp(outcome, BUS_ERROR_PREFIX, strlen(BUS_ERROR_PREFIX)) == 0)
+                if (startswith(outcome, BUS_ERROR_PREFIX))
                         outcome += strlen(BUS_ERROR_PREFIX);
                 log_fields_errno(r == -ECANCELED ? LOG_INFO : LOG_WARNING, r,
                                  LOG_FIELDS(.port = port, .job = job_id, .caller_uid = &uid, .outcome = outcome),

@@ -2,12 +2,33 @@
 /* Devices on the bus: one property dictionary for ListDevices and DeviceAdded,
  * and the DeviceAdded(s port, a{sv} properties) / DeviceRemoved(s port,
  * s identity) signals, fanned out to the system bus and every peer. */
+#include <errno.h>
 #include <string.h>
 
 #include "bus-context.h"
 #include "bus-devices.h"
+#include "bus-error.h"
 #include "bus-util.h"
 #include "log.h"
+
+int bus_resolve_port(Manager *m, const char *port, ManagerPortNeed need, ManagerPort *ret,
+                     const DeviceInfo **ret_device, sd_bus_error *error) {
+        int r;
+
+        r = manager_resolve_port(m, port, need, ret, ret_device);
+        if (r == -ENODEV && need == MANAGER_PORT_UDEV_SERIAL)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "No such device: '%s'", port);
+        if (r == -ENODEV)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
+                                         "No such device: '%s' is neither a serial device udev knows nor a character device",
+                                         port);
+        if (r == -EMEDIUMTYPE)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
+                                         "'%s' is not a USB serial device udev knows", port);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port);
+        return 0;
+}
 
 int bus_device_append_properties(sd_bus_message *m, Manager *manager, const DeviceInfo *d) {
         ManagerDeviceState state = manager_device_state(manager, d);

@@ -1,28 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The stable error names of org.fbuild.Deploy1 and the one table that maps
- * negative errno to them (and back, for clients via sd_bus_error_add_map). */
+/* The one table that maps negative errno to the stable error names of
+ * org.fbuild.Deploy1 (bus-api.h) (and back, for clients via sd_bus_error_add_map). */
 #pragma once
 
 #include <systemd/sd-bus.h>
 
+#include "bus-api.h"
 #include "macro.h"
-
-#define BUS_ERROR_PREFIX "org.fbuild.Deploy1.Error."
-#define BUS_ERROR_DEVICE_BUSY BUS_ERROR_PREFIX "DeviceBusy"
-#define BUS_ERROR_NO_SUCH_DEVICE BUS_ERROR_PREFIX "NoSuchDevice"
-#define BUS_ERROR_TIMEOUT BUS_ERROR_PREFIX "Timeout"
-#define BUS_ERROR_PROTOCOL_ERROR BUS_ERROR_PREFIX "ProtocolError"
-#define BUS_ERROR_FLASH_ERROR BUS_ERROR_PREFIX "FlashError"
-#define BUS_ERROR_CANCELLED BUS_ERROR_PREFIX "Cancelled"
-#define BUS_ERROR_INVALID_REGIONS BUS_ERROR_PREFIX "InvalidRegions"
-#define BUS_ERROR_INVALID_SOURCE BUS_ERROR_PREFIX "InvalidSource"
-#define BUS_ERROR_PERMISSION_DENIED BUS_ERROR_PREFIX "PermissionDenied"
-#define BUS_ERROR_INVALID_OPTIONS BUS_ERROR_PREFIX "InvalidOptions"
-#define BUS_ERROR_NOT_SUPPORTED BUS_ERROR_PREFIX "NotSupported"
-#define BUS_ERROR_CHIP_MISMATCH BUS_ERROR_PREFIX "ChipMismatch"
-#define BUS_ERROR_LIMITS_EXCEEDED BUS_ERROR_PREFIX "LimitsExceeded"
-/* A region path in a directory the service sees privately (PrivateTmp=). */
-#define BUS_ERROR_PATH_NOT_VISIBLE BUS_ERROR_PREFIX "PathNotVisible"
 
 /* errnos with no standard meaning that fits, chosen for our names. */
 #define BUS_ERRNO_INVALID_OPTIONS EBADRQC   /* "invalid request code": an unknown or mistyped option */

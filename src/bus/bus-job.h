@@ -34,10 +34,7 @@ typedef struct BusJob {
 int bus_job_new(BusContext *b, JobKind kind, const char *port, uid_t uid, sd_bus_message *call, BusJob **ret);
 /* Unlists (the object is gone) and frees. */
 BusJob *bus_job_free(BusJob *j);
-static inline void bus_job_freep(BusJob **j) {
-        if (*j)
-                *j = bus_job_free(*j);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(BusJob *, bus_job_free);
 
 /* Lists the job: from now on its object answers on every connection. */
 void bus_job_publish(BusJob *j);

@@ -8,6 +8,7 @@
 
 #include "bus-context.h"
 #include "bus-creds.h"
+#include "bus-devices.h"
 #include "bus-error.h"
 #include "bus-monitor.h"
 #include "bus-polkit.h"
@@ -80,24 +81,6 @@ static int monitor_error(sd_bus_error *error, int r, const char *node) {
         }
 }
 
-/* A port that names a USB serial device udev knows: monitors read it and
- * Reset pulls its modem lines. */
-static int resolve_serial_device(Manager *m, const char *port_arg, ManagerPort *ret_port,
-                                 const DeviceInfo **ret_device, sd_bus_error *error) {
-        int r;
-
-        r = manager_resolve_port(m, port_arg, true, ret_port);
-        if (r == -ENODEV)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "No such device: '%s'", port_arg);
-        if (r < 0)
-                return bus_error_set_errnof(error, r, "Cannot resolve port '%s': %m", port_arg);
-        r = manager_monitor_device(m, ret_port, ret_device);
-        if (r == -ENODEV)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE,
-                                         "'%s' is not a USB serial device udev knows", port_arg);
-        return r;
-}
-
 int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(manager_port_done) ManagerPort port = {};
         BusContext *b = userdata;
@@ -126,7 +109,7 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         if (manager_is_terminating(m))
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
 
-        r = resolve_serial_device(m, port_arg, &port, &d, error);
+        r = bus_resolve_port(m, port_arg, MANAGER_PORT_UDEV_SERIAL, &port, &d, error);
         if (r < 0)
                 return r;
         r = bus_sender_uid(message, &uid);
@@ -194,7 +177,7 @@ int bus_method_reset(sd_bus_message *message, void *userdata, sd_bus_error *erro
                 return r;
         if (manager_is_terminating(m))
                 return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
-        r = resolve_serial_device(m, port_arg, &port, &d, error);
+        r = bus_resolve_port(m, port_arg, MANAGER_PORT_UDEV_SERIAL, &port, &d, error);
         if (r < 0)
                 return r;
         r = bus_polkit_verify(b, message, POLKIT_ACTION_DEPLOY, error);

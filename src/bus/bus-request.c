@@ -140,9 +140,8 @@ int bus_error_set_open_failure(sd_bus_error *error, const char *path, uid_t uid,
         case ENOEXEC:
                 return bus_error_set_errnof(error, r, "Cannot open %s: %m", path);
         case EISDIR:
-                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s is a directory", path);
         case ESPIPE:
-                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s is not a regular file", path);
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_SOURCE, "%s %s", path, image_rule_strerror(r));
         case ENOENT:
         case ENOTDIR: {
                 /* Under the unit's PrivateTmp= the caller's /tmp is not ours:
@@ -167,30 +166,21 @@ int bus_error_set_open_failure(sd_bus_error *error, const char *path, uid_t uid,
 }
 
 int bus_image_validate(Image *img, uint64_t flash_size, sd_bus_error *error) {
+        const char *rule;
         int r;
 
         r = image_validate(img, flash_size);
-        switch (-r) {
-        case 0:
+        if (r >= 0)
                 return 0;
-        case EINVAL:
-                return bus_error_set_errnof(error, r,
-                                            "Regions must be 1 to %u, 4 KiB aligned and non-overlapping",
-                                            IMAGE_MAX_REGIONS);
-        case ERANGE:
-                return bus_error_set_errnof(error, r, "A region ends past the end of flash (%" PRIu64 " bytes)",
+        rule = image_rule_strerror(r);
+        if (r == -EINVAL)
+                return bus_error_set_errnof(error, r, "Regions %s", rule);
+        if (r == -ERANGE)
+                return bus_error_set_errnof(error, r, "A region %s (%" PRIu64 " bytes)", rule,
                                             flash_size ?: (uint64_t) IMAGE_MAX_FLASH_SIZE);
-        case ENODATA:
-                return bus_error_set_errnof(error, r, "A region source is empty");
-        case EISDIR:
-                return bus_error_set_errnof(error, r, "A region source is a directory");
-        case ESPIPE:
-                return bus_error_set_errnof(error, r, "A region source is not a regular file");
-        case EBADF:
-                return bus_error_set_errnof(error, r, "A region fd is not open for reading");
-        default:
-                return bus_error_set_errnof(error, r, "Invalid regions: %m");
-        }
+        if (rule)
+                return bus_error_set_errnof(error, r, "A region source %s", rule);
+        return bus_error_set_errnof(error, r, "Invalid regions: %m");
 }
 
 /* ---- options ---------------------------------------------------------------- */

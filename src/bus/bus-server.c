@@ -191,10 +191,7 @@ static int bus_peer_new(BusContext *b, int fd, uid_t uid) {
         r = sd_bus_add_filter(bus, NULL, peer_filter, p);
         if (r < 0)
                 return r;
-        r = bus_deploy_add_object(bus, b);
-        if (r < 0)
-                return r;
-        r = bus_job_add_objects(bus, b);
+        r = bus_add_objects(bus, b);
         if (r < 0)
                 return r;
         r = sd_bus_start(bus);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sd-bus glue shared by the bus-*.c files: cleanup helpers in the style of
- * src/shared/macro.h, and the object path and interface names (the string
- * helpers come from src/shared/string-util.h). */
+ * src/shared/macro.h (the API's names come from src/shared/bus-api.h, the
+ * string helpers from src/shared/string-util.h). */
 #pragma once
 
 #include <stdbool.h>
@@ -10,15 +10,9 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus-api.h"
 #include "macro.h"
 #include "string-util.h"
-
-#define BUS_SERVICE_NAME "org.fbuild.Deploy1"
-#define BUS_OBJECT_PATH "/org/fbuild/Deploy1"
-#define BUS_INTERFACE "org.fbuild.Deploy1"
-/* Each Verify or DeployRegions while it runs: BUS_JOB_PATH_PREFIX "/<id>". */
-#define BUS_JOB_PATH_PREFIX "/org/fbuild/Deploy1/job"
-#define BUS_JOB_INTERFACE "org.fbuild.Deploy1.Job"
 
 #define _cleanup_bus_unref_ _cleanup_(sd_bus_unrefp)
 #define _cleanup_bus_flush_close_unref_ _cleanup_(sd_bus_flush_close_unrefp)

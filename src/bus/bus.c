@@ -134,6 +134,15 @@ static int system_bus_filter(sd_bus_message *message, void *userdata, sd_bus_err
         return 0;
 }
 
+int bus_add_objects(sd_bus *bus, BusContext *b) {
+        int r;
+
+        r = bus_deploy_add_object(bus, b);
+        if (r < 0)
+                return r;
+        return bus_job_add_objects(bus, b);
+}
+
 int bus_context_connect_system(BusContext *b) {
         _cleanup_bus_flush_close_unref_ sd_bus *bus = NULL;
         int r;
@@ -145,10 +154,7 @@ int bus_context_connect_system(BusContext *b) {
         r = sd_bus_add_filter(bus, NULL, system_bus_filter, b);
         if (r < 0)
                 return r;
-        r = bus_deploy_add_object(bus, b);
-        if (r < 0)
-                return r;
-        r = bus_job_add_objects(bus, b);
+        r = bus_add_objects(bus, b);
         if (r < 0)
                 return r;
         r = sd_bus_request_name_async(bus, NULL, BUS_SERVICE_NAME, 0, on_name_requested, b);

@@ -20,6 +20,7 @@ static void on_reenum_expired(const char *identity, void *userdata) {
         log_info("%s did not come back within %llu ms of its reset.", identity,
                  (unsigned long long) (TRUST_REENUM_WINDOW_USEC / USEC_PER_MSEC));
         (void) trust_table_invalidate(m->trust, identity, TRUST_INVALIDATION_DEVICE_REMOVED);
+        job_scheduler_forget_device(m->scheduler, identity);
 }
 
 static int on_reenum_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -67,6 +68,7 @@ static void on_device_added(DeviceMonitor *mon, const DeviceInfo *d, void *userd
                 break;
         case REENUM_LATE:
                 (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_REENUMERATED);
+                job_scheduler_forget_device(m->scheduler, d->identity);
                 break;
         case REENUM_NOT_PENDING:
                 break;
@@ -86,8 +88,11 @@ static void on_device_removed(DeviceMonitor *mon, const DeviceInfo *d, void *use
         if (d->kind == DEVICE_KIND_USB_OTG && reenum_on_remove(m->reenum, d->identity, now_usec(), in_job)) {
                 log_info("%s left %s after our reset; waiting for it to come back.", d->identity, d->node);
                 manager_arm_reenum_timer(m, reenum_expire(m->reenum, now_usec(), on_reenum_expired, m));
-        } else
+        } else {
+                /* What connects learnt about the board leaves with it, as trust does. */
                 (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_DEVICE_REMOVED);
+                job_scheduler_forget_device(m->scheduler, d->identity);
+        }
 
         port_monitor_device_removed(m->monitors, d);
         MANAGER_HOOK(m, device_removed, d);
@@ -216,18 +221,6 @@ const char *manager_devices_port_of(Manager *m, const char *device_id) {
 }
 
 /* ---- monitors ------------------------------------------------------------------- */
-
-int manager_monitor_device(Manager *m, const ManagerPort *port, const DeviceInfo **ret) {
-        const DeviceInfo *d;
-
-        assert(m && port && port->node && ret);
-        /* Monitors follow a device by its identity: only devices udev knows. */
-        d = device_monitor_find_node(m->devices, port->node);
-        if (!d)
-                return -ENODEV;
-        *ret = d;
-        return 0;
-}
 
 bool manager_monitored_by_other(Manager *m, const char *identity, uid_t uid) {
         return port_monitor_set_other_owner(m->monitors, identity, uid);

@@ -22,14 +22,17 @@ const char *manager_device_trust_key(const DeviceInfo *d) {
         return d->identity;
 }
 
-int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerPort *ret) {
+int manager_resolve_port(Manager *m, const char *port, ManagerPortNeed need, ManagerPort *ret,
+                         const DeviceInfo **ret_device) {
         _cleanup_(manager_port_done) ManagerPort p = { .kind = _DEVICE_KIND_INVALID };
+        const DeviceInfo *listed = NULL;
         DeviceInfo d = {};
         const char *removed;
         struct stat st;
         int r;
 
         assert(m && ret);
+        assert(need == MANAGER_PORT_UDEV_SERIAL || !ret_device);
         if (!port || port[0] != '/')
                 return -ENODEV;
 
@@ -52,7 +55,7 @@ int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerP
                         return errno == ENOMEM ? -ENOMEM : -ENODEV;
                 /* A device that was here keeps its identity's trust state. */
                 p.device_id = strdup(device_monitor_removed_identity(m->devices, p.node) ?: p.node);
-        } else if (!must_exist && (removed = device_monitor_removed_identity(m->devices, port))) {
+        } else if (need == MANAGER_PORT_MAY_BE_GONE && (removed = device_monitor_removed_identity(m->devices, port))) {
                 /* Gone, but recently here: its trust state says why it was lost.
                  * Only the few nodes udev reported removed get here, so a caller
                  * cannot make up names that the service then keeps. */
@@ -63,6 +66,14 @@ int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerP
         if (!p.node || !p.device_id)
                 return -ENOMEM;
 
+        if (need == MANAGER_PORT_UDEV_SERIAL) {
+                listed = device_monitor_find_node(m->devices, p.node);
+                if (!listed)
+                        return -EMEDIUMTYPE;
+        }
+
+        if (ret_device)
+                *ret_device = listed;
         *ret = p;
         p = (ManagerPort) { .kind = _DEVICE_KIND_INVALID };
         return 0;

@@ -56,11 +56,21 @@ typedef struct ManagerPort {
 } ManagerPort;
 
 void manager_port_done(ManagerPort *p);
-/* -ENODEV if port is neither a device udev knows nor an existing character
- * device; with must_exist false, the node of a device udev recently reported
- * removed still resolves, to that device's identity (a device that is gone
- * keeps its trust state). Nothing is created for a port that does not resolve. */
-int manager_resolve_port(Manager *m, const char *port, bool must_exist, ManagerPort *ret);
+/* What a caller's port must be for the method at hand. */
+typedef enum ManagerPortNeed {
+        MANAGER_PORT_PRESENT,           /* a device udev knows, or an existing character device */
+        MANAGER_PORT_MAY_BE_GONE,       /* also a device udev recently reported removed: it keeps
+                                         * its trust state */
+        MANAGER_PORT_UDEV_SERIAL,       /* a USB serial device udev knows: monitors follow it by
+                                         * its identity, Reset pulls its modem lines */
+} ManagerPortNeed;
+/* The one way from a caller's port name to the core's keys. -ENODEV if port
+ * does not resolve as `need` asks; -EMEDIUMTYPE (MANAGER_PORT_UDEV_SERIAL) if it is
+ * a character device udev does not know. ret_device (UDEV_SERIAL only, may be
+ * NULL) points into the device list until the next uevent is applied.
+ * Nothing is created for a port that does not resolve. */
+int manager_resolve_port(Manager *m, const char *port, ManagerPortNeed need, ManagerPort *ret,
+                         const DeviceInfo **ret_device);
 
 /* ---- devices ------------------------------------------------------------------ */
 
@@ -124,7 +134,6 @@ int manager_reset(Manager *m, const DeviceInfo *d, bool bootloader);
 
 /* The device a monitor of port would follow: monitors follow a device by its
  * identity, so only devices udev knows (-ENODEV otherwise). Borrowed. */
-int manager_monitor_device(Manager *m, const ManagerPort *port, const DeviceInfo **ret);
 /* Whether a user other than uid monitors the device with this identity. */
 bool manager_monitored_by_other(Manager *m, const char *identity, uid_t uid);
 size_t manager_n_monitors_of(Manager *m, uid_t uid);

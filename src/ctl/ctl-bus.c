@@ -131,8 +131,8 @@ CtlExit ctl_connect(Ctl *c) {
 }
 
 int ctl_new_call(Ctl *c, const char *member, sd_bus_message **ret) {
-        return sd_bus_message_new_method_call(c->bus, ret, c->peer_to_peer ? NULL : CTL_BUS_NAME,
-                                              CTL_OBJECT_PATH, CTL_INTERFACE, member);
+        return sd_bus_message_new_method_call(c->bus, ret, c->peer_to_peer ? NULL : BUS_SERVICE_NAME,
+                                              BUS_OBJECT_PATH, BUS_INTERFACE, member);
 }
 
 CtlExit ctl_call(Ctl *c, sd_bus_message *m, sd_bus_message **ret_reply) {

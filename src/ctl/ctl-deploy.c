@@ -103,8 +103,8 @@ static void send_cancel(JobRun *j) {
                 return;
         /* The reply is only worth a message if it fails. */
         j->cancel_slot = sd_bus_slot_unref(j->cancel_slot);
-        r = sd_bus_call_method_async(j->ctl->bus, &j->cancel_slot, j->ctl->peer_to_peer ? NULL : CTL_BUS_NAME,
-                                     CTL_OBJECT_PATH, CTL_INTERFACE, "Cancel", on_cancel_reply, j, "s",
+        r = sd_bus_call_method_async(j->ctl->bus, &j->cancel_slot, j->ctl->peer_to_peer ? NULL : BUS_SERVICE_NAME,
+                                     BUS_OBJECT_PATH, BUS_INTERFACE, "Cancel", on_cancel_reply, j, "s",
                                      j->port);
         if (r < 0) {
                 ctl_log("Cannot send Cancel: %s", strerror(ERRNO_ABS(r)));
@@ -214,8 +214,8 @@ static bool port_is_gone(JobRun *j) {
         if (code != CTL_EXIT_SUCCESS)
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (strcmp(devices[i].port, j->port) == 0 ||
-                    (j->port_alias && strcmp(devices[i].port, j->port_alias) == 0))
+                if (streq(devices[i].port, j->port) ||
+                    (j->port_alias && streq(devices[i].port, j->port_alias)))
                         listed = true;
         ctl_device_array_free(devices, n);
         return !listed;
@@ -457,7 +457,7 @@ static CtlExit deploy_result(JobRun *j, const SourceImage *img, const char *chip
 
         printf("%s: %s (%s)\n", j->port, outcome, outcome_explanation(outcome));
         /* Nothing was done: one line says it all. */
-        if (strcmp(outcome, "trust-skip") == 0)
+        if (streq(outcome, "trust-skip"))
                 return CTL_EXIT_SUCCESS;
         if (json_array_size(written) == 0)
                 printf("  written: nothing\n");
@@ -571,7 +571,7 @@ static char *find_app_elf(const SourceImage *img) {
                         /* The region named app first, then any other. */
                         if ((pass == 0) != (r->name && streq(r->name, "app")))
                                 continue;
-                        if (n < 4 || strcmp(r->path + n - 4, ".bin") != 0)
+                        if (n < 4 || !streq(r->path + n - 4, ".bin"))
                                 continue;
                         elf = strdup(r->path);
                         if (!elf)
@@ -685,7 +685,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                              (source_image_needs_chip(&img) && !chip) || c->force ? &device : NULL);
         if (code != CTL_EXIT_SUCCESS)
                 return code;
-        if (c->force && device && strcmp(json_string(json_object_get(device, "owner")) ?: "", "foreign") == 0) {
+        if (c->force && device && streq_ptr(json_string(json_object_get(device, "owner")), "foreign")) {
                 uint64_t pid = 0;
 
                 (void) json_number_uint64(json_object_get(device, "holder_pid"), &pid);
@@ -778,11 +778,11 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
 
         /* 4. Progress first, so no signal of our job is missed. On a bus the
          * service is matched by name; peer-to-peer every message is its own. */
-        r = sd_bus_match_signal(c->bus, &j.match_slot, c->peer_to_peer ? NULL : CTL_BUS_NAME, CTL_OBJECT_PATH,
-                                CTL_INTERFACE, "Progress", on_progress, &j);
+        r = sd_bus_match_signal(c->bus, &j.match_slot, c->peer_to_peer ? NULL : BUS_SERVICE_NAME, BUS_OBJECT_PATH,
+                                BUS_INTERFACE, "Progress", on_progress, &j);
         if (r >= 0)
-                r = sd_bus_match_signal(c->bus, &j.queued_slot, c->peer_to_peer ? NULL : CTL_BUS_NAME,
-                                        CTL_OBJECT_PATH, CTL_INTERFACE, "JobQueued", on_job_queued, &j);
+                r = sd_bus_match_signal(c->bus, &j.queued_slot, c->peer_to_peer ? NULL : BUS_SERVICE_NAME,
+                                        BUS_OBJECT_PATH, BUS_INTERFACE, "JobQueued", on_job_queued, &j);
         if (r < 0) {
                 code = ctl_report_error(c, "Subscribing to Progress", NULL, r);
                 goto finish;
@@ -830,14 +830,14 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 CtlExit e = ctl_exit_from_error_name(j.error.name);
 
                 if (j.started && (e == CTL_EXIT_NO_DEVICE || e == CTL_EXIT_DEVICE_ERROR) &&
-                    !sd_bus_error_has_name(&j.error, "org.fbuild.Deploy1.Error.DeviceBusy") && port_is_gone(&j)) {
+                    !sd_bus_error_has_name(&j.error, BUS_ERROR_DEVICE_BUSY) && port_is_gone(&j)) {
                         ctl_log("%s failed: %s (%s)", j.method, j.error.message ?: "no message", j.error.name);
                         code = ctl_fail(c, CTL_EXIT_NO_DEVICE, "%s is gone: the device went away during the %s",
                                         port, deploy ? "deploy" : "verify");
                         goto finish;
                 }
                 code = ctl_report_error(c, j.method, &j.error, -EIO);
-                if (deploy && sd_bus_error_has_name(&j.error, "org.fbuild.Deploy1.Error.DeviceBusy") &&
+                if (deploy && sd_bus_error_has_name(&j.error, BUS_ERROR_DEVICE_BUSY) &&
                     j.error.message && strstr(j.error.message, " is open by "))
                         ctl_log("Close it, or deploy anyway with --force.");
                 if (code == CTL_EXIT_CANCELLED)

@@ -77,7 +77,7 @@ static const char *owner_text(const CtlDevice *d, char *buf, size_t size) {
         const char *owner = prop_string(d, "owner");
         uint64_t pid;
 
-        if (strcmp(owner, "foreign") != 0 ||
+        if (!streq(owner, "foreign") ||
             json_number_uint64(json_object_get(d->properties, "holder_pid"), &pid) < 0)
                 return owner;
         (void) snprintf(buf, size, "foreign (%s pid %" PRIu64 ")", prop_string(d, "holder_name"), pid);
@@ -107,7 +107,7 @@ static void print_device_line(FILE *f, const CtlDevice *d) {
 static bool same_port(const char *listed, const char *given) {
         struct stat a, b;
 
-        if (strcmp(listed, given) == 0)
+        if (streq(listed, given))
                 return true;
         return stat(listed, &a) >= 0 && stat(given, &b) >= 0 && S_ISCHR(a.st_mode) && S_ISCHR(b.st_mode) &&
                a.st_rdev == b.st_rdev;

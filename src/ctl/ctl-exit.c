@@ -4,34 +4,33 @@
 #include <errno.h>
 #include <string.h>
 
+#include "bus-api.h"
 #include "ctl-exit.h"
 #include "macro.h"
 #include "string-util.h"
-
-#define DEPLOY_ERROR "org.fbuild.Deploy1.Error."
 
 static const struct {
         const char *name;
         CtlExit code;
 } error_name_table[] = {
-        { DEPLOY_ERROR "NoSuchDevice",                            CTL_EXIT_NO_DEVICE },
-        { DEPLOY_ERROR "PermissionDenied",                        CTL_EXIT_PERMISSION },
+        { BUS_ERROR_NO_SUCH_DEVICE,                               CTL_EXIT_NO_DEVICE },
+        { BUS_ERROR_PERMISSION_DENIED,                            CTL_EXIT_PERMISSION },
         { "org.freedesktop.DBus.Error.AccessDenied",              CTL_EXIT_PERMISSION },
         { "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired", CTL_EXIT_PERMISSION },
-        { DEPLOY_ERROR "Timeout",                                 CTL_EXIT_DEVICE_ERROR },
-        { DEPLOY_ERROR "ProtocolError",                           CTL_EXIT_DEVICE_ERROR },
-        { DEPLOY_ERROR "FlashError",                              CTL_EXIT_DEVICE_ERROR },
-        { DEPLOY_ERROR "DeviceBusy",                              CTL_EXIT_DEVICE_ERROR },
+        { BUS_ERROR_TIMEOUT,                                      CTL_EXIT_DEVICE_ERROR },
+        { BUS_ERROR_PROTOCOL_ERROR,                               CTL_EXIT_DEVICE_ERROR },
+        { BUS_ERROR_FLASH_ERROR,                                  CTL_EXIT_DEVICE_ERROR },
+        { BUS_ERROR_DEVICE_BUSY,                                  CTL_EXIT_DEVICE_ERROR },
         /* Busy too, in the service rather than the device: try again later. */
-        { DEPLOY_ERROR "LimitsExceeded",                          CTL_EXIT_DEVICE_ERROR },
-        { DEPLOY_ERROR "Cancelled",                               CTL_EXIT_CANCELLED },
-        { DEPLOY_ERROR "InvalidRegions",                          CTL_EXIT_INVALID },
-        { DEPLOY_ERROR "InvalidSource",                           CTL_EXIT_INVALID },
-        { DEPLOY_ERROR "PathNotVisible",                          CTL_EXIT_INVALID },
-        { DEPLOY_ERROR "InvalidOptions",                          CTL_EXIT_INVALID },
-        { DEPLOY_ERROR "NotSupported",                            CTL_EXIT_INVALID },
+        { BUS_ERROR_LIMITS_EXCEEDED,                              CTL_EXIT_DEVICE_ERROR },
+        { BUS_ERROR_CANCELLED,                                    CTL_EXIT_CANCELLED },
+        { BUS_ERROR_INVALID_REGIONS,                              CTL_EXIT_INVALID },
+        { BUS_ERROR_INVALID_SOURCE,                               CTL_EXIT_INVALID },
+        { BUS_ERROR_PATH_NOT_VISIBLE,                             CTL_EXIT_INVALID },
+        { BUS_ERROR_INVALID_OPTIONS,                              CTL_EXIT_INVALID },
+        { BUS_ERROR_NOT_SUPPORTED,                                CTL_EXIT_INVALID },
         /* The image (or --chip) is for another chip: retrying will not help. */
-        { DEPLOY_ERROR "ChipMismatch",                            CTL_EXIT_INVALID },
+        { BUS_ERROR_CHIP_MISMATCH,                                CTL_EXIT_INVALID },
         { "org.freedesktop.DBus.Error.InvalidArgs",               CTL_EXIT_INVALID },
 };
 

@@ -475,7 +475,7 @@ static int on_monitor_signal(sd_bus_message *msg, void *userdata, sd_bus_error *
 CtlExit ctl_monitor_open(Ctl *c, const char *port, uint32_t baud, bool write, CtlMonitor **ret) {
         _cleanup_(ctl_monitor_freep) CtlMonitor *m = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
-        const char *sender = c->peer_to_peer ? NULL : CTL_BUS_NAME;
+        const char *sender = c->peer_to_peer ? NULL : BUS_SERVICE_NAME;
         CtlExit code;
         int r, fd;
 
@@ -523,10 +523,10 @@ CtlExit ctl_monitor_open(Ctl *c, const char *port, uint32_t baud, bool write, Ct
         }
 
         /* Subscribed first, so that no pause after the call is missed. */
-        r = sd_bus_match_signal(c->bus, &m->paused_slot, sender, CTL_OBJECT_PATH, CTL_INTERFACE,
+        r = sd_bus_match_signal(c->bus, &m->paused_slot, sender, BUS_OBJECT_PATH, BUS_INTERFACE,
                                 "MonitorPaused", on_monitor_signal, m);
         if (r >= 0)
-                r = sd_bus_match_signal(c->bus, &m->resumed_slot, sender, CTL_OBJECT_PATH, CTL_INTERFACE,
+                r = sd_bus_match_signal(c->bus, &m->resumed_slot, sender, BUS_OBJECT_PATH, BUS_INTERFACE,
                                         "MonitorResumed", on_monitor_signal, m);
         if (r < 0)
                 return ctl_report_error(c, "Subscribing to MonitorPaused/MonitorResumed", NULL, r);

@@ -9,14 +9,12 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus-api.h"
 #include "ctl-exit.h"
 #include "ctl-port.h"
 #include "json.h"
 #include "macro.h"
 
-#define CTL_BUS_NAME "org.fbuild.Deploy1"
-#define CTL_OBJECT_PATH "/org/fbuild/Deploy1"
-#define CTL_INTERFACE "org.fbuild.Deploy1"
 
 /* Short calls (ListDevices, TrustState…) may wait for an activation. */
 #define CTL_SHORT_CALL_USEC (90ULL * 1000000ULL)

@@ -240,11 +240,11 @@ static int usage_error(Ctl *c, const char *format, ...) {
 static int parse_json_mode(const char *s, CtlJson *ret) {
         if (!s)
                 *ret = CTL_JSON_AUTO;
-        else if (strcmp(s, "short") == 0)
+        else if (streq(s, "short"))
                 *ret = CTL_JSON_SHORT;
-        else if (strcmp(s, "pretty") == 0)
+        else if (streq(s, "pretty"))
                 *ret = CTL_JSON_PRETTY;
-        else if (strcmp(s, "off") == 0)
+        else if (streq(s, "off"))
                 *ret = CTL_JSON_OFF;
         else
                 return -EINVAL;

@@ -2,6 +2,7 @@
 /* Serial devices from libudev: every tty with a USB device above it, described
  * by node, VID:PID, strings, kind and a stable identity. The hotplug monitor
  * reuses device_info_from_udev() so that there is one way to describe a device. */
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -240,8 +241,7 @@ int device_enumerate(DeviceInfo **ret_devices, size_t *ret_n) {
         EnumerateState s = {};
         int r;
 
-        if (!ret_devices || !ret_n)
-                return -EINVAL;
+        assert(ret_devices && ret_n);
 
         r = device_foreach_tty(enumerate_visit, &s);
         if (r < 0) {

@@ -2,6 +2,7 @@
 /* A udev monitor (tty subsystem) on the sd-event loop, plus the list of
  * devices it implies. Remove edges are authoritative: a device is gone the
  * moment its remove event is read, with no polling window. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,8 +207,7 @@ int device_monitor_new(sd_event *e, const DeviceMonitorCallbacks *cb, void *user
         DeviceMonitor *mon;
         int r;
 
-        if (!e || !ret)
-                return -EINVAL;
+        assert(e && ret);
         mon = calloc(1, sizeof(DeviceMonitor));
         if (!mon)
                 return -ENOMEM;

@@ -5,6 +5,7 @@
  * inotify merges identical events left unread, so the watch is read at high
  * priority: an open by someone else in the instant between our open and that
  * read could merge with ours (it would find the port in use by our job). */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -116,8 +117,7 @@ int device_watch_new(sd_event *e, DeviceWatchForeignFn on_foreign, void *userdat
         DeviceWatch *w;
         int r;
 
-        if (!e || !ret)
-                return -EINVAL;
+        assert(e && ret);
         w = calloc(1, sizeof(DeviceWatch));
         if (!w)
                 return -ENOMEM;
@@ -169,7 +169,8 @@ static int watch_node(DeviceWatch *w, const char *node) {
 int device_watch_add(DeviceWatch *w, const char *identity, const char *tty_node, const char *usb_node) {
         WatchEntry e = { .tty_wd = -1, .usb_wd = -1 }, *n;
 
-        if (!w || !identity || !tty_node)
+        assert(w);
+        if (!identity || !tty_node)
                 return -EINVAL;
         device_watch_remove(w, identity);
 

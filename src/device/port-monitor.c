@@ -2,6 +2,7 @@
 /* Serial monitors on the sd-event loop: one non-blocking open per monitored
  * device, its output copied to every client's socket. A client that does not
  * read loses bytes (marked in its stream), never the port or a deploy. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "esp-reset.h"
 #include "log.h"
 #include "macro.h"
 #include "port-monitor.h"
@@ -26,35 +28,8 @@
 #define PORT_READ_CHUNK 4096u
 /* Reads per wake-up, so that one chatty port cannot starve the loop. */
 #define PORT_READS_PER_EVENT 16
-/* esptool's hard reset: EN held low this long (longer for USB-Serial-JTAG). */
-#define RESET_HOLD_USEC (100 * USEC_PER_MSEC)
-#define RESET_HOLD_USB_JTAG_USEC (200 * USEC_PER_MSEC)
-
 typedef struct PortMonitor PortMonitor;
 typedef struct MonitorClient MonitorClient;
-
-/* A reset as line states, each held for a while (esptool's sequences). */
-typedef struct ResetStep {
-        bool dtr, rts;
-        usec_t hold;
-} ResetStep;
-
-/* HardReset: EN pulsed low through RTS, IO0 released. */
-static const ResetStep reset_app[] = {
-        { false, true, RESET_HOLD_USEC }, { false, false, 0 },
-};
-static const ResetStep reset_app_usb_jtag[] = {
-        { false, true, RESET_HOLD_USB_JTAG_USEC }, { false, false, 0 },
-};
-/* ClassicReset: EN low, then IO0 low while EN rises, then IO0 released. */
-static const ResetStep reset_bootloader[] = {
-        { false, true, 100 * USEC_PER_MSEC }, { true, false, 50 * USEC_PER_MSEC }, { false, false, 0 },
-};
-/* USBJTAGSerialReset: the peripheral reads the lines itself, through (1,1). */
-static const ResetStep reset_bootloader_usb_jtag[] = {
-        { false, false, 100 * USEC_PER_MSEC }, { true, false, 100 * USEC_PER_MSEC }, { true, true, 0 },
-        { false, true, 100 * USEC_PER_MSEC }, { false, false, 0 },
-};
 
 typedef enum PortState {
         PORT_OPEN,          /* reading */
@@ -85,8 +60,8 @@ struct PortMonitor {
         Transport *transport;
         int fd;
         sd_event_source *io, *timer;
-        const ResetStep *reset_steps;   /* PORT_RESETTING: the sequence, and where it is */
-        size_t n_reset_steps, reset_step;
+        EspResetStep reset_steps[ESP_RESET_STEPS_MAX];  /* PORT_RESETTING: the sequence, */
+        size_t n_reset_steps, reset_step;               /* and where it is */
         MonitorClient *clients;         /* none: opened for a Reset alone, closed after it */
         PortMonitor *next;
 };
@@ -347,7 +322,7 @@ static int port_open(PortMonitor *pm) {
 /* The next line state of the reset; the last one ends it. */
 static int on_reset_step(sd_event_source *source, uint64_t usec, void *userdata) {
         PortMonitor *pm = userdata;
-        const ResetStep *step;
+        const EspResetStep *step;
         int r;
 
         pm->timer = sd_event_source_disable_unref(pm->timer);
@@ -372,24 +347,23 @@ static int on_reset_step(sd_event_source *source, uint64_t usec, void *userdata)
         }
         /* The chip runs, and we were listening from its first byte. */
         pm->state = PORT_OPEN;
-        pm->reset_steps = NULL;
+        pm->n_reset_steps = 0;
         if (!pm->clients)
                 port_monitor_free(pm);
         return 0;
 }
 
-/* A reset with the port open at the monitors' baud (esptool's sequences, with
- * timers instead of sleeps): into the application, or into the bootloader. */
+/* A reset with the port open at the monitors' baud (esp-reset.h's sequences,
+ * with timers instead of sleeps): into the application, or into the
+ * bootloader. Both lines at once on a bridge (UnixTight), and esptool's holds:
+ * a person is waiting, not a deploy. */
 static int port_reset_start(PortMonitor *pm, bool bootloader) {
         bool usb = pm->kind == DEVICE_KIND_USB_SERIAL_JTAG;
+        EspResetHolds h;
 
-        if (bootloader) {
-                pm->reset_steps = usb ? reset_bootloader_usb_jtag : reset_bootloader;
-                pm->n_reset_steps = usb ? ELEMENTSOF(reset_bootloader_usb_jtag) : ELEMENTSOF(reset_bootloader);
-        } else {
-                pm->reset_steps = usb ? reset_app_usb_jtag : reset_app;
-                pm->n_reset_steps = usb ? ELEMENTSOF(reset_app_usb_jtag) : ELEMENTSOF(reset_app);
-        }
+        esp_reset_holds(1, &h);       /* esptool's own: EN 100 ms, IO0 50 ms */
+        pm->n_reset_steps = esp_reset_steps(usb ? ESP_RESET_USB_JTAG : ESP_RESET_UNIX_TIGHT, bootloader, &h,
+                                            pm->reset_steps);
         pm->reset_step = 0;
         pm->state = PORT_RESETTING;
         return on_reset_step(NULL, 0, pm);
@@ -433,8 +407,7 @@ static PortMonitor *set_find_node(PortMonitorSet *s, const char *node) {
 int port_monitor_set_new(sd_event *e, const PortMonitorCallbacks *cb, void *userdata, PortMonitorSet **ret) {
         PortMonitorSet *s;
 
-        if (!e || !ret)
-                return -EINVAL;
+        assert(e && ret);
         s = calloc(1, sizeof(PortMonitorSet));
         if (!s)
                 return -ENOMEM;
@@ -490,7 +463,8 @@ int port_monitor_attach(PortMonitorSet *s, const DeviceInfo *d, uint32_t baud, b
         int pair[2], r, sndbuf = (int) PORT_MONITOR_CLIENT_BUFFER;
         bool created = false;
 
-        if (!s || !d || !d->identity || !d->node || baud == 0 || !ret_fd)
+        assert(s && d && ret_fd);
+        if (!d->identity || !d->node || baud == 0)
                 return -EINVAL;
 
         pm = set_find_identity(s, d->identity);
@@ -678,7 +652,8 @@ int port_monitor_reset(PortMonitorSet *s, const DeviceInfo *d, bool bootloader, 
         PortMonitor *pm;
         int r;
 
-        if (!s || !d || !d->identity || !d->node)
+        assert(s && d);
+        if (!d->identity || !d->node)
                 return -EINVAL;
         if (job_running)
                 return -EBUSY;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Compression and blocking for compressed flash writes. zlib (loaded on first
  * use, zlib-dl.h) errors are converted to errno here. Pure: no I/O. */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "flash-compress.h"
 #include "macro.h"
 #include "zlib-dl.h"
@@ -27,7 +29,8 @@ int flash_deflate(const void *data, size_t len, int level, uint8_t **ret_buf, si
         uLongf out_len;
         int z, r;
 
-        if (!data || !ret_buf || !ret_len || len == 0 || len > ULONG_MAX)
+        assert(data && ret_buf && ret_len);
+        if (len == 0 || len > ULONG_MAX)
                 return -EINVAL;
 
         r = zlib_dl_load();

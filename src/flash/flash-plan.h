@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "flash-ranges.h"
+#include "macro.h"
 #include "time-util.h"
 
 #define FLASH_PLAN_SECTOR_SIZE 0x1000u
@@ -88,10 +89,7 @@ typedef struct FlashPlanStats {
  * A region that does not start on a sector boundary is planned whole. */
 int flash_planner_new(const FlashCostModel *m, uint32_t offset, uint32_t size, FlashPlanner **ret);
 FlashPlanner *flash_planner_free(FlashPlanner *p);
-static inline void flash_planner_freep(FlashPlanner **p) {
-        if (*p)
-                *p = flash_planner_free(*p);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(FlashPlanner *, flash_planner_free);
 
 /* Block verdicts already known (the caller verified the region block by block):
  * the planner starts at the sectors of the changed blocks. Before the first

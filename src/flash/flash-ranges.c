@@ -2,6 +2,7 @@
 /* A sorted set of disjoint byte ranges with add, remove and a lookup of the
  * first part inside a window. Sets stay small (a few ranges per deploy), so
  * every change rebuilds the array. */
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -21,8 +22,7 @@ static int ranges_apply(FlashRanges *s, uint64_t start, uint64_t end, bool add) 
         _cleanup_free_ FlashRange *v = NULL;
         size_t n = 0;
 
-        if (!s)
-                return -EINVAL;
+        assert(s);
         if (start >= end)
                 return 0;
 
@@ -79,8 +79,7 @@ int flash_ranges_remove(FlashRanges *s, uint64_t start, uint64_t end) {
 }
 
 int flash_ranges_first_in(const FlashRanges *s, uint64_t start, uint64_t end, FlashRange *ret) {
-        if (!s || !ret)
-                return -EINVAL;
+        assert(s && ret);
         for (size_t i = 0; i < s->n; i++) {
                 uint64_t a = MAX(s->v[i].start, start), b = MIN(s->v[i].end, end);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Whole-region operations over a loader session: verify by on-chip MD5, and
  * write compressed then prove the result by MD5. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,13 +10,10 @@
 #include "flash-compress.h"
 #include "flash-plan.h"
 #include "flash-write.h"
-#include "esp-status.h"
 #include "log.h"
 #include "macro.h"
+#include "progress-util.h"
 
-/* Progress is reported in steps of at most this much flash, even when one
- * highly compressed block covers more. */
-#define FLASH_PROGRESS_STEP (64 * 1024)
 /* A region whose data arrived damaged (inflate error, MD5 mismatch) gets this
  * many passes in all; after the first, a pass writes only the sectors that do
  * not hold the image (a block with two flipped bits in the same position
@@ -35,14 +33,18 @@ int flash_md5(const void *data, size_t len, uint8_t ret_digest[16]) {
         return digest_md5(data, len, ret_digest);
 }
 
+/* The region rule every call here checks: some bytes, all below 4 GiB. */
+static bool region_in_32_bits(uint32_t offset, size_t len) {
+        return len > 0 && (uint64_t) offset + len <= UINT32_MAX;
+}
+
 int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                         bool *ret_match, uint8_t ret_device_md5[16]) {
         uint8_t local[16], device[16];
         int r;
 
-        if (!l || !data || len == 0 || !ret_match)
-                return -EINVAL;
-        if ((uint64_t) offset + len > UINT32_MAX)
+        assert(l && data && ret_match);
+        if (!region_in_32_bits(offset, len))
                 return -EINVAL;
 
         r = flash_md5(data, len, local);
@@ -58,7 +60,8 @@ int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t 
         return 0;
 }
 
-/* Reports progress up to `done`, in steps no larger than FLASH_PROGRESS_STEP. */
+/* Reports progress up to `done`, in steps no larger than PROGRESS_STEP, even
+ * when one highly compressed block covers more. */
 static int report_progress(FlashProgressFn progress, void *userdata, uint64_t *reported,
                            uint64_t done, uint64_t total) {
         int r;
@@ -66,7 +69,7 @@ static int report_progress(FlashProgressFn progress, void *userdata, uint64_t *r
         if (!progress)
                 return 0;
         while (*reported < done) {
-                uint64_t next = MIN(done, *reported + FLASH_PROGRESS_STEP);
+                uint64_t next = progress_next(*reported, done);
 
                 r = progress(next, total, userdata);
                 if (r < 0)
@@ -188,7 +191,13 @@ static int stream_raw(EspLoader *l, WriteImage *w, size_t from, size_t to, size_
 /* Errors after which beginning the stream again can help: a refused, lost or
  * garbled block, an inflater the damage reached. */
 static bool stream_error_restartable(int r) {
-        return r == -EPROTO || r == -ETIMEDOUT || r == -EBADMSG;
+        return r == -EPROTO || r == -ETIMEDOUT || r == -EBADMSG || r == -EILSEQ;
+}
+
+/* The one place the protocol's inflate failure becomes what callers of this
+ * layer see: a protocol error like any other the chip reports. */
+static int write_error(int r) {
+        return r == -EILSEQ ? -EPROTO : r;
 }
 
 /* buf[from, to) in streams, begun again after a refused or lost block from
@@ -345,11 +354,8 @@ static int write_pass(EspLoader *l, WriteImage *w, const bool *damaged, size_t n
 
 /* Whether a failed pass is worth repeating from the start: the data reached
  * the chip damaged in a way its per-block checksum could not see. */
-static bool write_pass_corrupted(EspLoader *l, int r) {
-        uint8_t e = esp_loader_last_error(l);
-
-        return r == -EBADMSG ||
-               (r == -EPROTO && (e == ESP_ERROR_DEFLATE || e == ESP_ERROR_INFLATE));
+static bool write_pass_corrupted(int r) {
+        return r == -EBADMSG || r == -EILSEQ;
 }
 
 int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
@@ -360,9 +366,8 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
         bool match = false;
         int r;
 
-        if (!l || !data || len == 0)
-                return -EINVAL;
-        if ((uint64_t) offset + len > UINT32_MAX)
+        assert(l && data);
+        if (!region_in_32_bits(offset, len))
                 return -EINVAL;
         if (esp_loader_secure_download_mode(l))
                 /* no MD5 in Secure Download Mode: the write could not be proven */
@@ -410,9 +415,9 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
 
                 r = write_pass(l, &w, damaged, n_sectors);
                 if (r < 0) {
-                        if (write_pass_corrupted(l, r))
+                        if (write_pass_corrupted(r))
                                 continue;
-                        return r;
+                        return write_error(r);
                 }
 
                 r = flash_verify_region(l, offset, data, len, &match, NULL);
@@ -423,7 +428,7 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
                 log_debug("MD5 of the region at 0x%x differs after writing it.", offset);
         }
         if (r < 0)
-                return r;
+                return write_error(r);
         if (!match)
                 return log_debug_errno(EIO, "The region at 0x%x did not read back as written.",
                                        offset);
@@ -481,9 +486,8 @@ int flash_write_region_unverified(EspLoader *l, uint32_t offset, const void *dat
         uint64_t reported = 0;
         int r;
 
-        if (!l || !data || len == 0)
-                return -EINVAL;
-        if ((uint64_t) offset + len > UINT32_MAX)
+        assert(l && data);
+        if (!region_in_32_bits(offset, len))
                 return -EINVAL;
 
         r = flash_deflate_plan_build(offset, data, len, esp_loader_flash_block_size(l),
@@ -492,5 +496,5 @@ int flash_write_region_unverified(EspLoader *l, uint32_t offset, const void *dat
                 return log_debug_errno(r, "Failed to compress the region at 0x%x: %m", offset);
 
         /* One pass only: without MD5 a damaged write could not be told apart. */
-        return write_plan(l, &plan, progress, userdata, &reported);
+        return write_error(write_plan(l, &plan, progress, userdata, &reported));
 }

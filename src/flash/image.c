@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Deploy images: the region list, its validation (fstat only, no data read),
  * loading with change detection, the SHA-256 image hash and its LRU memo. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -41,7 +42,8 @@ int image_add_region(Image *img, uint32_t offset, int fd) {
         _cleanup_close_ int owned = fd;
         ImageRegion *n;
 
-        if (!img || fd < 0)
+        assert(img);
+        if (fd < 0)
                 return -EINVAL;
         /* Refused early so that a huge request cannot pin thousands of fds. */
         if (img->n_regions >= IMAGE_MAX_REGIONS)
@@ -101,8 +103,7 @@ int image_validate(Image *img, uint64_t flash_size) {
         bool memoizable = true;
         int r;
 
-        if (!img)
-                return -EINVAL;
+        assert(img);
         if (img->n_regions == 0 || img->n_regions > IMAGE_MAX_REGIONS)
                 return -EINVAL;
 
@@ -144,9 +145,29 @@ int image_validate(Image *img, uint64_t flash_size) {
         return 0;
 }
 
+const char *image_rule_strerror(int error) {
+        switch (ERRNO_ABS(error)) {
+        case EINVAL:
+                return "must be 1 to " STRINGIFY(IMAGE_MAX_REGIONS) ", 4 KiB aligned and non-overlapping";
+        case ERANGE:
+                return "ends past the end of flash";
+        case ENODATA:
+                return "is empty";
+        case EISDIR:
+                return "is a directory";
+        case ESPIPE:
+                return "is not a regular file";
+        case EBADF:
+                return "is not open for reading";
+        case ESTALE:
+                return "changed after it was submitted";
+        default:
+                return NULL;
+        }
+}
+
 int image_check_flash_size(const Image *img, uint64_t flash_size) {
-        if (!img)
-                return -EINVAL;
+        assert(img);
         if (flash_size == 0 || flash_size > IMAGE_MAX_FLASH_SIZE)
                 flash_size = IMAGE_MAX_FLASH_SIZE;
 
@@ -214,7 +235,8 @@ static int region_load(ImageRegion *r) {
 int image_load(Image *img) {
         int r;
 
-        if (!img || img->n_regions == 0)
+        assert(img);
+        if (img->n_regions == 0)
                 return -EINVAL;
 
         for (size_t i = 0; i < img->n_regions; i++) {
@@ -260,7 +282,8 @@ int image_compute_hash(Image *img) {
         uint8_t digest[IMAGE_SHA256_SIZE];
         int r;
 
-        if (!img || img->n_regions == 0)
+        assert(img);
+        if (img->n_regions == 0)
                 return -EINVAL;
         for (size_t i = 0; i < img->n_regions; i++)
                 if (!img->regions[i].data)

@@ -55,6 +55,11 @@ int image_add_region(Image *img, uint32_t offset, int fd);
 int image_validate(Image *img, uint64_t flash_size);
 /* Re-check the region ends against a (newly detected) flash size: -ERANGE. */
 int image_check_flash_size(const Image *img, uint64_t flash_size);
+/* The region rules' one message table: what an errno of image_validate(),
+ * image_check_flash_size() or image_load() says of its subject ("Regions …",
+ * "A region …", "A region source …", or a named file), e.g. "is not a regular
+ * file". NULL for an errno that is no region rule. */
+const char *image_rule_strerror(int error);
 
 /* Reads all region data into memory (blocking; for the job worker). -EIO on a
  * short read, -ESTALE if a file changed (identity, size, mtime or ctime) since

@@ -10,12 +10,12 @@
 #include "flash-ranges.h"
 #include "job.h"
 #include "macro.h"
+#include "progress-util.h"
+#include "string-util.h"
 #include "transport.h"
 
 #define JOB_CONNECT_BAUD 115200u
 #define JOB_CONNECT_ATTEMPTS 3u
-/* Progress is posted at least this often while writing (the promise). */
-#define JOB_PROGRESS_STEP (64u * 1024u)
 /* The queue holds at most this many messages; past JOB_QUEUE_COALESCE, progress
  * replaces the newest progress instead of growing it. `hashed` and `finished`
  * (one each) always fit. */
@@ -106,6 +106,13 @@ struct Job {
          * (then the whole image is proven at the end). */
         FlashRanges unproven;
         bool footprint_unknown;
+
+        /* Facts about the board: known before the job (set before it runs),
+         * learnt by its connect (the worker's until `finished`). */
+        EspLoaderFacts known, learned;
+        bool used_known;
+        JobKnownRegion *known_content;
+        size_t n_known_content;
 };
 
 /* Rounds of proving and repairing what writes touched before a deploy gives up. */
@@ -117,7 +124,6 @@ int job_fail(Job *j, int r, const char *format, ...) _printf_(3, 4);
 void job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total);
 int job_refuse(Job *j, int r, const char *format, ...) _printf_(3, 4);
 int job_run_device(Job *j);
-
-static inline const char *strna(const char *s) {
-        return s ?: "n/a";
-}
+/* image_load() for the worker: a file that changed since the job was
+ * submitted refuses the job, any other failure fails it. */
+int job_load_image(Job *j);

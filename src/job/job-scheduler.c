@@ -2,6 +2,7 @@
 /* The job scheduler: memoized image hashes, trust decisions, one FIFO per port
  * (one job on the device at a time, different ports in parallel), and the trust
  * updates that follow each job. Main thread only; workers report via sd-event. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "job-scheduler.h"
 #include "log.h"
 #include "macro.h"
+#include "string-util.h"
 
 #define JOB_SCHEDULER_MEMO_ENTRIES 64
 
@@ -40,8 +42,21 @@ struct Port {
         Port *next;
 };
 
+/* What connects learnt about a board, by device identity, for as long as it
+ * stays attached (esp-loader.h: EspLoaderFacts). */
+typedef struct DeviceFacts DeviceFacts;
+struct DeviceFacts {
+        char *device_id;
+        bool has_loader;
+        EspLoaderFacts facts;
+        JobKnownRegion *content;        /* what the last successful job proved */
+        size_t n_content;
+        DeviceFacts *next;
+};
+
 struct JobScheduler {
         sd_event *event;
+        DeviceFacts *facts;
         TrustTable *trust;
         ImageHashCache *memo;
         JobSchedulerCallbacks cb;
@@ -51,11 +66,113 @@ struct JobScheduler {
         size_t n_jobs;
 };
 
+/* ---- device facts ------------------------------------------------------------------ */
+
+static DeviceFacts **scheduler_find_facts(JobScheduler *s, const char *device_id) {
+        DeviceFacts **f = &s->facts;
+
+        while (*f && strcmp((*f)->device_id, device_id) != 0)
+                f = &(*f)->next;
+        return f;
+}
+
+void job_scheduler_forget_device(JobScheduler *s, const char *device_id) {
+        DeviceFacts **f, *gone;
+
+        if (!s || !device_id)
+                return;
+        f = scheduler_find_facts(s, device_id);
+        if (!*f)
+                return;
+        gone = *f;
+        *f = gone->next;
+        free(gone->content);
+        free(gone->device_id);
+        free(gone);
+}
+
+static DeviceFacts *scheduler_ensure_facts(JobScheduler *s, const char *device_id) {
+        DeviceFacts **f = scheduler_find_facts(s, device_id);
+
+        if (!*f) {
+                DeviceFacts *n = calloc(1, sizeof(DeviceFacts));
+
+                if (!n)
+                        return NULL;   /* only a cache */
+                n->device_id = strdup(device_id);
+                if (!n->device_id) {
+                        free(n);
+                        return NULL;
+                }
+                *f = n;
+        }
+        return *f;
+}
+
+/* The regions a successful job proved the device holds: matched before any
+ * write, or written and proven (results' device_md5 is then their MD5). */
+static void scheduler_set_content(DeviceFacts *f, Job *j) {
+        const JobRegionResult *results;
+        JobKnownRegion *v;
+        size_t n, k = 0;
+
+        free(f->content);
+        f->content = NULL;
+        f->n_content = 0;
+        results = job_region_results(j, &n);
+        if (n == 0 || job_stats(j)->verification_impossible)
+                return;
+        v = calloc(n, sizeof(JobKnownRegion));
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                if (!results[i].matched && !results[i].written)
+                        continue;
+                v[k] = (JobKnownRegion) { .offset = results[i].offset, .size = results[i].size };
+                memcpy(v[k].md5, results[i].device_md5, sizeof(v[k].md5));
+                k++;
+        }
+        f->content = v;
+        f->n_content = k;
+}
+
+/* After a job that touched the device: a success keeps what its connect
+ * learnt. A failure keeps nothing (the board may have left meanwhile), and if
+ * it went by known facts they may be what was wrong (another board behind the
+ * adapter, another flash): the next connect asks afresh. */
+static void scheduler_update_facts(JobScheduler *s, ScheduledJob *sj) {
+        EspLoaderFacts learned;
+        DeviceFacts *f;
+
+        if (!sj->device_id || !sj->granted)
+                return;
+        if (job_error(sj->job) < 0) {
+                f = *scheduler_find_facts(s, sj->device_id);
+                if (job_used_known(sj->job))
+                        job_scheduler_forget_device(s, sj->device_id);
+                else if (f) {
+                        /* a write may have begun: what the flash holds is unknown */
+                        free(f->content);
+                        f->content = NULL;
+                        f->n_content = 0;
+                }
+                return;
+        }
+        f = scheduler_ensure_facts(s, sj->device_id);
+        if (!f)
+                return;
+        if (job_learned(sj->job, &learned) >= 0) {
+                f->facts = learned;
+                f->has_loader = true;
+        }
+        scheduler_set_content(f, sj->job);
+}
+
 /* ---- ports ------------------------------------------------------------------------- */
 
 static Port *scheduler_find_port(JobScheduler *s, const char *path) {
         for (Port *p = s->ports; p; p = p->next)
-                if (strcmp(p->path, path) == 0)
+                if (streq(p->path, path))
                         return p;
         return NULL;
 }
@@ -153,8 +270,14 @@ static void scheduler_advance_port(JobScheduler *s, Port *p) {
                     trust_table_matches(s->trust, sj->device_id, img->sha256))
                         job_skip(sj->job, JOB_OUTCOME_TRUST_SKIP);
                 else {
+                        DeviceFacts *f = sj->device_id ? *scheduler_find_facts(s, sj->device_id) : NULL;
+
                         sj->granted = true;
                         job_cap_baud(sj->job, p->baud_cap);
+                        if (f && f->has_loader)
+                                job_set_known(sj->job, &f->facts);
+                        if (f)
+                                (void) job_set_known_content(sj->job, f->content, f->n_content);
                         if (s->cb.granted)
                                 s->cb.granted(sj->job, s->userdata);
                         job_run(sj->job);
@@ -246,6 +369,7 @@ static void on_job_finished(Job *j, void *userdata) {
                 log_notice("%s: transfers stay at %u baud from now on", ESC(p->path), p->baud_cap);
         }
         scheduler_update_trust(s, sj);
+        scheduler_update_facts(s, sj);
 
         if (job_error(j) < 0)
                 log_debug("%s: %s job failed: %s", ESC(p->path), job_kind_to_string(job_kind(j)),
@@ -279,8 +403,7 @@ int job_scheduler_new(sd_event *e, TrustTable *trust, const JobSchedulerCallback
                       void *userdata, JobScheduler **ret) {
         JobScheduler *s;
 
-        if (!e || !trust || !ret)
-                return -EINVAL;
+        assert(e && trust && ret);
 
         s = calloc(1, sizeof(JobScheduler));
         if (!s)
@@ -314,6 +437,8 @@ JobScheduler *job_scheduler_free(JobScheduler *s) {
                 free(p->path);
                 free(p);
         }
+        while (s->facts)
+                job_scheduler_forget_device(s, s->facts->device_id);
         image_hash_cache_free(s->memo);
         sd_event_unref(s->event);
         free(s);
@@ -339,11 +464,6 @@ int job_scheduler_submit(JobScheduler *s, JobKind kind, const char *port, const 
         r = scheduler_ensure_port(s, port, &p);
         if (r < 0)
                 return r;
-        /* What the last connect learnt rejects an image before it waits for the port. */
-        r = image_check_flash_size(img, p->flash_size);
-        if (r < 0)
-                return r;
-
         /* An unchanged image is not read again: the worker skips to `hashed`. */
         (void) image_hash_cache_lookup(s->memo, img);
 
@@ -399,7 +519,8 @@ int job_scheduler_cancel_port_where(JobScheduler *s, const char *port, JobMatchF
         Port *p;
         int n = 0;
 
-        if (!s || !port)
+        assert(s);
+        if (!port)
                 return -EINVAL;
         p = scheduler_find_port(s, port);
         if (!p)

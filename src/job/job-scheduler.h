@@ -67,3 +67,6 @@ bool job_scheduler_port_flashing(JobScheduler *s, const char *port);
 const char *job_scheduler_known_chip(JobScheduler *s, const char *port);
 /* Flash size learnt at the last connect to this port, 0 if unknown. */
 uint64_t job_scheduler_known_flash_size(JobScheduler *s, const char *port);
+/* Forget what connects learnt about a device (chip, flash, reset holds): it
+ * left (the udev remove edge that drops its trust). */
+void job_scheduler_forget_device(JobScheduler *s, const char *device_id);

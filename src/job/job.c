@@ -17,6 +17,7 @@
 #include "job-internal.h"
 #include "log.h"
 #include "macro.h"
+#include "string-util.h"
 
 /* ---- names -------------------------------------------------------------------- */
 
@@ -49,30 +50,10 @@ static const char *const job_granularity_table[_JOB_GRANULARITY_MAX] = {
         [JOB_GRANULARITY_SECTOR] = "sector",
 };
 
-const char *job_kind_to_string(JobKind k) {
-        return k >= 0 && k < _JOB_KIND_MAX ? job_kind_table[k] : NULL;
-}
-
-const char *job_outcome_to_string(JobOutcome o) {
-        return o >= 0 && o < _JOB_OUTCOME_MAX ? job_outcome_table[o] : NULL;
-}
-
-const char *job_phase_to_string(JobPhase p) {
-        return p >= 0 && p < _JOB_PHASE_MAX ? job_phase_table[p] : NULL;
-}
-
-const char *job_granularity_to_string(JobGranularity g) {
-        return g >= 0 && g < _JOB_GRANULARITY_MAX ? job_granularity_table[g] : NULL;
-}
-
-JobGranularity job_granularity_from_string(const char *s) {
-        if (!s)
-                return _JOB_GRANULARITY_INVALID;
-        for (size_t i = 0; i < ELEMENTSOF(job_granularity_table); i++)
-                if (strcmp(s, job_granularity_table[i]) == 0)
-                        return (JobGranularity) i;
-        return _JOB_GRANULARITY_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(job_kind, JobKind);
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(job_outcome, JobOutcome);
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(job_phase, JobPhase);
+DEFINE_STRING_TABLE_LOOKUP(job_granularity, JobGranularity);
 
 /* ---- worker → main messages --------------------------------------------------------- */
 
@@ -176,6 +157,17 @@ uint64_t job_image_total_bytes(const Image *img) {
 
 /* ---- the worker: hash ------------------------------------------------------------- */
 
+int job_load_image(Job *j) {
+        int r;
+
+        r = image_load(j->img);
+        if (r == -ESTALE)
+                return job_refuse(j, r, "an image file %s", image_rule_strerror(r));
+        if (r < 0)
+                return job_fail(j, r, "cannot read the image");
+        return 0;
+}
+
 static int job_hash(Job *j) {
         int r;
 
@@ -183,11 +175,9 @@ static int job_hash(Job *j) {
                 return 0;
 
         job_progress(j, JOB_PHASE_HASH, 0, job_image_total_bytes(j->img));
-        r = image_load(j->img);
-        if (r == -ESTALE)
-                return job_refuse(j, r, "an image file changed after it was submitted");
+        r = job_load_image(j);
         if (r < 0)
-                return job_fail(j, r, "cannot read the image");
+                return r;
         if (job_cancelled(j))
                 return -ECANCELED;
         r = image_compute_hash(j->img);
@@ -263,7 +253,8 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
         _cleanup_(image_freep) Image *owned = img;
         _cleanup_free_ Job *j = NULL;
 
-        if (kind < 0 || kind >= _JOB_KIND_MAX || !port || !img || img->n_regions == 0 || !o || !ret)
+        assert(img && ret);
+        if (kind < 0 || kind >= _JOB_KIND_MAX || !port || img->n_regions == 0 || !o)
                 return -EINVAL;
         if (o->granularity < 0 || o->granularity >= _JOB_GRANULARITY_MAX)
                 return -EINVAL;
@@ -330,6 +321,7 @@ Job *job_free(Job *j) {
         flash_ranges_done(&j->unproven);
         free(j->results);
         free(j->written);
+        free(j->known_content);
         free(j->port);
         free(j);
         return NULL;
@@ -339,8 +331,7 @@ int job_start(Job *j) {
         sigset_t all, saved;
         int r;
 
-        if (!j)
-                return -EINVAL;
+        assert(j);
         if (j->started)
                 return -EBUSY;
 
@@ -379,6 +370,52 @@ void job_cap_baud(Job *j, uint32_t cap) {
         pthread_mutex_unlock(&j->mutex);
 }
 
+void job_set_known(Job *j, const EspLoaderFacts *f) {
+        if (!j || !f)
+                return;
+        pthread_mutex_lock(&j->mutex);
+        if (j->command == JOB_COMMAND_NONE)
+                j->known = *f;
+        pthread_mutex_unlock(&j->mutex);
+}
+
+int job_set_known_content(Job *j, const JobKnownRegion *v, size_t n) {
+        JobKnownRegion *copy = NULL;
+
+        if (!j || (n > 0 && !v))
+                return -EINVAL;
+        if (n > 0) {
+                copy = reallocarray(NULL, n, sizeof(JobKnownRegion));
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, v, n * sizeof(JobKnownRegion));
+        }
+        pthread_mutex_lock(&j->mutex);
+        if (j->command != JOB_COMMAND_NONE) {
+                pthread_mutex_unlock(&j->mutex);
+                free(copy);
+                return -EBUSY;
+        }
+        free(j->known_content);
+        j->known_content = copy;
+        j->n_known_content = n;
+        pthread_mutex_unlock(&j->mutex);
+        return 0;
+}
+
+int job_learned(Job *j, EspLoaderFacts *ret) {
+        if (!j || !ret)
+                return -EINVAL;
+        if (!j->learned.chip)
+                return -ENODATA;
+        *ret = j->learned;
+        return 0;
+}
+
+bool job_used_known(Job *j) {
+        return j && j->used_known;
+}
+
 void job_run(Job *j) {
         job_command(j, JOB_COMMAND_RUN, _JOB_OUTCOME_INVALID);
 }
@@ -409,8 +446,7 @@ int job_dispatch(Job *j) {
         uint64_t counter;
         size_t n;
 
-        if (!j)
-                return -EINVAL;
+        assert(j);
         if (j->finished)
                 return 0;
 

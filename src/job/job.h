@@ -145,14 +145,32 @@ Job *job_free(Job *j);
  * listening first, so the boot is heard from its first byte: one boot per
  * job) and frees it. A port nobody takes is released by job_free(). */
 Transport *job_take_reset_port(Job *j);
-static inline void job_freep(Job **j) {
-        if (*j)
-                *j = job_free(*j);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
 
 /* Lowers options.baud to at most cap (0: no cap), before job_run() only: a
  * port whose raised rate lost data keeps a lower one (the scheduler). */
 void job_cap_baud(Job *j, uint32_t cap);
+
+/* What earlier sessions learnt about the device (esp-loader.h's EspLoaderFacts),
+ * before job_run() only: the connect takes them if the chip agrees. */
+void job_set_known(Job *j, const EspLoaderFacts *f);
+/* Once finished: what this job's connect learnt (-ENODATA: nothing, e.g. it
+ * never connected), and whether it went by known facts, so that a failure
+ * after it makes the next job ask afresh. */
+int job_learned(Job *j, EspLoaderFacts *ret);
+bool job_used_known(Job *j);
+
+/* A region's content the device was last proven to hold (by MD5, in an earlier
+ * job): a guess for the sector planner, never a proof. A region of the image
+ * at the same place that differs from it is known to have changed, and is
+ * verified block by block straight away (job-device.c). */
+typedef struct JobKnownRegion {
+        uint32_t offset;
+        uint64_t size;
+        uint8_t md5[16];
+} JobKnownRegion;
+/* Before job_run() only; copied. */
+int job_set_known_content(Job *j, const JobKnownRegion *v, size_t n);
 
 /* Starts the worker: it loads and hashes the image unless the hash is already
  * valid (memo hit), then reports `hashed` and waits. */

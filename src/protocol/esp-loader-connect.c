@@ -24,101 +24,24 @@ static int loader_set_lines(EspLoader *l, bool dtr, bool rts) {
         return 0;
 }
 
-/* One line at a time, as pyserial's setDTR()/setRTS() do. */
-static int loader_set_dtr(EspLoader *l, bool v) {
-        return loader_set_lines(l, v, l->rts);
-}
-
-static int loader_set_rts(EspLoader *l, bool v) {
-        return loader_set_lines(l, l->dtr, v);
-}
-
-
-/* esptool ClassicReset: DTR drives IO0, RTS drives EN through the usual two
- * transistors (asserted = low); the lines change one after the other. */
-static int reset_classic(EspLoader *l, const EspResetHolds *h) {
-        STEP(loader_set_dtr(l, false));          /* IO0 high */
-        STEP(loader_set_rts(l, true));           /* EN low: in reset */
-        sleep_usec(h->en_low);
-        STEP(loader_set_dtr(l, true));           /* IO0 low */
-        STEP(loader_set_rts(l, false));          /* EN high: out of reset */
-        sleep_usec(h->io0_low);
-        STEP(loader_set_dtr(l, false));          /* IO0 high, done */
-        return 0;
-}
-
-/* esptool UnixTightReset: both lines in one TIOCMSET, so the circuit never
- * passes through the (1,1) state between steps. */
-static int reset_unix_tight(EspLoader *l, const EspResetHolds *h) {
-        STEP(loader_set_lines(l, false, false));
-        STEP(loader_set_lines(l, true, true));
-        STEP(loader_set_lines(l, false, true));  /* IO0 high, EN low: in reset */
-        sleep_usec(h->en_low);
-        STEP(loader_set_lines(l, true, false));  /* IO0 low, EN high: out of reset */
-        sleep_usec(h->io0_low);
-        STEP(loader_set_lines(l, false, false)); /* IO0 high, done */
-        return 0;
-}
-
-/* esptool USBJTAGSerialReset: the USB-Serial-JTAG peripheral interprets the
- * lines itself; going through (1,1) rather than (0,0) matters. */
-static int reset_usb_jtag(EspLoader *l) {
-        STEP(loader_set_rts(l, false));
-        STEP(loader_set_dtr(l, false));          /* idle */
-        sleep_usec(100 * USEC_PER_MSEC);
-        STEP(loader_set_dtr(l, true));           /* IO0 low */
-        STEP(loader_set_rts(l, false));
-        sleep_usec(100 * USEC_PER_MSEC);
-        STEP(loader_set_rts(l, true));           /* reset, via (1,1) */
-        STEP(loader_set_dtr(l, false));
-        STEP(loader_set_rts(l, true));
-        sleep_usec(100 * USEC_PER_MSEC);
-        STEP(loader_set_dtr(l, false));
-        STEP(loader_set_rts(l, false));          /* out of reset */
-        return 0;
-}
-
-/* How long a bridge reset holds its lines on attempt `attempt` (from 0).
- *
- * What the chip needs (the sim's boot model, tests/sim/sim-en.h, is built on
- * the same facts): EN low for the capacitor on it to discharge plus the ESP32
- * datasheet's 50 µs CHIP_PU pulse — about 0.16 ms at 1 µF, 1.1 ms at 10 µF;
- * and IO0 low until the strapping pins are latched, 1 ms after EN rises past
- * its threshold — R·C·ln 4 + 1 ms through the 10 kΩ pull-up: 15 ms at 1 µF
- * (esptool's documented minimum), 140 ms at 10 µF.
- *
- * The first attempt holds EN low 10 ms (9× the 10 µF need, and room for USB
- * scheduling of the two line changes) and IO0 30 ms (2× what a 1 µF board
- * needs). A board with a bigger capacitor misses that, and the next attempts
- * are esptool's own: EN 100 ms, then IO0 50 ms and 550 ms in turn
- * (DEFAULT_RESET_DELAY and its --connect-attempts extra delay). */
-void esp_reset_holds(unsigned attempt, EspResetHolds *ret) {
-        if (attempt == 0) {
-                *ret = (EspResetHolds) { .en_low = RESET_FAST_EN_LOW, .io0_low = RESET_FAST_IO0_LOW };
-                return;
+/* A sequence of esp-reset.h, with sleeps: the loader runs on its job's worker. */
+static int loader_play_reset(EspLoader *l, const EspResetStep *steps, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                STEP(loader_set_lines(l, steps[i].dtr, steps[i].rts));
+                if (steps[i].hold > 0)
+                        sleep_usec(steps[i].hold);
         }
-        *ret = (EspResetHolds) {
-                .en_low = RESET_CLASSIC_EN_LOW,
-                .io0_low = (attempt - 1) % 2 == 0 ? RESET_CLASSIC_IO0_LOW : RESET_CLASSIC_IO0_LOW_EXTRA,
-        };
+        return 0;
 }
 
 static int loader_reset_variant(EspLoader *l, EspResetStrategy s, unsigned attempt) {
+        EspResetStep steps[ESP_RESET_STEPS_MAX];
         EspResetHolds h;
 
-        esp_reset_holds(attempt, &h);
-        switch (s) {
-        case ESP_RESET_CLASSIC:
-                return reset_classic(l, &h);
-        case ESP_RESET_UNIX_TIGHT:
-                return reset_unix_tight(l, &h);
-        case ESP_RESET_USB_JTAG:
-                return reset_usb_jtag(l);
-        case ESP_RESET_NONE:
-                return 0;
-        default:
+        if (s < 0 || s >= _ESP_RESET_MAX)
                 return -EINVAL;
-        }
+        esp_reset_holds(attempt, &h);
+        return loader_play_reset(l, steps, esp_reset_steps(s, true, &h, steps));
 }
 
 /* ---- sync and detection ------------------------------------------------------ */
@@ -265,6 +188,8 @@ static int loader_detect(EspLoader *l) {
         if (r_magic == -ENODEV || r_magic == -ECANCELED)
                 return r_magic;
         by_magic = r_magic >= 0 ? esp_chip_from_magic(magic) : NULL;
+        if (by_magic && loader_known_chip(l, by_magic))
+                return 0;
         if (by_magic && !by_magic->rom_has_security_info) {
                 l->chip = by_magic;
                 return 0;
@@ -321,6 +246,8 @@ static int loader_detect_usb_jtag(EspLoader *l) {
         uint32_t v;
         int r;
 
+        if (l->known_proven)
+                return 0;   /* known (esp-loader-facts.c) */
         l->usb_jtag = false;
         if (!c->has_usb_serial_jtag || c->uartdev_buf_no == 0 || l->secure_download)
                 return 0;
@@ -348,14 +275,18 @@ int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) 
         l->status_len = ESP_ROM_STATUS_LEN;
         l->usb_jtag = false;
         l->flash_size = l->flash_id = 0;
+        l->known_proven = l->has_mac = false;
 
-        for (unsigned i = 0; i < attempts; i++) {
-                if (i > 0)
+        /* A board that needed longer holds once starts with them (the known facts). */
+        for (unsigned i = l->known.reset_attempt; i < l->known.reset_attempt + attempts; i++) {
+                if (i > l->known.reset_attempt)
                         l->stats.retries++;
+                l->reset_attempt = i;
                 r = loader_connect_attempt(l, reset, i, &stub);
                 if (r >= 0 || loader_error_is_fatal(r))
                         break;
-                log_debug_errno(r, "Connect attempt %u/%u failed: %m", i + 1, attempts);
+                log_debug_errno(r, "Connect attempt %u/%u failed: %m",
+                                i - l->known.reset_attempt + 1, attempts);
         }
         if (r < 0)
                 return log_debug_errno(r, "Failed to connect to the chip: %m");
@@ -402,21 +333,19 @@ int esp_loader_hold_reset(EspLoader *l) {
 }
 
 int esp_loader_hard_reset(EspLoader *l) {
-        usec_t hold;
+        EspResetStep steps[ESP_RESET_STEPS_MAX];
+        /* Through a bridge EN needs what esp_reset_holds() says (esptool's
+         * 100 ms is ten times that). */
+        EspResetHolds h = { .en_low = RESET_FAST_EN_LOW };
+        size_t n;
 
         if (!l)
                 return -EINVAL;
 
-        /* esptool HardReset: IO0 released (DTR off), EN pulsed low through RTS.
-         * The USB-Serial-JTAG peripheral needs longer to act on line changes;
-         * through a bridge EN needs what esp_reset_holds() says (esptool's
-         * 100 ms is ten times that). */
-        hold = l->usb_jtag ? 200 * USEC_PER_MSEC : RESET_FAST_EN_LOW;
-        STEP(loader_set_lines(l, false, true));
-        sleep_usec(hold);
-        STEP(loader_set_lines(l, false, false));
+        n = esp_reset_steps(l->usb_jtag ? ESP_RESET_USB_JTAG : ESP_RESET_CLASSIC, false, &h, steps);
+        STEP(loader_play_reset(l, steps, n));
         if (l->usb_jtag)
-                sleep_usec(200 * USEC_PER_MSEC);
+                sleep_usec(RESET_USB_JTAG_EN_LOW);
 
         /* Whatever answers next is the application, not this loader. */
         l->stub = false;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Flash work on a connected loader: SPI attach and flash id, baud change, stub
  * upload, compressed writes (FLASH_DEFL_*) and on-chip MD5. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +64,11 @@ static int loader_spiflash_read_command(EspLoader *l, uint8_t command, unsigned 
 
 int esp_loader_attach_flash(EspLoader *l, uint32_t size_override) {
         uint8_t payload[24];
-        uint32_t id = 0, size;
+        uint32_t id = 0, size = 0;
+        bool known;
         int r;
 
-        if (!l)
-                return -EINVAL;
+        assert(l);
         if (!l->chip)
                 return -ENOTCONN;
 
@@ -77,14 +78,18 @@ int esp_loader_attach_flash(EspLoader *l, uint32_t size_override) {
         if (r < 0)
                 return log_debug_errno(r, "SPI_ATTACH failed: %m");
 
-        if (!l->secure_download) {
+        known = size_override == 0 && loader_known_flash(l, &id, &size);
+        if (known)
+                log_debug("Flash 0x%06x, %u KiB, as known on this port.", id, size / 1024);
+        if (!known && !l->secure_download) {
                 r = loader_spiflash_read_command(l, ESP_SPI_FLASH_RDID, 24, &id);
                 if (r < 0)
                         return log_debug_errno(r, "Failed to read the flash id: %m");
                 id &= 0xffffff;
         }
 
-        size = size_override;
+        if (!known)
+                size = size_override;
         if (size == 0 && id != 0)
                 size = esp_flash_size_from_jedec(id);
         if (size == 0) {
@@ -153,7 +158,8 @@ int esp_loader_change_baud(EspLoader *l, uint32_t baud) {
         uint32_t old, arg;
         int r, k;
 
-        if (!l || baud == 0)
+        assert(l);
+        if (baud == 0)
                 return -EINVAL;
         if (!l->chip)
                 return -ENOTCONN;
@@ -302,7 +308,8 @@ int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompre
         bool with_flag;
         int r;
 
-        if (!l || block_size == 0)
+        assert(l);
+        if (block_size == 0)
                 return -EINVAL;
         if (!l->chip)
                 return -ENOTCONN;
@@ -342,7 +349,8 @@ int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, si
         usec_t block_timeout, timeout;
         int r;
 
-        if (!l || !block || len == 0 || len > ESP_STUB_FLASH_BLOCK_SIZE)
+        assert(l && block);
+        if (len == 0 || len > ESP_STUB_FLASH_BLOCK_SIZE)
                 return -EINVAL;
         if (!l->chip)
                 return -ENOTCONN;
@@ -370,7 +378,8 @@ int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_
         usec_t timeout;
         int r;
 
-        if (!l || block_size == 0 || block_size > ESP_STUB_FLASH_BLOCK_SIZE)
+        assert(l);
+        if (block_size == 0 || block_size > ESP_STUB_FLASH_BLOCK_SIZE)
                 return -EINVAL;
         if (!l->chip)
                 return -ENOTCONN;
@@ -448,8 +457,7 @@ int esp_loader_flash_data(EspLoader *l, const void *block, size_t len, uint32_t 
 int esp_loader_flash_defl_end(EspLoader *l, bool stay_in_loader) {
         uint8_t payload[4];
 
-        if (!l)
-                return -EINVAL;
+        assert(l);
         if (!l->chip)
                 return -ENOTCONN;
 
@@ -471,8 +479,7 @@ int esp_loader_flash_md5(EspLoader *l, uint32_t addr, uint32_t size, uint8_t ret
         EspResponse resp;
         int r;
 
-        if (!l || !ret_digest)
-                return -EINVAL;
+        assert(l && ret_digest);
         if (!l->chip)
                 return -ENOTCONN;
 

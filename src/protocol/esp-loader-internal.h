@@ -59,6 +59,12 @@ struct EspLoader {
         uint32_t flash_size;
         uint32_t flash_id;
 
+        EspLoaderFacts known;     /* from an earlier session (esp_loader_set_known) */
+        bool known_proven;        /* this session's chip magic agreed with them */
+        bool has_mac;
+        uint32_t mac_low;         /* read by loader_known_flash() */
+        unsigned reset_attempt;   /* the connect attempt that got through */
+
         bool dtr, rts;            /* modem lines as last set */
 
         usec_t prev_block_timeout; /* stub: a block is written while the next is sent */
@@ -71,6 +77,12 @@ struct EspLoader {
         unsigned restarts_left;   /* esp_loader_take_restart() */
         unsigned blocks_acked;    /* data blocks acknowledged, towards the next restart earned */
 };
+
+/* esp-loader-facts.c: the known chip taken if the magic register's chip
+ * (by_magic) is it; the known flash taken if the chip was and its MAC (read
+ * here, one READ_REG, and kept for the next session) is the known one. */
+bool loader_known_chip(EspLoader *l, const EspChipInfo *by_magic);
+bool loader_known_flash(EspLoader *l, uint32_t *ret_id, uint32_t *ret_size);
 
 /* Each step is an int-returning call; stop at the first failure. */
 #define STEP(expr)                              \

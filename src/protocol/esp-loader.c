@@ -3,6 +3,7 @@
  * deadlines, reply matching and retries, register access and data blocks.
  * Talks only through the Transport ops; behaviour follows esptool (loader.py)
  * and the reference traces. */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -12,35 +13,13 @@
 #include "esp-status.h"
 #include "log.h"
 #include "macro.h"
-
-static const char *const reset_strategy_table[_ESP_RESET_MAX] = {
-        [ESP_RESET_CLASSIC] = "classic",
-        [ESP_RESET_UNIX_TIGHT] = "unix-tight",
-        [ESP_RESET_USB_JTAG] = "usb-jtag",
-        [ESP_RESET_NONE] = "none",
-};
-
-const char *esp_reset_strategy_to_string(EspResetStrategy s) {
-        if (s < 0 || s >= _ESP_RESET_MAX)
-                return NULL;
-        return reset_strategy_table[s];
-}
-
-EspResetStrategy esp_reset_strategy_from_string(const char *s) {
-        if (!s)
-                return _ESP_RESET_INVALID;
-        for (size_t i = 0; i < ELEMENTSOF(reset_strategy_table); i++)
-                if (strcmp(s, reset_strategy_table[i]) == 0)
-                        return (EspResetStrategy) i;
-        return _ESP_RESET_INVALID;
-}
+#include "string-util.h"
 
 int esp_loader_new(Transport *t, EspLoader **ret) {
         _cleanup_(esp_loader_freep) EspLoader *l = NULL;
         int r;
 
-        if (!t || !ret)
-                return -EINVAL;
+        assert(t && ret);
 
         l = calloc(1, sizeof(*l));
         if (!l)
@@ -139,8 +118,7 @@ uint64_t esp_loader_stream_flushed(EspLoader *l, bool compressed, uint64_t acked
 }
 
 int esp_loader_take_restart(EspLoader *l) {
-        if (!l)
-                return -EINVAL;
+        assert(l);
         if (l->restarts_left == 0)
                 return log_debug_errno(EPROTO, "No write stream restarts left in this session.");
         l->restarts_left--;
@@ -170,10 +148,6 @@ bool esp_loader_shrink_blocks(EspLoader *l) {
         l->stub_block_size = size / 2;
         log_debug("Stub data blocks of %u bytes from now on.", l->stub_block_size);
         return true;
-}
-
-static const char *strna(const char *s) {
-        return s ?: "n/a";
 }
 
 /* seconds_per_mb × size, at least the default timeout (esptool timeout_per_mb) */
@@ -346,7 +320,10 @@ static int loader_wait_response(EspLoader *l, uint8_t op, usec_t deadline, EspRe
 
                 if (resp.status != 0) {
                         l->last_error = resp.error;
-                        r = esp_error_to_errno(resp.error);
+                        /* The chip's inflater choked: -EILSEQ, so that the flash
+                         * layer tells it from a refusal without our last_error. */
+                        r = resp.error == ESP_ERROR_DEFLATE || resp.error == ESP_ERROR_INFLATE ?
+                                -EILSEQ : esp_error_to_errno(resp.error);
                         log_debug("Command %s (0x%02x) failed: %s (0x%02x)",
                                   strna(esp_opcode_to_string(op)), op,
                                   esp_error_to_string(resp.error), resp.error);
@@ -430,8 +407,9 @@ int loader_command_retry_full(EspLoader *l, uint8_t op, const void *payload, siz
                         continue;
                 }
                 /* A refusal is final, unless the request itself arrived mangled. */
-                if (r == -EPROTO && l->last_error != ESP_ERROR_INVALID_MESSAGE &&
-                    l->last_error != ESP_ERROR_INVALID_CRC)
+                if (r == -EILSEQ ||
+                    (r == -EPROTO && l->last_error != ESP_ERROR_INVALID_MESSAGE &&
+                     l->last_error != ESP_ERROR_INVALID_CRC))
                         return r;
         }
         return r;
@@ -447,8 +425,7 @@ int esp_loader_read_reg(EspLoader *l, uint32_t addr, uint32_t *ret_value) {
         EspResponse resp;
         int r;
 
-        if (!l || !ret_value)
-                return -EINVAL;
+        assert(l && ret_value);
         r = loader_command_retry(l, ESP_OP_READ_REG, payload, esp_payload_read_reg(payload, addr),
                                  LOADER_DEFAULT_TIMEOUT, &resp);
         if (r < 0)
@@ -460,8 +437,7 @@ int esp_loader_read_reg(EspLoader *l, uint32_t addr, uint32_t *ret_value) {
 int esp_loader_write_reg(EspLoader *l, uint32_t addr, uint32_t value) {
         uint8_t payload[16];
 
-        if (!l)
-                return -EINVAL;
+        assert(l);
         return loader_command_retry(l, ESP_OP_WRITE_REG, payload,
                                     esp_payload_write_reg(payload, addr, value, UINT32_MAX, 0),
                                     LOADER_DEFAULT_TIMEOUT, NULL);
@@ -563,8 +539,7 @@ int loader_data_command(EspLoader *l, uint8_t op, uint32_t seq, const void *bloc
                 /* The chip's inflater choked: what it holds is already wrong
                  * (two bit flips can cancel out in the XOR checksum), and no
                  * resend of this block can mend it. The whole write must start over. */
-                if (r == -EPROTO && (l->last_error == ESP_ERROR_DEFLATE ||
-                                     l->last_error == ESP_ERROR_INFLATE))
+                if (r == -EILSEQ)
                         return r;
 
                 /* Refused by the ROM: resending gets 0x05 for ever (the

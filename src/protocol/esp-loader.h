@@ -15,19 +15,8 @@
 
 #include "esp-chip.h"
 #include "esp-command.h"
+#include "esp-reset.h"
 #include "transport.h"
-
-typedef enum EspResetStrategy {
-        ESP_RESET_CLASSIC,      /* DTR/RTS via the usual two-transistor circuit */
-        ESP_RESET_UNIX_TIGHT,   /* same, both lines set together (TIOCMSET) */
-        ESP_RESET_USB_JTAG,     /* Espressif USB-Serial-JTAG peripheral */
-        ESP_RESET_NONE,         /* chip already in download mode */
-        _ESP_RESET_MAX,
-        _ESP_RESET_INVALID = -1,
-} EspResetStrategy;
-
-const char *esp_reset_strategy_to_string(EspResetStrategy s);   /* "classic", "unix-tight", "usb-jtag", "none" */
-EspResetStrategy esp_reset_strategy_from_string(const char *s);
 
 typedef struct EspLoader EspLoader;
 
@@ -48,31 +37,40 @@ typedef struct EspLoaderStats {
 /* The loader borrows the transport; it does not free it. */
 int esp_loader_new(Transport *t, EspLoader **ret);
 EspLoader *esp_loader_free(EspLoader *l);
-static inline void esp_loader_freep(EspLoader **l) {
-        if (*l)
-                *l = esp_loader_free(*l);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(EspLoader *, esp_loader_free);
 
 /* Resets into download mode with the given strategy (trying the next
  * strategy-specific variant on failure), syncs (answering the ROM's repeated SYNC
  * replies) and detects the chip: GET_SECURITY_INFO chip id, or the magic
  * register if the ROM lacks that command. attempts ≥ 1. */
-/* The line holds of a bridge reset (classic, unix-tight) on connect attempt
- * `attempt`: short ones first, then esptool's (esp-loader-connect.c says why). */
-typedef struct EspResetHolds {
-        usec_t en_low;          /* EN held low */
-        usec_t io0_low;         /* IO0 held low after EN is released */
-} EspResetHolds;
-
-#define RESET_FAST_EN_LOW (10 * USEC_PER_MSEC)
-#define RESET_FAST_IO0_LOW (30 * USEC_PER_MSEC)
-#define RESET_CLASSIC_EN_LOW (100 * USEC_PER_MSEC)
-#define RESET_CLASSIC_IO0_LOW (50 * USEC_PER_MSEC)                   /* esptool DEFAULT_RESET_DELAY */
-#define RESET_CLASSIC_IO0_LOW_EXTRA (RESET_CLASSIC_IO0_LOW + 500 * USEC_PER_MSEC)
-
-void esp_reset_holds(unsigned attempt, EspResetHolds *ret);
-
 int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts);
+
+/* What a connect learns about a board that stays the same while it stays
+ * attached: the caller keeps it per device and hands it to the next session
+ * (esp-loader-facts.c), which then skips the commands that would only tell it
+ * again — GET_SECURITY_INFO, the console read, the flash's JEDEC id — and
+ * starts with the reset holds that worked. The chip magic register is still
+ * read, and the low word of the chip's factory MAC before the known flash is
+ * taken: a board swapped behind the same adapter reads differently (another
+ * kind of chip: everything is asked afresh; another chip of the same kind: its
+ * flash is). */
+typedef struct EspLoaderFacts {
+        const EspChipInfo *chip;        /* NULL: nothing known */
+        bool usb_jtag;
+        uint32_t flash_id, flash_size;
+        bool has_mac;
+        uint32_t mac_low;               /* the factory MAC's low word: this very chip */
+        unsigned reset_attempt;         /* the connect attempt whose holds worked */
+} EspLoaderFacts;
+
+/* Before esp_loader_connect(); NULL forgets them. */
+void esp_loader_set_known(EspLoader *l, const EspLoaderFacts *f);
+/* After connect and attach: what this session knows (-ENODATA if nothing worth
+ * keeping: no chip, or Secure Download Mode, which hides what it is asked). */
+int esp_loader_facts(EspLoader *l, EspLoaderFacts *ret);
+/* Whether this session took the known facts instead of asking (the chip's magic
+ * agreed with them). */
+bool esp_loader_used_known(EspLoader *l);
 
 const EspChipInfo *esp_loader_chip(EspLoader *l);   /* NULL before connect */
 bool esp_loader_is_stub(EspLoader *l);
@@ -168,8 +166,9 @@ int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompre
  * number. The ROM does, and advances it even for a block it drops, so a ROM
  * block that was refused, or whose fate is unknown, fails with -EPROTO (or
  * -ETIMEDOUT) and the stream must begin again (esp_loader_take_restart).
- * -EPROTO with esp_loader_last_error() ESP_ERROR_DEFLATE/ESP_ERROR_INFLATE: the
- * chip's inflater holds damaged data, only a new FLASH_DEFL_BEGIN helps.
+ * -EILSEQ (the chip reported ESP_ERROR_DEFLATE or ESP_ERROR_INFLATE, on this or
+ * on FLASH_DEFL_END): the chip's inflater holds damaged data, only a new
+ * FLASH_DEFL_BEGIN helps.
  * Success is judged by the first status byte alone: the ROM carries an earlier
  * error code in the second one (00 07 after a 01 07). */
 int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, size_t len,

@@ -7,6 +7,7 @@
 
 #include "macro.h"
 #include "private-tmp.h"
+#include "string-util.h"
 
 #define PRIVATE_TMP_MARK "/systemd-private-"
 
@@ -36,12 +37,6 @@ bool mountinfo_is_private_tmp(const char *mountinfo, const char *mount_point) {
                 line = *end ? end + 1 : end;
         }
         return private;
-}
-
-static bool path_is_under(const char *path, const char *dir) {
-        size_t n = strlen(dir);
-
-        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
 const char *path_private_tmp_dir(const char *path) {

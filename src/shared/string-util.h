@@ -23,6 +23,16 @@ static inline const char *strna(const char *s) {
         return s ?: "n/a";
 }
 
+static inline bool startswith(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+/* path is dir itself or lies below it ("/tmp" covers "/tmp/x", not "/tmpx"). */
+static inline bool path_is_under(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+
+        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
 static inline bool str_in_set_internal(const char *s, const char *const *set) {
         for (; *set; set++)
                 if (streq_ptr(s, *set))

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "string-util.h"
 #include "user-open.h"
 
 /* Prefer the 32-bit-id variants where an architecture has both. */
@@ -36,18 +37,12 @@
 
 /* ---- opening ------------------------------------------------------------------ */
 
-static bool path_startswith(const char *path, const char *prefix) {
-        size_t n = strlen(prefix);
-
-        return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
 /* Without openat2() (before Linux 5.6) the magic links cannot be told apart
  * while resolving: refuse the places that hold them, by name. */
 static bool path_in_proc_by_name(const char *path) {
-        return path_startswith(path, "/proc") || path_startswith(path, "/dev/fd") ||
-                path_startswith(path, "/dev/stdin") || path_startswith(path, "/dev/stdout") ||
-                path_startswith(path, "/dev/stderr");
+        return path_is_under(path, "/proc") || path_is_under(path, "/dev/fd") ||
+                path_is_under(path, "/dev/stdin") || path_is_under(path, "/dev/stdout") ||
+                path_is_under(path, "/dev/stderr");
 }
 
 static int open_no_magiclinks(const char *path, int flags) {
@@ -208,7 +203,7 @@ int user_open_main(int argc, char *argv[]) {
         /* /proc/self/cwd would otherwise be the service's working directory. */
         if (chdir("/") < 0)
                 r = -errno;
-        else if (argc != 4 || strcmp(argv[1], USER_OPEN_ARGV1) != 0)
+        else if (argc != 4 || !streq(argv[1], USER_OPEN_ARGV1))
                 r = -EINVAL;
         else
                 r = parse_uid(argv[2], &uid);

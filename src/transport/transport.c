@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The part of the transport shared by every implementation: the interrupt
  * eventfd that lets another thread cancel a blocking read or write. */
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -13,8 +14,7 @@
 int transport_init(Transport *t, const TransportOps *ops) {
         int fd;
 
-        if (!t || !ops)
-                return -EINVAL;
+        assert(t && ops);
 
         /* Non-blocking so that transport_interrupt() never blocks, even when the
          * counter is already high; close-on-exec so that children never inherit it. */

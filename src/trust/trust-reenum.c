@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The bounded window in which a device may re-enumerate after our own reset
  * and keep its trust. A handful of boards: a small array. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,8 @@ int reenum_note_reset(ReenumTable *t, const char *identity, usec_t now) {
         ReenumEntry *e;
         int r;
 
-        if (!t || !identity)
+        assert(t);
+        if (!identity)
                 return -EINVAL;
         r = reenum_ensure(t, identity, &e);
         if (r < 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The trust table: per device identity, the image it provably holds, since when,
  * and why trust was last lost. A small array: a host has a handful of boards. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +171,8 @@ int trust_table_invalidate(TrustTable *t, const char *device_id, TrustInvalidati
         TrustRecord *rec;
         int r;
 
-        if (!t || !device_id || reason < 0 || reason >= _TRUST_INVALIDATION_MAX)
+        assert(t);
+        if (!device_id || reason < 0 || reason >= _TRUST_INVALIDATION_MAX)
                 return -EINVAL;
 
         r = trust_table_ensure(t, device_id, &rec);

@@ -216,7 +216,9 @@ class BlockChecksumErrors(FaultTestCase):
             image = self.image(chip=chip, app_seed=400 + i, app_size=1024 * 1024)
             row = Row(f"{loader} block-corrupt={rate}")
             dev.sim.fault(f"block-corrupt={rate}")
-            outcome, _, stats = self.inv.deploy(c, dev, image, baud=dbus.UInt32(BAUD))
+            # Region granularity (once the default), whose outcome is "full".
+            outcome, _, stats = self.inv.deploy(c, dev, image, baud=dbus.UInt32(BAUD),
+                                                granularity="region")
             row.outcome = outcome
             self.settle(c, row, dev, image)
             damaged = dev.sim.stats()["corrupted_blocks"]

@@ -5,7 +5,9 @@ flash file agree), a change that shifts everything falls back to the whole
 region, and the transfer baud rate defaults to BridgeBaud= on a bridge.
 Run: umockdev-wrapper /usr/bin/python3 test_sectors.py (env: see harness.py)"""
 
+import hashlib
 import os
+import random
 import unittest
 
 import dbus
@@ -116,6 +118,118 @@ class Sectors(harness.ServiceTestCase):
         img = self.app_image(bytes(changed), "baud0")
         self.c.deploy(self.port, img.paths(), trust=False, after="none", baud=dbus.UInt32(0))
         self.assertEqual(self.sim.stats()["baud"], 115200)
+
+
+def md5_commands(sim):
+    return sum(1 for e in sim.events() if e.get("event") == "command" and e.get("name") == "SPI_FLASH_MD5")
+
+
+def rebuilt(app, at):
+    """The application rebuilt with one byte changed: its checksum and appended
+    SHA-256 (the image's last 33 bytes) change with it, as a real rebuild's do."""
+    out = bytearray(app)
+    out[at] ^= 0x5A
+    out[-33] ^= 0x5A                    # the XOR checksum over the segment bytes
+    out[-32:] = hashlib.sha256(bytes(out[:-32])).digest()
+    return bytes(out)
+
+
+class DefaultPlanner(harness.ServiceTestCase):
+    """The default granularity (sector, issue 16): an unchanged image costs the
+    MD5 commands region granularity asks (one per region), a change still writes
+    only the sectors that differ. The chip starts with the image already on it
+    (as after another tool flashed it) and the service has never seen it."""
+
+    DATA_OFFSET = 0x100000
+
+    def setUp(self):
+        super().setUp()
+        rng = random.Random("planner")
+        self.app = fixtures.application("esp32", size=512 * 1024, seed=11)
+        self.data = bytes(rng.getrandbits(8) for _ in range(256 * 1024))
+        self.regions = [(o, d, n) if n != "app" else (o, self.app, n)
+                        for o, d, n in fixtures.flash_set("esp32")] + [(self.DATA_OFFSET, self.data, "data")]
+        self.dev = self.add_board("esp32", "uart", flash=self.write_flash("flash.bin"))
+        self.port = self.dev.node
+        self.sim = self.dev.sim
+        self.svc = self.start_service("bus")
+        self.c = self.client()
+
+    def write_flash(self, name):
+        """A flash file holding the image, as another tool left it."""
+        flash = bytearray(b"\xff" * (4 << 20))
+        for off, d, _ in self.regions:
+            flash[off:off + len(d)] = d
+        path = os.path.join(self.work, name)
+        with open(path, "wb") as f:
+            f.write(flash)
+        return path
+
+    def with_region(self, name, data, tag):
+        return harness.Image(self.work, [(o, data if n == name else d, n) for o, d, n in self.regions], tag)
+
+    def deploy_counting(self, image, **opts):
+        md5s, begins = md5_commands(self.sim), self.sim.stats()["flash_begins"]
+        outcome, written, _ = self.c.deploy(self.port, image.paths(), trust=False, **opts)
+        self.assertTrue(image.matches_flash(self.sim.flash()),
+                        f"flash differs in {image.mismatches(self.sim.flash())}")
+        return outcome, written, md5_commands(self.sim) - md5s, self.sim.stats()["flash_begins"] - begins
+
+    def test_unchanged_costs_what_region_costs(self):
+        img = harness.Image(self.work, self.regions, "same")
+        sector = self.deploy_counting(img)
+        region = self.deploy_counting(img, granularity="region")
+        self.assertEqual(region, ("verify-skip", [], len(self.regions), 0))
+        # One MD5 per region, as region granularity; plus, for the application
+        # (an ESP image of several blocks), one of its 32-byte appended SHA-256
+        # that tells whether it was rebuilt before it is hashed whole.
+        self.assertEqual(sector, ("verify-skip", [], len(self.regions) + 1, 0))
+
+    def test_unchanged_data_exactly_region(self):
+        # A region that is no ESP image (a data partition): nothing but its MD5.
+        img = harness.Image(self.work, [(self.DATA_OFFSET, self.data, "data")], "data-only")
+        self.assertEqual(self.deploy_counting(img), ("verify-skip", [], 1, 0))
+        self.assertEqual(self.deploy_counting(img, granularity="region"), ("verify-skip", [], 1, 0))
+
+    def test_one_sector_in_data(self):
+        data = bytearray(self.data)
+        data[45 * SECTOR + 77] ^= 0xFF
+        img = self.with_region("data", bytes(data), "data-one")
+        outcome, written, _, begins = self.deploy_counting(img)
+        self.assertEqual((outcome, written, begins),
+                         ("selective", [(self.DATA_OFFSET + 45 * SECTOR, SECTOR)], 1))
+
+    def test_known_content(self):
+        # Two boards with the same flash; the service has proven what the second
+        # holds (an unchanged deploy). A data file changes: on the unknown board
+        # the data region is hashed whole first, then narrowed; on the known one
+        # it is known to differ from what the board holds and is narrowed
+        # straight away, and the unchanged application needs no digest probe.
+        other = self.add_board("esp32", "uart", flash=self.write_flash("flash-other.bin"))
+        img = harness.Image(self.work, self.regions, "same-other")
+        self.assertEqual(self.c.deploy(other.node, img.paths(), trust=False)[0], "verify-skip")
+
+        data = bytearray(self.data)
+        data[5 * SECTOR + 1] ^= 0xFF
+        img = self.with_region("data", bytes(data), "data-known")
+        unknown = self.deploy_counting(img)
+        self.sim, self.port = other.sim, other.node
+        known = self.deploy_counting(img)
+        one = ("selective", [(self.DATA_OFFSET + 5 * SECTOR, SECTOR)])
+        self.assertEqual(unknown[:2], one)
+        self.assertEqual(known[:2], one)
+        self.assertEqual(known[2], unknown[2] - 2, (unknown, known))
+
+    def test_rebuilt_app(self):
+        # One byte in the middle, and the image's digest at its end: the two
+        # sectors that differ are written, nothing else.
+        app = rebuilt(self.app, 70 * SECTOR + 3)
+        img = self.with_region("app", app, "app-rebuilt")
+        last = (len(app) - 1) // SECTOR * SECTOR
+        outcome, written, _, _ = self.deploy_counting(img)
+        self.assertEqual((outcome, written),
+                         ("selective", [(fixtures.APP_OFFSET + 70 * SECTOR, SECTOR),
+                                        (fixtures.APP_OFFSET + last, len(app) - last)]))
 
 
 STUB_DIR = os.path.join(harness.SOURCE_ROOT, "tests", "conformance", "node_modules", "esptool-js",

@@ -498,9 +498,12 @@ class Bed:
         return False
 
     def add_device(self, chip="esp32", kind="uart", *, sim=True, serial=None, flash=None,
-                   flash_size=None, timing="fast", boot=None, sim_args=()):
+                   flash_size=None, timing="fast", boot=None, sim_args=(), swappable=False):
         """Plug a board in: sysfs + /dev node + ioctl handler, and (unless sim=False) a
-        sim on the pty master. Emits the add uevents. Returns the Device."""
+        sim on the pty master. Emits the add uevents. Returns the Device.
+        swappable: the bed keeps a copy of the pty master, so that swap_board() can
+        put another chip behind the same adapter (the line then stays up when the
+        sim exits: no hang-up on vanish)."""
         port = self._next_port
         self._next_port += 1
         minor = self._next_minor[KINDS[kind]["prefix"]]
@@ -517,6 +520,7 @@ class Bed:
         workdir = os.path.join(self.tmp, f"{tty_name}-{chip}")
         os.makedirs(workdir)
         dev.workdir = workdir
+        dev.master_copy = os.dup(master) if swappable and sim else None
         if sim:
             dev.sim = Sim(workdir, chip, flash or os.path.join(workdir, "flash.bin"),
                           fd=master, console=KINDS[kind]["console"], timing=timing,
@@ -551,6 +555,22 @@ class Bed:
         return self.add_device(dev.chip, dev.kind, sim=dev.sim is not None, serial=dev.serial,
                                flash=flash, **kwargs)
 
+    def swap_board(self, dev, chip, flash_size=None, sim_args=()):
+        """Another board behind the same USB-UART adapter (a cable moved from one
+        board to the next): the chip and its flash change, the USB device and its
+        identity do not, and no uevent goes out. Needs add_device(swappable=True)."""
+        if dev.master_copy is None:
+            raise BedError("swap_board() needs a device added with swappable=True")
+        dev.sim.close()
+        n = sum(1 for name in os.listdir(dev.workdir) if name.startswith("swap-"))
+        workdir = os.path.join(dev.workdir, f"swap-{n}-{chip}")
+        dev.sim = Sim(workdir, chip, os.path.join(workdir, "flash.bin"), fd=dev.master_copy,
+                      console=KINDS[dev.kind]["console"], flash_size=flash_size,
+                      extra_args=sim_args)
+        dev.chip = chip
+        self.handlers[dev.node]._on_change = dev.sim.signals
+        return dev
+
     def env(self):
         """Environment for a client process: the wrapper's (LD_PRELOAD, UMOCKDEV_DIR)."""
         env = dict(os.environ)
@@ -569,6 +589,9 @@ class Bed:
         for dev in self.devices:
             if dev.sim:
                 dev.sim.close()
+            if getattr(dev, "master_copy", None) is not None:
+                os.close(dev.master_copy)
+                dev.master_copy = None
         for node in list(self.handlers):
             try:
                 self.testbed.detach_ioctl(node)

@@ -108,7 +108,7 @@ static void test_bridge_baud(void) {
         assert(config_load_string(&c, "[Service]\nBridgeBaud=50\nBridgeBaud=fast\nBridgeBaud=-1\n", "b3") == 3);
         assert(c.bridge_baud == 0);
 
-        assert(!c.sector_granularity);
+        assert(c.sector_granularity);   /* the default: sector (issue 16) */
         assert(config_load_string(&c, "[Service]\nGranularity=sector\n", "g1") == 0);
         assert(c.sector_granularity);
         assert(config_load_string(&c, "[Service]\nGranularity=byte\n", "g2") == 1);

@@ -12,11 +12,8 @@
 #include "esp-status.h"
 #include "macro.h"
 #include "slip.h"
+#include "string-util.h"
 #include "trace-vectors.h"
-
-static bool streq(const char *a, const char *b) {
-        return a && b && strcmp(a, b) == 0;
-}
 
 static void assert_bytes(const void *a, size_t a_len, const void *b, size_t b_len) {
         assert(a_len == b_len);
@@ -436,10 +433,10 @@ static void test_values(void) {
 }
 
 static void test_opcode_names(void) {
-        assert(streq(esp_opcode_to_string(ESP_OP_SYNC), "SYNC"));
-        assert(streq(esp_opcode_to_string(ESP_OP_GET_SECURITY_INFO), "GET_SECURITY_INFO"));
-        assert(streq(esp_opcode_to_string(ESP_OP_FLASH_DEFL_DATA), "FLASH_DEFL_DATA"));
-        assert(streq(esp_opcode_to_string(ESP_OP_RUN_USER_CODE), "RUN_USER_CODE"));
+        assert(streq_ptr(esp_opcode_to_string(ESP_OP_SYNC), "SYNC"));
+        assert(streq_ptr(esp_opcode_to_string(ESP_OP_GET_SECURITY_INFO), "GET_SECURITY_INFO"));
+        assert(streq_ptr(esp_opcode_to_string(ESP_OP_FLASH_DEFL_DATA), "FLASH_DEFL_DATA"));
+        assert(streq_ptr(esp_opcode_to_string(ESP_OP_RUN_USER_CODE), "RUN_USER_CODE"));
         assert(!esp_opcode_to_string(0x00));
         assert(!esp_opcode_to_string(0x0c));
         assert(!esp_opcode_to_string(0xff));

@@ -14,6 +14,7 @@
 
 #include "esp-command.h"
 #include "esp-loader.h"
+#include "esp-status.h"
 #include "flash-write.h"
 #include "macro.h"
 #include "slip.h"
@@ -90,6 +91,11 @@ typedef struct FakeChip {
          * the same bit flipped in two bytes, which its XOR checksum cannot see */
         uint32_t silent_damage_min;
         unsigned silent_damages;
+        /* this FLASH_DEFL_DATA frame (1-based, as data_frames counts), or every
+         * one, arrives whole but does not inflate: the chip's deflate (ROM) or
+         * inflate (stub) error, and nothing more of the stream reaches flash */
+        unsigned inflate_error_frame;
+        bool inflate_error_all;
 } FakeChip;
 
 static FakeChip *fake_from(Transport *t) {
@@ -382,6 +388,12 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                         f->next_seq++;
                         f->defl_poisoned = compressed;
                         fake_reply(f, rq->op, value, NULL, 0, 1, 0x07);
+                        break;
+                }
+                if (compressed && (f->inflate_error_all || f->inflate_error_frame == f->data_frames)) {
+                        f->next_seq++;
+                        f->defl_poisoned = true;
+                        fake_reply(f, rq->op, value, NULL, 0, 1, f->stub ? 0xc7 : 0x0b);
                         break;
                 }
                 if (seq != f->next_seq) {
@@ -1296,6 +1308,61 @@ static void test_stub_blocks_shrink(void) {
         assert(!esp_loader_shrink_blocks(NULL));
 }
 
+/* A block that does not inflate: the protocol says -EILSEQ (not a refusal),
+ * the flash layer begins the stream again, and what its callers see of it when
+ * it never goes away is the protocol error it always was. */
+static void test_inflate_error(void) {
+        const size_t len = 256 * 1024;
+        _cleanup_free_ uint8_t *data = malloc(len);
+        static const uint8_t junk[16] = { 0x78, 0x9c };
+
+        /* compressible, so that it goes out compressed */
+        assert(data);
+        for (size_t i = 0; i < len; i++)
+                data[i] = (uint8_t) (i / 64 + (i % 7 == 0));
+
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+
+                t = &f->base;
+                l = connect_fake(f);
+                assert(esp_loader_flash_defl_begin(l, 0x10000, 0x1000, sizeof(junk), 0x400) == 0);
+                f->inflate_error_frame = f->data_frames + 1;
+                assert(esp_loader_flash_defl_data(l, 0, junk, sizeof(junk), 0x1000) == -EILSEQ);
+                assert(esp_loader_last_error(l) == ESP_ERROR_DEFLATE);
+        }
+
+        for (unsigned frame = 1; frame <= 11; frame += 5) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+
+                t = &f->base;
+                l = connect_fake(f);
+                f->inflate_error_frame = f->data_frames + frame;
+                assert(flash_write_region(l, 0x60000, data, len, NULL, NULL, NULL) == 0);
+                assert(memcmp(f->flash + 0x60000, data, len) == 0);
+                assert(esp_loader_stats(l)->stream_restarts >= 1);
+        }
+
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+
+                t = &f->base;
+                l = connect_fake(f);
+                f->inflate_error_all = true;
+                /* one pass, no restart: the caller sees -EPROTO */
+                assert(flash_write_region_unverified(l, 0x60000, data, len, NULL, NULL) == -EPROTO);
+                /* restarts that keep nothing: the rest goes uncompressed */
+                assert(flash_write_region(l, 0x60000, data, len, NULL, NULL, NULL) == 0);
+                assert(memcmp(f->flash + 0x60000, data, len) == 0);
+        }
+}
+
 static void test_change_baud(void) {
         /* esp32-rom-change-baud-probe: the emulator measured nothing (eFuse 0):
          * the plain rate, not esptool's 0 that wedges the UART */
@@ -1351,6 +1418,7 @@ int main(void) {
         test_silent_damage();
         test_restart_budget_grows();
         test_stub_blocks_shrink();
+        test_inflate_error();
         test_change_baud();
         printf("test-esp-loader: OK\n");
         return 0;

@@ -10,6 +10,7 @@
 
 #include "flash-plan.h"
 #include "flash-ranges.h"
+#include "flash-sentinel.h"
 #include "macro.h"
 
 #define S FLASH_PLAN_SECTOR_SIZE
@@ -359,7 +360,54 @@ static void test_block_proven(void) {
         flash_ranges_done(&matched);
 }
 
+static void put_le32(uint8_t *p, uint32_t v) {
+        for (unsigned i = 0; i < 4; i++)
+                p[i] = (uint8_t) (v >> (8 * i));
+}
+
+/* The appended SHA-256 of an ESP image: after the 24-byte header, the
+ * segments, padding whose last byte is the checksum (a multiple of 16). */
+static void test_sentinel(void) {
+        static uint8_t img[4096];
+        uint32_t at = 0;
+        size_t pos = 24;
+        const uint32_t seg_len[] = { 100, 36, 1000 };
+
+        memset(img, 0xFF, sizeof(img));
+        memset(img, 0, 24);
+        img[0] = 0xE9;
+        img[1] = ELEMENTSOF(seg_len);
+        img[23] = 1;
+        for (size_t i = 0; i < ELEMENTSOF(seg_len); i++) {
+                put_le32(img + pos, 0x3fc80000u + (uint32_t) i * 0x1000u);
+                put_le32(img + pos + 4, seg_len[i]);
+                pos += 8 + seg_len[i];
+        }
+        /* 24 + 3 * 8 + 1136 = 1184: the checksum at 1199, the digest at 1200 */
+        assert(pos == 1184);
+        assert(flash_sentinel_find(img, 1232, &at) && at == 1200);
+        assert(flash_sentinel_find(img, sizeof(img), &at) && at == 1200);
+        /* The digest cut off, no hash flag, no magic, a segment past the end. */
+        assert(!flash_sentinel_find(img, 1231, &at));
+        img[23] = 0;
+        assert(!flash_sentinel_find(img, sizeof(img), &at));
+        img[23] = 1;
+        img[0] = 0xE8;
+        assert(!flash_sentinel_find(img, sizeof(img), &at));
+        img[0] = 0xE9;
+        put_le32(img + 24 + 4, 0x10000);
+        assert(!flash_sentinel_find(img, sizeof(img), &at));
+        put_le32(img + 24 + 4, 100);
+        img[1] = 0;
+        assert(!flash_sentinel_find(img, sizeof(img), &at));
+        img[1] = 17;
+        assert(!flash_sentinel_find(img, sizeof(img), &at));
+        assert(!flash_sentinel_find(img, 10, &at));
+        assert(!flash_sentinel_find(NULL, 0, &at));
+}
+
 int main(void) {
+        test_sentinel();
         test_block_proven();
         test_spill_split();
         test_ranges();
