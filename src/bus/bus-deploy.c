@@ -89,6 +89,7 @@ static void job_request_free(void *userdata) {
                 return;
         bus_job_charge_done(&req->charge);
         manager_port_done(&req->port);
+        free((char *) req->options.job.stub_json);     /* the job took a copy */
         free(req);
 }
 
@@ -160,6 +161,7 @@ static ManagerJobOptions job_options_from_bus(const BusJobOptions *o) {
                 .reset_before_default = o->reset_before_default,
                 .baud_default = o->baud_default,
                 .granularity_default = o->granularity_default,
+                .loader_default = o->loader_default,
                 .job = o->job,
         };
 }
@@ -170,8 +172,8 @@ static int submit_job(sd_bus_message *message, BusContext *b, JobKind kind, sd_b
         _cleanup_(manager_port_done) ManagerPort port = {};
         Manager *m = b->manager;
         JobRequest *req;
+        _cleanup_(bus_job_options_done) BusJobOptions o = {};
         const char *port_arg;
-        BusJobOptions o;
         int r;
 
         r = sd_bus_message_read(message, "s", &port_arg);
@@ -233,6 +235,7 @@ static int submit_job(sd_bus_message *message, BusContext *b, JobKind kind, sd_b
         };
         port = (ManagerPort) { .kind = _DEVICE_KIND_INVALID };
         charge = (BusJobCharge) {};
+        o.job.stub_json = NULL;         /* the request's now */
 
         /* Everything is checked before the port is opened; the paths are opened
          * off the event loop, and the job is queued once they are. */
@@ -607,6 +610,12 @@ static int append_stats(sd_bus_message *reply, Job *j) {
                 return r;
         if (s->chip) {
                 r = sd_bus_message_append(reply, "{sv}", "chip", "s", s->chip);
+                if (r < 0)
+                        return r;
+        }
+        if (s->loader) {
+                r = sd_bus_message_append(reply, "{sv}{sv}", "loader", "s", s->loader,
+                                          "stub_failed", "b", s->stub_failed);
                 if (r < 0)
                         return r;
         }

@@ -12,6 +12,7 @@
 #include "bus-util.h"
 #include "bus-validate.h"
 #include "esp-chip.h"
+#include "flash-stub.h"
 #include "log.h"
 #include "private-tmp.h"
 
@@ -298,6 +299,61 @@ static int parse_granularity(sd_bus_message *m, const char *key, BusJobOptions *
         return 0;
 }
 
+static int parse_loader(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
+        JobLoader l;
+        const char *v;
+        int r;
+
+        r = read_option_string(m, key, &v, error);
+        if (r < 0)
+                return r;
+        if (streq(v, "default")) {
+                o->loader_default = true;
+                return 0;
+        }
+        l = job_loader_from_string(v);
+        if (l < 0)
+                return option_error(error, key, "expected default, auto, stub or rom");
+        o->job.loader = l;
+        o->loader_default = false;
+        return 0;
+}
+
+/* The caller's own stub (fbuildctl finds the one of its ESP-IDF or PlatformIO):
+ * read now, bounded, and parsed, so that garbage is refused by name; whether
+ * it fits the chip is known only once the chip is (the job falls back to the
+ * service's own stubs, or the ROM, and says why). */
+static int parse_stub(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
+        _cleanup_(flash_stub_freep) FlashStub *stub = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int fd, r;
+
+        r = sd_bus_message_read(m, "h", &fd);
+        if (r < 0)
+                return r;
+        r = flash_stub_read_fd(fd, &text, &len);
+        if (r == -EFBIG)
+                return option_error(error, key, "larger than any flasher stub");
+        if (r == -ESPIPE || r == -EISDIR)
+                return option_error(error, key, "not a regular file");
+        if (r == -EBADF || r == -EINVAL)
+                return option_error(error, key, "the fd is not open for reading");
+        if (r < 0)
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_OPTIONS, "Option '%s': cannot read it: %s",
+                                         key, strerror(-r));
+        r = flash_stub_parse(text, len, &stub);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return option_error(error, key, "not an esptool flasher stub (JSON with entry, text, text_start)");
+
+        free((char *) o->job.stub_json);
+        o->job.stub_json = TAKE_PTR(text);
+        o->job.stub_json_len = len;
+        return 0;
+}
+
 static int parse_force(sd_bus_message *m, const char *key, BusJobOptions *o, sd_bus_error *error) {
         int b, r;
 
@@ -321,15 +377,26 @@ static const BusOptionParser option_parsers[] = {
         { "before",      "s", parse_before },
         { "after",       "s", parse_after },
         { "granularity", "s", parse_granularity },
+        { "loader",      "s", parse_loader },
+        { "stub",        "h", parse_stub },
         { "force",       "b", parse_force },
 };
 
+void bus_job_options_done(BusJobOptions *o) {
+        if (!o)
+                return;
+        free((char *) o->job.stub_json);
+        o->job.stub_json = NULL;
+        o->job.stub_json_len = 0;
+}
+
 int bus_message_read_options(sd_bus_message *m, BusJobOptions *ret, sd_bus_error *error) {
-        BusJobOptions o = {
+        _cleanup_(bus_job_options_done) BusJobOptions o = {
                 .trust = -1,
                 .reset_before_default = true,
                 .baud_default = true,
                 .granularity_default = true,
+                .loader_default = true,
                 .job = {
                         .reset_before = ESP_RESET_CLASSIC,
                         .reset_after = true,
@@ -388,5 +455,6 @@ int bus_message_read_options(sd_bus_message *m, BusJobOptions *ret, sd_bus_error
                 return r;
 
         *ret = o;
+        o.job.stub_json = NULL;         /* the caller's now */
         return 0;
 }

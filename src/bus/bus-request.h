@@ -45,10 +45,14 @@ typedef struct BusJobOptions {
         bool reset_before_default;      /* "before": "default" → by device kind */
         bool baud_default;              /* no "baud": by device kind and BridgeBaud= */
         bool granularity_default;       /* no "granularity": Granularity= */
+        bool loader_default;            /* no "loader": Loader= */
         bool force;                     /* "force": deploy even if another process holds the port */
-        JobOptions job;                 /* everything else, resolved */
+        JobOptions job;                 /* everything else, resolved; job.stub_json is owned */
 } BusJobOptions;
 
 /* Reads a{sv}: "trust" b, "chip" s, "baud" u, "before" s, "after" s,
- * "granularity" s, "force" b. Unknown keys, wrong types and bad values → InvalidOptions. */
+ * "granularity" s, "loader" s, "stub" h (a regular file holding an esptool
+ * JSON flasher stub, read at once and checked: bounded, parsed), "force" b.
+ * Unknown keys, wrong types and bad values → InvalidOptions. */
 int bus_message_read_options(sd_bus_message *m, BusJobOptions *ret, sd_bus_error *error);
+void bus_job_options_done(BusJobOptions *o);

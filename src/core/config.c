@@ -24,6 +24,8 @@ void config_init(Config *c) {
                 .sector_granularity = true,
                 .monitors_per_user = CONFIG_DEFAULT_MONITORS_PER_USER,
                 .log_level = LOG_INFO,
+                .stub_search = CONFIG_DEFAULT_STUB_SEARCH_PATH,
+                .loader = CONFIG_LOADER_AUTO,
         };
 }
 
@@ -184,6 +186,31 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                         return log_warning_errno(ENAMETOOLONG, "%s:%u: StubDirectory= too long, ignoring.",
                                                  source, line);
                 strcpy(c->stub_dir, value);
+        } else if (streq(key, "StubSearchPath")) {
+                /* absolute entries only: the service's working directory means nothing */
+                _cleanup_free_ char *copy = strdup(value);
+                char *saveptr = NULL;
+
+                if (!copy)
+                        return -ENOMEM;
+                for (char *e = strtok_r(copy, ":", &saveptr); e; e = strtok_r(NULL, ":", &saveptr))
+                        if (e[0] != '/')
+                                return log_warning_errno(EINVAL, "%s:%u: StubSearchPath= entry %s is not absolute, ignoring.",
+                                                         source, line, e);
+                if (strlen(value) >= sizeof(c->stub_search))
+                        return log_warning_errno(ENAMETOOLONG, "%s:%u: StubSearchPath= too long, ignoring.",
+                                                 source, line);
+                strcpy(c->stub_search, value);
+        } else if (streq(key, "Loader")) {
+                if (streq(value, "auto"))
+                        c->loader = CONFIG_LOADER_AUTO;
+                else if (streq(value, "stub"))
+                        c->loader = CONFIG_LOADER_STUB;
+                else if (streq(value, "rom"))
+                        c->loader = CONFIG_LOADER_ROM;
+                else
+                        return log_warning_errno(EINVAL, "%s:%u: invalid Loader=%s, ignoring.",
+                                                 source, line, value);
         } else if (streq(key, "Granularity")) {
                 if (streq(value, "sector"))
                         c->sector_granularity = true;

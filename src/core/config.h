@@ -20,6 +20,22 @@
 #define CONFIG_DEFAULT_MONITORS_PER_USER 16u
 #define CONFIG_MONITORS_PER_USER_MAX 4096u
 
+/* Where the system's esptool keeps its flasher stubs (Debian's package, pip as
+ * root), ':'-separated glob patterns; a user's own toolchain is fbuildctl's to
+ * find (it passes the stub's fd). */
+#define CONFIG_DEFAULT_STUB_SEARCH_PATH \
+        "/usr/lib/python3/dist-packages/esptool/targets/stub_flasher:" \
+        "/usr/local/lib/python3*/dist-packages/esptool/targets/stub_flasher:" \
+        "/usr/local/lib/python3*/site-packages/esptool/targets/stub_flasher:" \
+        "/usr/lib/python3*/site-packages/esptool/targets/stub_flasher"
+
+/* Loader=: which loader serves a deploy (the "loader" option's default). */
+typedef enum ConfigLoader {
+        CONFIG_LOADER_AUTO,             /* the stub when the cost model says it pays */
+        CONFIG_LOADER_STUB,             /* the stub whenever one is found */
+        CONFIG_LOADER_ROM,              /* never the stub */
+} ConfigLoader;
+
 #define CONFIG_ENV_PATH "FBUILD_DEPLOYD_CONFIG"
 #define CONFIG_ENV_IDLE_TIMEOUT "FBUILD_DEPLOYD_IDLE_TIMEOUT_SEC"
 #define CONFIG_ENV_TRUST_IDLE_TIMEOUT "FBUILD_DEPLOYD_TRUST_IDLE_TIMEOUT_SEC"
@@ -32,7 +48,9 @@ typedef struct Config {
         uint32_t bridge_baud;           /* default "baud" on uart-bridge ports; 0: stay at 115200 */
         bool sector_granularity;        /* default "granularity": sector (true) or region */
         unsigned monitors_per_user;     /* MonitorsPerUser=: root is never limited */
-        char stub_dir[256];             /* esptool JSON stub images; "": the ROM loader only */
+        char stub_dir[256];             /* StubDirectory=: esptool JSON stub images; "": none */
+        char stub_search[1024];         /* StubSearchPath=: ':'-separated directories (globs); "": none */
+        ConfigLoader loader;            /* Loader= */
         int log_level;                  /* LOG_ERR … LOG_DEBUG */
 } Config;
 

@@ -23,6 +23,10 @@ JobOptions manager_job_options_resolve(const Config *c, DeviceKind kind, const M
         if (o->baud_default)
                 j.baud = kind == DEVICE_KIND_UART_BRIDGE ? c->bridge_baud : 0;
         j.stub_dir = c->stub_dir[0] ? c->stub_dir : NULL;
+        j.stub_search = c->stub_search[0] ? c->stub_search : NULL;
+        if (o->loader_default)
+                j.loader = c->loader == CONFIG_LOADER_STUB ? JOB_LOADER_STUB :
+                           c->loader == CONFIG_LOADER_ROM ? JOB_LOADER_ROM : JOB_LOADER_AUTO;
         if (o->granularity_default)
                 j.granularity = c->sector_granularity ? JOB_GRANULARITY_SECTOR : JOB_GRANULARITY_REGION;
         return j;

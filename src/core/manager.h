@@ -105,13 +105,15 @@ typedef struct ManagerJobOptions {
         bool reset_before_default;      /* "before" "default": by device kind */
         bool baud_default;              /* no "baud": BridgeBaud= on a bridge, else 115200 */
         bool granularity_default;       /* no "granularity": Granularity= */
+        bool loader_default;            /* no "loader": Loader= */
         JobOptions job;                 /* everything the caller said */
 } ManagerJobOptions;
 
 /* The options a job runs with: the caller's, and for what it left out the
  * config's defaults (Trust=, BridgeBaud= on a uart-bridge and 115200 elsewhere,
- * Granularity=), the reset its device kind needs, StubDirectory= always. The
- * config (c) must outlive the options (stub_dir points into it). */
+ * Granularity=, Loader=), the reset its device kind needs, StubDirectory= and
+ * StubSearchPath= always (after a stub the caller passed). The config (c) must
+ * outlive the options (stub_dir and stub_search point into it). */
 JobOptions manager_job_options_resolve(const Config *c, DeviceKind kind, const ManagerJobOptions *o);
 
 /* Flash size learnt at the last connect to this port, 0 if unknown. */

@@ -20,6 +20,7 @@
 #include "ctl-progress.h"
 #include "ctl.h"
 #include "source-parse.h"
+#include "source-stub.h"
 #include "source.h"
 #include "string-util.h"
 
@@ -223,7 +224,8 @@ static bool port_is_gone(JobRun *j) {
 
 /* ---- the request ------------------------------------------------------------------------- */
 
-static int append_options(sd_bus_message *m, const Ctl *c, const char *chip, const SourceImage *img) {
+static int append_options(sd_bus_message *m, const Ctl *c, const char *chip, const SourceImage *img,
+                          int stub_fd) {
         const char *before = c->before ?: img->before, *after = c->after ?: img->after;
         int r;
 
@@ -252,6 +254,16 @@ static int append_options(sd_bus_message *m, const Ctl *c, const char *chip, con
         }
         if (after) {
                 r = sd_bus_message_append(m, "{sv}", "after", "s", after);
+                if (r < 0)
+                        return r;
+        }
+        if (c->loader) {
+                r = sd_bus_message_append(m, "{sv}", "loader", "s", c->loader);
+                if (r < 0)
+                        return r;
+        }
+        if (stub_fd >= 0) {
+                r = sd_bus_message_append(m, "{sv}", "stub", "h", stub_fd);
                 if (r < 0)
                         return r;
         }
@@ -489,6 +501,11 @@ static CtlExit deploy_result(JobRun *j, const SourceImage *img, const char *chip
         }
         if (!first)
                 printf("\n");
+        if (json_string(json_object_get(stats, "loader")))
+                printf("  loader: %s%s\n",
+                       streq(json_string(json_object_get(stats, "loader")), "stub") ? "flasher stub" : "ROM",
+                       json_boolean(json_object_get(stats, "stub_failed")) ?
+                       " (the flasher stub did not run)" : "");
         if (json_boolean(json_object_get(stats, "verification_impossible")))
                 printf("  note: the chip refused MD5, so every region was written unverified\n");
         return CTL_EXIT_SUCCESS;
@@ -595,6 +612,26 @@ static CtlExit source_failure(Ctl *c, int r, const SourceError *err) {
         return ctl_fail(c, code, "%s", err->message[0] ? err->message : strerror(ERRNO_ABS(r)));
 }
 
+/* The flasher stub of the user's own ESP-IDF or PlatformIO (the service looks
+ * only in the system's Python packages): an open fd, or -EBADF. The chip must
+ * be known to pick the file. */
+static int find_user_stub(const Ctl *c, const char *chip) {
+        const SourceStubRoots roots = {
+                .idf_path = getenv("IDF_PATH"),
+                .idf_python_env = getenv("IDF_PYTHON_ENV_PATH"),
+                .pio_core = getenv("PLATFORMIO_CORE_DIR"),
+                .home = getenv("HOME"),
+        };
+        _cleanup_free_ char *path = NULL;
+        int fd = -EBADF;
+
+        if (!chip || source_stub_open(&roots, chip, &fd, &path) < 0)
+                return -EBADF;
+        if (c->verbose)
+                ctl_log("Flasher stub offered to the service: %s", path);
+        return fd;
+}
+
 static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         _cleanup_(source_image_done) SourceImage img = {};
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -604,6 +641,7 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
         _cleanup_free_ char *port = NULL, *app_elf = NULL;
         int fds[SOURCE_REGIONS_MAX];
         const char *chip = NULL, *option_chip = NULL;
+        _cleanup_close_ int stub_fd = -EBADF;
         size_t n_fds = 0;
         SourceError err = {};
         CtlExit code;
@@ -744,8 +782,11 @@ static CtlExit run_job(Ctl *c, int argc, char **argv, bool deploy) {
                 r = sd_bus_message_append(m, "s", port);
         if (r >= 0)
                 r = append_regions(m, &img, fds, pass_fds);
+        if (r >= 0 && deploy && pass_fds && !streq_ptr(c->loader, "rom"))
+                stub_fd = find_user_stub(c, chip ?: json_string(json_object_get(device, "chip")));
         if (r >= 0)
-                r = append_options(m, c, chip, &img);
+                r = append_options(m, c, chip, &img, stub_fd);
+        stub_fd = safe_close(stub_fd);  /* the message holds its own copy */
         if (r < 0) {
                 code = ctl_report_error(c, j.method, NULL, r);
                 goto finish;

@@ -55,6 +55,7 @@ typedef struct Ctl {
         const char *port;               /* --port, or PORT for trust and monitor */
         const char *pio_env;            /* -e: the PlatformIO environment */
         bool force;                     /* --force: deploy even if another process holds the port */
+        const char *loader;             /* --loader: auto | stub | rom; NULL: the service's Loader= */
         int trust;                      /* -1: service default, 0: --no-trust */
         uint32_t baud;                  /* 0: unset */
         const char *chip, *before, *after;

@@ -30,6 +30,7 @@ enum {
         ARG_NO_LEGEND,
         ARG_NO_PAGER,
         ARG_FORCE,
+        ARG_LOADER,
         ARG_NO_ASK_PASSWORD,
         ARG_ELF,
         ARG_TIMESTAMPS,
@@ -64,6 +65,7 @@ enum {
         OPT_RAW      = 1u << 16,
         OPT_RESET    = 1u << 17,
         OPT_BOOTLOADER = 1u << 18,
+        OPT_LOADER   = 1u << 19,
         /* How the monitor shows and sends: monitor, and deploy --monitor. */
         OPT_SHOW     = OPT_WRITE | OPT_ELF | OPT_TIMESTAMPS | OPT_LOG | OPT_EOL | OPT_RAW,
 };
@@ -94,6 +96,7 @@ static const struct {
         { OPT_ENV,      "environment", "  -e, --environment=ENV  The PlatformIO environment (.pio/build/ENV)\n" },
         { OPT_NO_TRUST, "no-trust", "      --no-trust         Check the device even if it is trusted to hold the image\n" },
         { OPT_FORCE,    "force",    "      --force            Deploy even if another process has the port open\n" },
+        { OPT_LOADER,   "loader",   "      --loader=LOADER    auto (the flasher stub when it pays) | stub | rom\n" },
         { OPT_BAUD,     "baud",     "  -b, --baud=BAUD        Transfer baud rate (default: the service's)\n" },
         { OPT_CHIP,     "chip",     "  -c, --chip=CHIP        The chip the image is for (esp32, esp32s3, esp32c3, …)\n" },
         { OPT_BEFORE,   "before",   "      --before=RESET     default | usb | none | classic | unix-tight\n" },
@@ -113,7 +116,7 @@ static const struct {
 };
 
 static void print_job_options(unsigned mask) {
-        if (!(mask & (OPT_JOB | OPT_FORCE | OPT_MONITOR | OPT_SHOW | OPT_RESET | OPT_BOOTLOADER)))
+        if (!(mask & (OPT_JOB | OPT_FORCE | OPT_LOADER | OPT_MONITOR | OPT_SHOW | OPT_RESET | OPT_BOOTLOADER)))
                 return;
         printf("Options:\n");
         for (size_t i = 0; i < ELEMENTSOF(job_options); i++) {
@@ -154,7 +157,7 @@ static const Verb verbs[] = {
           "List attached serial devices",
           "Lists the serial devices the service sees, the chip last detected on each,\n"
           "whether it is trusted, and who has the port.\n" },
-        { "deploy", 1, 1 + 128, OPT_JOB | OPT_FORCE | OPT_MONITOR | OPT_SHOW, verb_deploy,
+        { "deploy", 1, 1 + 128, OPT_JOB | OPT_FORCE | OPT_LOADER | OPT_MONITOR | OPT_SHOW, verb_deploy,
           "deploy [OPTIONS] [SOURCE...]",
           "Write an image, skipping what the device already holds",
           "Writes only what differs; nothing at all when the device is trusted to\n"
@@ -264,6 +267,7 @@ int main(int argc, char **argv) {
                 { "verbose",  no_argument,       NULL, 'v' },
                 { "environment", required_argument, NULL, 'e' },
                 { "force",    no_argument,       NULL, ARG_FORCE },
+                { "loader",   required_argument, NULL, ARG_LOADER },
                 { "port",     required_argument, NULL, 'p' },
                 { "no-trust", no_argument,       NULL, ARG_NO_TRUST },
                 { "baud",     required_argument, NULL, 'b' },
@@ -325,6 +329,12 @@ int main(int argc, char **argv) {
                 case ARG_FORCE:
                         c.force = true;
                         seen |= OPT_FORCE;
+                        break;
+                case ARG_LOADER:
+                        if (!STR_IN_SET(optarg, "auto", "stub", "rom"))
+                                return usage_error(&c, "Invalid --loader '%s' (expected auto, stub or rom)", optarg);
+                        c.loader = optarg;
+                        seen |= OPT_LOADER;
                         break;
                 case 'q':
                         c.quiet = true;

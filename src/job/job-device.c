@@ -4,9 +4,11 @@
  * it, reset into the application. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "flash-loader-choice.h"
 #include "flash-plan.h"
 #include "flash-sentinel.h"
 #include "flash-stub.h"
@@ -59,27 +61,123 @@ static int job_write_progress(uint64_t done, uint64_t total, void *userdata) {
         return 0;
 }
 
-/* With a configured stub directory, start the chip's flasher stub (as esptool
- * does: uploaded at the ROM's rate, before the baud change). No stub for this
- * chip, or an unreadable one: the ROM loader, which is fully supported. */
-static int job_run_stub(Job *j, EspLoader *l) {
-        _cleanup_(flash_stub_freep) FlashStub *stub = NULL;
+/* The chip's stub from the first source that has a usable one (JobOptions):
+ * parsed, and its segments inside the chip's RAM. A source that has none or a
+ * broken one is logged and the next is asked; none at all: the ROM loader. */
+static int job_find_stub(Job *j, EspLoader *l) {
         const EspChipInfo *chip = esp_loader_chip(l);
+        _cleanup_(flash_stub_freep) FlashStub *stub = NULL;
+        _cleanup_free_ char *origin = NULL;
         int r;
 
-        if (!j->options.stub_dir || !chip || esp_loader_secure_download_mode(l))
+        if (j->stub || j->kind != JOB_KIND_DEPLOY || j->options.loader == JOB_LOADER_ROM || !chip ||
+            esp_loader_secure_download_mode(l))
                 return 0;
 
-        r = flash_stub_load(j->options.stub_dir, chip->name, &stub);
-        if (r < 0) {
-                log_warning_errno(r, "%s: no usable flasher stub for %s in %s, using the ROM loader: %m",
-                                 j->port, chip->name, j->options.stub_dir);
+        if (j->options.stub_json) {
+                r = flash_stub_parse(j->options.stub_json, j->options.stub_json_len, &stub);
+                if (r >= 0)
+                        r = flash_stub_check_chip(stub, chip->id);
+                if (r >= 0)
+                        origin = strdup("the caller's toolchain");
+                else {
+                        log_warning_errno(r, "%s: the flasher stub passed for %s is not usable (%s), looking elsewhere: %m",
+                                          ESC(j->port), chip->name,
+                                          r == -ERANGE ? "its code lies outside the chip's RAM" : "not an esptool stub");
+                        stub = flash_stub_free(stub);
+                }
+        }
+        if (!stub && j->options.stub_dir) {
+                r = flash_stub_load(j->options.stub_dir, chip->name, &stub);
+                if (r >= 0)
+                        r = flash_stub_check_chip(stub, chip->id);
+                if (r >= 0) {
+                        if (asprintf(&origin, "%s/%s.json", j->options.stub_dir, chip->name) < 0)
+                                origin = NULL;  /* only for the log */
+                } else {
+                        log_warning_errno(r, "%s: no usable flasher stub for %s in %s: %m", ESC(j->port),
+                                          chip->name, j->options.stub_dir);
+                        stub = flash_stub_free(stub);
+                }
+        }
+        if (!stub && j->options.stub_search && j->options.stub_search[0]) {
+                r = flash_stub_find(j->options.stub_search, chip->name, &stub, &origin);
+                if (r >= 0)
+                        r = flash_stub_check_chip(stub, chip->id);
+                if (r < 0 && r != -ENOENT)
+                        log_warning_errno(r, "%s: the flasher stub for %s in the search path is not usable: %m",
+                                          ESC(j->port), chip->name);
+                if (r < 0)
+                        stub = flash_stub_free(stub);
+        }
+        if (!stub) {
+                log_debug("%s: no flasher stub for %s, the ROM loader serves (search %s).", j->port, chip->name, strna(j->options.stub_search));
                 return 0;
         }
-        r = esp_loader_run_stub(l, &stub->image);
-        if (r < 0)
-                return job_fail(j, r, "cannot start the flasher stub");
+        log_debug("%s: flasher stub for %s from %s (%zu bytes).", j->port, chip->name, strna(origin),
+                  stub->image.text_len + stub->image.data_len);
+        j->stub = TAKE_PTR(stub);
+        j->stub_origin = TAKE_PTR(origin);
         return 0;
+}
+
+static int job_raise_baud(Job *j, EspLoader *l, Transport *t);
+
+/* Starts the stub found (a stub that failed is not tried again in this job,
+ * after a link fallback either). One that does not greet or answer
+ * leaves a chip that answers nothing until a reset: it is reset into its
+ * bootloader, connected and attached again, and the job goes on with the ROM
+ * loader (verify verdicts and plans stay valid: the upload only touched RAM). */
+static int job_start_stub(Job *j, EspLoader *l, Transport *t) {
+        usec_t started = now_usec();
+        int r;
+
+        if (!j->stub || j->stats.stub_failed || esp_loader_is_stub(l))
+                return 0;
+
+        r = esp_loader_run_stub(l, &j->stub->image);
+        if (r >= 0) {
+                log_debug("%s: flasher stub running after %" PRIu64 " ms at %" PRIu32 " baud.", j->port,
+                          (uint64_t) ((now_usec() - started) / USEC_PER_MSEC), t->baud);
+                return 0;
+        }
+        if (r == -ECANCELED || r == -ENODEV)
+                return job_fail(j, r, "cannot start the flasher stub");
+
+        log_warning_errno(r, "%s: the flasher stub from %s did not run (%m), going on with the ROM loader",
+                          ESC(j->port), strna(j->stub_origin));
+        j->stats.stub_failed = true;
+        r = transport_set_baud(t, JOB_CONNECT_BAUD);
+        if (r < 0)
+                return job_fail(j, r, "cannot go back to %u baud", JOB_CONNECT_BAUD);
+        r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
+        if (r < 0)
+                return job_fail(j, r, "cannot reconnect to the bootloader after the flasher stub failed");
+        r = job_raise_baud(j, l, t);
+        if (r < 0)
+                return r;
+        j->link_baud = t->baud;
+        r = esp_loader_attach_flash(l, 0);
+        if (r < 0)
+                return job_fail(j, r, "cannot attach the SPI flash");
+        return 0;
+}
+
+/* Whether the stub pays for writing runs (JOB_LOADER_AUTO), and if so starts it. */
+static int job_consider_stub(Job *j, EspLoader *l, Transport *t, const FlashRun *runs, size_t n) {
+        uint32_t window = 0;
+        uint64_t bytes;
+
+        if (j->options.loader != JOB_LOADER_AUTO || !j->stub || j->stats.stub_failed || esp_loader_is_stub(l))
+                return 0;
+        if (!esp_loader_defl_spill(l, &window))
+                window = 0;
+        bytes = j->stub->image.text_len + j->stub->image.data_len;
+        if (!flash_stub_pays(esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec, window, bytes,
+                             runs, n))
+                return 0;
+        log_debug("%s: the flasher stub pays for %zu run(s): starting it.", j->port, n);
+        return job_start_stub(j, l, t);
 }
 
 static int job_raise_baud(Job *j, EspLoader *l, Transport *t) {
@@ -107,7 +205,6 @@ static int job_raise_baud(Job *j, EspLoader *l, Transport *t) {
 static int job_connect(Job *j, EspLoader *l, Transport *t) {
         const EspChipInfo *chip;
         uint32_t flash_size;
-        bool stub_first;
         int r;
 
         /* Not after a link fallback: that session asks everything afresh. */
@@ -124,14 +221,12 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
                                 chip ? chip->name : "an unknown chip", j->options.chip->name);
 
         /* The rate goes up before the flash attach and its dozen SPI register
-         * round trips, unless a stub is to be uploaded first (at the ROM's
-         * rate, as esptool does: job_run_stub()). */
-        stub_first = j->options.stub_dir && !esp_loader_secure_download_mode(l);
-        if (!stub_first) {
-                r = job_raise_baud(j, l, t);
-                if (r < 0)
-                        return r;
-        }
+         * round trips, and before any stub upload: the stub keeps the UART
+         * divider the ROM set, so it is uploaded and answers at the fast rate. */
+        r = job_raise_baud(j, l, t);
+        if (r < 0)
+                return r;
+        j->link_baud = t->baud;
 
         r = esp_loader_attach_flash(l, 0);
         if (r < 0)
@@ -149,15 +244,15 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
                 return job_refuse(j, r, "a region %s (%" PRIu32 " KiB)", image_rule_strerror(r),
                                   flash_size / 1024);
 
-        r = job_run_stub(j, l);
+        r = job_find_stub(j, l);
         if (r < 0)
                 return r;
-        if (stub_first) {
-                r = job_raise_baud(j, l, t);
+        /* "stub": as esptool, before anything else; "auto" waits for the cost model. */
+        if (j->options.loader == JOB_LOADER_STUB) {
+                r = job_start_stub(j, l, t);
                 if (r < 0)
                         return r;
         }
-
 
         log_info("%s: connected to %s, %" PRIu32 " KiB flash, %" PRIu32 " baud%s", ESC(j->port),
                  chip ? chip->description : "?", flash_size / 1024, t->baud,
@@ -175,6 +270,46 @@ static void job_measure_rtt(Job *j, EspLoader *l, uint64_t len, usec_t elapsed) 
                               esp_loader_is_stub(l));
         model = flash_cost_probe(&m, len);
         j->rtt_usec = MIN(j->rtt_usec, elapsed > model ? elapsed - model : 0);
+}
+
+/* What verify has shown must be written, at the least: one sector in every
+ * 64 KiB block (or region verified whole) of regions[0, upto) whose MD5
+ * differed, or with region granularity the whole region. Enough evidence for
+ * a cold deploy to start the stub after a few blocks, and never enough to
+ * start it for one changed sector. */
+static int job_consider_stub_in_verify(Job *j, EspLoader *l, Transport *t, size_t upto) {
+        _cleanup_free_ FlashRun *runs = NULL;
+        size_t n = 0, cap = 0;
+
+        if (j->options.loader != JOB_LOADER_AUTO || !j->stub || j->stats.stub_failed || esp_loader_is_stub(l))
+                return 0;
+        for (size_t i = 0; i < upto; i++)
+                cap += j->blocks[i].changed ? j->blocks[i].n : 1;
+        runs = calloc(MAX(cap, (size_t) 1), sizeof(FlashRun));
+        if (!runs)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < upto; i++) {
+                const ImageRegion *reg = &j->img->regions[i];
+
+                if (j->blocks[i].changed) {
+                        for (size_t b = 0; b < j->blocks[i].n; b++) {
+                                uint32_t off, size;
+
+                                if (!j->blocks[i].changed[b])
+                                        continue;
+                                flash_plan_block_range(reg->offset, (uint32_t) reg->size, b, &off, &size);
+                                runs[n++] = (FlashRun) { .offset = off, .size = MIN(size, FLASH_PLAN_SECTOR_SIZE) };
+                        }
+                } else if (!j->results[i].matched)
+                        /* region granularity writes it whole; the planner may narrow it to a sector */
+                        runs[n++] = (FlashRun) {
+                                .offset = reg->offset,
+                                .size = j->options.granularity == JOB_GRANULARITY_REGION ? (uint32_t) reg->size :
+                                        (uint32_t) MIN(reg->size, (uint64_t) FLASH_PLAN_SECTOR_SIZE),
+                        };
+        }
+        return job_consider_stub(j, l, t, runs, n);
 }
 
 /* What an earlier job proved the device held at this region's place: 1 the
@@ -248,7 +383,7 @@ static int job_verify_by_blocks(Job *j, EspLoader *l, const ImageRegion *reg, bo
         return 0;
 }
 
-static int job_verify_blocks(Job *j, EspLoader *l, size_t i, bool *ret_match) {
+static int job_verify_blocks(Job *j, EspLoader *l, Transport *t, size_t i, bool *ret_match) {
         const ImageRegion *reg = &j->img->regions[i];
         JobBlockVerdicts *v = &j->blocks[i];
         bool all = true;
@@ -274,6 +409,11 @@ static int job_verify_blocks(Job *j, EspLoader *l, size_t i, bool *ret_match) {
                 job_measure_rtt(j, l, size, now_usec() - started);
                 v->changed[b] = !match;
                 all = all && match;
+                if (!match) {
+                        r = job_consider_stub_in_verify(j, l, t, i + 1);
+                        if (r < 0)
+                                return r;
+                }
         }
 
         /* Every block matched, so the region's MD5 is the image's. */
@@ -284,7 +424,7 @@ static int job_verify_blocks(Job *j, EspLoader *l, size_t i, bool *ret_match) {
 }
 
 /* Fills results[].matched; sets *ret_impossible if the chip cannot report MD5. */
-static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
+static int job_verify(Job *j, EspLoader *l, Transport *t, bool *ret_impossible) {
         Image *img = j->img;
         uint64_t done = 0, total = job_image_total_bytes(img);
         int r;
@@ -306,7 +446,7 @@ static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
                         return -ECANCELED;
                 r = job_verify_by_blocks(j, l, reg, &by_blocks);
                 if (r >= 0 && by_blocks)
-                        r = job_verify_blocks(j, l, i, &match);
+                        r = job_verify_blocks(j, l, t, i, &match);
                 else if (r >= 0) {
                         started = now_usec();
                         r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match,
@@ -326,6 +466,11 @@ static int job_verify(Job *j, EspLoader *l, bool *ret_impossible) {
                 j->results[i].matched = match;
                 done += reg->size;
                 job_progress(j, JOB_PHASE_VERIFY, done, total);
+                if (!match && j->kind == JOB_KIND_DEPLOY) {
+                        r = job_consider_stub_in_verify(j, l, t, i + 1);
+                        if (r < 0)
+                                return r;
+                }
         }
 
         *ret_impossible = false;
@@ -589,7 +734,7 @@ static int job_prove_writes(Job *j, EspLoader *l, WriteProgress *w) {
         return 0;
 }
 
-static int job_write(Job *j, EspLoader *l, bool unverifiable) {
+static int job_write(Job *j, EspLoader *l, Transport *t, bool unverifiable) {
         Image *img = j->img;
         WriteProgress w = { .job = j, .unverified = unverifiable };
         JobRegionPlan *plans;
@@ -607,6 +752,23 @@ static int job_write(Job *j, EspLoader *l, bool unverifiable) {
                                     unverifiable, &plans[i]);
                 for (size_t k = 0; r >= 0 && k < plans[i].n_runs; k++)
                         w.total += plans[i].runs[k].size;
+        }
+
+        /* The runs are known: the last chance for the stub to pay. */
+        if (r >= 0 && !unverifiable) {
+                _cleanup_free_ FlashRun *all = NULL;
+                size_t n = 0, cap = 0;
+
+                for (size_t i = 0; i < img->n_regions; i++)
+                        cap += plans[i].n_runs;
+                all = calloc(MAX(cap, (size_t) 1), sizeof(FlashRun));
+                if (!all)
+                        r = -ENOMEM;
+                for (size_t i = 0; r >= 0 && i < img->n_regions; i++)
+                        for (size_t k = 0; k < plans[i].n_runs; k++)
+                                all[n++] = plans[i].runs[k];
+                if (r >= 0)
+                        r = job_consider_stub(j, l, t, all, n);
         }
 
         for (size_t i = 0; i < img->n_regions && r >= 0; i++) {
@@ -693,7 +855,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                 free(j->blocks[i].changed);
                 j->blocks[i] = (JobBlockVerdicts) {};
         }
-        r = job_verify(j, l, &unverifiable);
+        r = job_verify(j, l, t, &unverifiable);
         j->stats.verify_usec = now_usec() - started;
         if (r < 0)
                 return r;
@@ -716,7 +878,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                 else if (all_matched)
                         j->outcome = JOB_OUTCOME_VERIFY_SKIP;
                 else {
-                        r = job_write(j, l, unverifiable);
+                        r = job_write(j, l, t, unverifiable);
                         if (r < 0)
                                 return r;
                         j->outcome = job_wrote_everything(j) ? JOB_OUTCOME_FULL
@@ -724,6 +886,10 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                 }
         } else if (all_matched)
                 j->outcome = JOB_OUTCOME_VERIFY_SKIP;
+
+        j->stats.loader = esp_loader_is_stub(l) ? "stub" : "rom";
+        log_info("%s: %s served by the %s", ESC(j->port), job_kind_to_string(j->kind),
+                 esp_loader_is_stub(l) ? "flasher stub" : "ROM loader");
 
         if (j->options.reset_after) {
                 if (job_cancelled(j))

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 
 #include "flash-ranges.h"
+#include "flash-stub.h"
 #include "job.h"
 #include "macro.h"
 #include "progress-util.h"
@@ -53,6 +54,7 @@ struct Job {
         JobKind kind;
         char *port;
         JobOptions options;
+        char *stub_json;         /* options.stub_json's storage */
         JobCallbacks cb;
         void *cb_userdata;
         int event_fd;
@@ -106,6 +108,10 @@ struct Job {
          * (then the whole image is proven at the end). */
         FlashRanges unproven;
         bool footprint_unknown;
+        /* The worker's: the stub found for the chip (NULL: none, or not
+         * wanted) and where it came from (for the log). */
+        FlashStub *stub;
+        char *stub_origin;
 
         /* Facts about the board: known before the job (set before it runs),
          * learnt by its connect (the worker's until `finished`). */

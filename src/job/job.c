@@ -50,10 +50,17 @@ static const char *const job_granularity_table[_JOB_GRANULARITY_MAX] = {
         [JOB_GRANULARITY_SECTOR] = "sector",
 };
 
+static const char *const job_loader_table[_JOB_LOADER_MAX] = {
+        [JOB_LOADER_AUTO] = "auto",
+        [JOB_LOADER_STUB] = "stub",
+        [JOB_LOADER_ROM] = "rom",
+};
+
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING(job_kind, JobKind);
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING(job_outcome, JobOutcome);
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING(job_phase, JobPhase);
 DEFINE_STRING_TABLE_LOOKUP(job_granularity, JobGranularity);
+DEFINE_STRING_TABLE_LOOKUP(job_loader, JobLoader);
 
 /* ---- worker → main messages --------------------------------------------------------- */
 
@@ -258,6 +265,8 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
                 return -EINVAL;
         if (o->granularity < 0 || o->granularity >= _JOB_GRANULARITY_MAX)
                 return -EINVAL;
+        if (o->loader < 0 || o->loader >= _JOB_LOADER_MAX || (!o->stub_json && o->stub_json_len > 0))
+                return -EINVAL;
         assert(cb && cb->open_transport);
 
         j = calloc(1, sizeof(Job));
@@ -279,11 +288,23 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
         j->port = strdup(port);
         if (!j->port)
                 return -ENOMEM;
+        /* The caller's stub text is the job's own copy. */
+        if (o->stub_json) {
+                j->stub_json = malloc(o->stub_json_len + 1);
+                if (!j->stub_json) {
+                        free(j->port);
+                        return -ENOMEM;
+                }
+                memcpy(j->stub_json, o->stub_json, o->stub_json_len);
+                j->stub_json[o->stub_json_len] = '\0';
+                j->options.stub_json = j->stub_json;
+        }
         j->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (j->event_fd < 0) {
                 int r = -errno;
 
                 free(j->port);
+                free(j->stub_json);
                 return r;
         }
         pthread_mutex_init(&j->mutex, NULL);
@@ -323,6 +344,9 @@ Job *job_free(Job *j) {
         free(j->written);
         free(j->known_content);
         free(j->port);
+        free(j->stub_json);
+        flash_stub_free(j->stub);
+        free(j->stub_origin);
         free(j);
         return NULL;
 }

@@ -52,11 +52,21 @@ typedef enum JobGranularity {
         _JOB_GRANULARITY_INVALID = -1,
 } JobGranularity;
 
+typedef enum JobLoader {
+        JOB_LOADER_AUTO,            /* "auto": the stub when the cost model says it pays (flash-loader-choice.h) */
+        JOB_LOADER_STUB,            /* "stub": the stub whenever one is found, started right after connect */
+        JOB_LOADER_ROM,             /* "rom": never the stub (esptool --no-stub) */
+        _JOB_LOADER_MAX,
+        _JOB_LOADER_INVALID = -1,
+} JobLoader;
+
 const char *job_kind_to_string(JobKind k);
 const char *job_outcome_to_string(JobOutcome o);
 const char *job_phase_to_string(JobPhase p);
 const char *job_granularity_to_string(JobGranularity g);
 JobGranularity job_granularity_from_string(const char *s);
+const char *job_loader_to_string(JobLoader l);
+JobLoader job_loader_from_string(const char *s);
 
 typedef struct JobOptions {
         bool trust;                     /* resolved: per-call option or service default */
@@ -65,8 +75,15 @@ typedef struct JobOptions {
         EspResetStrategy reset_before;  /* resolved ("default" → by device kind) */
         bool reset_after;               /* hard reset into the application when done */
         JobGranularity granularity;
-        const char *stub_dir;           /* esptool JSON stubs (<dir>/<chip>.json), or NULL: ROM only;
-                                         * must outlive the job */
+        JobLoader loader;
+        /* Where a stub comes from, first found first: the caller's own
+         * (stub_json, esptool's JSON text; job_new() copies it), StubDirectory=
+         * (<dir>/<chip>.json), StubSearchPath= (flash_stub_find()). NULL:
+         * none. The strings must outlive the job. */
+        const char *stub_json;
+        size_t stub_json_len;
+        const char *stub_dir;
+        const char *stub_search;
 } JobOptions;
 
 typedef struct JobRegionResult {
@@ -92,6 +109,8 @@ typedef struct JobStats {
         uint64_t flash_size;
         const char *chip;               /* static chip name, or NULL */
         bool verification_impossible;   /* e.g. Secure Download Mode refused MD5: all regions written */
+        const char *loader;             /* "stub" or "rom": what served the job at its end; NULL: no connect */
+        bool stub_failed;               /* a stub was uploaded but did not run: the ROM went on */
 } JobStats;
 
 typedef struct Job Job;

@@ -294,6 +294,23 @@ int esp_loader_run_stub(EspLoader *l, const EspStubImage *stub) {
 
         l->stub = true;
         l->status_len = ESP_STUB_STATUS_LEN;
+
+        /* The stub attached the flash itself, with its own idea of the size;
+         * an attached session tells it the real one (esptool sends
+         * SPI_SET_PARAMS after the stub too). Its answer also shows that the
+         * stub serves commands, not only that it greeted. */
+        if (l->flash_size != 0) {
+                uint8_t params[24];
+
+                r = loader_command_retry(l, ESP_OP_SPI_SET_PARAMS, params,
+                                         esp_payload_spi_set_params(params, l->flash_size),
+                                         LOADER_DEFAULT_TIMEOUT, NULL);
+                if (r < 0) {
+                        l->stub = false;
+                        l->status_len = ESP_ROM_STATUS_LEN;
+                        return log_debug_errno(r, "The flasher stub greeted but does not answer: %m");
+                }
+        }
         log_debug("Flasher stub running.");
         return 0;
 }

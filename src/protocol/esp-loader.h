@@ -108,7 +108,11 @@ int esp_loader_change_baud(EspLoader *l, uint32_t baud);
 uint32_t esp_baud_argument(uint32_t baud, uint32_t cal_reg, uint32_t efuse_word);
 
 /* Upload and start a flasher stub (esptool JSON layout, already decoded):
- * text/data segments at their addresses, entry point; waits for "OHAI". */
+ * text/data segments at their addresses, entry point; waits for "OHAI", then
+ * (flash attached) sends the stub SPI_SET_PARAMS with the flash size. Runs at
+ * the link's current rate: a stub keeps the UART divider the ROM left. A stub
+ * that does not greet or answer: -ETIMEDOUT (or the error), and the chip needs
+ * a reset before anything answers again. */
 typedef struct EspStubImage {
         uint32_t entry;
         uint32_t text_start, data_start;

@@ -66,6 +66,11 @@ class CtlTestCase(harness.ServiceTestCase):
         else:
             # Make sure the default (system bus) path is never what answers.
             env["DBUS_SYSTEM_BUS_ADDRESS"] = f"unix:path={self.work}/no-system-bus"
+        # fbuildctl offers the stub of the user's toolchain: none from this host's
+        # ($HOME's, $IDF_PATH's) unless a test puts one there.
+        for k in ("IDF_PATH", "IDF_PYTHON_ENV_PATH", "PLATFORMIO_CORE_DIR"):
+            env.pop(k, None)
+        env["HOME"] = os.path.join(self.work, "home")
         env.update(extra or {})
         return env
 

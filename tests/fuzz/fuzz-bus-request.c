@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,7 +45,7 @@ static const char *const words[] = {
         "trust", "chip", "baud", "before", "after", "granularity", "", "auto", "detect", "esp32",
         "esp32c3", "esp32s3", "esp8266x", "default", "usb", "usb-jtag", "none", "classic", "unix-tight",
         "hard-reset", "no-reset", "region", "sector", "byte", "/dev/ttyUSB0", "/tmp/app.bin",
-        "relative.bin", "/proc/self/fd/0", "/", "%s%n%m",
+        "relative.bin", "/proc/self/fd/0", "/", "%s%n%m", "loader", "stub", "rom",
 };
 
 /* Signatures a variant is likely to hold, the right ones among them. */
@@ -52,7 +53,8 @@ static const char *const variant_types[] = {
         "s", "h", "b", "u", "i", "t", "y", "n", "q", "x", "d", "o", "g", "as", "(tv)", "a{sv}", "v", "ay",
 };
 
-static int fds[3] = { -EBADF, -EBADF, -EBADF };
+#define N_FDS 5
+static int fds[N_FDS] = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF };
 
 static bool take(Input *in, void *buf, size_t n) {
         if (in->n < n) {
@@ -127,7 +129,7 @@ static int append_value(sd_bus_message *m, const char **sig, Input *in, unsigned
                 return sd_bus_message_append_basic(m, t, s);
         }
         case 'h':
-                return sd_bus_message_append_basic(m, t, &fds[take_u8(in) % 3]);
+                return sd_bus_message_append_basic(m, t, &fds[take_u8(in) % N_FDS]);
         case 'v': {
                 uint8_t k = take_u8(in);
 
@@ -253,6 +255,17 @@ static sd_bus *fuzz_bus(void) {
         }
         fds[2] = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert(fds[2] >= 0);
+        /* regular files for the "stub" option: an esptool stub, and not one */
+        {
+                static const char stub[] = "{\"entry\": 1, \"text\": \"AQID\", \"text_start\": 2}";
+                static const char junk[] = "{\"entry\": [[[[";
+
+                fds[3] = memfd_create("stub", MFD_CLOEXEC);
+                fds[4] = memfd_create("junk", MFD_CLOEXEC);
+                assert(fds[3] >= 0 && fds[4] >= 0);
+                assert(write(fds[3], stub, sizeof(stub) - 1) == (ssize_t) sizeof(stub) - 1);
+                assert(write(fds[4], junk, sizeof(junk) - 1) == (ssize_t) sizeof(junk) - 1);
+        }
         return bus;
 }
 
@@ -272,6 +285,9 @@ static void check_regions(const BusRegionList *l) {
 
 static void check_options(const BusJobOptions *o) {
         assert(o->trust >= -1 && o->trust <= 1);
+        assert(o->job.loader >= 0 && o->job.loader < _JOB_LOADER_MAX);
+        /* only a parsed stub is taken */
+        assert(!!o->job.stub_json == (o->job.stub_json_len > 0));
         if (!o->baud_default)
                 assert(o->job.baud == 0 || (o->job.baud >= 9600 && o->job.baud <= 12000000));
 }
@@ -318,6 +334,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (r >= 0) {
                 assert(!sd_bus_error_is_set(&error));
                 check_options(&o);
+                bus_job_options_done(&o);
         }
 
         /* The messages that quote a caller's path. */

@@ -302,6 +302,9 @@ class Service:
         self.config_path = os.path.join(workdir, "deployd.conf")
         with open(self.config_path, "w") as f:
             f.write("[Service]\nLogLevel=debug\n")
+            # Nor the host's esptool stubs (StubSearchPath= defaults to the system's):
+            # a test that wants a stub says where.
+            f.write("StubSearchPath=\n")
             if trust_default is not None:
                 f.write(f"Trust={'yes' if trust_default else 'no'}\n")
             f.write(f"IdleTimeoutSec={idle_timeout if idle_timeout is not None else 600}\n")

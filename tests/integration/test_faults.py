@@ -147,7 +147,7 @@ class ChecksumErrors(FaultTestCase):
         svc = self.start_service(self.activation, trust_default=True)
         if stub:
             with open(svc.config_path, "a") as f:
-                f.write(f"StubDirectory={STUB_DIR}\n")
+                f.write(f"StubDirectory={STUB_DIR}\nLoader=stub\n")
         c = self.client()
         loader = "stub" if stub else "rom"
         for i, (rate, dev) in enumerate(zip(rates, boards)):
@@ -209,7 +209,7 @@ class BlockChecksumErrors(FaultTestCase):
         svc = self.start_service(self.activation, trust_default=True)
         if stub:
             with open(svc.config_path, "a") as f:
-                f.write(f"StubDirectory={STUB_DIR}\n")
+                f.write(f"StubDirectory={STUB_DIR}\nLoader=stub\n")
         c = self.client()
         loader = f"{chip} {'stub' if stub else 'rom'}"
         for i, (rate, dev) in enumerate(zip(self.RATES, boards)):

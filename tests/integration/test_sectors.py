@@ -267,7 +267,10 @@ class SectorsWithStub(harness.ServiceTestCase):
         img = harness.Image(self.work, [(o, d, n) if n != "app" else (o, bytes(changed), n)
                                         for o, d, n in regions], "stub-one")
         begins = self.sim.stats()["flash_begins"]
-        outcome, written, _ = c.deploy(self.port, img.paths(), trust=False, granularity="sector")
+        # one sector alone would not pay for the stub ("auto"): ask for it
+        outcome, written, stats = c.deploy(self.port, img.paths(), trust=False, granularity="sector",
+                                           loader="stub")
+        self.assertEqual(harness.unwrap(stats)["loader"], "stub")
         self.assertEqual((outcome, written), ("selective", [(fixtures.APP_OFFSET + 21 * SECTOR, SECTOR)]))
         self.assertEqual(self.sim.stats()["flash_begins"] - begins, 1)
         self.assertTrue(img.matches_flash(self.sim.flash()))

@@ -81,6 +81,8 @@ void sim_loader_reset(SimLoader *l) {
         l->chip_size = l->chip->rom_default_chip_size;
         l->spi_attached = false;
         l->uart_dead = false;
+        l->mem.n_segments = 0;
+        l->mem.image_used = 0;
         /* A booting ROM starts from zeroed RAM, reply buffer included. */
         l->last_op = 0;
         l->last_value = 0;

@@ -45,6 +45,10 @@ enum {
 const char *sim_op_to_string(uint8_t op);
 
 /* What the loader needs from the chip around it. */
+/* Stubs are 2 or 3 segments of a few KiB each. */
+#define SIM_MEM_SEGMENTS_MAX 8
+#define SIM_MEM_IMAGE_MAX (128 * 1024)
+
 typedef struct SimLoaderHost {
         void *userdata;
         /* Queues bytes for the host no earlier than `at` (SLIP-framed if slip
@@ -58,7 +62,7 @@ typedef struct SimLoaderHost {
         void (*soft_reset)(void *userdata, nsec_t at);
         /* ROM FLASH_END(1): leave the loader and run whatever is there. */
         void (*run_user_code)(void *userdata, nsec_t at);
-        /* A divisor of zero: the UART stops working until the next reset. */
+        /* A divisor of zero, or a CPU that trapped: nothing answers until the next reset. */
         void (*uart_dead)(void *userdata);
         /* For the log and the stats: one call per request frame. */
         void (*command)(void *userdata, nsec_t at, uint8_t op, size_t len, bool stub,
@@ -139,6 +143,15 @@ typedef struct SimLoader {
                 bool data_seen;
                 uint32_t remaining;
                 uint32_t expect_seq;
+                /* What MEM_DATA put into RAM since the last reset, so that
+                 * MEM_END can tell whether its entry point holds code. */
+                size_t n_segments;
+                struct {
+                        uint32_t addr, len;     /* len: bytes received so far */
+                        size_t at;              /* where its bytes start in image[] */
+                } segment[SIM_MEM_SEGMENTS_MAX];
+                size_t image_used;
+                uint8_t image[SIM_MEM_IMAGE_MAX];
         } mem;
         SimReadFlash rf;
         uint16_t deferred;              /* stub: error from the last post-processing */

@@ -210,6 +210,48 @@ static int rom_flash_end(SimLoader *l, const SimRequest *req, nsec_t t) {
         return 0;
 }
 
+/* RAM as MEM_BEGIN/MEM_DATA fill it, kept for MEM_END's look at its entry
+ * point (bytes past SIM_MEM_IMAGE_MAX are counted but not kept). */
+static void rom_mem_segment_begin(SimLoader *l, uint32_t addr) {
+        size_t i = l->mem.n_segments;
+
+        if (i >= SIM_MEM_SEGMENTS_MAX)
+                return;
+        l->mem.segment[i].addr = addr;
+        l->mem.segment[i].len = 0;
+        l->mem.segment[i].at = l->mem.image_used;
+        l->mem.n_segments++;
+}
+
+static void rom_mem_segment_add(SimLoader *l, const uint8_t *data, size_t n) {
+        size_t keep;
+
+        if (l->mem.n_segments == 0)
+                return;
+        keep = MIN(n, sizeof(l->mem.image) - l->mem.image_used);
+        memcpy(l->mem.image + l->mem.image_used, data, keep);
+        l->mem.image_used += keep;
+        l->mem.segment[l->mem.n_segments - 1].len += (uint32_t) n;
+}
+
+/* Whether jumping to entry runs code: it must lie in RAM that MEM_DATA
+ * filled, and an all-zero word there is an illegal instruction on both
+ * Xtensa (ILL) and RISC-V (the defined-illegal 0x0000). */
+static bool rom_mem_entry_runs(const SimLoader *l, uint32_t entry) {
+        for (size_t i = 0; i < l->mem.n_segments; i++) {
+                uint64_t start = l->mem.segment[i].addr, len = l->mem.segment[i].len;
+                size_t at;
+
+                if (entry < start || entry + 4ull > start + len)
+                        continue;
+                at = l->mem.segment[i].at + (entry - start);
+                if (at + 4 > l->mem.image_used)
+                        return true;    /* not kept: taken to be code */
+                return sim_le32(l->mem.image + at) != 0;
+        }
+        return false;
+}
+
 static int rom_mem_end(SimLoader *l, const SimRequest *req, nsec_t t) {
         static const uint8_t ohai[] = { 'O', 'H', 'A', 'I' };
         uint32_t stay, entry;
@@ -223,7 +265,14 @@ static int rom_mem_end(SimLoader *l, const SimRequest *req, nsec_t t) {
         (void) rom_ok(l, req, NULL, 0, t, &done);
 
         if (stay == 0 && entry != 0 && l->mem.data_seen) {
-                /* Whatever was uploaded is taken to be esptool's flasher stub:
+                if (!rom_mem_entry_runs(l, entry)) {
+                        /* The CPU traps at its first instruction: nothing
+                         * answers until the chip is reset. */
+                        l->uart_dead = true;
+                        l->host.uart_dead(l->host.userdata);
+                        return 0;
+                }
+                /* Code that runs is taken to be esptool's flasher stub:
                  * instead of executing it, become it. */
                 (void) sim_loader_send_frame(l, ohai, sizeof(ohai), done);
                 sim_stub_start(l);
@@ -398,6 +447,7 @@ int sim_rom_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                 l->mem.data_seen = false;
                 l->mem.remaining = sim_le32(req->data);
                 l->mem.expect_seq = 0;
+                rom_mem_segment_begin(l, sim_le32(req->data + 12));
                 return rom_ok(l, req, NULL, 0, t, NULL);
 
         case SIM_OP_MEM_DATA: {
@@ -413,6 +463,7 @@ int sim_rom_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                 l->mem.remaining -= (uint32_t) req->len - 16;
                 l->mem.expect_seq++;
                 l->mem.data_seen = true;
+                rom_mem_segment_add(l, req->data + 16, req->len - 16);
                 return rom_ok(l, req, NULL, 0, t, NULL);
         }
 

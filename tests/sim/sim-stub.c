@@ -382,7 +382,12 @@ int sim_stub_handle(SimLoader *l, const SimRequest *req, nsec_t done) {
                         l->host.uart_dead(l->host.userdata);
                 } else {
                         /* The stub knows its clock: the rate is the one asked
-                         * for; CLKDIV as traced (0x30001c for 921600). */
+                         * for; CLKDIV as traced (0x30001c for 921600). The
+                         * second argument (the host's current rate) does not
+                         * enter: scaled from the 115200 divider (0x15a) it
+                         * would have given 0x40002b. So a stub started at a
+                         * rate the ROM was switched to keeps that rate until
+                         * asked for another. */
                         sim_loader_set_clkdiv(l, (uint32_t) (((uint64_t) l->chip->uart_clk_hz * 16 + v / 2) / v));
                         l->host.set_baud(l->host.userdata, v, sent);
                 }

@@ -374,6 +374,68 @@ static void test_loader_esp32_rom(void) {
         rig_done(&r);
 }
 
+/* MEM_BEGIN at addr, one MEM_DATA with `word` repeated twice, MEM_END to
+ * entry: the ROM runs it as a stub only if entry holds code that MEM_DATA put
+ * there; else the CPU traps and nothing answers until a reset. */
+static void upload_and_run(Rig *r, uint32_t addr, uint32_t word, uint32_t entry) {
+        uint8_t req[8 + 16 + 8] = {}, chk = 0xEF;
+
+        memset(req, 0, sizeof(req));
+        req[1] = 0x05;                  /* MEM_BEGIN: size 8, 1 block of 0x1800, addr */
+        req[2] = 16;
+        req[8] = 8;
+        req[8 + 4] = 1;
+        req[8 + 9] = 0x18;
+        memcpy(req + 8 + 12, &addr, 4);
+        r->cap.n = 0;
+        assert(sim_loader_frame(&r->l, req, 8 + 16, 0) >= 0 && r->cap.n == 1);
+
+        memset(req, 0, sizeof(req));
+        req[1] = 0x07;                  /* MEM_DATA: 8 bytes, seq 0 */
+        req[2] = 16 + 8;
+        req[8] = 8;
+        memcpy(req + 8 + 16, &word, 4);
+        memcpy(req + 8 + 20, &word, 4);
+        for (size_t i = 0; i < 8; i++)
+                chk ^= req[8 + 16 + i];
+        req[4] = chk;
+        r->cap.n = 0;
+        assert(sim_loader_frame(&r->l, req, 8 + 16 + 8, 0) >= 0 && r->cap.n == 1);
+        assert(r->cap.frames[0][8] == 0);       /* accepted */
+
+        memset(req, 0, sizeof(req));
+        req[1] = 0x06;                  /* MEM_END: stay 0, entry */
+        req[2] = 8;
+        memcpy(req + 8 + 4, &entry, 4);
+        r->cap.n = 0;
+        assert(sim_loader_frame(&r->l, req, 8 + 8, 0) >= 0);
+}
+
+static void test_loader_mem_entry(void) {
+        Rig r;
+
+        rig_init(&r, "esp32c3");
+        upload_and_run(&r, 0x40380000, 0x12345678, 0x40380004);
+        assert(r.cap.n == 2 && r.cap.len[1] == 4 && memcmp(r.cap.frames[1], "OHAI", 4) == 0);
+        assert(r.l.stub && !r.l.uart_dead);
+        rig_done(&r);
+
+        /* zeros at the entry point: an illegal instruction */
+        rig_init(&r, "esp32c3");
+        upload_and_run(&r, 0x40380000, 0, 0x40380004);
+        assert(r.cap.n == 1 && !r.l.stub && r.l.uart_dead);
+        exchange(&r, SYNC_REQ, 0, "");
+        sim_loader_reset(&r.l);
+        exchange(&r, SYNC_REQ, 8, "010804000707122000000000");
+        rig_done(&r);
+
+        /* an entry point outside what was uploaded */
+        rig_init(&r, "esp32");
+        upload_and_run(&r, 0x40080000, 0x12345678, 0x40090000);
+        assert(r.cap.n == 1 && !r.l.stub && r.l.uart_dead);
+        rig_done(&r);
+}
+
 static void test_loader_esp32c3_rom(void) {
         Rig r;
 
@@ -423,6 +485,7 @@ int main(void) {
         test_faults();
         test_loader_esp32_rom();
         test_loader_esp32c3_rom();
+        test_loader_mem_entry();
         test_loader_md5_leftover();
         printf("test-sim-parts: ok\n");
         return 0;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -223,6 +224,16 @@ static void check_region(const BusJobOptions *o) {
         assert(o->job.granularity == JOB_GRANULARITY_REGION && !o->granularity_default);
 }
 
+static void check_loader_stub(const BusJobOptions *o) {
+        assert(o->job.loader == JOB_LOADER_STUB && !o->loader_default);
+}
+static void check_loader_rom(const BusJobOptions *o) {
+        assert(o->job.loader == JOB_LOADER_ROM && !o->loader_default);
+}
+static void check_loader_default(const BusJobOptions *o) {
+        assert(o->loader_default);
+}
+
 #define LONG_65 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 static const OptionVector option_vectors[] = {
@@ -254,6 +265,12 @@ static const OptionVector option_vectors[] = {
         { "granularity", 's', "byte", 0, BUS_ERROR_INVALID_OPTIONS, NULL },
         { "speed", 'u', NULL, 115200, BUS_ERROR_INVALID_OPTIONS, NULL },
         { LONG_65, 'b', NULL, 1, BUS_ERROR_INVALID_OPTIONS, NULL },
+        { "loader", 's', "stub", 0, NULL, check_loader_stub },
+        { "loader", 's', "rom", 0, NULL, check_loader_rom },
+        { "loader", 's', "default", 0, NULL, check_loader_default },
+        { "loader", 's', "esptool", 0, BUS_ERROR_INVALID_OPTIONS, NULL },
+        { "stub", 's', "/usr/lib/python3/dist-packages/esptool/targets/stub_flasher/1/esp32.json", 0,
+          BUS_ERROR_INVALID_OPTIONS, NULL },
 };
 
 static void append_option(sd_bus_message *m, const OptionVector *t) {
@@ -286,6 +303,44 @@ static int read_options(const OptionVector *const *vs, size_t n, BusJobOptions *
         return r;
 }
 
+/* "stub" h: an esptool stub is read and kept; anything else is refused by name. */
+static void test_option_stub(void) {
+        static const char stub[] = "{\"entry\": 1, \"text\": \"AQID\", \"text_start\": 2}";
+        static const char *const bad[] = { "", "{", "{\"entry\": 1}", "[1, 2]", "{\"entry\": 1, \"text\": \"**\", \"text_start\": 2}" };
+        int p[2];
+
+        for (size_t i = 0; i <= ELEMENTSOF(bad) + 1; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(bus_job_options_done) BusJobOptions o = {};
+                sd_bus_message *m = new_call();
+                int fd;
+
+                if (i == 0 || i <= ELEMENTSOF(bad)) {
+                        const char *text = i == 0 ? stub : bad[i - 1];
+
+                        fd = memfd_create("stub", MFD_CLOEXEC);
+                        assert(fd >= 0);
+                        assert(write(fd, text, strlen(text)) == (ssize_t) strlen(text));
+                } else {
+                        assert(pipe2(p, O_CLOEXEC) == 0);       /* not a regular file */
+                        close(p[1]);
+                        fd = p[0];
+                }
+                assert(sd_bus_message_append(m, "a{sv}", 1, "stub", "h", fd) >= 0);
+                close(fd);
+                seal(m);
+                if (i == 0) {
+                        assert(bus_message_read_options(m, &o, &error) >= 0);
+                        assert(o.job.stub_json_len == strlen(stub) && streq(o.job.stub_json, stub));
+                } else {
+                        assert(bus_message_read_options(m, &o, &error) < 0);
+                        assert(sd_bus_error_has_name(&error, BUS_ERROR_INVALID_OPTIONS));
+                        assert(!o.job.stub_json);
+                }
+                sd_bus_message_unref(m);
+        }
+}
+
 static void test_options_defaults(void) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         BusJobOptions o;
@@ -293,7 +348,8 @@ static void test_options_defaults(void) {
         /* Nothing said: everything left for the core to resolve. */
         assert(read_options(NULL, 0, &o, &error) >= 0);
         assert(o.trust == -1);
-        assert(o.reset_before_default && o.baud_default && o.granularity_default);
+        assert(o.reset_before_default && o.baud_default && o.granularity_default && o.loader_default);
+        assert(o.job.loader == JOB_LOADER_AUTO && !o.job.stub_json);
         assert(!o.job.chip);
         assert(o.job.reset_after);
         assert(o.job.granularity == JOB_GRANULARITY_REGION);
@@ -382,6 +438,7 @@ int main(void) {
         test_options_defaults();
         test_options_one_by_one();
         test_options_together();
+        test_option_stub();
         test_whole_body();
         sd_bus_close_unref(test_bus());
         return 0;

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "string-util.h"
 
 static const struct {
         const char *s;
@@ -123,6 +124,30 @@ static void test_bridge_baud(void) {
         assert(strcmp(c.stub_dir, "/usr/share/esptool/stubs") == 0);
         assert(config_load_string(&c, "[Service]\nStubDirectory=\n", "s3") == 0);
         assert(c.stub_dir[0] == '\0');
+}
+
+static void test_stubs(void) {
+        Config c;
+
+        config_init(&c);
+        /* the system's esptool by default */
+        assert(strstr(c.stub_search, "/usr/lib/python3/dist-packages/esptool/targets/stub_flasher"));
+        assert(c.loader == CONFIG_LOADER_AUTO);
+        assert(config_load_string(&c, "[Service]\nStubSearchPath=/opt/a:/home/*/b\n", "p1") == 0);
+        assert(streq(c.stub_search, "/opt/a:/home/*/b"));
+        assert(config_load_string(&c, "[Service]\nStubSearchPath=/opt/a:relative\n", "p2") == 1);
+        assert(streq(c.stub_search, "/opt/a:/home/*/b"));
+        assert(config_load_string(&c, "[Service]\nStubSearchPath=\n", "p3") == 0);
+        assert(streq(c.stub_search, ""));
+
+        assert(config_load_string(&c, "[Service]\nLoader=rom\n", "l1") == 0);
+        assert(c.loader == CONFIG_LOADER_ROM);
+        assert(config_load_string(&c, "[Service]\nLoader=stub\n", "l2") == 0);
+        assert(c.loader == CONFIG_LOADER_STUB);
+        assert(config_load_string(&c, "[Service]\nLoader=sometimes\n", "l3") == 1);
+        assert(c.loader == CONFIG_LOADER_STUB);
+        assert(config_load_string(&c, "[Service]\nLoader=auto\n", "l4") == 0);
+        assert(c.loader == CONFIG_LOADER_AUTO);
 }
 
 static void test_ini(void) {
@@ -251,6 +276,7 @@ int main(void) {
         test_defaults();
         test_bridge_baud();
         test_ini();
+        test_stubs();
         test_file_and_environment();
         printf("config: ok\n");
         return 0;

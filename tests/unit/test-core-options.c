@@ -84,6 +84,27 @@ static void test_stub_directory(void) {
         strcpy(c.stub_dir, "/usr/share/esptool/stubs");
         o = manager_job_options_resolve(&c, DEVICE_KIND_UART_BRIDGE, &in);
         assert(o.stub_dir == c.stub_dir);
+        /* the system's esptool is searched by default; "" searches nothing */
+        assert(o.stub_search == c.stub_search && strstr(o.stub_search, "esptool/targets/stub_flasher"));
+        c.stub_search[0] = '\0';
+        o = manager_job_options_resolve(&c, DEVICE_KIND_UART_BRIDGE, &in);
+        assert(o.stub_search == NULL);
+}
+
+/* Loader=: the default of "loader"; what the caller said wins. */
+static void test_loader(void) {
+        ManagerJobOptions in = { ALL_DEFAULT, .loader_default = true };
+        Config c;
+
+        config_init(&c);
+        assert(manager_job_options_resolve(&c, DEVICE_KIND_UART_BRIDGE, &in).loader == JOB_LOADER_AUTO);
+        c.loader = CONFIG_LOADER_ROM;
+        assert(manager_job_options_resolve(&c, DEVICE_KIND_UART_BRIDGE, &in).loader == JOB_LOADER_ROM);
+        c.loader = CONFIG_LOADER_STUB;
+        assert(manager_job_options_resolve(&c, DEVICE_KIND_UART_BRIDGE, &in).loader == JOB_LOADER_STUB);
+        in.loader_default = false;
+        in.job.loader = JOB_LOADER_AUTO;
+        assert(manager_job_options_resolve(&c, DEVICE_KIND_UART_BRIDGE, &in).loader == JOB_LOADER_AUTO);
 }
 
 static void test_port_owner_strings(void) {
@@ -102,6 +123,7 @@ static void test_port_owner_strings(void) {
 int main(void) {
         test_option_defaults();
         test_stub_directory();
+        test_loader();
         test_port_owner_strings();
         return 0;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "source-parse.h"
+#include "source-stub.h"
 #include "source.h"
 
 /* What `idf.py build` writes for an ESP32 hello_world (ESP-IDF 5.x). */
@@ -604,6 +605,73 @@ static void test_mutations(void) {
         }
 }
 
+/* The user's toolchain stub: the directories in order, the names esptool uses,
+ * and a file that is not a stub passed over. */
+static void write_stub_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "w");
+
+        assert(f);
+        fputs(text, f);
+        fclose(f);
+}
+
+static void test_toolchain_stub(void) {
+        static const char stub[] = "{\"entry\": 1, \"text\": \"AQID\", \"text_start\": 2}";
+        char root[] = "/tmp/test-ctl-stub.XXXXXX", path[512], cmd[600];
+        SourceStubRoots roots = {};
+        char *search = NULL, *found = NULL;
+        int fd = -1;
+
+        assert(mkdtemp(root));
+        roots.home = root;
+
+        assert(source_stub_search_path(&roots, &search) == 0);
+        (void) snprintf(path, sizeof(path),
+                        "%s/.platformio/packages/tool-esptoolpy/esptool/targets/stub_flasher:"
+                        "%s/.espressif/python_env/*/lib/python3*/site-packages/esptool/targets/stub_flasher:"
+                        "%s/.local/lib/python3*/site-packages/esptool/targets/stub_flasher", root, root, root);
+        assert(strcmp(search, path) == 0);
+        free(search);
+        roots.idf_path = "/opt/esp-idf";
+        roots.pio_core = "/opt/pio";
+        roots.idf_python_env = "relative/ignored";
+        assert(source_stub_search_path(&roots, &search) == 0);
+        assert(strncmp(search, "/opt/esp-idf/components/esptool_py/esptool/esptool/targets/stub_flasher:"
+                       "/opt/pio/packages/tool-esptoolpy/esptool/targets/stub_flasher:", 130) == 0);
+        free(search);
+        roots = (SourceStubRoots) { .home = root };
+
+        assert(source_stub_open(&roots, "esp32c3", &fd, NULL) == -ENOENT);
+        /* pip --user esptool 5: 1/<chip>.json under a versioned python directory */
+        (void) snprintf(cmd, sizeof(cmd), "mkdir -p %s/.local/lib/python3.11/site-packages/esptool/targets/stub_flasher/1 "
+                        "%s/.platformio/packages/tool-esptoolpy/esptool/targets/stub_flasher", root, root);
+        assert(system(cmd) == 0);
+        (void) snprintf(path, sizeof(path), "%s/.local/lib/python3.11/site-packages/esptool/targets/stub_flasher/1/esp32c3.json", root);
+        write_stub_file(path, stub);
+        assert(source_stub_open(&roots, "esp32c3", &fd, &found) == 0);
+        assert(fd >= 0 && strcmp(found, path) == 0);
+        close(fd);
+        free(found);
+        /* PlatformIO comes first; a file there that is not a stub is passed over */
+        (void) snprintf(path, sizeof(path), "%s/.platformio/packages/tool-esptoolpy/esptool/targets/stub_flasher/esp32c3.json", root);
+        write_stub_file(path, "{\"entry\": \"x\"}");
+        assert(source_stub_open(&roots, "esp32c3", &fd, &found) == 0);
+        assert(strstr(found, "/.local/"));
+        close(fd);
+        free(found);
+        /* esptool 4's name there */
+        (void) snprintf(path, sizeof(path), "%s/.platformio/packages/tool-esptoolpy/esptool/targets/stub_flasher/stub_flasher_32c3.json", root);
+        write_stub_file(path, stub);
+        assert(source_stub_open(&roots, "esp32c3", &fd, &found) == 0);
+        assert(strcmp(found, path) == 0);
+        close(fd);
+        free(found);
+        assert(source_stub_open(&roots, "../x", &fd, NULL) == -EINVAL);
+
+        (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+        assert(system(cmd) == 0);
+}
+
 int main(void) {
         test_offsets();
         test_pairs();
@@ -615,5 +683,6 @@ int main(void) {
         test_load();
         test_absolute_path();
         test_mutations();
+        test_toolchain_stub();
         return 0;
 }
