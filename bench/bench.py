@@ -3,9 +3,14 @@
 and, for the small-change scenarios, simulated ESP32 boards on their ROM loader
 (whose compressed writes spill), with DESIGN.md's reference timing model (the
 sim's --timing=real), at 921600 baud (one scenario at 115200). Clients:
-fbuild-deployd driven by fbuildctl (sector granularity; region granularity and
-sector with esptool's flasher stub for comparison), and esptool-js 0.7.0 under
-Node (full compressed write with its stub and MD5 check).
+fbuild-deployd driven by fbuildctl in its default configuration (no
+Granularity= or stub settings: whatever the defaults are), then with sector
+granularity, region granularity and sector with esptool's flasher stub for
+comparison, and esptool-js 0.7.0 under Node (full compressed write with its stub
+and MD5 check). Two scenarios are about the service's lifetime: a redeploy after
+two minutes of real idle (default timeouts: a trust-skip if trust kept the
+service up), and activation → first reply (bus and socket activation). The idle
+service's memory is measured before the scenarios and after the idle wait.
 Run through bench/run (it builds, generates the fixtures, wraps this in
 umockdev-wrapper). Writes bench/results.md and, with matplotlib, bench/results.png."""
 
@@ -107,6 +112,17 @@ class Fixture:
         return bytes(out)
 
 
+# The real idle time of "redeploy after 2 minutes idle" (BENCH_IDLE_WAIT only to
+# try the bench out; results.md says what was used).
+IDLE_WAIT = float(os.environ.get("BENCH_IDLE_WAIT", "120"))
+IDLE_SCENARIO = "redeploy after 2 minutes idle"
+ACTIVATION_SCENARIO = "activation → first reply"
+
+# Scenario modes: a deploy, a trusted redeploy, a redeploy after IDLE_WAIT of
+# idle (default timeouts), the first reply of a service that is not running.
+DEPLOY, TRUSTED, IDLE, ACTIVATION = "deploy", "trusted", "idle", "activation"
+
+
 def scenarios(fx):
     base = fx.image()
     blank = b"\xff" * FLASH_SIZE
@@ -114,22 +130,24 @@ def scenarios(fx):
     if fx.chip == bench_fixtures.CHIP_ROM:
         # The ESP32 ROM's column: the small changes, where its spill matters.
         return [
-            ("constant change (same length)", a, fx.image(app="app-const"), 921600, 1, False),
-            ("one file in the data partition", a, fx.image(data="data-changed"), 921600, 1, False),
-            ("bootloader-only change", a, fx.image(bootloader="bootloader-changed"), 921600, 1, False),
+            ("constant change (same length)", a, fx.image(app="app-const"), 921600, 1, DEPLOY),
+            ("one file in the data partition", a, fx.image(data="data-changed"), 921600, 1, DEPLOY),
+            ("bootloader-only change", a, fx.image(bootloader="bootloader-changed"), 921600, 1, DEPLOY),
         ]
     return [
-        # name, flash before, image, baud, devices, trusted first
-        ("cold (blank chip)", blank, base, 921600, 1, False),
-        ("no change, untrusted", a, base, 921600, 1, False),
-        ("no change, trusted", a, base, 921600, 1, True),
-        ("code edit in the app", a, fx.image(app="app-edit"), 921600, 1, False),
-        ("constant change (same length)", a, fx.image(app="app-const"), 921600, 1, False),
-        ("one file in the data partition", a, fx.image(data="data-changed"), 921600, 1, False),
-        ("bootloader-only change", a, fx.image(bootloader="bootloader-changed"), 921600, 1, False),
-        ("app replaced, bootloader+table same", a, fx.image(app="app-other"), 921600, 1, False),
-        ("code edit at 115200", a, fx.image(app="app-edit"), 115200, 1, False),
-        ("code edit, four devices at once", a, fx.image(app="app-edit"), 921600, 4, False),
+        # name, flash before, image, baud, devices, mode
+        ("cold (blank chip)", blank, base, 921600, 1, DEPLOY),
+        ("no change, untrusted", a, base, 921600, 1, DEPLOY),
+        ("no change, trusted", a, base, 921600, 1, TRUSTED),
+        (IDLE_SCENARIO, a, base, 921600, 1, IDLE),
+        ("code edit in the app", a, fx.image(app="app-edit"), 921600, 1, DEPLOY),
+        ("constant change (same length)", a, fx.image(app="app-const"), 921600, 1, DEPLOY),
+        ("one file in the data partition", a, fx.image(data="data-changed"), 921600, 1, DEPLOY),
+        ("bootloader-only change", a, fx.image(bootloader="bootloader-changed"), 921600, 1, DEPLOY),
+        ("app replaced, bootloader+table same", a, fx.image(app="app-other"), 921600, 1, DEPLOY),
+        ("code edit at 115200", a, fx.image(app="app-edit"), 115200, 1, DEPLOY),
+        ("code edit, four devices at once", a, fx.image(app="app-edit"), 921600, 4, DEPLOY),
+        (ACTIVATION_SCENARIO, a, base, 921600, 1, ACTIVATION),
     ]
 
 
@@ -147,7 +165,65 @@ def sim_counts(sims):
     return sum(x["rx_bytes"] + x["tx_bytes"] for x in st), sum(x["flash_begins"] for x in st)
 
 
-def run_deployd(args, fx, bed, harness, name, before, image, baud, n_dev, trusted, granularity, workdir):
+def write_config(path, config):
+    """The service's config for one client: "default" sets nothing the defaults
+    decide (only the log level, and for the timed rows a long IdleTimeoutSec= so
+    that the service outlives the untimed warm-up); the others name their
+    granularity and, with "+stub", esptool's stubs."""
+    with open(path, "w") as f:
+        f.write("[Service]\nLogLevel=info\n")
+        if config.mode == IDLE:
+            return   # the default timeouts are the point
+        f.write("IdleTimeoutSec=600\n")
+        if not config.name.startswith("default"):
+            gran, _, stub = config.name.partition("+")
+            f.write(f"Trust=yes\nGranularity={gran}\n")
+            if stub:
+                f.write(f"StubDirectory={STUB_DIR}\n")
+
+
+# The default configuration again, with an ESP-IDF checkout in fbuildctl's
+# environment (IDF_PATH) whose esptool has the flasher stubs (esptool-js's copy
+# of them): the stub a user has without configuring anything, if fbuildctl
+# looks for one.
+DEFAULT_WITH_IDF = "default+IDF_PATH"
+
+
+def fake_idf(workdir):
+    """An ESP-IDF tree with just esptool's stub directory, where ESP-IDF keeps
+    its esptool (components/esptool_py/esptool)."""
+    idf = os.path.join(workdir, "esp-idf")
+    stubs = os.path.join(idf, "components", "esptool_py", "esptool", "esptool", "targets", "stub_flasher")
+    if not os.path.isdir(stubs):
+        shutil.copytree(STUB_DIR, stubs)
+    return idf
+
+
+class ClientConfig:
+    def __init__(self, name, mode):
+        self.name, self.mode = name, mode
+
+
+def deploy_note(stdout):
+    """The outcome fbuildctl reports (and the loader, where it says which)."""
+    try:
+        j = json.loads(stdout)
+    except ValueError:
+        return ""
+    if os.environ.get("BENCH_DEBUG"):
+        print(json.dumps(j)[:1500], file=sys.stderr)
+    note = j.get("outcome", "") if isinstance(j, dict) else ""
+    stats = j.get("stats", {}) if isinstance(j, dict) else {}
+    loader = (j.get("loader") or (stats.get("loader") if isinstance(stats, dict) else None)) \
+        if isinstance(j, dict) else None
+    if isinstance(loader, str) and loader and note not in ("trust-skip", ""):
+        note += f", {loader}"
+    return note
+
+
+def run_deployd(args, fx, bed, harness, name, before, image, baud, n_dev, mode, config_name, workdir):
+    """One timed deploy (or n_dev at once); returns (wall, wire, begins, note,
+    extra) where extra is the idle service's memory for the IDLE mode."""
     import esptestbed
     devs = []
     for i in range(n_dev):
@@ -159,15 +235,15 @@ def run_deployd(args, fx, bed, harness, name, before, image, baud, n_dev, truste
     svc_dir = tempfile.mkdtemp(prefix="svc-", dir=workdir)
     os.chmod(svc_dir, 0o755)
     svc = harness.Service(svc_dir, bed, "bus")
-    with open(svc.config_path, "w") as f:
-        gran, _, stub = granularity.partition("+")
-        f.write(f"[Service]\nLogLevel=info\nTrust=yes\nIdleTimeoutSec=600\nGranularity={gran}\n")
-        if stub:
-            f.write(f"StubDirectory={STUB_DIR}\n")
+    write_config(svc.config_path, ClientConfig(config_name, mode))
     env = bed.env()
     env["DBUS_SYSTEM_BUS_ADDRESS"] = svc.bus.address
+    if config_name == DEFAULT_WITH_IDF:
+        env["IDF_PATH"] = fake_idf(workdir)
+    trust = mode in (TRUSTED, IDLE)
+    extra = None
 
-    def deploy(dev, trust):
+    def deploy(dev):
         argv = [args.fbuildctl, "deploy", f"--port={dev.node}", "--quiet", "--json"]
         if not trust:
             argv.append("--no-trust")
@@ -183,16 +259,23 @@ def run_deployd(args, fx, bed, harness, name, before, image, baud, n_dev, truste
         return t, p.stdout
 
     try:
-        if trusted:
-            deploy(devs[0], True)   # untimed: makes the service trust the image
+        if trust:
+            deploy(devs[0])   # untimed: makes the service trust the image
         else:
             # Untimed warm-up on a service-free call: activates the service so the
             # timing below is a deploy, not a process start.
             subprocess.run([args.fbuildctl, "devices"], env=env, capture_output=True, timeout=30)
+        if mode == IDLE:
+            pids = svc.service_pids()
+            time.sleep(IDLE_WAIT)
+            still = svc.service_pids()
+            extra = {"waited": IDLE_WAIT, "stayed": bool(pids) and still == pids}
+            if extra["stayed"]:
+                extra["rss"] = idle_rss.smaps_kib(still[0], exclude=idle_rss.TESTBED_MAPPINGS)
         wire0, begins0 = sim_counts([d.sim for d in devs])
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(n_dev) as pool:
-            outs = list(pool.map(lambda d: deploy(d, trusted), devs))
+            outs = list(pool.map(deploy, devs))
         wall = time.monotonic() - t0 if n_dev > 1 else outs[0][0]
         wire1, begins1 = sim_counts([d.sim for d in devs])
         for d in devs:
@@ -202,16 +285,9 @@ def run_deployd(args, fx, bed, harness, name, before, image, baud, n_dev, truste
                 data = fx.data(n)
                 if flash[off:off + len(data)] != data:
                     raise RuntimeError(f"{name}: {n} on {d.node} differs after the deploy")
-        note = ""
-        try:
-            j = json.loads(outs[0][1])
-            note = j.get("outcome", "")
-            if os.environ.get("BENCH_DEBUG"):
-                print(json.dumps(j)[:1500], file=sys.stderr)
-        except (ValueError, AttributeError):
-            pass
-        keep_sim_logs(devs[0].sim.log_path, fx.chip, name, f"fbuild-deployd-{granularity}")
-        return wall, wire1 - wire0, begins1 - begins0, note
+        note = deploy_note(outs[0][1])
+        keep_sim_logs(devs[0].sim.log_path, fx.chip, name, f"fbuild-deployd-{config_name}")
+        return wall, wire1 - wire0, begins1 - begins0, note, extra
     finally:
         svc.stop()
         for d in devs:
@@ -219,6 +295,53 @@ def run_deployd(args, fx, bed, harness, name, before, image, baud, n_dev, truste
                 d.unplug()
             except esptestbed.BedError:
                 pass
+
+
+def run_activation(args, fx, bed, harness, activation, workdir):
+    """The first reply of a service that is not running: `fbuildctl devices`
+    from process start to exit while the bus (or the socket activator) starts
+    fbuild-deployd, in the default configuration, one board attached; then the
+    same call to the running service for comparison. Returns (first, running)."""
+    import esptestbed
+    flash = os.path.join(workdir, f"flash-{len(bed.devices)}.bin")
+    with open(flash, "wb") as f:
+        f.write(b"\xff" * FLASH_SIZE)
+    dev = bed.add_device(fx.chip, "uart", flash=flash, timing="real", sim_args=("--app-interval=0",))
+    svc_dir = tempfile.mkdtemp(prefix="svc-", dir=workdir)
+    os.chmod(svc_dir, 0o755)
+    svc = harness.Service(svc_dir, bed, activation)
+    write_config(svc.config_path, ClientConfig("default", ACTIVATION))
+    env = bed.env()
+    argv = [args.fbuildctl, "devices", "--json=short"]
+    if activation == "bus":
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = svc.bus.address
+    else:
+        argv.insert(1, f"--address={svc.endpoint.address}")
+
+    def call():
+        t0 = time.monotonic()
+        p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=60)
+        t = time.monotonic() - t0
+        if p.returncode != 0 or dev.node not in p.stdout:
+            raise RuntimeError(f"fbuildctl devices failed ({p.returncode}): {p.stdout} {p.stderr}\n"
+                               f"{svc.log()}")
+        return t
+
+    try:
+        if svc.service_pids():
+            raise RuntimeError("the service is running before its first call")
+        first = call()
+        if len(svc.service_pids()) != 1 or svc.activations() != 1:
+            raise RuntimeError(f"activation: {svc.activations()} activations, pids {svc.service_pids()}")
+        running = call()
+        return first, running
+    finally:
+        svc.stop()
+        try:
+            dev.unplug()
+        except esptestbed.BedError:
+            pass
 
 
 def keep_sim_logs(path, chip, scenario, client):
@@ -269,6 +392,128 @@ def run_esptool_js(args, fx, name, before, image, baud, n_dev, workdir):
     finally:
         for s in sims:
             s.close()
+
+
+MB = 1000 * 1000    # the idle-memory target is 4 MB
+
+
+def find(results, chip, scenario, client, note_prefix=None):
+    for r in results:
+        if (r.chip, r.scenario, r.client) == (chip, scenario, client) and \
+                (note_prefix is None or r.note.startswith(note_prefix)):
+            return r
+    return None
+
+
+def uses_stub(r):
+    return r is not None and "stub" in r.note
+
+
+def targets(results, idle=None, after_idle=None):
+    """Issue 16's targets for the default configuration, from one run's results:
+    [(target, measured, verdict)] where verdict is "met", "missed: …" or "not
+    measured" (a scenario left out with --only)."""
+    c3, rom = CHIPS[0][0], CHIPS[1][0]
+    rom_label = "ESP32 ROM loader"
+    out = []
+
+    def default(chip, scenario):
+        return find(results, chip, scenario, "fbuild-deployd default")
+
+    def ratio_target(label, r, limit):
+        if r is None or r.ratio() is None:
+            out.append((label, "—", "not measured"))
+            return
+        x = r.ratio()
+        measured = f"{x:.2f}× ({r.wall:.3f} s against {r.bound:.3f} s; {r.note})"
+        out.append((label, measured, "met" if x <= limit else f"missed by {x - limit:.2f}× "
+                    f"({(x / limit - 1) * 100:+.0f}%)"))
+
+    def no_slower(label, r, other, other_name, factor=1.0):
+        if r is None or other is None:
+            out.append((label, "—", "not measured"))
+            return
+        x = r.wall / other.wall
+        measured = f"{r.wall:.3f} s against {other.wall:.3f} s {other_name} ({x:.2f}×; {r.note})"
+        out.append((label, measured, "met" if x <= factor else f"missed by {(x / factor - 1) * 100:.0f}%"))
+
+    ratio_target("no change, untrusted: ≤ 1.2× its bound", default(c3, "no change, untrusted"), 1.2)
+    for scenario, short in (("constant change (same length)", "constant change"),
+                            ("one file in the data partition", "data file")):
+        ratio_target(f"{short}: ≤ 1.5× its bound", default(c3, scenario), 1.5)
+        ratio_target(f"{short} ({rom_label}): ≤ 1.5× its bound", default(rom, scenario), 1.5)
+    for scenario in ("code edit in the app", "code edit at 115200"):
+        no_slower(f"{scenario}: never slower than the whole changed regions", default(c3, scenario),
+                  find(results, c3, scenario, "fbuild-deployd region"), "with `Granularity=region`")
+    cold, ejs = default(c3, "cold (blank chip)"), find(results, c3, "cold (blank chip)", "esptool-js 0.7.0")
+    with_idf = find(results, c3, "cold (blank chip)", f"fbuild-deployd {DEFAULT_WITH_IDF}")
+    if uses_stub(cold):
+        no_slower("cold, a stub available: no slower than esptool-js", cold, ejs, "esptool-js")
+    elif uses_stub(with_idf):
+        no_slower("cold, a stub available (found through IDF_PATH, nothing configured): no slower than "
+                  "esptool-js", with_idf, ejs, "esptool-js")
+    else:
+        # No stub was found without configuration: the stub case is the row
+        # that names one (StubDirectory=).
+        stub_row = find(results, c3, "cold (blank chip)", "fbuild-deployd sector+stub")
+        no_slower("cold, a stub available: no slower than esptool-js (no stub found without "
+                  "configuration: the `sector+stub` row)", stub_row, ejs, "esptool-js")
+    if not uses_stub(cold):
+        no_slower("cold on the ROM loader: within 1.2× of esptool-js", cold, ejs, "esptool-js", 1.2)
+    idle_r = default(c3, IDLE_SCENARIO)
+    if idle_r is None:
+        out.append(("redeploy after 2 minutes idle: a trust-skip", "—", "not measured"))
+    else:
+        out.append(("redeploy after 2 minutes idle: a trust-skip",
+                    f"{idle_r.note} in {idle_r.wall:.3f} s",
+                    "met" if idle_r.note == "trust-skip" else f"missed: {idle_r.note}"))
+    four, one = default(c3, "code edit, four devices at once"), default(c3, "code edit in the app")
+    no_slower("four boards: ≤ 1.2× one board", four, one, "for one board", 1.2)
+    if idle:
+        kib = idle["VmRSS"]
+        out.append(("idle memory (never deployed): under 4 MB RSS without the test bed's preload",
+                    f"{kib * 1024 / MB:.2f} MB ({kib / 1024:.2f} MiB)",
+                    "met" if kib * 1024 < 4 * MB else f"missed by {(kib * 1024 - 4 * MB) / MB:.2f} MB"))
+    if after_idle and after_idle.get("rss"):
+        kib = after_idle["rss"]["Rss"]
+        out.append(("idle memory after a deploy, holding trust: under 4 MB RSS without the preload",
+                    f"{kib * 1024 / MB:.2f} MB ({kib / 1024:.2f} MiB)",
+                    "met" if kib * 1024 < 4 * MB else f"missed by {(kib * 1024 - 4 * MB) / MB:.2f} MB"))
+    return out
+
+
+def against_previous(results, previous):
+    """The default configuration now against the rows of the previous results
+    file that issue 16 names: sector granularity with a stub, and (where no
+    stub can be found) sector granularity on the ROM loader: [(chip label,
+    scenario, now, sector+stub then or None, sector then or None)]."""
+    rows = []
+    for chip, label in CHIPS:
+        for r in results:
+            if r.chip != chip or r.client != "fbuild-deployd default" or r.scenario == ACTIVATION_SCENARIO:
+                continue
+            then = [find(previous, chip, r.scenario, f"fbuild-deployd {c}") for c in ("sector+stub", "sector")]
+            if any(then):
+                rows.append((label, r.scenario, r.wall) + tuple(t.wall if t else None for t in then))
+    return rows
+
+
+def fmt_against_previous(rows):
+    if not rows:
+        return ""
+
+    def cell(now, then):
+        return ("—", "—") if then is None else (f"{then:.3f}", f"{now / then:.2f}" if then > 0 else "—")
+    out = ["| chip | scenario | default now s | sector+stub then s | now / then | sector then s | now / then |",
+           "|---|---|---:|---:|---:|---:|---:|"]
+    for c, s, now, stub, sector in rows:
+        out.append(f"| {c} | {s} | {now:.3f} | " + " | ".join(cell(now, stub) + cell(now, sector)) + " |")
+    return "\n".join(out) + "\n"
+
+
+def fmt_targets(rows):
+    return ("| target (default configuration) | measured | result |\n|---|---|---|\n"
+            + "\n".join(f"| {t} | {m} | {v} |" for t, m, v in rows) + "\n")
 
 
 def chip_label(chip):
@@ -381,7 +626,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--plot", default=os.path.join(HERE, "results.png"))
     ap.add_argument("--only", help="run only scenarios whose CHIP/NAME contains this "
-                                   "(esp32c3/… or esp32/…, e.g. --only=esp32/ or --only=constant)")
+                                   "(esp32c3/… or esp32/…, e.g. --only=esp32/ or --only=constant; "
+                                   "several, comma-separated)")
     ap.add_argument("--no-esptool-js", action="store_true")
     ap.add_argument("--replot", action="store_true",
                     help="only redraw the plot and the README table from --out")
@@ -395,12 +641,15 @@ def main():
 
     import harness  # after sys.path and the environment are set up by bench/run
 
+    # The results this run replaces, for the comparison with today's best rows.
+    previous = read_table(args.out) if os.path.exists(args.out) else []
     manifest = bench_fixtures.build(args.fixtures)
     workdir = tempfile.mkdtemp(prefix="fbuild-bench.")
     os.chmod(workdir, 0o755)
     results = []
+    after_idle = None
     started = time.monotonic()
-    idle = idle_rss.measure(os.environ["FBUILD_DEPLOYD"])
+    idle = idle_rss.measure_median(os.environ["FBUILD_DEPLOYD"])
     print(f"idle fbuild-deployd: {idle_rss.describe(idle)}", flush=True)
     import esptestbed
     bed = esptestbed.Bed()
@@ -408,25 +657,39 @@ def main():
         for chip, label in CHIPS:
             fx = Fixture(manifest, chip)
             rom_only = chip == bench_fixtures.CHIP_ROM
-            for name, before, image, baud, n_dev, trusted in scenarios(fx):
-                if args.only and args.only not in f"{chip}/{name}":
+            for name, before, image, baud, n_dev, mode in scenarios(fx):
+                if args.only and not any(o in f"{chip}/{name}" for o in args.only.split(",")):
+                    continue
+                if mode == ACTIVATION:
+                    for activation in ("bus", "socket"):
+                        first, running = run_activation(args, fx, bed, harness, activation, workdir)
+                        for wall, note in ((first, f"{activation} activation"),
+                                           (running, f"{activation}, already running")):
+                            results.append(Result(chip, name, "fbuild-deployd default", wall, 0, 0, 0.0, note))
+                            print(f"{chip:8} {name:38} default {note:26} {wall:8.3f} s", flush=True)
                     continue
                 regions = [(off, fx.data(n)) for off, n in image]
                 bound, n_changed = lower_bound(before, regions, baud)
-                if trusted:
+                if mode in (TRUSTED, IDLE):
                     bound = 0.0   # nothing to send, nothing to verify
-                clients = [("fbuild-deployd", "sector")]
-                if not trusted and n_dev == 1:
-                    clients += [("fbuild-deployd", "region")]
+                configs = ["default"]
+                if mode in (TRUSTED, DEPLOY):
+                    configs += ["sector"]
+                if mode == DEPLOY and n_dev == 1:
+                    configs += ["region"]
                     if not rom_only:
-                        clients += [("fbuild-deployd", "sector+stub")]
-                for client, gran in clients:
-                    wall, wire, begins, note = run_deployd(args, fx, bed, harness, name, before, image,
-                                                           baud, n_dev, trusted, gran, workdir)
-                    results.append(Result(chip, name, f"{client} {gran}", wall, wire, begins, bound, note))
-                    print(f"{chip:8} {name:38} {client} {gran:11} {wall:8.3f} s  {wire:>10,} B  "
+                        configs += ["sector+stub", DEFAULT_WITH_IDF]
+                for config in configs:
+                    wall, wire, begins, note, extra = run_deployd(args, fx, bed, harness, name, before, image,
+                                                                  baud, n_dev, mode, config, workdir)
+                    if mode == IDLE and not extra["stayed"]:
+                        note += ", service had exited"
+                    if extra is not None:
+                        after_idle = extra
+                    results.append(Result(chip, name, f"fbuild-deployd {config}", wall, wire, begins, bound, note))
+                    print(f"{chip:8} {name:38} fbuild-deployd {config:11} {wall:8.3f} s  {wire:>10,} B  "
                           f"{begins} begins  bound {bound:.3f} s  ({note})", flush=True)
-                if not args.no_esptool_js and not trusted:
+                if not args.no_esptool_js and mode == DEPLOY:
                     wall, wire, begins, note = run_esptool_js(args, fx, name, before, image, baud, n_dev,
                                                               workdir)
                     results.append(Result(chip, name, "esptool-js 0.7.0", wall, wire, begins, bound, note))
@@ -458,16 +721,49 @@ def main():
         "although a compressed write on that ROM spills (programs the rest of its 32 KiB inflate "
         "buffer past the end of the stream), so that a deploy that avoids the spill sends some "
         "bytes uncompressed or more than the changed sectors; that extra cost shows in its "
-        "× bound, it is not in the bound.\n\n" + idle_rss.markdown(idle))
+        "× bound, it is not in the bound.\n\n"
+        "Clients: `fbuild-deployd default` is the service with no `Granularity=` or stub "
+        "settings in its configuration (whatever the defaults are in this build); `sector`, "
+        "`region` and `sector+stub` (`StubDirectory=` at esptool-js's stubs) name theirs. "
+        f"\"{IDLE_SCENARIO}\": a trusted deploy, {IDLE_WAIT:.0f} s of real idle with the default "
+        "`IdleTimeoutSec=` and `TrustIdleTimeoutSec=`, then the same deploy (timed). "
+        f"\"{ACTIVATION_SCENARIO}\": `fbuildctl devices` from process start to exit while the "
+        "service is not running (bus activation by a private dbus-daemon, or socket activation), "
+        "then the same call to the running service.\n\n" + idle_rss.markdown(idle)
+        + after_idle_markdown(after_idle))
+    target_rows = targets(results, idle, after_idle)
+    versus = fmt_against_previous(against_previous(results, previous))
     tables = fmt_tables(results, "##")
     print()
     print(tables)
+    print(fmt_targets(target_rows))
+    print(versus)
     with open(args.out, "w") as f:
-        f.write(header + tables)
+        f.write(header + "## Targets\n\n" + fmt_targets(target_rows) + "\n")
+        if versus:
+            f.write("## The default against the previous results\n\n"
+                    "Issue 16: the default configuration must do at least as well in every scenario "
+                    "as sector granularity with a stub did, and where no stub can be found as the "
+                    "sector row on the ROM loader did: this run's default row against those rows of "
+                    "the results file this run replaced (a ratio above 1 is slower now).\n\n"
+                    + versus + "\n")
+        f.write(tables)
         if plot(results, args.plot):
             f.write(f"\n![deploy times]({os.path.basename(args.plot)})\n")
     print(f"wrote {args.out}")
     update_readme(os.path.join(ROOT, "README.md"), fmt_tables(results, "####"))
+    update_readme(os.path.join(ROOT, "README.md"), fmt_targets(target_rows), "targets")
+
+
+def after_idle_markdown(after_idle):
+    if not after_idle:
+        return ""
+    if not after_idle.get("stayed"):
+        return (f"After a deploy and {after_idle['waited']:.0f} s idle the service had exited "
+                "(no memory to measure).\n\n")
+    return (f"Idle memory after a deploy, {after_idle['waited']:.0f} s idle holding trust: "
+            f"{idle_rss.describe_smaps(after_idle['rss'])} — from /proc/PID/smaps of the service "
+            "in the test bed, without the preload library's mappings.\n\n")
 
 
 def read_table(path):
@@ -492,9 +788,10 @@ def read_table(path):
     return results
 
 
-def update_readme(path, tables):
-    """The README's copy of the tables sits between markers; the rest is prose."""
-    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+def update_readme(path, tables, marker="bench"):
+    """The README's copy of the tables (and of the targets) sits between
+    markers; the rest is prose."""
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
     try:
         with open(path) as f:
             text = f.read()

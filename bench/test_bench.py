@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Checks of the benchmark's pure parts (no timing, no chip): the fixture
-builder's image surgery and the lower bound's arithmetic. The benchmark itself
-is run by bench/run and never asserted on."""
+builder's image surgery, the lower bound's arithmetic, the default client's
+configuration and the targets table's verdicts on made-up results. The
+benchmark itself is run by bench/run and never asserted on."""
 
 import os
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,6 +75,151 @@ class Bound(unittest.TestCase):
         erase_program = 2 * bench.SECTOR_ERASE + 32 * bench.PAGE_PROGRAM
         self.assertGreater(t, verify + erase_program)       # plus the wire
         self.assertLess(t, verify + erase_program + 0.001)  # 8 KiB of zeros compress to little
+
+
+C3, ROM = bench.CHIPS[0][0], bench.CHIPS[1][0]
+
+
+def result(scenario, client, wall, bound=1.0, note="selective", chip=C3):
+    return bench.Result(chip, scenario, client, wall, 0, 0, bound, note)
+
+
+def all_met():
+    d = "fbuild-deployd default"
+    return [
+        result("no change, untrusted", d, 1.1, note="verify-skip"),
+        result("constant change (same length)", d, 1.4),
+        result("constant change (same length)", d, 1.4, chip=ROM),
+        result("one file in the data partition", d, 1.3),
+        result("one file in the data partition", d, 1.3, chip=ROM),
+        result("code edit in the app", d, 5.0),
+        result("code edit in the app", "fbuild-deployd region", 14.0),
+        result("code edit at 115200", d, 20.0),
+        result("code edit at 115200", "fbuild-deployd region", 60.0),
+        result("cold (blank chip)", d, 16.0),
+        result("cold (blank chip)", "fbuild-deployd sector+stub", 11.0),
+        result("cold (blank chip)", "esptool-js 0.7.0", 14.0, note="full write"),
+        result(bench.IDLE_SCENARIO, d, 0.01, bound=0.0, note="trust-skip"),
+        result("code edit, four devices at once", d, 5.5),
+    ]
+
+
+class Targets(unittest.TestCase):
+    def verdicts(self, results, **kw):
+        return {t: v for t, _, v in bench.targets(results, **kw)}
+
+    def test_all_met(self):
+        v = self.verdicts(all_met(), idle={"VmRSS": 3700})
+        self.assertEqual(len(v), 12)
+        self.assertEqual(set(v.values()), {"met"}, v)
+
+    def test_misses_say_by_how_much(self):
+        rs = all_met()
+        rs[0].wall = 1.5                          # 1.5× against 1.2×
+        rs[12].note = "verify-skip"               # the service had exited
+        rs[13].wall = 7.0                         # four boards 1.4× one
+        v = self.verdicts(rs, idle={"VmRSS": 4000})
+        self.assertEqual(v["no change, untrusted: ≤ 1.2× its bound"], "missed by 0.30× (+25%)")
+        self.assertEqual(v["redeploy after 2 minutes idle: a trust-skip"], "missed: verify-skip")
+        self.assertEqual(v["four boards: ≤ 1.2× one board"], "missed by 17%")
+        idle = [x for k, x in v.items() if k.startswith("idle memory")]
+        self.assertEqual(idle, ["missed by 0.10 MB"])   # 4000 KiB is 4.096 MB
+
+    def test_cold_with_a_stub_found_by_default_is_compared_directly(self):
+        rs = all_met()
+        rs[9].note = "selective, stub"
+        rs[9].wall = 15.0
+        v = self.verdicts(rs)
+        self.assertEqual(v["cold, a stub available: no slower than esptool-js"], "missed by 7%")
+        self.assertNotIn("cold on the ROM loader: within 1.2× of esptool-js", v)
+
+    def test_cold_with_a_stub_found_through_idf_path(self):
+        rs = all_met() + [result("cold (blank chip)", f"fbuild-deployd {bench.DEFAULT_WITH_IDF}", 12.0,
+                                 note="selective, stub")]
+        v = self.verdicts(rs)
+        self.assertEqual(v["cold, a stub available (found through IDF_PATH, nothing configured): no slower "
+                           "than esptool-js"], "met")
+        self.assertEqual(v["cold on the ROM loader: within 1.2× of esptool-js"], "met")
+        self.assertEqual(len(v), 11)
+
+    def test_cold_on_the_rom_loader_allows_1_2x(self):
+        rs = all_met()
+        rs[9].wall = 17.5       # 1.25× esptool-js
+        v = self.verdicts(rs)
+        self.assertEqual(v["cold on the ROM loader: within 1.2× of esptool-js"], "missed by 4%")
+
+    def test_code_edit_compares_with_whole_regions(self):
+        rs = all_met()
+        rs[5].wall = 15.0
+        v = self.verdicts(rs)
+        self.assertEqual(v["code edit in the app: never slower than the whole changed regions"], "missed by 7%")
+
+    def test_left_out_scenarios_are_not_measured(self):
+        v = self.verdicts([])
+        self.assertTrue(all(x == "not measured" for x in v.values()), v)
+
+    def test_after_idle_memory_is_a_row(self):
+        after = {"stayed": True, "waited": 120, "rss": {"Rss": 5600, "Anonymous": 800, "File": 4800,
+                                                         "by_file": {}}}
+        v = self.verdicts(all_met(), after_idle=after)
+        self.assertEqual(v["idle memory after a deploy, holding trust: under 4 MB RSS without the preload"],
+                         "missed by 1.73 MB")
+
+    def test_the_targets_table_is_not_read_back_as_results(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False) as f:
+            f.write("## Targets\n\n" + bench.fmt_targets(bench.targets(all_met())) + "\n## ESP32-C3\n\n"
+                    + bench.fmt_table(all_met()[:2]))
+        try:
+            back = bench.read_table(f.name)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual([(r.scenario, r.client, r.wall) for r in back],
+                         [("no change, untrusted", "fbuild-deployd default", 1.1),
+                          ("constant change (same length)", "fbuild-deployd default", 1.4)])
+
+
+class AgainstPrevious(unittest.TestCase):
+    def test_default_now_against_the_stub_and_sector_rows_then(self):
+        now = [result("constant change (same length)", "fbuild-deployd default", 1.5),
+               result("constant change (same length)", "fbuild-deployd region", 9.0),
+               result("constant change (same length)", "fbuild-deployd default", 2.0, chip=ROM),
+               result(bench.ACTIVATION_SCENARIO, "fbuild-deployd default", 0.02, bound=0.0),
+               result("a scenario new in this run", "fbuild-deployd default", 3.0)]
+        then = [result("constant change (same length)", "fbuild-deployd sector+stub", 1.0),
+                result("constant change (same length)", "fbuild-deployd sector", 3.0),
+                result("constant change (same length)", "fbuild-deployd sector", 1.6, chip=ROM),
+                result(bench.ACTIVATION_SCENARIO, "fbuild-deployd sector", 0.01, bound=0.0)]
+        rows = bench.against_previous(now, then)
+        self.assertEqual(rows, [("ESP32-C3", "constant change (same length)", 1.5, 1.0, 3.0),
+                                ("ESP32 (ROM loader)", "constant change (same length)", 2.0, None, 1.6)])
+        table = bench.fmt_against_previous(rows).splitlines()
+        self.assertEqual(table[2], "| ESP32-C3 | constant change (same length) | 1.500 | 1.000 | 1.50 | 3.000 | 0.50 |")
+        self.assertEqual(table[3], "| ESP32 (ROM loader) | constant change (same length) | 2.000 | — | — | 1.600 | 1.25 |")
+        self.assertEqual(bench.fmt_against_previous([]), "")
+
+
+class Configs(unittest.TestCase):
+    def config(self, name, mode=bench.DEPLOY):
+        with tempfile.NamedTemporaryFile("r", suffix=".conf") as f:
+            bench.write_config(f.name, bench.ClientConfig(name, mode))
+            return f.read()
+
+    def test_default_names_no_granularity_and_no_stub(self):
+        text = self.config("default")
+        self.assertNotIn("Granularity", text)
+        self.assertNotIn("Stub", text)
+        self.assertIn("IdleTimeoutSec=600", text)
+
+    def test_idle_scenario_keeps_the_default_timeouts(self):
+        text = self.config("default", bench.IDLE)
+        self.assertNotIn("IdleTimeoutSec", text)
+        self.assertEqual(text, "[Service]\nLogLevel=info\n")
+
+    def test_named_configs(self):
+        self.assertIn("Granularity=region\n", self.config("region"))
+        text = self.config("sector+stub")
+        self.assertIn("Granularity=sector\n", text)
+        self.assertIn(f"StubDirectory={bench.STUB_DIR}\n", text)
 
 
 if __name__ == "__main__":

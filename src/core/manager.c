@@ -5,6 +5,7 @@
  * (the front end does its part through ManagerHooks). */
 #include <assert.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,7 @@ static bool manager_can_exit(Manager *m) {
 }
 
 int manager_run(Manager *m) {
+        bool trimmed = false;
         int r, code;
 
         for (;;) {
@@ -248,6 +250,12 @@ int manager_run(Manager *m) {
                 idle = !m->exiting && manager_is_idle(m);
                 timeout = idle ? manager_idle_timeout(m) : USEC_INFINITY;
                 idle = idle && timeout != USEC_INFINITY;
+                /* Going idle (with trust held, for up to half an hour): hand back
+                 * the free memory at the top of the heap and of the worker threads'
+                 * arenas, once per idle spell, rather than keep it until the exit. */
+                if (idle && !trimmed)
+                        (void) malloc_trim(0);
+                trimmed = idle;
                 r = sd_event_run(m->event, idle ? timeout : UINT64_MAX);
                 if (r < 0)
                         return log_error_errno(r, "Event loop failed: %m");

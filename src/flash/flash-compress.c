@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Compression and blocking for compressed flash writes. zlib errors are
- * converted to errno here. Pure: no I/O. */
+/* Compression and blocking for compressed flash writes. zlib (loaded on first
+ * use, zlib-dl.h) errors are converted to errno here. Pure: no I/O. */
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "flash-compress.h"
 #include "macro.h"
+#include "zlib-dl.h"
 
 static int zlib_to_errno(int z) {
         switch (z) {
@@ -27,20 +27,23 @@ static int zlib_to_errno(int z) {
 int flash_deflate(const void *data, size_t len, int level, uint8_t **ret_buf, size_t *ret_len) {
         _cleanup_free_ uint8_t *buf = NULL;
         uLongf out_len;
-        int z;
+        int z, r;
 
         assert(data && ret_buf && ret_len);
         if (len == 0 || len > ULONG_MAX)
                 return -EINVAL;
 
-        out_len = compressBound((uLong) len);
+        r = zlib_dl_load();
+        if (r < 0)
+                return r;
+        out_len = sym_compressBound((uLong) len);
         buf = malloc(out_len);
         if (!buf)
                 return -ENOMEM;
 
         /* compress2() writes a zlib stream (header + adler32), as the ROM and
          * the stub expect, exactly like Python's zlib.compress(). */
-        z = compress2(buf, &out_len, data, (uLong) len, level);
+        z = sym_compress2(buf, &out_len, data, (uLong) len, level);
         if (z != Z_OK)
                 return zlib_to_errno(z);
 
@@ -62,7 +65,10 @@ static int plan_measure_blocks(FlashDeflatePlan *p) {
         if (!out)
                 return -ENOMEM;
 
-        z = inflateInit(&zs);
+        r = zlib_dl_load();   /* loaded by flash_deflate() already: a no-op */
+        if (r < 0)
+                return r;
+        z = sym_inflateInit_(&zs, ZLIB_VERSION, (int) sizeof(zs));
         if (z != Z_OK)
                 return zlib_to_errno(z);
 
@@ -75,7 +81,7 @@ static int plan_measure_blocks(FlashDeflatePlan *p) {
                 for (;;) {
                         zs.next_out = out;
                         zs.avail_out = (uInt) out_size;
-                        z = inflate(&zs, Z_NO_FLUSH);
+                        z = sym_inflate(&zs, Z_NO_FLUSH);
                         if (z != Z_OK && z != Z_STREAM_END && z != Z_BUF_ERROR) {
                                 r = zlib_to_errno(z);
                                 goto finish;
@@ -91,7 +97,7 @@ static int plan_measure_blocks(FlashDeflatePlan *p) {
         if (z != Z_STREAM_END || total != p->image_size)
                 r = -EIO;   /* our own stream does not round-trip: never expected */
 finish:
-        inflateEnd(&zs);
+        sym_inflateEnd(&zs);
         return r;
 }
 

@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Whole-region operations over a loader session: verify by on-chip MD5, and
- * write compressed then prove the result by MD5. OpenSSL errors are converted
- * to errno here, once. */
+ * write compressed then prove the result by MD5. */
 #include <assert.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest.h"
 #include "flash-compress.h"
 #include "flash-plan.h"
 #include "flash-write.h"
@@ -30,33 +29,8 @@
  * turnaround on a bridge). */
 #define FLASH_WRITE_RTT_USEC (1 * USEC_PER_MSEC)
 
-static void evp_md_ctx_freep(EVP_MD_CTX **c) {
-        if (*c)
-                EVP_MD_CTX_free(*c);
-}
-
 int flash_md5(const void *data, size_t len, uint8_t ret_digest[16]) {
-        _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *ctx = NULL;
-        uint8_t digest[EVP_MAX_MD_SIZE];
-        unsigned n = 0;
-
-        if ((!data && len > 0) || !ret_digest)
-                return -EINVAL;
-
-        ctx = EVP_MD_CTX_new();
-        if (!ctx)
-                return -ENOMEM;
-        /* OpenSSL reports failure without an errno: a disabled digest (FIPS) or
-         * an internal error. */
-        if (EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1)
-                return -EOPNOTSUPP;
-        if (len > 0 && EVP_DigestUpdate(ctx, data, len) != 1)
-                return -EIO;
-        if (EVP_DigestFinal_ex(ctx, digest, &n) != 1 || n != 16)
-                return -EIO;
-
-        memcpy(ret_digest, digest, 16);
-        return 0;
+        return digest_md5(data, len, ret_digest);
 }
 
 /* The region rule every call here checks: some bytes, all below 4 GiB. */

@@ -9,8 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "digest.h"
 #include "image.h"
 #include "macro.h"
 
@@ -257,37 +256,26 @@ static void le64_put(uint8_t out[8], uint64_t v) {
                 out[i] = (uint8_t) (v >> (8 * i));
 }
 
-static void evp_md_ctx_freep(EVP_MD_CTX **c) {
-        if (*c)
-                EVP_MD_CTX_free(*c);
-}
-
-/* The one place OpenSSL's 1/0 results become an errno for this module. */
 static int sha256_regions(const ImageRegion *regions, size_t n, uint8_t ret[IMAGE_SHA256_SIZE]) {
-        _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *ctx = NULL;
-        uint8_t digest[EVP_MAX_MD_SIZE];
-        unsigned len = 0;
+        _cleanup_(digest_freep) Digest *d = NULL;
+        int r;
 
-        ctx = EVP_MD_CTX_new();
-        if (!ctx)
-                return -ENOMEM;
-        if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-                return -EIO;
-
+        r = digest_new(DIGEST_SHA256, &d);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n; i++) {
                 uint8_t header[16];
 
                 le64_put(header, regions[i].offset);
                 le64_put(header + 8, regions[i].size);
-                if (EVP_DigestUpdate(ctx, header, sizeof(header)) != 1 ||
-                    EVP_DigestUpdate(ctx, regions[i].data, regions[i].size) != 1)
-                        return -EIO;
+                r = digest_update(d, header, sizeof(header));
+                if (r < 0)
+                        return r;
+                r = digest_update(d, regions[i].data, regions[i].size);
+                if (r < 0)
+                        return r;
         }
-
-        if (EVP_DigestFinal_ex(ctx, digest, &len) != 1 || len != IMAGE_SHA256_SIZE)
-                return -EIO;
-        memcpy(ret, digest, IMAGE_SHA256_SIZE);
-        return 0;
+        return digest_final(d, ret, IMAGE_SHA256_SIZE);
 }
 
 int image_compute_hash(Image *img) {
