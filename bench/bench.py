@@ -249,6 +249,10 @@ def run_deployd(args, fx, bed, harness, name, before, image, baud, n_dev, mode, 
             argv.append("--no-trust")
         if baud != 921600:
             argv.append(f"--baud={baud}")
+        if config_name == DEFAULT_WITH_IDF:
+            # An ESP-IDF user's build names its chip (flasher_args.json); the
+            # bench passes offset=file pairs, so it says so as --chip does.
+            argv.append(f"--chip={fx.chip}")
         argv += [f"{off:#x}={fx.path(n)}" for off, n in image]
         t0 = time.monotonic()
         p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
