@@ -775,6 +775,7 @@ def read_table(path):
     under no chip heading is the first chip's."""
     results = []
     chip = CHIPS[0][0]
+    in_results = False      # other tables (the comparisons, the targets) have other heads
     with open(path) as f:
         for line in f:
             if line.startswith("#"):
@@ -782,7 +783,10 @@ def read_table(path):
                 chip = next((c for c, label in CHIPS if label == title), chip)
                 continue
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) != 7 or cells[0] in ("scenario", "---") or cells[2].startswith("-"):
+            if cells[0] == "scenario":
+                in_results = cells[:3] == ["scenario", "client", "wall s"]
+                continue
+            if not in_results or len(cells) != 7 or cells[0] == "---" or cells[2].startswith("-"):
                 continue
             client, note = cells[1], ""
             if client.endswith(")") and " (" in client:
