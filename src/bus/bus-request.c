@@ -79,15 +79,18 @@ int bus_message_read_regions(sd_bus_message *m, BusRegionList *ret, sd_bus_error
                 if (r == 0)
                         break;
 
+                /* The count and 32-bit rules of image_validate(), checked as the
+                 * array is read so that no more state is taken than it allows;
+                 * their words come from its one message table. */
                 if (l.n >= IMAGE_MAX_REGIONS)
                         return sd_bus_error_setf(error, BUS_ERROR_INVALID_REGIONS,
-                                                 "Too many regions (at most %u)", IMAGE_MAX_REGIONS);
+                                                 "Regions %s", image_rule_strerror(-EINVAL));
                 r = sd_bus_message_read(m, "t", &offset);
                 if (r < 0)
                         return r;
                 if (offset > UINT32_MAX)
-                        return bus_error_set_errnof(error, ERANGE,
-                                                    "Region offset 0x%" PRIx64 " does not fit in 32 bits", offset);
+                        return bus_error_set_errnof(error, ERANGE, "A region at 0x%" PRIx64 " %s",
+                                                    offset, image_rule_strerror(-ERANGE));
 
                 s = reallocarray(l.items, l.n + 1, sizeof(*l.items));
                 if (!s)

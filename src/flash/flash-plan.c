@@ -2,6 +2,7 @@
 /* The sector-diff planner and its cost model: which ranges of a changed region
  * to probe by on-chip MD5, when to stop probing, and which runs to write.
  * No I/O: the job asks the chip and feeds the verdicts back. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -500,8 +501,7 @@ int flash_planner_next(FlashPlanner *p, uint32_t *ret_offset, uint32_t *ret_size
         uint32_t off = 0, size = 0;
         bool probe = false;
 
-        if (!p || !ret_offset || !ret_size)
-                return -EINVAL;
+        assert(p && ret_offset && ret_size);
         if (p->pending)
                 return -EBUSY;
 
@@ -540,8 +540,7 @@ int flash_planner_runs(FlashPlanner *p, FlashRun **ret_runs, size_t *ret_n) {
         size_t n = 0;
         int r;
 
-        if (!p || !ret_runs || !ret_n)
-                return -EINVAL;
+        assert(p && ret_runs && ret_n);
         if (p->level != PLAN_LEVEL_DONE || p->pending)
                 return -EBUSY;
 

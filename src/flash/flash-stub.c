@@ -2,6 +2,7 @@
 /* Reading esptool's JSON stub images (entry, text/data as base64 and their
  * load addresses), from a file, a passed fd or the first match in a search
  * path; a bounded JSON reader of our own (no JSON library in the service). */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -244,8 +245,7 @@ int flash_stub_parse(const char *json, size_t len, FlashStub **ret) {
         StubFields f = {};
         int r;
 
-        if (!json || !ret)
-                return -EINVAL;
+        assert(json && ret);
         if (len > FLASH_STUB_FILE_MAX)
                 return -EFBIG;
 

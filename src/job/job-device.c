@@ -121,7 +121,7 @@ static int job_find_stub(Job *j, EspLoader *l) {
         return 0;
 }
 
-static int job_raise_baud(Job *j, EspLoader *l, Transport *t);
+static int job_raise_baud_and_attach(Job *j, EspLoader *l, Transport *t);
 
 /* Starts the stub found (a stub that failed is not tried again in this job,
  * after a link fallback either). One that does not greet or answer
@@ -153,14 +153,7 @@ static int job_start_stub(Job *j, EspLoader *l, Transport *t) {
         r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
         if (r < 0)
                 return job_fail(j, r, "cannot reconnect to the bootloader after the flasher stub failed");
-        r = job_raise_baud(j, l, t);
-        if (r < 0)
-                return r;
-        j->link_baud = t->baud;
-        r = esp_loader_attach_flash(l, 0);
-        if (r < 0)
-                return job_fail(j, r, "cannot attach the SPI flash");
-        return 0;
+        return job_raise_baud_and_attach(j, l, t);
 }
 
 /* Whether the stub pays for writing runs (JOB_LOADER_AUTO), and if so starts it. */
@@ -202,6 +195,21 @@ static int job_raise_baud(Job *j, EspLoader *l, Transport *t) {
         return 0;
 }
 
+/* The fast rate first, then the flash attach and its dozen SPI register round
+ * trips at that rate. */
+static int job_raise_baud_and_attach(Job *j, EspLoader *l, Transport *t) {
+        int r;
+
+        r = job_raise_baud(j, l, t);
+        if (r < 0)
+                return r;
+        j->link_baud = t->baud;
+        r = esp_loader_attach_flash(l, 0);
+        if (r < 0)
+                return job_fail(j, r, "cannot attach the SPI flash");
+        return 0;
+}
+
 static int job_connect(Job *j, EspLoader *l, Transport *t) {
         const EspChipInfo *chip;
         uint32_t flash_size;
@@ -223,14 +231,9 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         /* The rate goes up before the flash attach and its dozen SPI register
          * round trips, and before any stub upload: the stub keeps the UART
          * divider the ROM set, so it is uploaded and answers at the fast rate. */
-        r = job_raise_baud(j, l, t);
+        r = job_raise_baud_and_attach(j, l, t);
         if (r < 0)
                 return r;
-        j->link_baud = t->baud;
-
-        r = esp_loader_attach_flash(l, 0);
-        if (r < 0)
-                return job_fail(j, r, "cannot attach the SPI flash");
         flash_size = esp_loader_flash_size(l);
         j->stats.flash_size = flash_size;
         j->used_known = j->used_known || esp_loader_used_known(l);

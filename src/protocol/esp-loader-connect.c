@@ -2,6 +2,7 @@
 /* Getting a chip into its loader and out again: reset strategies (esptool's
  * reset.py), sync with the ROM's repeated answers, chip and console detection,
  * and the hard reset into the application. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,8 +322,7 @@ int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) 
 /* ---- leaving -------------------------------------------------------------------- */
 
 int esp_loader_hold_reset(EspLoader *l) {
-        if (!l)
-                return -EINVAL;
+        assert(l);
         STEP(loader_set_lines(l, false, true));
         sleep_usec(l->usb_jtag ? 200 * USEC_PER_MSEC : 100 * USEC_PER_MSEC);
         /* Whatever answers next is the application, not this loader. */
@@ -339,8 +339,7 @@ int esp_loader_hard_reset(EspLoader *l) {
         EspResetHolds h = { .en_low = RESET_FAST_EN_LOW };
         size_t n;
 
-        if (!l)
-                return -EINVAL;
+        assert(l);
 
         n = esp_reset_steps(l->usb_jtag ? ESP_RESET_USB_JTAG : ESP_RESET_CLASSIC, false, &h, steps);
         STEP(loader_play_reset(l, steps, n));
