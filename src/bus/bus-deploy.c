@@ -100,8 +100,9 @@ static int job_request_submit(JobRequest *req, sd_bus_message *call, Image *imag
         uid_t owner;
         int r;
 
-        if (manager_is_terminating(m))
-                return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+        r = bus_refuse_when_terminating(m, error);
+        if (r < 0)
+                return r;
         /* The first of the two flash size checks (the second at connect): what
          * the last connect on the port learnt rejects an image before it waits. */
         r = bus_image_validate(img, manager_known_flash_size(m, req->port.node), error);
@@ -189,8 +190,9 @@ static int submit_job(sd_bus_message *message, BusContext *b, JobKind kind, sd_b
         if (r < 0)
                 return r;
 
-        if (manager_is_terminating(m))
-                return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+        r = bus_refuse_when_terminating(m, error);
+        if (r < 0)
+                return r;
 
         /* Before the port or a file is touched. */
         r = bus_polkit_verify(b, message, kind == JOB_KIND_VERIFY ? POLKIT_ACTION_VERIFY : POLKIT_ACTION_DEPLOY,

@@ -30,6 +30,12 @@ int bus_resolve_port(Manager *m, const char *port, ManagerPortNeed need, Manager
         return 0;
 }
 
+int bus_refuse_when_terminating(Manager *m, sd_bus_error *error) {
+        if (manager_is_terminating(m))
+                return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+        return 0;
+}
+
 int bus_device_append_properties(sd_bus_message *m, Manager *manager, const DeviceInfo *d) {
         ManagerDeviceState state = manager_device_state(manager, d);
         int r;

@@ -106,8 +106,9 @@ int bus_method_monitor(sd_bus_message *message, void *userdata, sd_bus_error *er
         r = read_monitor_options(message, &input, error);
         if (r < 0)
                 return r;
-        if (manager_is_terminating(m))
-                return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+        r = bus_refuse_when_terminating(m, error);
+        if (r < 0)
+                return r;
 
         r = bus_resolve_port(m, port_arg, MANAGER_PORT_UDEV_SERIAL, &port, &d, error);
         if (r < 0)
@@ -175,8 +176,9 @@ int bus_method_reset(sd_bus_message *message, void *userdata, sd_bus_error *erro
         r = bus_validate_port(port_arg, error);
         if (r < 0)
                 return r;
-        if (manager_is_terminating(m))
-                return sd_bus_error_set(error, BUS_ERROR_CANCELLED, "The service is shutting down");
+        r = bus_refuse_when_terminating(m, error);
+        if (r < 0)
+                return r;
         r = bus_resolve_port(m, port_arg, MANAGER_PORT_UDEV_SERIAL, &port, &d, error);
         if (r < 0)
                 return r;

@@ -128,6 +128,15 @@ const char *ctl_port_wanted(const Ctl *c) {
         return NULL;
 }
 
+CtlExit ctl_take_port_argument(Ctl *c, const char *port) {
+        if (!port)
+                return CTL_EXIT_SUCCESS;
+        if (c->port && !streq(c->port, port))
+                return ctl_fail(c, CTL_EXIT_INVALID, "Two ports given: --port %s and %s", c->port, port);
+        c->port = port;
+        return CTL_EXIT_SUCCESS;
+}
+
 CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret_device) {
         const char *wanted = ctl_port_wanted(c);
         CtlDevice *devices = NULL;

@@ -683,13 +683,9 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         if (c->json) {
                 return ctl_fail(c, CTL_EXIT_INVALID, "monitor does not take --json");
         }
-        if (argc > 1) {
-                if (c->port && !streq(c->port, argv[1])) {
-                        ctl_log("Two ports given: --port %s and %s", c->port, argv[1]);
-                        return CTL_EXIT_INVALID;
-                }
-                c->port = argv[1];
-        }
+        code = ctl_take_port_argument(c, argc > 1 ? argv[1] : NULL);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
 
         /* Raw with an escape key only when a person is at both ends. */
         terminal = isatty(STDIN_FILENO) > 0 && isatty(STDOUT_FILENO) > 0;

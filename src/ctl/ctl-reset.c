@@ -24,11 +24,9 @@ int verb_reset(Ctl *c, int argc, char **argv) {
         _cleanup_free_ char *port = NULL;
         CtlExit code;
 
-        if (argc > 1) {
-                if (c->port && !streq(c->port, argv[1]))
-                        return ctl_fail(c, CTL_EXIT_INVALID, "Two ports given: --port %s and %s", c->port, argv[1]);
-                c->port = argv[1];
-        }
+        code = ctl_take_port_argument(c, argc > 1 ? argv[1] : NULL);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
         code = ctl_connect(c);
         if (code != CTL_EXIT_SUCCESS)
                 return code;

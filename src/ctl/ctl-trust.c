@@ -120,12 +120,9 @@ int verb_trust(Ctl *c, int argc, char **argv) {
                                 argv[1]);
         c->verb = show ? "trust show" : "trust forget";
 
-        if (argc > 2) {
-                if (c->port && !streq(c->port, argv[2]))
-                        return ctl_fail(c, CTL_EXIT_INVALID, "Two ports given: --port %s and %s", c->port,
-                                        argv[2]);
-                c->port = argv[2];
-        }
+        code = ctl_take_port_argument(c, argc > 2 ? argv[2] : NULL);
+        if (code != CTL_EXIT_SUCCESS)
+                return code;
 
         code = ctl_connect(c);
         if (code != CTL_EXIT_SUCCESS)

@@ -126,6 +126,8 @@ const char *ctl_port_wanted(const Ctl *c);
  * chip (if the service reports one) fits chip. Prints the candidates when
  * there are none or several. *ret_device is set when the port is listed. */
 CtlExit ctl_pick_port(Ctl *c, const char *chip, char **ret_port, JsonValue **ret_device);
+/* A verb's positional PORT (NULL: none) as --port: refused if --port names another. */
+CtlExit ctl_take_port_argument(Ctl *c, const char *port);
 
 /* ---- monitor (ctl-monitor.c) ------------------------------------------------------- */
 
