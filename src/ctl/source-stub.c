@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "json.h"
 #include "macro.h"
 #include "source-stub.h"
@@ -67,26 +68,17 @@ static int open_stub_file(const char *path, int *ret_fd) {
         _cleanup_(json_value_freep) JsonValue *v = NULL;
         _cleanup_free_ char *text = NULL;
         _cleanup_close_ int fd = -EBADF;
-        struct stat st;
         uint64_t u;
-        ssize_t n;
+        size_t n;
+        int r;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -ESPIPE;
-        if (st.st_size > SOURCE_STUB_FILE_MAX)
-                return -EFBIG;
-        text = malloc((size_t) st.st_size + 1);
-        if (!text)
-                return -ENOMEM;
-        n = pread(fd, text, (size_t) st.st_size, 0);
-        if (n < 0)
-                return -errno;
-        if (json_parse(text, (size_t) n, &v, NULL) < 0 || json_value_type(v) != JSON_OBJECT ||
+        r = fd_read_regular(fd, SOURCE_STUB_FILE_MAX, &text, &n);
+        if (r < 0)
+                return r;
+        if (json_parse(text, n, &v, NULL) < 0 || json_value_type(v) != JSON_OBJECT ||
             json_number_uint64(json_object_get(v, "entry"), &u) < 0 ||
             json_number_uint64(json_object_get(v, "text_start"), &u) < 0 ||
             !json_string(json_object_get(v, "text")))

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "flash-stub.h"
 #include "macro.h"
 
@@ -361,43 +362,9 @@ int flash_stub_check_chip(const FlashStub *s, EspChipId chip) {
 }
 
 int flash_stub_read_fd(int fd, char **ret_text, size_t *ret_len) {
-        _cleanup_free_ char *text = NULL;
-        struct stat st;
-        size_t len = 0;
-
         if (fd < 0 || !ret_text || !ret_len)
                 return -EINVAL;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -ESPIPE;
-        if (st.st_size > FLASH_STUB_FILE_MAX)
-                return -EFBIG;
-
-        /* Read to the bound, not to st_size: the file may grow meanwhile. */
-        text = malloc(FLASH_STUB_FILE_MAX + 1);
-        if (!text)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n = pread(fd, text + len, FLASH_STUB_FILE_MAX + 1 - len, (off_t) len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > FLASH_STUB_FILE_MAX)
-                        return -EFBIG;
-        }
-        text[len] = '\0';
-        *ret_text = TAKE_PTR(text);
-        *ret_len = len;
-        return 0;
+        return fd_read_regular(fd, FLASH_STUB_FILE_MAX, ret_text, ret_len);
 }
 
 static int stub_load_path(const char *path, FlashStub **ret) {
