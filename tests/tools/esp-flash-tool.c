@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "esp-loader.h"
+#include "fd-util.h"
 #include "flash-stub.h"
 #include "flash-write.h"
 #include "log.h"
@@ -183,40 +183,22 @@ static int parse_region(const char *arg, Region *ret) {
         return 0;
 }
 
-/* Reads a whole regular file. */
+/* Reads a whole regular file (an image region). */
 static int read_file(const char *path, uint8_t **ret_data, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ uint8_t *data = NULL;
-        struct stat st;
-        size_t done = 0;
+        char *data = NULL;
+        size_t size = 0;
+        int r;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
-        if ((uint64_t) st.st_size > UINT32_MAX)
-                return -EFBIG;
+        r = fd_read_regular(fd, UINT32_MAX, &data, &size);
+        if (r < 0)
+                return r == -EISDIR || r == -ESPIPE ? -EINVAL : r;
 
-        data = malloc(MAX((size_t) st.st_size, (size_t) 1));
-        if (!data)
-                return -ENOMEM;
-        while (done < (size_t) st.st_size) {
-                ssize_t n = read(fd, data + done, (size_t) st.st_size - done);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                done += (size_t) n;
-        }
-
-        *ret_data = TAKE_PTR(data);
-        *ret_size = done;
+        *ret_data = (uint8_t *) data;
+        *ret_size = size;
         return 0;
 }
 
