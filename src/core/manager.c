@@ -13,6 +13,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "digest.h"
 #include "log.h"
 #include "manager-devices.h"
 #include "manager-internal.h"
@@ -163,6 +164,8 @@ Manager *manager_free(Manager *m) {
                 return NULL;
 
         manager_stop(m);
+        /* The jobs are gone, so every helper is idle: none outlives us. */
+        (void) digest_helpers_stop();
         m->trust = trust_table_free(m->trust);
         m->sigterm_source = sd_event_source_disable_unref(m->sigterm_source);
         m->sigint_source = sd_event_source_disable_unref(m->sigint_source);
@@ -250,11 +253,14 @@ int manager_run(Manager *m) {
                 idle = !m->exiting && manager_is_idle(m);
                 timeout = idle ? manager_idle_timeout(m) : USEC_INFINITY;
                 idle = idle && timeout != USEC_INFINITY;
-                /* Going idle (with trust held, for up to half an hour): hand back
-                 * the free memory at the top of the heap and of the worker threads'
-                 * arenas, once per idle spell, rather than keep it until the exit. */
-                if (idle && !trimmed)
+                /* Going idle (with trust held, for up to half an hour): stop the
+                 * digest helpers, and hand back the free memory at the top of the
+                 * heap and of the worker threads' arenas, once per idle spell,
+                 * rather than keep it until the exit. */
+                if (idle && !trimmed) {
+                        (void) digest_helpers_stop();
                         (void) malloc_trim(0);
+                }
                 trimmed = idle;
                 r = sd_event_run(m->event, idle ? timeout : UINT64_MAX);
                 if (r < 0)

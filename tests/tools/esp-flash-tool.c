@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "esp-loader.h"
 #include "flash-stub.h"
 #include "flash-write.h"
@@ -543,6 +544,10 @@ int main(int argc, char *argv[]) {
         const char *what = "Failed";
         int r;
 
+        /* Built beside the service, not beside this tool. */
+        r = digest_set_helper(DIGEST_HELPER_PATH);
+        if (r < 0)
+                return EXIT_FAILURE;
         r = parse_argv(argc, argv, &o);
         if (r <= 0) {
                 if (r < 0)
