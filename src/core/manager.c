@@ -19,6 +19,11 @@
 #include "manager-internal.h"
 #include "transport-serial.h"
 
+/* How long the digest helpers stay after the last job while the service is
+ * not idle (a monitor, a connected client): long enough for a burst of
+ * deploys, short against a monitor left open all day. */
+#define MANAGER_DIGEST_LINGER_USEC (10 * USEC_PER_SEC)
+
 static const ManagerHooks no_hooks = {};
 
 static void on_job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total, void *userdata) {
@@ -165,6 +170,7 @@ Manager *manager_free(Manager *m) {
 
         manager_stop(m);
         /* The jobs are gone, so every helper is idle: none outlives us. */
+        m->digest_linger = sd_event_source_disable_unref(m->digest_linger);
         (void) digest_helpers_stop();
         m->trust = trust_table_free(m->trust);
         m->sigterm_source = sd_event_source_disable_unref(m->sigterm_source);
@@ -228,6 +234,40 @@ static bool manager_can_exit(Manager *m) {
                 (!m->hooks->stopped || m->hooks->stopped(m->hooks_userdata));
 }
 
+static int on_digest_linger(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (job_scheduler_n_jobs(m->scheduler) == 0)
+                (void) digest_helpers_stop();
+        return 0;
+}
+
+/* A monitor or a connected client can keep the service from going idle for
+ * hours: the digest helpers it no longer needs go a while after the last job
+ * rather than with the idle spell. */
+static void manager_arm_digest_linger(Manager *m) {
+        int enabled = SD_EVENT_OFF, r;
+        uint64_t now;
+
+        if (job_scheduler_n_jobs(m->scheduler) > 0 || digest_helpers_running() == 0)
+                return;
+        if (m->digest_linger && sd_event_source_get_enabled(m->digest_linger, &enabled) >= 0 &&
+            enabled != SD_EVENT_OFF)
+                return;
+        r = sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return;
+        if (m->digest_linger) {
+                r = sd_event_source_set_time(m->digest_linger, now + MANAGER_DIGEST_LINGER_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->digest_linger, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(m->event, &m->digest_linger, CLOCK_MONOTONIC,
+                                      now + MANAGER_DIGEST_LINGER_USEC, 0, on_digest_linger, m);
+        if (r < 0)
+                log_debug_errno(r, "Cannot arm the digest helpers' timer: %m");
+}
+
 int manager_run(Manager *m) {
         bool trimmed = false;
         int r, code;
@@ -260,7 +300,8 @@ int manager_run(Manager *m) {
                 if (idle && !trimmed) {
                         (void) digest_helpers_stop();
                         (void) malloc_trim(0);
-                }
+                } else if (!idle)
+                        manager_arm_digest_linger(m);
                 trimmed = idle;
                 r = sd_event_run(m->event, idle ? timeout : UINT64_MAX);
                 if (r < 0)

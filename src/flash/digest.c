@@ -2,7 +2,7 @@
 /* The service's side of the digests (digest.h): a pool of helper processes,
  * each serving one digest at a time over its own socket, so that no lock is
  * held while bytes are hashed. A helper that fails in any way is killed and
- * reaped at once and its digest fails with -EIO: a digest is never guessed. */
+ * reaped at once and its digest fails with -ECHILD: a digest is never guessed. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -142,19 +142,19 @@ static int helper_start(DigestHelper **ret) {
         pthread_mutex_unlock(&pool_lock);
         if (!path) {
                 log_error("Cannot find the digest helper %s beside this program.", DIGEST_HELPER_NAME);
-                return -EIO;
+                return -ECHILD;
         }
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
                 log_error_errno(errno, "Cannot start the digest helper: %m");
-                return -EIO;
+                return -ECHILD;
         }
         parent = pair[0];
         child = pair[1];
         /* A helper that stops reading must not hold a job forever. */
         if (setsockopt(parent, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
                 log_error_errno(errno, "Cannot start the digest helper: %m");
-                return -EIO;
+                return -ECHILD;
         }
 
         h = calloc(1, sizeof(*h));
@@ -165,7 +165,7 @@ static int helper_start(DigestHelper **ret) {
         if (r < 0) {
                 free(h);
                 log_error_errno(r, "Cannot start the digest helper %s: %m", path);
-                return -EIO;
+                return -ECHILD;
         }
         h->pid = pid;
         h->sock = TAKE_FD(parent);
@@ -220,7 +220,7 @@ unsigned digest_helpers_stop(void) {
 static int digest_fail(Digest *d, int error, const char *what) {
         log_error_errno(error, "The digest helper (pid %d) %s: %m", (int) d->helper->pid, what);
         helper_stop(TAKE_PTR(d->helper));
-        return -EIO;
+        return -ECHILD;
 }
 
 static int digest_send(Digest *d, uint8_t flags, const void *data, size_t len) {
@@ -251,7 +251,7 @@ static int digest_feed(Digest *d, const void *data, size_t len, bool final) {
         int r;
 
         if (!d->helper)
-                return -EIO;
+                return -ECHILD;
         do {
                 size_t n = len < DIGEST_HELPER_CHUNK_SIZE ? len : DIGEST_HELPER_CHUNK_SIZE;
                 bool last = n == len;
@@ -334,7 +334,7 @@ int digest_update(Digest *d, const void *data, size_t len) {
         if (!d || (!data && len > 0))
                 return -EINVAL;
         if (len == 0)
-                return d->helper ? 0 : -EIO;
+                return d->helper ? 0 : -ECHILD;
         return digest_feed(d, data, len, false);
 }
 

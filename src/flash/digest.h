@@ -24,14 +24,18 @@
 
 typedef struct Digest Digest;
 
-/* -EINVAL for a bad kind; -EIO if no helper could be started (logged). */
+/* A helper that could not be started, died, hung or answered anything but a
+ * digest fails the digest with -ECHILD (logged): not -EIO, which the job reads
+ * as a serial link losing data. The bus names it FlashError. */
+
+/* -EINVAL for a bad kind; -ECHILD if no helper could be started. */
 int digest_new(DigestKind kind, Digest **ret);
-/* -EIO if the helper died or hung (it is then stopped, and the digest is
+/* -ECHILD if the helper died or hung (it is then stopped, and the digest is
  * unusable: free it). */
 int digest_update(Digest *d, const void *data, size_t len);
 /* ret holds the digest's size (DIGEST_MD5_SIZE or DIGEST_SHA256_SIZE): -EINVAL
- * otherwise. -EIO if the helper died, hung or answered something that is not a
- * digest; -EOPNOTSUPP if it cannot compute this digest (no libcrypto, FIPS). */
+ * otherwise. -ECHILD if the helper died, hung or answered something that is not
+ * a digest; -EOPNOTSUPP if it cannot compute this digest (no libcrypto, FIPS). */
 int digest_final(Digest *d, uint8_t *ret, size_t size);
 Digest *digest_free(Digest *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Digest *, digest_free);

@@ -125,7 +125,12 @@ static int job_fail_internal(Job *j, int r, bool with_errno, const char *format,
         if (j->error_message[0])
                 return r;
         (void) vsnprintf(detail, sizeof(detail), format, ap);
-        if (with_errno)
+        /* ECHILD is how a digest says its helper failed (digest.h): strerror's
+         * "No child processes" would not tell the caller that. */
+        if (with_errno && ERRNO_ABS(r) == ECHILD)
+                (void) snprintf(j->error_message, sizeof(j->error_message),
+                                "%s: the digest helper failed (see the service's log)", detail);
+        else if (with_errno)
                 (void) snprintf(j->error_message, sizeof(j->error_message), "%s: %s", detail,
                                 strerror_r(ERRNO_ABS(r), buf, sizeof(buf)));
         else
