@@ -46,7 +46,12 @@ static char *pool_path;
 static bool pool_evp_only;
 
 bool digest_loaded(void) {
-        return dlopen(LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD) != NULL;
+        void *dl = dlopen(LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+
+        /* NOLOAD counts a reference too: give it back. */
+        if (dl)
+                (void) dlclose(dl);
+        return dl != NULL;
 }
 
 int digest_set_helper(const char *path) {
