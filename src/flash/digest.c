@@ -302,8 +302,15 @@ static int digest_receive(Digest *d, uint8_t *ret, size_t size) {
                 return digest_fail(d, EBADMSG, "answered something that is not a digest");
 
         helper_give_back(TAKE_PTR(d->helper));
-        if (reply.error != 0)
+        /* The helper's own refusals mean what they say (no libcrypto or no such
+         * digest in it, no memory); anything else is its failure, not ours to
+         * pass on as if it were about the caller's image. */
+        if (reply.error == EOPNOTSUPP || reply.error == ENOMEM)
                 return -reply.error;
+        if (reply.error != 0) {
+                log_error_errno(reply.error, "The digest helper failed a digest: %m");
+                return -ECHILD;
+        }
         memcpy(ret, reply.digest, size);
         return 0;
 }

@@ -250,6 +250,7 @@ static const char *const BAD_HELPERS[] = {
         "helper-long",          /* an answer longer than a digest */
         "helper-bad-errno",     /* an error that is no errno */
         "helper-error-and-digest",
+        "helper-eio",           /* a well-formed error of its own */
 };
 
 static int bad_helper_main(const char *name) {
@@ -265,6 +266,9 @@ static int bad_helper_main(const char *name) {
                 len = DIGEST_HELPER_REPLY_SIZE(DIGEST_SHA256_SIZE) + 1;
         else if (strcmp(name, "helper-bad-errno") == 0) {
                 reply.error = -5;
+                len = sizeof(reply.error);
+        } else if (strcmp(name, "helper-eio") == 0) {
+                reply.error = EIO;
                 len = sizeof(reply.error);
         } else
                 reply.error = 5;
@@ -301,6 +305,10 @@ static void test_bad_helpers(const char *self) {
                 assert(digest_new(DIGEST_SHA256, &d) == 0);
                 assert(digest_update(d, "abc", 3) == 0);
                 assert(digest_final(d, out, sizeof(out)) == -ECHILD);
+                /* One that answered in form is kept for the next digest; the
+                 * others are stopped at once. */
+                if (strcmp(BAD_HELPERS[i], "helper-eio") == 0)
+                        assert(digest_helpers_stop() == 1);
                 assert(digest_helpers_running() == 0);
                 assert(fd_count_open() == fds_before);
                 assert(unlink(path) == 0);
