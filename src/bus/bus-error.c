@@ -16,6 +16,7 @@ const sd_bus_error_map bus_deploy_error_map[] = {
         SD_BUS_ERROR_MAP(BUS_ERROR_PROTOCOL_ERROR, EPROTO),      /* the chip reported a failure */
         SD_BUS_ERROR_MAP(BUS_ERROR_PROTOCOL_ERROR, EBADMSG),     /* malformed reply */
         SD_BUS_ERROR_MAP(BUS_ERROR_FLASH_ERROR, EIO),
+        SD_BUS_ERROR_MAP(BUS_ERROR_FLASH_ERROR, ECHILD),   /* the digest helper failed (src/flash/digest.h) */
         SD_BUS_ERROR_MAP(BUS_ERROR_CANCELLED, ECANCELED),
         SD_BUS_ERROR_MAP(BUS_ERROR_INVALID_REGIONS, EINVAL),     /* empty, unaligned, overlapping, too many */
         SD_BUS_ERROR_MAP(BUS_ERROR_INVALID_REGIONS, ERANGE),     /* past the end of flash, offset > 32 bits */

@@ -20,6 +20,7 @@ struct Manager {
         ReenumTable *reenum;            /* re-enumerations after our own resets */
         sd_event_source *reenum_timer;
         PortMonitorSet *monitors;       /* serial monitors, one shared open per port */
+        sd_event_source *release_timer; /* gives back what jobs used, a while after the last one */
 
         const ManagerHooks *hooks;      /* the front end (never NULL: empty by default) */
         void *hooks_userdata;

@@ -13,10 +13,17 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "digest.h"
 #include "log.h"
 #include "manager-devices.h"
 #include "manager-internal.h"
 #include "transport-serial.h"
+#include "zlib-dl.h"
+
+/* How long the digest helpers and zlib stay after the last job while the
+ * service is not idle (a monitor, a connected client): long enough for a burst
+ * of deploys, short against a monitor left open all day. */
+#define MANAGER_RELEASE_AFTER_JOBS_USEC (10 * USEC_PER_SEC)
 
 static const ManagerHooks no_hooks = {};
 
@@ -163,6 +170,9 @@ Manager *manager_free(Manager *m) {
                 return NULL;
 
         manager_stop(m);
+        /* The jobs are gone, so every helper is idle: none outlives us. */
+        m->release_timer = sd_event_source_disable_unref(m->release_timer);
+        (void) digest_helpers_stop();
         m->trust = trust_table_free(m->trust);
         m->sigterm_source = sd_event_source_disable_unref(m->sigterm_source);
         m->sigint_source = sd_event_source_disable_unref(m->sigint_source);
@@ -225,6 +235,49 @@ static bool manager_can_exit(Manager *m) {
                 (!m->hooks->stopped || m->hooks->stopped(m->hooks_userdata));
 }
 
+/* What only jobs use, given back once none runs: zlib (no job compressing),
+ * the digest helpers (zlib first, so that no helper left means both are
+ * gone), then the free memory of the heap. */
+static void manager_release_job_resources(void) {
+        zlib_dl_unload();
+        (void) digest_helpers_stop();
+        (void) malloc_trim(0);
+}
+
+static int on_release_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (job_scheduler_n_jobs(m->scheduler) == 0)
+                manager_release_job_resources();
+        return 0;
+}
+
+/* A monitor or a connected client can keep the service from going idle for
+ * hours: what only jobs use goes a while after the last job rather than with
+ * the idle spell. */
+static void manager_arm_release_timer(Manager *m) {
+        int enabled = SD_EVENT_OFF, r;
+        uint64_t now;
+
+        if (job_scheduler_n_jobs(m->scheduler) > 0 || digest_helpers_running() == 0)
+                return;
+        if (m->release_timer && sd_event_source_get_enabled(m->release_timer, &enabled) >= 0 &&
+            enabled != SD_EVENT_OFF)
+                return;
+        r = sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return;
+        if (m->release_timer) {
+                r = sd_event_source_set_time(m->release_timer, now + MANAGER_RELEASE_AFTER_JOBS_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->release_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(m->event, &m->release_timer, CLOCK_MONOTONIC,
+                                      now + MANAGER_RELEASE_AFTER_JOBS_USEC, 0, on_release_timer, m);
+        if (r < 0)
+                log_debug_errno(r, "Cannot arm the timer that releases what jobs used: %m");
+}
+
 int manager_run(Manager *m) {
         bool trimmed = false;
         int r, code;
@@ -250,11 +303,13 @@ int manager_run(Manager *m) {
                 idle = !m->exiting && manager_is_idle(m);
                 timeout = idle ? manager_idle_timeout(m) : USEC_INFINITY;
                 idle = idle && timeout != USEC_INFINITY;
-                /* Going idle (with trust held, for up to half an hour): hand back
-                 * the free memory at the top of the heap and of the worker threads'
-                 * arenas, once per idle spell, rather than keep it until the exit. */
+                /* Going idle (with trust held, for up to half an hour): give back
+                 * what the jobs used, once per idle spell, rather than keep it
+                 * until the exit. */
                 if (idle && !trimmed)
-                        (void) malloc_trim(0);
+                        manager_release_job_resources();
+                else if (!idle)
+                        manager_arm_release_timer(m);
                 trimmed = idle;
                 r = sd_event_run(m->event, idle ? timeout : UINT64_MAX);
                 if (r < 0)

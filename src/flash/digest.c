@@ -1,179 +1,371 @@
-/* OpenSSL's digests through dlopen(): the symbols are resolved once, on the
- * first digest, as systemd does for its optional libraries. libcrypto stays a
- * hard dependency (the package depends on it); only the time it is loaded
- * moves. OpenSSL's 1/0 results become errnos here, once.
- *
- * The low-level MD5_*() and SHA256_*() functions come first: OpenSSL 3's EVP
- * fetches digests through its provider machinery (configuration, provider
- * activation, name maps), whose first use leaves about 1.8 MiB more of
- * libcrypto resident than the digests themselves (measured: 3.4 MiB against
- * 1.6 MiB mapped after one MD5 and one SHA-256). They are deprecated in 3.0 but
- * still exported; a libcrypto built without them gets EVP. */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The service's side of the digests (digest.h): a pool of helper processes,
+ * each serving one digest at a time over its own socket, so that no lock is
+ * held while bytes are hashed. A helper that fails in any way is killed and
+ * reaped at once and its digest fails with -ECHILD: a digest is never guessed. */
 #include <dlfcn.h>
 #include <errno.h>
-#include <openssl/evp.h>
-#include <openssl/md5.h>
-#include <openssl/sha.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
-#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "digest-helper.h"
 #include "digest.h"
 #include "log.h"
+#include "spawn-util.h"
 
 #ifndef LIBCRYPTO_SONAME
 #error "LIBCRYPTO_SONAME is set by meson from the libcrypto found at build time"
 #endif
 
-/* One digest's low-level functions (the context is the caller's memory). */
-typedef struct LowLevel {
-        int (*init)(void *ctx);
-        int (*update)(void *ctx, const void *data, size_t len);
-        int (*final)(unsigned char *md, void *ctx);
-} LowLevel;
-
-static struct {
-        bool low_level;
-        LowLevel md5, sha256;
-        EVP_MD_CTX *(*ctx_new)(void);
-        void (*ctx_free)(EVP_MD_CTX *);
-        int (*init_ex)(EVP_MD_CTX *, const EVP_MD *, ENGINE *);
-        int (*update)(EVP_MD_CTX *, const void *, size_t);
-        int (*final_ex)(EVP_MD_CTX *, unsigned char *, unsigned int *);
-        const EVP_MD *(*evp_md5)(void);
-        const EVP_MD *(*evp_sha256)(void);
-} sym;
-static int load_result = -EOPNOTSUPP;
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static bool evp_only = false, load_started = false;
+typedef struct DigestHelper {
+        pid_t pid;
+        int sock;
+        struct DigestHelper *next;      /* in the idle list */
+} DigestHelper;
 
 struct Digest {
         DigestKind kind;
-        EVP_MD_CTX *evp;        /* NULL: the low-level context below */
-        union {
-                MD5_CTX md5;
-                SHA256_CTX sha256;
-        } ctx;
+        DigestHelper *helper;   /* NULL once it failed */
+        bool begun;             /* BEGIN sent */
 };
 
-/* Casts through void * (POSIX guarantees dlsym's result converts). */
-#define RESOLVE(dl, field, name) (*(void **) &(field) = dlsym((dl), (name)))
+/* The pool: process-wide, like the helper processes it stands for. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static DigestHelper *pool_idle;
+static unsigned pool_running;
+static char *pool_path;
+static bool pool_evp_only;
 
-static void load(void) {
-        void *dl;
+bool digest_loaded(void) {
+        void *dl = dlopen(LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
 
-        load_started = true;
-        /* RTLD_NODELETE: never unloaded (OpenSSL links itself -z nodelete anyway);
-         * RTLD_LOCAL: its symbols stay out of the global namespace. */
-        dl = dlopen(LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-        if (!dl) {
-                log_error("cannot load %s: %s", LIBCRYPTO_SONAME, dlerror());
-                return;
+        /* NOLOAD counts a reference too: give it back. */
+        if (dl)
+                (void) dlclose(dl);
+        return dl != NULL;
+}
+
+int digest_set_helper(const char *path) {
+        char *copy;
+        int r = 0;
+
+        if (!path || path[0] != '/')
+                return -EINVAL;
+        copy = strdup(path);
+        if (!copy)
+                return -ENOMEM;
+        pthread_mutex_lock(&pool_lock);
+        if (pool_running > 0)
+                r = -EBUSY;
+        else {
+                free(pool_path);
+                pool_path = TAKE_PTR(copy);
         }
-        sym.low_level = !evp_only && RESOLVE(dl, sym.md5.init, "MD5_Init") &&
-                RESOLVE(dl, sym.md5.update, "MD5_Update") && RESOLVE(dl, sym.md5.final, "MD5_Final") &&
-                RESOLVE(dl, sym.sha256.init, "SHA256_Init") && RESOLVE(dl, sym.sha256.update, "SHA256_Update") &&
-                RESOLVE(dl, sym.sha256.final, "SHA256_Final");
-        if (!sym.low_level &&
-            !(RESOLVE(dl, sym.ctx_new, "EVP_MD_CTX_new") && RESOLVE(dl, sym.ctx_free, "EVP_MD_CTX_free") &&
-              RESOLVE(dl, sym.init_ex, "EVP_DigestInit_ex") && RESOLVE(dl, sym.update, "EVP_DigestUpdate") &&
-              RESOLVE(dl, sym.final_ex, "EVP_DigestFinal_ex") && RESOLVE(dl, sym.evp_md5, "EVP_md5") &&
-              RESOLVE(dl, sym.evp_sha256, "EVP_sha256"))) {
-                log_error("%s: the digest functions do not resolve", LIBCRYPTO_SONAME);
-                return;
-        }
-        load_result = 0;
+        pthread_mutex_unlock(&pool_lock);
+        free(copy);
+        return r;
 }
 
 int digest_use_evp_only(void) {
-        if (load_started)
-                return -EBUSY;
-        evp_only = true;
+        int r = 0;
+
+        pthread_mutex_lock(&pool_lock);
+        if (pool_running > 0)
+                r = -EBUSY;
+        else
+                pool_evp_only = true;
+        pthread_mutex_unlock(&pool_lock);
+        return r;
+}
+
+unsigned digest_helpers_running(void) {
+        unsigned n;
+
+        pthread_mutex_lock(&pool_lock);
+        n = pool_running;
+        pthread_mutex_unlock(&pool_lock);
+        return n;
+}
+
+/* The helper beside our own binary. /proc/self/exe rather than anything the
+ * environment says: the service runs as root. After an upgrade the link reads
+ * "… (deleted)", which leaves the directory as it was. */
+static char *helper_path_beside_exe(void) {
+        char buf[PATH_MAX];
+        char *slash, *path;
+        ssize_t n;
+
+        n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return NULL;
+        buf[n] = '\0';
+        slash = strrchr(buf, '/');
+        if (!slash)
+                return NULL;
+        *slash = '\0';
+        if (asprintf(&path, "%s/%s", buf, DIGEST_HELPER_NAME) < 0)
+                return NULL;
+        return path;
+}
+
+/* Kills (a helper may hang; one that is killed goes at once) and reaps: no
+ * zombie, no fd left. Nothing else in the service waits for children. */
+static void helper_stop(DigestHelper *h) {
+        if (!h)
+                return;
+        safe_close(h->sock);
+        (void) kill(h->pid, SIGKILL);
+        while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        free(h);
+        pthread_mutex_lock(&pool_lock);
+        pool_running--;
+        pthread_mutex_unlock(&pool_lock);
+}
+
+static int helper_start(DigestHelper **ret) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int parent = -EBADF, child = -EBADF;
+        struct timeval tv = { .tv_sec = DIGEST_HELPER_TIMEOUT_MSEC / 1000 };
+        DigestHelper *h;
+        bool evp_only;
+        int pair[2], r;
+        pid_t pid;
+
+        pthread_mutex_lock(&pool_lock);
+        path = pool_path ? strdup(pool_path) : helper_path_beside_exe();
+        evp_only = pool_evp_only;
+        pthread_mutex_unlock(&pool_lock);
+        if (!path) {
+                log_error("Cannot find the digest helper %s beside this program.", DIGEST_HELPER_NAME);
+                return -ECHILD;
+        }
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+                log_error_errno(errno, "Cannot start the digest helper: %m");
+                return -ECHILD;
+        }
+        parent = pair[0];
+        child = pair[1];
+        /* A helper that stops reading must not hold a job forever. */
+        if (setsockopt(parent, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+                log_error_errno(errno, "Cannot start the digest helper: %m");
+                return -ECHILD;
+        }
+
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        r = spawn_with_socket(path, (char *[]) { path, evp_only ? (char *) DIGEST_HELPER_ARGV_EVP_ONLY : NULL, NULL },
+                              child, DIGEST_HELPER_FD, &pid);
+        if (r < 0) {
+                free(h);
+                log_error_errno(r, "Cannot start the digest helper %s: %m", path);
+                return -ECHILD;
+        }
+        h->pid = pid;
+        h->sock = TAKE_FD(parent);
+        pthread_mutex_lock(&pool_lock);
+        pool_running++;
+        pthread_mutex_unlock(&pool_lock);
+        *ret = h;
         return 0;
 }
 
-bool digest_loaded(void) {
-        return dlopen(LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD | RTLD_NODELETE) != NULL;
+static int helper_take(DigestHelper **ret) {
+        DigestHelper *h;
+
+        pthread_mutex_lock(&pool_lock);
+        h = pool_idle;
+        if (h)
+                pool_idle = h->next;
+        pthread_mutex_unlock(&pool_lock);
+        if (h) {
+                h->next = NULL;
+                *ret = h;
+                return 0;
+        }
+        return helper_start(ret);
 }
 
-static size_t digest_size(DigestKind kind) {
-        return kind == DIGEST_MD5 ? DIGEST_MD5_SIZE : DIGEST_SHA256_SIZE;
+static void helper_give_back(DigestHelper *h) {
+        pthread_mutex_lock(&pool_lock);
+        h->next = pool_idle;
+        pool_idle = h;
+        pthread_mutex_unlock(&pool_lock);
 }
 
-static const LowLevel *low_level(const Digest *d) {
-        return d->kind == DIGEST_MD5 ? &sym.md5 : &sym.sha256;
+unsigned digest_helpers_stop(void) {
+        DigestHelper *list;
+        unsigned n = 0;
+
+        pthread_mutex_lock(&pool_lock);
+        list = TAKE_PTR(pool_idle);
+        pthread_mutex_unlock(&pool_lock);
+        while (list) {
+                DigestHelper *next = list->next;
+
+                helper_stop(list);
+                list = next;
+                n++;
+        }
+        return n;
+}
+
+/* The helper failed this digest: it is stopped, the digest is done for. */
+static int digest_fail(Digest *d, int error, const char *what) {
+        log_error_errno(error, "The digest helper (pid %d) %s: %m", (int) d->helper->pid, what);
+        helper_stop(TAKE_PTR(d->helper));
+        return -ECHILD;
+}
+
+static int digest_send(Digest *d, uint8_t flags, const void *data, size_t len) {
+        DigestHelperRequest req = { .flags = flags, .kind = (uint8_t) d->kind };
+        struct iovec iov[2] = {
+                { .iov_base = &req, .iov_len = sizeof(req) },
+                { .iov_base = (void *) data, .iov_len = len },
+        };
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len > 0 ? 2 : 1 };
+        ssize_t n;
+
+        if (!d->begun)
+                req.flags |= DIGEST_HELPER_BEGIN;
+        do
+                n = sendmsg(d->helper->sock, &mh, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return digest_fail(d, errno == EAGAIN ? ETIMEDOUT : errno, "did not take the bytes to hash");
+        if ((size_t) n != sizeof(req) + len)
+                return digest_fail(d, EIO, "took part of a request");
+        d->begun = true;
+        return 0;
+}
+
+/* Sends data in chunks, the last one carrying FINAL when final is set. */
+static int digest_feed(Digest *d, const void *data, size_t len, bool final) {
+        const uint8_t *p = data;
+        int r;
+
+        if (!d->helper)
+                return -ECHILD;
+        do {
+                size_t n = len < DIGEST_HELPER_CHUNK_SIZE ? len : DIGEST_HELPER_CHUNK_SIZE;
+                bool last = n == len;
+
+                r = digest_send(d, last && final ? DIGEST_HELPER_FINAL : 0, p, n);
+                if (r < 0)
+                        return r;
+                p += n;
+                len -= n;
+        } while (len > 0);
+        return 0;
+}
+
+static int digest_receive(Digest *d, uint8_t *ret, size_t size) {
+        DigestHelperReply reply;
+        /* One byte more than any reply, so that a longer one shows. */
+        uint8_t buf[sizeof(reply) + 1];
+        struct pollfd pfd = { .fd = d->helper->sock, .events = POLLIN };
+        ssize_t n;
+        int r;
+
+        do
+                r = poll(&pfd, 1, DIGEST_HELPER_TIMEOUT_MSEC);
+        while (r < 0 && errno == EINTR);
+        if (r < 0)
+                return digest_fail(d, errno, "cannot be waited for");
+        if (r == 0)
+                return digest_fail(d, ETIMEDOUT, "did not answer");
+        do
+                n = recv(d->helper->sock, buf, sizeof(buf), MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != ECONNRESET)
+                return digest_fail(d, errno, "cannot be read");
+        if (n <= 0)
+                return digest_fail(d, ECONNRESET, "died before answering");
+        memset(&reply, 0, sizeof(reply));
+        memcpy(&reply, buf, MIN((size_t) n, sizeof(reply)));
+        /* An error comes alone, a digest with exactly its size: anything else is
+         * not an answer we can trust. */
+        if ((size_t) n < sizeof(reply.error) ||
+            (reply.error == 0 && (size_t) n != DIGEST_HELPER_REPLY_SIZE(size)) ||
+            (reply.error != 0 && ((size_t) n != sizeof(reply.error) || reply.error < 0 || reply.error > 4095)))
+                return digest_fail(d, EBADMSG, "answered something that is not a digest");
+
+        helper_give_back(TAKE_PTR(d->helper));
+        /* The helper's own refusals mean what they say (no libcrypto or no such
+         * digest in it, no memory); anything else is its failure, not ours to
+         * pass on as if it were about the caller's image. */
+        if (reply.error == EOPNOTSUPP || reply.error == ENOMEM)
+                return -reply.error;
+        if (reply.error != 0) {
+                log_error_errno(reply.error, "The digest helper failed a digest: %m");
+                return -ECHILD;
+        }
+        memcpy(ret, reply.digest, size);
+        return 0;
 }
 
 Digest *digest_free(Digest *d) {
         if (!d)
                 return NULL;
-        if (d->evp)
-                sym.ctx_free(d->evp);
+        /* Unfinished: the next digest's BEGIN drops what the helper holds. */
+        if (d->helper)
+                helper_give_back(d->helper);
         free(d);
         return NULL;
 }
 
 int digest_new(DigestKind kind, Digest **ret) {
         _cleanup_(digest_freep) Digest *d = NULL;
-        const EVP_MD *md;
+        int r;
 
         if (!ret || (kind != DIGEST_MD5 && kind != DIGEST_SHA256))
                 return -EINVAL;
-        (void) pthread_once(&load_once, load);
-        if (load_result < 0)
-                return load_result;
-
         d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
         d->kind = kind;
-        if (sym.low_level) {
-                if (low_level(d)->init(&d->ctx) != 1)
-                        return -EIO;
-                *ret = TAKE_PTR(d);
-                return 0;
-        }
-
-        md = kind == DIGEST_MD5 ? sym.evp_md5() : sym.evp_sha256();
-        if (!md)
-                return -EOPNOTSUPP;
-        d->evp = sym.ctx_new();
-        if (!d->evp)
-                return -ENOMEM;
-        /* Fails without an errno: a disabled digest (FIPS) or an internal error. */
-        if (sym.init_ex(d->evp, md, NULL) != 1)
-                return -EOPNOTSUPP;
+        r = helper_take(&d->helper);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(d);
         return 0;
 }
 
 int digest_update(Digest *d, const void *data, size_t len) {
-        int ok;
-
         if (!d || (!data && len > 0))
                 return -EINVAL;
         if (len == 0)
-                return 0;
-        ok = d->evp ? sym.update(d->evp, data, len) : low_level(d)->update(&d->ctx, data, len);
-        return ok == 1 ? 0 : -EIO;
+                return d->helper ? 0 : -ECHILD;
+        return digest_feed(d, data, len, false);
+}
+
+/* The last bytes and the answer in as few messages as they fit. */
+static int digest_finish(Digest *d, const void *data, size_t len, uint8_t *ret, size_t size) {
+        int r;
+
+        if (!d || !ret || (!data && len > 0))
+                return -EINVAL;
+        if (size != digest_kind_size(d->kind))
+                return -EINVAL;
+        r = digest_feed(d, data, len, true);
+        if (r < 0)
+                return r;
+        return digest_receive(d, ret, size);
 }
 
 int digest_final(Digest *d, uint8_t *ret, size_t size) {
-        uint8_t digest[EVP_MAX_MD_SIZE];
-        unsigned n = 0;
-
-        if (!d || !ret)
-                return -EINVAL;
-        if (size != digest_size(d->kind))
-                return -EINVAL;
-        if (d->evp) {
-                if (sym.final_ex(d->evp, digest, &n) != 1 || n != size)
-                        return -EIO;
-        } else if (low_level(d)->final(digest, &d->ctx) != 1)
-                return -EIO;
-        memcpy(ret, digest, size);
-        return 0;
+        return digest_finish(d, NULL, 0, ret, size);
 }
 
 int digest_md5(const void *data, size_t len, uint8_t ret[DIGEST_MD5_SIZE]) {
@@ -185,8 +377,5 @@ int digest_md5(const void *data, size_t len, uint8_t ret[DIGEST_MD5_SIZE]) {
         r = digest_new(DIGEST_MD5, &d);
         if (r < 0)
                 return r;
-        r = digest_update(d, data, len);
-        if (r < 0)
-                return r;
-        return digest_final(d, ret, DIGEST_MD5_SIZE);
+        return digest_finish(d, data, len, ret, DIGEST_MD5_SIZE);
 }

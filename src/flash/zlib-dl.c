@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* zlib through dlopen() (see zlib-dl.h): resolved once, on the first use. zlib
- * stays a hard dependency; only the time it is loaded moves. */
+/* zlib through dlopen() (see zlib-dl.h): resolved on the first use, again after
+ * each unload. zlib stays a hard dependency; only when it is mapped changes. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -18,34 +18,61 @@ int (*sym_inflateInit_)(z_streamp, const char *, int);
 int (*sym_inflate)(z_streamp, int);
 int (*sym_inflateEnd)(z_streamp);
 
-static int load_result = -EOPNOTSUPP;
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+/* The handle, under the lock: loading and unloading may race otherwise. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static void *handle;
 
-/* Casts through void * (POSIX guarantees dlsym's result converts). */
 #define RESOLVE(dl, field, name) (*(void **) &(field) = dlsym((dl), (name)))
 
-static void load(void) {
+static int load_locked(void) {
         void *dl;
 
-        dl = dlopen(ZLIB_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        if (handle)
+                return 0;
+        dl = dlopen(ZLIB_SONAME, RTLD_NOW | RTLD_LOCAL);
         if (!dl) {
                 log_error("cannot load %s: %s", ZLIB_SONAME, dlerror());
-                return;
+                return -EOPNOTSUPP;
         }
         if (!(RESOLVE(dl, sym_compress2, "compress2") && RESOLVE(dl, sym_compressBound, "compressBound") &&
               RESOLVE(dl, sym_inflateInit_, "inflateInit_") && RESOLVE(dl, sym_inflate, "inflate") &&
               RESOLVE(dl, sym_inflateEnd, "inflateEnd"))) {
                 log_error("%s: the functions needed do not resolve", ZLIB_SONAME);
-                return;
+                (void) dlclose(dl);
+                return -EOPNOTSUPP;
         }
-        load_result = 0;
+        handle = dl;
+        return 0;
 }
 
 int zlib_dl_load(void) {
-        (void) pthread_once(&load_once, load);
-        return load_result;
+        int r;
+
+        pthread_mutex_lock(&lock);
+        r = load_locked();
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
+void zlib_dl_unload(void) {
+        pthread_mutex_lock(&lock);
+        if (handle) {
+                (void) dlclose(handle);
+                handle = NULL;
+                sym_compress2 = NULL;
+                sym_compressBound = NULL;
+                sym_inflateInit_ = NULL;
+                sym_inflate = NULL;
+                sym_inflateEnd = NULL;
+        }
+        pthread_mutex_unlock(&lock);
 }
 
 bool zlib_dl_loaded(void) {
-        return dlopen(ZLIB_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD | RTLD_NODELETE) != NULL;
+        void *dl = dlopen(ZLIB_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+
+        /* NOLOAD counts a reference too: give it back. */
+        if (dl)
+                (void) dlclose(dl);
+        return dl != NULL;
 }

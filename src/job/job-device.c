@@ -457,8 +457,11 @@ static int job_verify_blocks(Job *j, EspLoader *l, Transport *t, size_t i, size_
         }
 
         /* Every block matched, so the region's MD5 is the image's. */
-        if (all)
-                (void) flash_md5(reg->data, reg->size, j->results[i].device_md5);
+        if (all) {
+                r = flash_md5(reg->data, reg->size, j->results[i].device_md5);
+                if (r < 0)
+                        return r;
+        }
         *ret_match = all;
         return 0;
 }
@@ -852,8 +855,11 @@ static int job_write(Job *j, EspLoader *l, Transport *t, bool unverifiable) {
 
                 j->results[i].written = true;
                 /* Proven by the post-write MD5, so this is what the device holds. */
-                if (!unverifiable)
-                        (void) flash_md5(reg->data, reg->size, j->results[i].device_md5);
+                if (!unverifiable) {
+                        r = flash_md5(reg->data, reg->size, j->results[i].device_md5);
+                        if (r < 0)
+                                break;
+                }
         }
 
         if (r >= 0 && !unverifiable)

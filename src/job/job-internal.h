@@ -62,6 +62,8 @@ struct Job {
         /* Main thread only. */
         void *userdata;
         pthread_t thread;
+        void *stack;             /* the worker's stack mapping (job_start()), unmapped once joined */
+        size_t stack_size;
         bool started;
         bool finished;           /* `finished` delivered, worker joined */
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "job-internal.h"
@@ -125,7 +126,12 @@ static int job_fail_internal(Job *j, int r, bool with_errno, const char *format,
         if (j->error_message[0])
                 return r;
         (void) vsnprintf(detail, sizeof(detail), format, ap);
-        if (with_errno)
+        /* ECHILD is how a digest says its helper failed (digest.h): strerror's
+         * "No child processes" would not tell the caller that. */
+        if (with_errno && ERRNO_ABS(r) == ECHILD)
+                (void) snprintf(j->error_message, sizeof(j->error_message),
+                                "%s: the digest helper failed (see the service's log)", detail);
+        else if (with_errno)
                 (void) snprintf(j->error_message, sizeof(j->error_message), "%s: %s", detail,
                                 strerror_r(ERRNO_ABS(r), buf, sizeof(buf)));
         else
@@ -319,13 +325,55 @@ Transport *job_take_reset_port(Job *j) {
         return j ? TAKE_PTR(j->held_port) : NULL;
 }
 
+/* The worker runs on a stack of our own, unmapped when it is joined: glibc
+ * keeps the stacks of its own threads after they exit (up to 40 MiB), with
+ * the pages a deploy touched still resident, for the rest of the process. */
+static int job_stack_new(Job *j, pthread_attr_t *attr) {
+        size_t size = 8U * 1024U * 1024U, page = (size_t) sysconf(_SC_PAGESIZE);
+        pthread_attr_t def;
+        void *p;
+        int r;
+
+        /* The size glibc would give (RLIMIT_STACK), and a guard page below. */
+        if (pthread_getattr_default_np(&def) == 0) {
+                (void) pthread_attr_getstacksize(&def, &size);
+                pthread_attr_destroy(&def);
+        }
+        size = (size + page - 1) / page * page;
+        p = mmap(NULL, size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+                 -1, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        if (mprotect(p, page, PROT_NONE) < 0) {
+                r = -errno;
+                (void) munmap(p, size + page);
+                return r;
+        }
+        r = -pthread_attr_setstack(attr, (uint8_t *) p + page, size);
+        if (r < 0) {
+                (void) munmap(p, size + page);
+                return r;
+        }
+        j->stack = p;
+        j->stack_size = size + page;
+        return 0;
+}
+
+static void job_join(Job *j) {
+        pthread_join(j->thread, NULL);
+        if (j->stack) {
+                (void) munmap(j->stack, j->stack_size);
+                j->stack = NULL;
+        }
+}
+
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
 
         if (j->started && !j->finished) {
                 job_cancel(j);
-                pthread_join(j->thread, NULL);
+                job_join(j);
         }
 
         if (j->held_port) {
@@ -352,6 +400,7 @@ Job *job_free(Job *j) {
 }
 
 int job_start(Job *j) {
+        pthread_attr_t attr;
         sigset_t all, saved;
         int r;
 
@@ -359,14 +408,26 @@ int job_start(Job *j) {
         if (j->started)
                 return -EBUSY;
 
+        r = -pthread_attr_init(&attr);
+        if (r < 0)
+                return r;
+        r = job_stack_new(j, &attr);
+        if (r < 0) {
+                pthread_attr_destroy(&attr);
+                return r;
+        }
         /* Signals belong to the main thread's event loop (signalfd): the worker
          * inherits a fully blocked mask. */
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &saved);
-        r = -pthread_create(&j->thread, NULL, job_worker, j);
+        r = -pthread_create(&j->thread, &attr, job_worker, j);
         pthread_sigmask(SIG_SETMASK, &saved, NULL);
-        if (r < 0)
+        pthread_attr_destroy(&attr);
+        if (r < 0) {
+                (void) munmap(j->stack, j->stack_size);
+                j->stack = NULL;
                 return r;
+        }
 
         j->started = true;
         return 0;
@@ -499,7 +560,7 @@ int job_dispatch(Job *j) {
 
                 case JOB_MESSAGE_FINISHED:
                         /* Always the last message: the worker is returning now. */
-                        pthread_join(j->thread, NULL);
+                        job_join(j);
                         j->finished = true;
                         /* The callee may free j: nothing after this. */
                         if (j->cb.finished)

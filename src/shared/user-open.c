@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <linux/openat2.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "spawn-util.h"
 #include "string-util.h"
 #include "user-open.h"
 
@@ -219,31 +219,15 @@ int user_open_main(int argc, char *argv[]) {
 
 /* ---- the service's side -------------------------------------------------------- */
 
-/* fds 0-2 and USER_OPEN_REPLY_FD are the targets of the child's dup2()s: ours
- * must not be among them, or one would overwrite another. */
-static int fd_move_above(int fd, int min) {
-        int nfd;
-
-        if (fd < 0 || fd >= min)
-                return fd;
-        nfd = fcntl(fd, F_DUPFD_CLOEXEC, min);
-        safe_close(fd);
-        return nfd < 0 ? -errno : nfd;
-}
-
 void user_opener_close(UserOpener *o) {
         o->pidfd = safe_close(o->pidfd);
         o->sock = safe_close(o->sock);
 }
 
 int user_open_spawn(const char *exe, const char *path, uid_t uid, UserOpener *ret) {
-        _cleanup_close_ int parent_sock = -EBADF, child_sock = -EBADF, devnull = -EBADF, pidfd = -EBADF;
-        posix_spawn_file_actions_t actions;
-        posix_spawnattr_t attr;
+        _cleanup_close_ int parent_sock = -EBADF, child_sock = -EBADF, pidfd = -EBADF;
         char uid_str[16];
         char *argv[] = { (char *) exe, (char *) USER_OPEN_ARGV1, uid_str, (char *) path, NULL };
-        char *envp[] = { NULL };
-        sigset_t none;
         int pair[2], r;
         pid_t pid;
 
@@ -254,48 +238,10 @@ int user_open_spawn(const char *exe, const char *path, uid_t uid, UserOpener *re
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
                 return -errno;
         parent_sock = pair[0];
-        child_sock = fd_move_above(pair[1], USER_OPEN_REPLY_FD + 1);
-        if (child_sock < 0)
-                return child_sock;
-        devnull = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
-        if (devnull < 0)
-                return -errno;
-        devnull = fd_move_above(devnull, USER_OPEN_REPLY_FD + 1);
-        if (devnull < 0)
-                return devnull;
-
-        r = posix_spawn_file_actions_init(&actions);
-        if (r != 0)
-                return -r;
-        r = posix_spawnattr_init(&attr);
-        if (r != 0) {
-                posix_spawn_file_actions_destroy(&actions);
-                return -r;
-        }
-        sigemptyset(&none);
-        /* Nothing of the service's but the reply socket and /dev/null: its log,
-         * the ports, other callers' region files stay behind (exec closes the
-         * O_CLOEXEC ones, closefrom the rest), and neither its environment nor
-         * its signal mask. */
-        r = posix_spawn_file_actions_adddup2(&actions, devnull, STDIN_FILENO);
-        if (r == 0)
-                r = posix_spawn_file_actions_adddup2(&actions, devnull, STDOUT_FILENO);
-        if (r == 0)
-                r = posix_spawn_file_actions_adddup2(&actions, devnull, STDERR_FILENO);
-        if (r == 0)
-                r = posix_spawn_file_actions_adddup2(&actions, child_sock, USER_OPEN_REPLY_FD);
-        if (r == 0)
-                r = posix_spawn_file_actions_addclosefrom_np(&actions, USER_OPEN_REPLY_FD + 1);
-        if (r == 0)
-                r = posix_spawnattr_setsigmask(&attr, &none);
-        if (r == 0)
-                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-        if (r == 0)
-                r = posix_spawn(&pid, exe, &actions, &attr, argv, envp);
-        posix_spawn_file_actions_destroy(&actions);
-        posix_spawnattr_destroy(&attr);
-        if (r != 0)
-                return -r;
+        child_sock = pair[1];
+        r = spawn_with_socket(exe, argv, child_sock, USER_OPEN_REPLY_FD, &pid);
+        if (r < 0)
+                return r;
 
         /* Nobody has reaped it yet (we are its only waiter), so the pid is
          * still ours. Without pidfds (before Linux 5.3, or under valgrind 3.19)

@@ -284,6 +284,7 @@ class Installed(unittest.TestCase):
                          self.rules_dir_before)
         files = self.c.run(["dpkg", "-L", "fbuild-deployd"]).stdout.split()
         for path in ["/usr/bin/fbuildctl", "/usr/libexec/fbuild-deployd",
+                     "/usr/libexec/fbuild-deployd-digest",
                      "/lib/systemd/system/fbuild-deployd.socket",
                      "/usr/share/dbus-1/system.d/org.fbuild.Deploy1.conf",
                      "/usr/share/polkit-1/actions/org.fbuild.deploy1.policy",

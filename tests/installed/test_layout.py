@@ -48,6 +48,8 @@ class Layout(unittest.TestCase):
                 os.path.join(pkg_var("systemd", "systemdsystemunitdir"), "fbuild-deployd.service"),
                 os.path.join(pkg_var("systemd", "systemdsystemunitdir"), "fbuild-deployd.socket"),
                 "/usr/local/libexec/fbuild-deployd",
+                # Beside the service, where it looks for it (src/flash/digest.h).
+                "/usr/local/libexec/fbuild-deployd-digest",
                 "/usr/local/bin/fbuildctl",
         ]
         for path in expect:

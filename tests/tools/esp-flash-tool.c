@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "esp-loader.h"
 #include "fd-util.h"
 #include "flash-stub.h"
@@ -525,6 +526,10 @@ int main(int argc, char *argv[]) {
         const char *what = "Failed";
         int r;
 
+        /* Built beside the service, not beside this tool. */
+        r = digest_set_helper(DIGEST_HELPER_PATH);
+        if (r < 0)
+                return EXIT_FAILURE;
         r = parse_argv(argc, argv, &o);
         if (r <= 0) {
                 if (r < 0)

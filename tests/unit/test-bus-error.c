@@ -20,6 +20,8 @@ static const struct {
         { EPROTO,      BUS_ERROR_PROTOCOL_ERROR },
         { EBADMSG,     BUS_ERROR_PROTOCOL_ERROR },
         { EIO,         BUS_ERROR_FLASH_ERROR },
+        /* the digest helper failed (src/flash/digest.h) */
+        { ECHILD,      BUS_ERROR_FLASH_ERROR },
         { ECANCELED,   BUS_ERROR_CANCELLED },
         { EINVAL,      BUS_ERROR_INVALID_REGIONS },
         { ERANGE,      BUS_ERROR_INVALID_REGIONS },

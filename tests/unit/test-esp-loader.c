@@ -15,6 +15,7 @@
 #include "esp-command.h"
 #include "esp-loader.h"
 #include "esp-status.h"
+#include "digest.h"
 #include "flash-write.h"
 #include "macro.h"
 #include "slip.h"
@@ -1406,6 +1407,8 @@ static void test_change_baud(void) {
 }
 
 int main(void) {
+        /* The helper in the build tree: not beside this test. */
+        assert(digest_set_helper(DIGEST_HELPER_PATH) == 0);
         test_reset_strategies();
         test_reset_holds();
         test_connect_esp32_rom();
