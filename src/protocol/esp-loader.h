@@ -195,6 +195,7 @@ int esp_loader_flash_md5(EspLoader *l, uint32_t addr, uint32_t size, uint8_t ret
  * disabling the watchdog reset path as esptool does). */
 int esp_loader_hard_reset(EspLoader *l);
 /* The first half of a hard reset: EN held low (IO0 released) for as long as
- * esptool's reset holds it, and left low, so that whoever takes the port next
- * hears the boot from its first byte when it releases EN. */
+ * the connect's reset needed on this board (esp_reset_holds() of the attempt
+ * that got through; 200 ms on USB-Serial-JTAG), and left low, so that whoever
+ * takes the port next hears the boot from its first byte when it releases EN. */
 int esp_loader_hold_reset(EspLoader *l);

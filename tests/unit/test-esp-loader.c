@@ -71,6 +71,10 @@ typedef struct FakeChip {
         bool defl_end_seen;
         unsigned n_signals;
         bool signal_dtr[FAKE_MAX_SIGNALS], signal_rts[FAKE_MAX_SIGNALS];
+        usec_t signal_at[FAKE_MAX_SIGNALS];             /* when each line state was set */
+        uint64_t signal_received[FAKE_MAX_SIGNALS];     /* bytes the host had read by then */
+        /* printed when EN rises with IO0 low (the classic circuit: DTR without RTS) */
+        const char *banner;
 
         /* faults */
         unsigned drop_reply_of;         /* command number whose reply is lost (1-based) */
@@ -587,6 +591,11 @@ static int fake_set_signals(Transport *t, bool dtr, bool rts) {
         assert(f->n_signals < FAKE_MAX_SIGNALS);
         f->signal_dtr[f->n_signals] = dtr;
         f->signal_rts[f->n_signals] = rts;
+        f->signal_at[f->n_signals] = now_usec();
+        f->signal_received[f->n_signals] = t->bytes_received;
+        /* out of reset with IO0 low: the ROM's banner */
+        if (f->banner && dtr && !rts && f->n_signals > 0 && f->signal_rts[f->n_signals - 1])
+                fake_queue_raw(f, f->banner, strlen(f->banner));
         f->n_signals++;
         return 0;
 }
@@ -738,6 +747,69 @@ static void test_reset_strategies(void) {
                 assert(f->n_signals == 2);
                 assert(!f->signal_dtr[0] && f->signal_rts[0]);
                 assert(!f->signal_dtr[1] && !f->signal_rts[1]);
+        }
+}
+
+/* The IO0 hold after EN rises ends once the ROM has printed the boot mode it
+ * latched, not at its full length; without that report it lasts (a lower
+ * bound: sleeps never end early). */
+static void test_reset_io0_until_boot_mode(void) {
+        static const char banner[] = "ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\n"
+                                     "rst:0x1 (POWERON),boot:0x5 (DOWNLOAD(USB/UART0/1))\r\n"
+                                     "waiting for download\r\n";
+        size_t mode_at = strstr(banner, "boot:0x5") - banner + strlen("boot:0x5");
+
+        for (unsigned with_banner = 0; with_banner < 2; with_banner++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+
+                t = &f->base;
+                f->read_chunk = 16;     /* the banner comes in pieces */
+                f->banner = with_banner ? banner : NULL;
+                assert(esp_loader_new(t, &l) == 0);
+                assert(esp_loader_connect(l, ESP_RESET_CLASSIC, 1) == 0);
+                assert(f->n_signals == 5);
+                /* step 3 lets EN rise with IO0 low, step 4 releases IO0 */
+                assert(f->signal_dtr[3] && !f->signal_rts[3]);
+                assert(!f->signal_dtr[4] && !f->signal_rts[4]);
+                if (with_banner) {
+                        /* the boot mode was read before IO0 went high */
+                        assert(f->signal_received[4] >= mode_at);
+                        assert(f->signal_received[4] < strlen(banner));
+                } else {
+                        assert(f->signal_received[4] == 0);
+                        assert(f->signal_at[4] - f->signal_at[3] >= RESET_FAST_IO0_LOW);
+                }
+                /* EN was held low its whole hold either way */
+                assert(f->signal_at[2] - f->signal_at[1] >= RESET_FAST_EN_LOW);
+        }
+}
+
+/* The reset into the application at the end of a job holds EN low as long
+ * as the connect's reset needed: the first attempt's hold, or esptool's for a
+ * board that needed a later attempt (a lower bound: sleeps never end early). */
+static void test_hold_reset(void) {
+        for (unsigned known_attempt = 0; known_attempt < 2; known_attempt++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+                EspLoaderFacts facts = { .reset_attempt = known_attempt };
+                EspResetHolds h;
+                usec_t started;
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_known(l, &facts);
+                assert(esp_loader_connect(l, ESP_RESET_CLASSIC, 1) == 0);
+                f->n_signals = 0;
+                started = now_usec();
+                assert(esp_loader_hold_reset(l) == 0);
+                /* EN low (RTS alone), left low for whoever takes the port */
+                assert(f->n_signals == 1);
+                assert(!f->signal_dtr[0] && f->signal_rts[0]);
+                esp_reset_holds(known_attempt, &h);
+                assert(now_usec() - started >= h.en_low);
         }
 }
 
@@ -1408,6 +1480,8 @@ static void test_change_baud(void) {
 int main(void) {
         test_reset_strategies();
         test_reset_holds();
+        test_reset_io0_until_boot_mode();
+        test_hold_reset();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();
