@@ -264,15 +264,18 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
 }
 
 /* The round trip the sector planner's cost model needs: an MD5 request's time
- * minus what the model says its hashing and wire bytes take. */
+ * minus what the model says its hashing and wire bytes take; the smallest
+ * seen (the least disturbed), and not capped by the default, which only
+ * stands in until the first exchange. */
 static void job_measure_rtt(Job *j, EspLoader *l, uint64_t len, usec_t elapsed) {
         FlashCostModel m;
-        usec_t model;
+        usec_t rtt;
 
         flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, 0,
                               esp_loader_is_stub(l));
-        model = flash_cost_probe(&m, len);
-        j->rtt_usec = MIN(j->rtt_usec, elapsed > model ? elapsed - model : 0);
+        rtt = flash_cost_rtt_of(&m, len, elapsed);
+        j->rtt_usec = j->rtt_measured ? MIN(j->rtt_usec, rtt) : rtt;
+        j->rtt_measured = true;
 }
 
 /* What verify has shown must be written, at the least: one sector in every
@@ -565,6 +568,7 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
         }
 
         while ((r = flash_planner_next(p, &off, &size)) > 0) {
+                usec_t started = now_usec();
                 bool match = false;
 
                 if (job_cancelled(j))
@@ -572,6 +576,7 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
                 r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
                 if (r < 0)
                         return job_fail(j, r, "cannot probe 0x%" PRIx32 "+0x%" PRIx32, off, size);
+                job_measure_rtt(j, l, size, now_usec() - started);
                 r = flash_planner_feed(p, !match);
                 if (r < 0)
                         return r;
@@ -889,6 +894,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                 return r;
         j->link_baud = t->baud;
         j->rtt_usec = JOB_RTT_DEFAULT_USEC;
+        j->rtt_measured = false;
 
         started = now_usec();
         /* A second session (after a link fallback) verifies afresh. */

@@ -97,9 +97,11 @@ struct Job {
         JobStats stats;
 
         /* The worker's, for the sector planner: the transfer baud after connect,
-         * and the smallest round trip seen in verify. */
+         * and the smallest round trip an MD5 exchange has shown (the default
+         * until one has: rtt_measured). */
         uint32_t link_baud;
         usec_t rtt_usec;
+        bool rtt_measured;
         /* Per region, for a sector deploy: each 64 KiB block's verdict from
          * verify (changed == NULL: verified with one MD5). */
         JobBlockVerdicts *blocks;
