@@ -76,6 +76,11 @@ struct EspLoader {
         EspLoaderStats stats;
         unsigned restarts_left;   /* esp_loader_take_restart() */
         unsigned blocks_acked;    /* data blocks acknowledged, towards the next restart earned */
+
+        /* Work of the caller's to do while the chip works on the next request
+         * (esp_loader_flash_md5_while()): run once, after that request left. */
+        EspLoaderWorkFn meanwhile;
+        void *meanwhile_userdata;
 };
 
 /* esp-loader-facts.c: the known chip taken if the magic register's chip

@@ -190,6 +190,13 @@ bool esp_loader_shrink_blocks(EspLoader *l);
 
 /* On-chip MD5 of flash [addr, addr+size) as 16 raw bytes. */
 int esp_loader_flash_md5(EspLoader *l, uint32_t addr, uint32_t size, uint8_t ret_digest[16]);
+/* The same, with work(userdata) run once while the chip hashes (after the
+ * request has left, before its answer is read): the host's own digest of the
+ * same bytes, so that the two overlap. work's result does not stop the
+ * exchange; the caller reads it from userdata. */
+typedef void (*EspLoaderWorkFn)(void *userdata);
+int esp_loader_flash_md5_while(EspLoader *l, uint32_t addr, uint32_t size, EspLoaderWorkFn work,
+                               void *userdata, uint8_t ret_digest[16]);
 
 /* Resets the chip into the application (RTS pulse; on USB-Serial-JTAG after
  * disabling the watchdog reset path as esptool does). */

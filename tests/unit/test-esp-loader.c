@@ -813,6 +813,45 @@ static void test_hold_reset(void) {
         }
 }
 
+typedef struct Meanwhile {
+        FakeChip *f;
+        unsigned calls, requests_seen;
+} Meanwhile;
+
+static void meanwhile_work(void *userdata) {
+        Meanwhile *m = userdata;
+
+        m->calls++;
+        m->requests_seen = m->f->md5_requests;
+}
+
+/* The host's own work runs once, after the MD5 request has left (the chip
+ * hashes meanwhile), and the chip's digest still comes back. */
+static void test_md5_while(void) {
+        _cleanup_(transport_freep) Transport *t = NULL;
+        _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+        FakeChip *f = fake_new(ESP_CHIP_ESP32);
+        Meanwhile m = { .f = f };
+        uint8_t dev[16], local[16];
+
+        t = &f->base;
+        l = connect_fake(f);
+        memset(f->flash + 0x3000, 0x42, 0x1000);
+        assert(esp_loader_flash_md5_while(l, 0x3000, 0x1000, meanwhile_work, &m, dev) == 0);
+        assert(m.calls == 1);
+        assert(m.requests_seen == 1);
+        assert(flash_md5(f->flash + 0x3000, 0x1000, local) == 0);
+        assert(memcmp(dev, local, 16) == 0);
+        /* a plain MD5 after it runs nothing */
+        assert(esp_loader_flash_md5(l, 0x3000, 0x1000, dev) == 0);
+        assert(m.calls == 1);
+        /* not connected: refused before anything, nothing run */
+        l = esp_loader_free(l);
+        assert(esp_loader_new(t, &l) == 0);
+        assert(esp_loader_flash_md5_while(l, 0, 16, meanwhile_work, &m, dev) == -ENOTCONN);
+        assert(m.calls == 1);
+}
+
 /* Short holds first, then esptool's classic timings alternating its normal
  * and extra-long IO0 delay, as --connect-attempts does. */
 static void test_reset_holds(void) {
@@ -1482,6 +1521,7 @@ int main(void) {
         test_reset_holds();
         test_reset_io0_until_boot_mode();
         test_hold_reset();
+        test_md5_while();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();
