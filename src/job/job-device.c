@@ -944,7 +944,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                 job_progress(j, JOB_PHASE_RESET, 0, 0);
                 started = now_usec();
                 /* Released by whoever takes the port next (job_take_reset_port()). */
-                r = esp_loader_hold_reset(l);
+                r = esp_loader_hold_reset(l, &j->reset_release_at);
                 j->reset_held = r >= 0;
                 j->stats.reset_usec = now_usec() - started;
                 /* The flash is written and proven; a reset that fails (a USB-OTG
@@ -999,7 +999,7 @@ static void job_reset_after_failure(Job *j, EspLoader *l) {
         usec_t started = now_usec();
         int r;
 
-        r = esp_loader_hold_reset(l);
+        r = esp_loader_hold_reset(l, &j->reset_release_at);
         j->reset_held = r >= 0;
         if (r < 0) {
                 log_warning_errno(r, "%s: cannot reset the board after the failed job: %m", ESC(j->port));

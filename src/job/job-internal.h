@@ -80,6 +80,7 @@ struct Job {
          * (job_take_reset_port()). */
         Transport *held_port;
         bool reset_held;
+        usec_t reset_release_at;        /* EN may be released from then on */
         JobPhase phase;
         JobMessage queue[JOB_QUEUE_MAX];
         size_t n_queued;

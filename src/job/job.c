@@ -319,6 +319,10 @@ Transport *job_take_reset_port(Job *j) {
         return j ? TAKE_PTR(j->held_port) : NULL;
 }
 
+usec_t job_reset_release_at(Job *j) {
+        return j ? j->reset_release_at : 0;
+}
+
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
@@ -329,6 +333,12 @@ Job *job_free(Job *j) {
         }
 
         if (j->held_port) {
+                /* Nobody took the port (teardown): the hold is short, and a
+                 * chip released too early may not have reset. */
+                usec_t now = now_usec();
+
+                if (j->reset_release_at > now)
+                        sleep_usec(j->reset_release_at - now);
                 (void) transport_set_signals(j->held_port, false, false);
                 transport_free(j->held_port);
         }

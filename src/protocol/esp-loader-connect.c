@@ -351,18 +351,19 @@ int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) 
 
 /* ---- leaving -------------------------------------------------------------------- */
 
-int esp_loader_hold_reset(EspLoader *l) {
+int esp_loader_hold_reset(EspLoader *l, usec_t *ret_release_at) {
         EspResetHolds h;
 
-        assert(l);
+        assert(l && ret_release_at);
         /* Through a bridge EN stays low as long as this board's reset needed
          * when the connect got through (esp_reset_holds(): 10 ms first, ten
          * times what 10 µF on EN needs; esptool's 100 ms for a board that
-         * needed its holds), not esptool's 100 ms always: the reply waits for
-         * it. The USB-Serial-JTAG peripheral acts on line changes slowly. */
+         * needed its holds), not esptool's 100 ms always. The USB-Serial-JTAG
+         * peripheral acts on line changes slowly. Whoever releases EN waits
+         * for it, not this session. */
         esp_reset_holds(l->reset_attempt, &h);
         STEP(loader_set_lines(l, false, true));
-        sleep_usec(l->usb_jtag ? RESET_USB_JTAG_EN_LOW : h.en_low);
+        *ret_release_at = now_usec() + (l->usb_jtag ? RESET_USB_JTAG_EN_LOW : h.en_low);
         /* Whatever answers next is the application, not this loader. */
         l->stub = false;
         l->status_len = ESP_ROM_STATUS_LEN;

@@ -201,8 +201,9 @@ int esp_loader_flash_md5_while(EspLoader *l, uint32_t addr, uint32_t size, EspLo
 /* Resets the chip into the application (RTS pulse; on USB-Serial-JTAG after
  * disabling the watchdog reset path as esptool does). */
 int esp_loader_hard_reset(EspLoader *l);
-/* The first half of a hard reset: EN held low (IO0 released) for as long as
- * the connect's reset needed on this board (esp_reset_holds() of the attempt
- * that got through; 200 ms on USB-Serial-JTAG), and left low, so that whoever
- * takes the port next hears the boot from its first byte when it releases EN. */
-int esp_loader_hold_reset(EspLoader *l);
+/* The first half of a hard reset: EN pulled low (IO0 released) and left low,
+ * so that whoever takes the port next hears the boot from its first byte when
+ * it releases EN, no sooner than *ret_release_at: as long as the connect's
+ * reset needed on this board (esp_reset_holds() of the attempt that got
+ * through; 200 ms on USB-Serial-JTAG). Does not wait. */
+int esp_loader_hold_reset(EspLoader *l, usec_t *ret_release_at);
