@@ -215,8 +215,10 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         uint32_t flash_size;
         int r;
 
-        /* Not after a link fallback: that session asks everything afresh. */
+        /* Not after a link fallback: that session asks everything afresh,
+         * at the rate that works. */
         esp_loader_set_known(l, j->stats.baud_fallback ? NULL : &j->known);
+        esp_loader_set_fast_baud(l, j->stats.baud_fallback ? 0 : j->options.baud);
         r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
         if (r < 0)
                 return job_fail(j, r, "cannot connect to the bootloader on %s (reset %s)", j->port,

@@ -226,6 +226,17 @@ static int loader_detect(EspLoader *l) {
                 return 0;
         }
 
+        /* The chip is named: the rest of the detection at the fast rate. */
+        if (by_magic && l->fast_baud != 0) {
+                l->chip = by_magic;
+                r = esp_loader_change_baud(l, l->fast_baud);
+                if (r < 0 && (l->baud_raised || loader_error_is_fatal(r)))
+                        return r;
+                if (r < 0)
+                        log_debug_errno(r, "Staying at %u baud for now: %m", l->transport->baud);
+                l->chip = NULL;
+        }
+
         r = esp_loader_command(l, ESP_OP_GET_SECURITY_INFO, NULL, 0, 0, LOADER_DEFAULT_TIMEOUT,
                                &resp);
         if (r >= 0)
@@ -249,6 +260,11 @@ static int loader_detect(EspLoader *l) {
         if (r_magic < 0)
                 r_magic = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
         return loader_detect_by_magic(l, r_magic, magic);
+}
+
+void esp_loader_set_fast_baud(EspLoader *l, uint32_t baud) {
+        if (l)
+                l->fast_baud = baud;
 }
 
 /* esptool disable_watchdogs(): over USB-Serial-JTAG nothing resets the RTC and

@@ -64,6 +64,7 @@ struct EspLoader {
         bool has_mac;
         uint32_t mac_low;         /* read by loader_known_flash() */
         unsigned reset_attempt;   /* the connect attempt that got through */
+        uint32_t fast_baud;       /* esp_loader_set_fast_baud(); 0: none */
 
         bool dtr, rts;            /* modem lines as last set */
 

@@ -198,6 +198,14 @@ typedef void (*EspLoaderWorkFn)(void *userdata);
 int esp_loader_flash_md5_while(EspLoader *l, uint32_t addr, uint32_t size, EspLoaderWorkFn work,
                                void *userdata, uint8_t ret_digest[16]);
 
+/* The rate to raise the link to during esp_loader_connect(), as soon as the
+ * chip magic has named the chip and before the rest of the detection
+ * (GET_SECURITY_INFO, the console register), so that those answers come at
+ * it; 0 (the default): the caller changes the rate itself afterwards. A raise
+ * that fails leaves the link at the old rate (esp_loader_baud() says which);
+ * one that loses the link fails the connect (esp_loader_baud_raised()). */
+void esp_loader_set_fast_baud(EspLoader *l, uint32_t baud);
+
 /* Resets the chip into the application (RTS pulse; on USB-Serial-JTAG after
  * disabling the watchdog reset path as esptool does). */
 int esp_loader_hard_reset(EspLoader *l);

@@ -68,6 +68,7 @@ typedef struct FakeChip {
         /* what the host did */
         unsigned commands, sync_requests, attach_len, set_params_size, md5_requests;
         unsigned security_info_requests;
+        uint32_t security_info_baud;    /* the rate GET_SECURITY_INFO came at */
         bool defl_end_seen;
         unsigned n_signals;
         bool signal_dtr[FAKE_MAX_SIGNALS], signal_rts[FAKE_MAX_SIGNALS];
@@ -282,6 +283,7 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
         }
 
         case ESP_OP_GET_SECURITY_INFO:
+                f->security_info_baud = f->chip_baud;
                 f->security_info_requests++;
                 if (f->chip == ESP_CHIP_ESP32 && !f->stub) {
                         fake_unsupported(f);
@@ -849,6 +851,51 @@ static void test_md5_while(void) {
         assert(esp_loader_new(t, &l) == 0);
         assert(esp_loader_flash_md5_while(l, 0, 16, meanwhile_work, &m, dev) == -ENOTCONN);
         assert(m.calls == 1);
+}
+
+/* With a fast rate set, the connect raises the link as soon as the chip
+ * magic has named the chip, and asks the rest at that rate; a chip the magic
+ * names whole (the ESP32) is left for the caller to raise; a raise that is not
+ * answered leaves the link at the old rate and the connect goes on. */
+static void test_connect_fast_baud(void) {
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_fast_baud(l, 921600);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(esp_loader_chip(l) == esp_chip_get(ESP_CHIP_ESP32C3));
+                assert(f->security_info_requests == 1 && f->security_info_baud == 921600);
+                assert(t->baud == 921600 && esp_loader_baud_raised(l));
+                assert(esp_loader_attach_flash(l, 0) == 0);
+        }
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_fast_baud(l, 921600);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(t->baud == 115200);
+        }
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+
+                t = &f->base;
+                f->ignore_change_baud = true;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_fast_baud(l, 921600);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(esp_loader_chip(l) == esp_chip_get(ESP_CHIP_ESP32C3));
+                assert(t->baud == 115200 && f->security_info_baud == 115200);
+        }
 }
 
 /* Short holds first, then esptool's classic timings alternating its normal
@@ -1521,6 +1568,7 @@ int main(void) {
         test_reset_io0_until_boot_mode();
         test_hold_reset();
         test_md5_while();
+        test_connect_fast_baud();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();
