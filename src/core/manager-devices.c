@@ -5,14 +5,12 @@
  * boards, which keeps trust only if the identity returns within the window. */
 #include <assert.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "device-holders.h"
 #include "log.h"
 #include "manager-devices.h"
 #include "manager-internal.h"
-#include "string-util.h"
 
 static void manager_arm_reenum_timer(Manager *m, usec_t deadline);
 
@@ -164,8 +162,6 @@ void manager_devices_done(Manager *m) {
         m->watch = device_watch_free(m->watch);
         m->reenum = reenum_table_free(m->reenum);
         m->reenum_timer = sd_event_source_disable_unref(m->reenum_timer);
-        free(m->holder_scan_port);
-        m->holder_scan_port = NULL;
 }
 
 void manager_devices_flush(Manager *m) {
@@ -186,50 +182,17 @@ static void manager_note_reset(Manager *m, Job *j) {
                 (void) reenum_note_reset(m->reenum, d->identity, now_usec());
 }
 
+void manager_devices_job_progress(Manager *m, Job *j, JobPhase phase) {
+        /* Posted just before the worker resets the chip: the window starts here. */
+        if (phase == JOB_PHASE_RESET)
+                manager_note_reset(m, j);
+}
+
 /* The tty or the USB device node open in another process right now. */
 static bool device_held_elsewhere(const DeviceInfo *d) {
         if (device_node_open_elsewhere(d->node) > 0)
                 return true;
         return d->usb_node && device_node_open_elsewhere(d->usb_node) > 0;
-}
-
-/* The check for other holders of a job's port that manager_devices_job_finished()
- * needs, made while the worker holds the chip in reset (a scan of /proc that
- * the reply would wait for otherwise). As sound as at the end: the writes are
- * done, and an open after it is a foreign open the device watch reports. One
- * job at a time: another port's scan is made at its end. */
-static void manager_scan_holders_early(Manager *m, Job *j) {
-        const DeviceInfo *d = device_monitor_find_node(m->devices, job_port(j));
-        char *port;
-
-        if (!d)
-                return;
-        port = strdup(job_port(j));
-        if (!port)
-                return;         /* scanned at the end */
-        free(m->holder_scan_port);
-        m->holder_scan_port = port;
-        m->holder_scan_held = device_held_elsewhere(d);
-}
-
-/* What the early scan found for this job's port, or a scan now. */
-static bool job_port_held_elsewhere(Manager *m, Job *j, const DeviceInfo *d) {
-        bool held;
-
-        if (!m->holder_scan_port || !streq(m->holder_scan_port, job_port(j)))
-                return device_held_elsewhere(d);
-        held = m->holder_scan_held;
-        free(m->holder_scan_port);
-        m->holder_scan_port = NULL;
-        return held;
-}
-
-void manager_devices_job_progress(Manager *m, Job *j, JobPhase phase) {
-        /* Posted just before the worker resets the chip: the window starts here. */
-        if (phase == JOB_PHASE_RESET) {
-                manager_note_reset(m, j);
-                manager_scan_holders_early(m, j);
-        }
 }
 
 void manager_devices_job_finished(Manager *m, Job *j) {
@@ -243,7 +206,7 @@ void manager_devices_job_finished(Manager *m, Job *j) {
          * it from before: whatever the job proved may not hold any more, so
          * the trust it set must go. */
         d = device_monitor_find_node(m->devices, job_port(j));
-        if (d && (opened_by_others || job_port_held_elsewhere(m, j, d)))
+        if (d && (opened_by_others || device_held_elsewhere(d)))
                 (void) trust_table_invalidate(m->trust, d->identity, TRUST_INVALIDATION_FOREIGN_OPEN);
         /* If the job reset the chip, the chip waits in reset on the job's open
          * port: the monitors take it and let the chip boot (one boot, heard

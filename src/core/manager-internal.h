@@ -20,10 +20,6 @@ struct Manager {
         ReenumTable *reenum;            /* re-enumerations after our own resets */
         sd_event_source *reenum_timer;
         PortMonitorSet *monitors;       /* serial monitors, one shared open per port */
-        /* A job's check for other holders of its port, made while its worker
-         * holds the chip in reset (manager-devices.c): the port, the answer. */
-        char *holder_scan_port;
-        bool holder_scan_held;
 
         const ManagerHooks *hooks;      /* the front end (never NULL: empty by default) */
         void *hooks_userdata;
