@@ -211,7 +211,7 @@ void manager_devices_job_finished(Manager *m, Job *j) {
         /* If the job reset the chip, the chip waits in reset on the job's open
          * port: the monitors take it and let the chip boot (one boot, heard
          * from its first byte). */
-        port_monitor_resume(m->monitors, job_port(j), job_take_reset_port(j));
+        port_monitor_resume_held(m->monitors, d, job_port(j), job_take_reset_port(j), job_reset_release_at(j));
 }
 
 const char *manager_devices_port_of(Manager *m, const char *device_id) {

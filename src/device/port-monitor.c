@@ -468,8 +468,18 @@ int port_monitor_attach(PortMonitorSet *s, const DeviceInfo *d, uint32_t baud, b
                 return -EINVAL;
 
         pm = set_find_identity(s, d->identity);
-        if (pm && pm->baud != baud)
-                return -EBUSY;
+        if (pm && pm->baud != baud) {
+                /* Open for a reset alone (or the end of a job's): nobody reads
+                 * it at its rate yet, so it takes the first monitor's. */
+                if (pm->clients)
+                        return -EBUSY;
+                if (pm->transport) {
+                        r = transport_set_baud(pm->transport, baud);
+                        if (r < 0)
+                                return r;
+                }
+                pm->baud = baud;
+        }
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
                 return -errno;
@@ -612,13 +622,54 @@ static void release_held(Transport *held) {
         transport_free(held);
 }
 
+/* EN released by the timer at release_at: a reset of one step. Falls back to
+ * releasing it now. */
+static void port_release_at(PortMonitor *pm, usec_t release_at) {
+        int r;
+
+        pm->reset_steps[0] = (EspResetStep) { .dtr = false, .rts = false };
+        pm->n_reset_steps = 1;
+        pm->reset_step = 0;
+        pm->state = PORT_RESETTING;
+        pm->timer = sd_event_source_disable_unref(pm->timer);
+        /* accuracy 1 µs: 0 would let sd-event defer it by up to 250 ms */
+        r = sd_event_add_time(pm->set->event, &pm->timer, CLOCK_MONOTONIC, release_at, 1, on_reset_step, pm);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot time the end of the reset: %m", pm->node);
+                (void) on_reset_step(NULL, 0, pm);
+        }
+}
+
+/* A held port nobody monitors, kept open until the hold is over. */
+static bool release_held_later(PortMonitorSet *s, const DeviceInfo *d, Transport *held, usec_t release_at) {
+        PortMonitor *pm;
+
+        if (!d || !d->identity || !d->node || release_at <= now_usec())
+                return false;
+        if (port_monitor_new(s, d, held->baud, &pm) < 0)
+                return false;
+        if (port_adopt(pm, held) < 0) {
+                /* adopt took the port and closed it (EN released) */
+                port_monitor_free(pm);
+                return true;
+        }
+        port_release_at(pm, release_at);
+        return true;
+}
+
 void port_monitor_resume(PortMonitorSet *s, const char *node, Transport *held) {
+        port_monitor_resume_held(s, NULL, node, held, 0);
+}
+
+void port_monitor_resume_held(PortMonitorSet *s, const DeviceInfo *d, const char *node, Transport *held,
+                              usec_t release_at) {
         PortMonitor *pm;
         int r;
 
         pm = s && node ? set_find_node(s, node) : NULL;
         if (!pm || pm->state != PORT_PAUSED) {
-                release_held(held);
+                if (!held || pm || !s || !release_held_later(s, d, held, release_at))
+                        release_held(held);
                 return;
         }
         if (held) {
@@ -641,7 +692,9 @@ void port_monitor_resume(PortMonitorSet *s, const char *node, Transport *held) {
         port_notice(pm, "resumed at %u baud", pm->baud);
         if (s->cb.resumed)
                 s->cb.resumed(pm->node, s->userdata);
-        if (held) {
+        if (held && release_at > now_usec())
+                port_release_at(pm, release_at);
+        else if (held) {
                 r = transport_set_signals(pm->transport, false, false);
                 if (r < 0)
                         log_warning_errno(r, "%s: cannot release the chip's reset line: %m", pm->node);

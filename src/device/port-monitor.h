@@ -55,6 +55,14 @@ void port_monitor_pause(PortMonitorSet *s, const char *node);
  * monitors read it from now on and then release EN, so they hear the one boot
  * from its first byte; with no monitors, EN is released and the port closed. */
 void port_monitor_resume(PortMonitorSet *s, const char *node, Transport *held);
+/* The same, with EN released no sooner than release_at (CLOCK_MONOTONIC): the
+ * job left the chip in reset without waiting out the hold, so that its reply
+ * does not wait for it; a timer ends the hold, on the monitors' port or, with
+ * none, on one kept open for it alone (d says which device; NULL: at once).
+ * A job that takes the port before then ends the hold early: it resets the
+ * chip itself. */
+void port_monitor_resume_held(PortMonitorSet *s, const DeviceInfo *d, const char *node, Transport *held,
+                              usec_t release_at);
 
 /* Resets the chip of d, into its application or (bootloader) into the ROM's
  * download mode, with esptool's line sequences. Monitors keep listening, so

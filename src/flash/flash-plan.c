@@ -69,6 +69,7 @@ void flash_cost_model_init(FlashCostModel *m, uint32_t baud, usec_t rtt_usec, bo
                 .block_erase_usec = 150 * USEC_PER_MSEC,
                 .page_program_usec = 600,
                 .raw_block_size = stub ? 0x4000u : 0x400u,
+                .md5_exchange_bytes = stub ? FLASH_MD5_EXCHANGE_BYTES_STUB : FLASH_MD5_EXCHANGE_BYTES_ROM,
         };
 }
 
@@ -81,7 +82,13 @@ static usec_t md5_usec(const FlashCostModel *m, uint64_t len) {
 }
 
 usec_t flash_cost_probe(const FlashCostModel *m, uint64_t len) {
-        return m->rtt_usec + wire_usec(m, PLAN_COMMAND_OVERHEAD_BYTES) + md5_usec(m, len);
+        return m->rtt_usec + wire_usec(m, m->md5_exchange_bytes) + md5_usec(m, len);
+}
+
+usec_t flash_cost_rtt_of(const FlashCostModel *m, uint64_t len, usec_t elapsed) {
+        usec_t model = wire_usec(m, m->md5_exchange_bytes) + md5_usec(m, len);
+
+        return elapsed > model ? elapsed - model : 0;
 }
 
 /* Aligned 64 KiB blocks erase as blocks, the rest sector by sector (ROM and

@@ -31,7 +31,18 @@ typedef struct FlashCostModel {
          * write there ends in an uncompressed tail (flash_plan_spill_split). */
         uint32_t spill_window;
         uint32_t raw_block_size;        /* bytes per uncompressed data packet */
+        uint32_t md5_exchange_bytes;    /* an SPI_FLASH_MD5 request and its reply on the wire */
 } FlashCostModel;
+
+/* SPI_FLASH_MD5 on the wire: a 26-byte request (SLIP-framed header and 16
+ * bytes of arguments) and the reply: the ROM's 32 hex characters and 4 status
+ * bytes (46 bytes framed), the stub's 16 raw bytes and 2 (28). */
+#define FLASH_MD5_EXCHANGE_BYTES_ROM 72u
+#define FLASH_MD5_EXCHANGE_BYTES_STUB 54u
+
+/* The round trip an MD5 exchange shows beyond what the model gives its wire
+ * bytes and hashing (elapsed, for len bytes). */
+usec_t flash_cost_rtt_of(const FlashCostModel *m, uint64_t len, usec_t elapsed);
 
 /* The reference model for a ROM loader (stub = false) or a flasher stub. */
 void flash_cost_model_init(FlashCostModel *m, uint32_t baud, usec_t rtt_usec, bool stub);

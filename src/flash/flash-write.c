@@ -38,23 +38,38 @@ static bool region_in_32_bits(uint32_t offset, size_t len) {
         return len > 0 && (uint64_t) offset + len <= UINT32_MAX;
 }
 
+typedef struct LocalMd5 {
+        const void *data;
+        size_t len;
+        uint8_t digest[16];
+        int r;
+} LocalMd5;
+
+static void local_md5(void *userdata) {
+        LocalMd5 *m = userdata;
+
+        m->r = flash_md5(m->data, m->len, m->digest);
+}
+
 int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                         bool *ret_match, uint8_t ret_device_md5[16]) {
-        uint8_t local[16], device[16];
+        LocalMd5 local = { .data = data, .len = len };
+        uint8_t device[16];
         int r;
 
         assert(l && data && ret_match);
         if (!region_in_32_bits(offset, len))
                 return -EINVAL;
 
-        r = flash_md5(data, len, local);
+        /* Our digest while the chip computes its own (1 MB: a few ms here,
+         * half a second there). */
+        r = esp_loader_flash_md5_while(l, offset, (uint32_t) len, local_md5, &local, device);
         if (r < 0)
                 return r;
-        r = esp_loader_flash_md5(l, offset, (uint32_t) len, device);
-        if (r < 0)
-                return r;
+        if (local.r < 0)
+                return local.r;
 
-        *ret_match = memcmp(local, device, sizeof(local)) == 0;
+        *ret_match = memcmp(local.digest, device, sizeof(device)) == 0;
         if (ret_device_md5)
                 memcpy(ret_device_md5, device, sizeof(device));
         return 0;

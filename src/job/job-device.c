@@ -215,8 +215,10 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         uint32_t flash_size;
         int r;
 
-        /* Not after a link fallback: that session asks everything afresh. */
+        /* Not after a link fallback: that session asks everything afresh,
+         * at the rate that works. */
         esp_loader_set_known(l, j->stats.baud_fallback ? NULL : &j->known);
+        esp_loader_set_fast_baud(l, j->stats.baud_fallback ? 0 : j->options.baud);
         r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
         if (r < 0)
                 return job_fail(j, r, "cannot connect to the bootloader on %s (reset %s)", j->port,
@@ -264,15 +266,18 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
 }
 
 /* The round trip the sector planner's cost model needs: an MD5 request's time
- * minus what the model says its hashing and wire bytes take. */
+ * minus what the model says its hashing and wire bytes take; the smallest
+ * seen (the least disturbed), and not capped by the default, which only
+ * stands in until the first exchange. */
 static void job_measure_rtt(Job *j, EspLoader *l, uint64_t len, usec_t elapsed) {
         FlashCostModel m;
-        usec_t model;
+        usec_t rtt;
 
         flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, 0,
                               esp_loader_is_stub(l));
-        model = flash_cost_probe(&m, len);
-        j->rtt_usec = MIN(j->rtt_usec, elapsed > model ? elapsed - model : 0);
+        rtt = flash_cost_rtt_of(&m, len, elapsed);
+        j->rtt_usec = j->rtt_measured ? MIN(j->rtt_usec, rtt) : rtt;
+        j->rtt_measured = true;
 }
 
 /* What verify has shown must be written, at the least: one sector in every
@@ -568,6 +573,7 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
         }
 
         while ((r = flash_planner_next(p, &off, &size)) > 0) {
+                usec_t started = now_usec();
                 bool match = false;
 
                 if (job_cancelled(j))
@@ -575,6 +581,7 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
                 r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
                 if (r < 0)
                         return job_fail(j, r, "cannot probe 0x%" PRIx32 "+0x%" PRIx32, off, size);
+                job_measure_rtt(j, l, size, now_usec() - started);
                 r = flash_planner_feed(p, !match);
                 if (r < 0)
                         return r;
@@ -895,6 +902,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                 return r;
         j->link_baud = t->baud;
         j->rtt_usec = JOB_RTT_DEFAULT_USEC;
+        j->rtt_measured = false;
 
         started = now_usec();
         /* A second session (after a link fallback) verifies afresh. */
@@ -944,7 +952,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                 job_progress(j, JOB_PHASE_RESET, 0, 0);
                 started = now_usec();
                 /* Released by whoever takes the port next (job_take_reset_port()). */
-                r = esp_loader_hold_reset(l);
+                r = esp_loader_hold_reset(l, &j->reset_release_at);
                 j->reset_held = r >= 0;
                 j->stats.reset_usec = now_usec() - started;
                 /* The flash is written and proven; a reset that fails (a USB-OTG
@@ -999,7 +1007,7 @@ static void job_reset_after_failure(Job *j, EspLoader *l) {
         usec_t started = now_usec();
         int r;
 
-        r = esp_loader_hold_reset(l);
+        r = esp_loader_hold_reset(l, &j->reset_release_at);
         j->reset_held = r >= 0;
         if (r < 0) {
                 log_warning_errno(r, "%s: cannot reset the board after the failed job: %m", ESC(j->port));

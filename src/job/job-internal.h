@@ -82,6 +82,7 @@ struct Job {
          * (job_take_reset_port()). */
         Transport *held_port;
         bool reset_held;
+        usec_t reset_release_at;        /* EN may be released from then on */
         JobPhase phase;
         JobMessage queue[JOB_QUEUE_MAX];
         size_t n_queued;
@@ -99,9 +100,11 @@ struct Job {
         JobStats stats;
 
         /* The worker's, for the sector planner: the transfer baud after connect,
-         * and the smallest round trip seen in verify. */
+         * and the smallest round trip an MD5 exchange has shown (the default
+         * until one has: rtt_measured). */
         uint32_t link_baud;
         usec_t rtt_usec;
+        bool rtt_measured;
         /* Per region, for a sector deploy: each 64 KiB block's verdict from
          * verify (changed == NULL: verified with one MD5). */
         JobBlockVerdicts *blocks;

@@ -367,6 +367,10 @@ static void job_join(Job *j) {
         }
 }
 
+usec_t job_reset_release_at(Job *j) {
+        return j ? j->reset_release_at : 0;
+}
+
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
@@ -377,6 +381,12 @@ Job *job_free(Job *j) {
         }
 
         if (j->held_port) {
+                /* Nobody took the port (teardown): the hold is short, and a
+                 * chip released too early may not have reset. */
+                usec_t now = now_usec();
+
+                if (j->reset_release_at > now)
+                        sleep_usec(j->reset_release_at - now);
                 (void) transport_set_signals(j->held_port, false, false);
                 transport_free(j->held_port);
         }

@@ -164,6 +164,8 @@ Job *job_free(Job *j);
  * listening first, so the boot is heard from its first byte: one boot per
  * job) and frees it. A port nobody takes is released by job_free(). */
 Transport *job_take_reset_port(Job *j);
+/* When EN of the taken port may be released (the chip's reset hold is over). */
+usec_t job_reset_release_at(Job *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
 
 /* Lowers options.baud to at most cap (0: no cap), before job_run() only: a

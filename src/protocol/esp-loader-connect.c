@@ -25,24 +25,71 @@ static int loader_set_lines(EspLoader *l, bool dtr, bool rts) {
         return 0;
 }
 
-/* A sequence of esp-reset.h, with sleeps: the loader runs on its job's worker. */
-static int loader_play_reset(EspLoader *l, const EspResetStep *steps, size_t n) {
+/* What the chip printed since its reset, for the IO0 hold and a diagnosis. */
+typedef struct BootText {
+        char s[1024];
+        size_t len;
+} BootText;
+
+static bool boot_text_waits(const BootText *b) {
+        return strstr(b->s, "waiting for download\r\n") || strstr(b->s, "wait uart0 download\r\n");
+}
+
+/* Reads boot text until `deadline`, or until the ROM has reported the boot
+ * mode it latched (until_mode) or says it waits for download. Fatal transport
+ * errors only; running out of time is not one. */
+static int loader_read_boot_text(EspLoader *l, BootText *b, usec_t deadline, bool until_mode) {
+        while (b->len < sizeof(b->s) - 1 && !boot_text_waits(b) &&
+               !(until_mode && esp_boot_text_has_mode(b->s))) {
+                int n = transport_read(l->transport, b->s + b->len, sizeof(b->s) - 1 - b->len, deadline);
+
+                if (n == -ENODEV || n == -ECANCELED)
+                        return n;
+                if (n <= 0)
+                        break;
+                /* NULs in boot text would hide the rest from strstr */
+                for (size_t i = b->len; i < b->len + (size_t) n; i++)
+                        if (b->s[i] == 0)
+                                b->s[i] = ' ';
+                b->len += (size_t) n;
+                b->s[b->len] = 0;
+        }
+        b->s[b->len] = 0;
+        return 0;
+}
+
+/* A sequence of esp-reset.h, with sleeps: the loader runs on its job's worker.
+ * The IO0 hold after EN rises ends early once the ROM has printed the boot
+ * mode it latched: the strapping pins are read by then. */
+static int loader_play_reset(EspLoader *l, const EspResetStep *steps, size_t n, BootText *b) {
         for (size_t i = 0; i < n; i++) {
                 STEP(loader_set_lines(l, steps[i].dtr, steps[i].rts));
-                if (steps[i].hold > 0)
+                if (steps[i].hold == 0)
+                        continue;
+                if (steps[i].until_boot_mode && b) {
+                        usec_t deadline = deadline_in(steps[i].hold), now;
+
+                        STEP(loader_read_boot_text(l, b, deadline, true));
+                        if (esp_boot_text_has_mode(b->s) || boot_text_waits(b))
+                                continue;
+                        /* No report (yet): the whole hold, however soon a read gave up. */
+                        now = now_usec();
+                        if (now < deadline)
+                                sleep_usec(deadline - now);
+                } else
                         sleep_usec(steps[i].hold);
         }
         return 0;
 }
 
-static int loader_reset_variant(EspLoader *l, EspResetStrategy s, unsigned attempt) {
+static int loader_reset_variant(EspLoader *l, EspResetStrategy s, unsigned attempt, BootText *b) {
         EspResetStep steps[ESP_RESET_STEPS_MAX];
         EspResetHolds h;
 
         if (s < 0 || s >= _ESP_RESET_MAX)
                 return -EINVAL;
         esp_reset_holds(attempt, &h);
-        return loader_play_reset(l, steps, esp_reset_steps(s, true, &h, steps));
+        return loader_play_reset(l, steps, esp_reset_steps(s, true, &h, steps), b);
 }
 
 /* ---- sync and detection ------------------------------------------------------ */
@@ -91,30 +138,11 @@ static bool boot_log_says_download(const char *log) {
 }
 
 /* Reads what the chip printed after reset, for a diagnosis if sync fails; up
- * to 20 ms, or until the ROM's last download-mode line has arrived. */
-static void loader_collect_boot_log(EspLoader *l, bool *ret_seen, bool *ret_download) {
-        char log[1024];
-        size_t len = 0;
-        usec_t deadline = deadline_in(20 * USEC_PER_MSEC);
-
-        log[0] = 0;
-        while (len < sizeof(log) - 1) {
-                int n = transport_read(l->transport, log + len, sizeof(log) - 1 - len, deadline);
-                if (n <= 0)
-                        break;
-                /* NULs in boot text would hide the rest from strstr */
-                for (size_t i = len; i < len + (size_t) n; i++)
-                        if (log[i] == 0)
-                                log[i] = ' ';
-                len += (size_t) n;
-                log[len] = 0;
-                if (strstr(log, "waiting for download\r\n") || strstr(log, "wait uart0 download\r\n"))
-                        break;
-        }
-        log[len] = 0;
-
-        *ret_seen = strstr(log, "boot:") != NULL;
-        *ret_download = boot_log_says_download(log);
+ * to 20 ms more, or until the ROM's last download-mode line has arrived. */
+static void loader_collect_boot_log(EspLoader *l, BootText *b, bool *ret_seen, bool *ret_download) {
+        (void) loader_read_boot_text(l, b, deadline_in(20 * USEC_PER_MSEC), false);
+        *ret_seen = strstr(b->s, "boot:") != NULL;
+        *ret_download = boot_log_says_download(b->s);
 }
 
 static int loader_connect_attempt(EspLoader *l, EspResetStrategy s, unsigned attempt,
@@ -123,16 +151,18 @@ static int loader_connect_attempt(EspLoader *l, EspResetStrategy s, unsigned att
         int r = 0;
 
         if (s != ESP_RESET_NONE) {
+                BootText b = {};
+
                 r = loader_flush_input(l);
                 if (r < 0)
                         return r;
-                r = loader_reset_variant(l, s, attempt);
+                r = loader_reset_variant(l, s, attempt, &b);
                 if (r == -ENOTTY || r == -EINVAL || r == -EOPNOTSUPP)
                         /* as esptool: a port without modem lines just cannot reset */
                         log_warning_errno(r, "Chip was not reset, the port cannot set DTR/RTS: %m");
                 else if (r < 0)
                         return r;
-                loader_collect_boot_log(l, &boot_seen, &download);
+                loader_collect_boot_log(l, &b, &boot_seen, &download);
         }
 
         for (unsigned i = 0; i < LOADER_SYNCS_PER_ATTEMPT; i++) {
@@ -196,6 +226,17 @@ static int loader_detect(EspLoader *l) {
                 return 0;
         }
 
+        /* The chip is named: the rest of the detection at the fast rate. */
+        if (by_magic && l->fast_baud != 0) {
+                l->chip = by_magic;
+                r = esp_loader_change_baud(l, l->fast_baud);
+                if (r < 0 && (l->baud_raised || loader_error_is_fatal(r)))
+                        return r;
+                if (r < 0)
+                        log_debug_errno(r, "Staying at %u baud for now: %m", l->transport->baud);
+                l->chip = NULL;
+        }
+
         r = esp_loader_command(l, ESP_OP_GET_SECURITY_INFO, NULL, 0, 0, LOADER_DEFAULT_TIMEOUT,
                                &resp);
         if (r >= 0)
@@ -219,6 +260,11 @@ static int loader_detect(EspLoader *l) {
         if (r_magic < 0)
                 r_magic = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
         return loader_detect_by_magic(l, r_magic, magic);
+}
+
+void esp_loader_set_fast_baud(EspLoader *l, uint32_t baud) {
+        if (l)
+                l->fast_baud = baud;
 }
 
 /* esptool disable_watchdogs(): over USB-Serial-JTAG nothing resets the RTC and
@@ -321,10 +367,19 @@ int esp_loader_connect(EspLoader *l, EspResetStrategy reset, unsigned attempts) 
 
 /* ---- leaving -------------------------------------------------------------------- */
 
-int esp_loader_hold_reset(EspLoader *l) {
-        assert(l);
+int esp_loader_hold_reset(EspLoader *l, usec_t *ret_release_at) {
+        EspResetHolds h;
+
+        assert(l && ret_release_at);
+        /* Through a bridge EN stays low as long as this board's reset needed
+         * when the connect got through (esp_reset_holds(): 10 ms first, ten
+         * times what 10 µF on EN needs; esptool's 100 ms for a board that
+         * needed its holds), not esptool's 100 ms always. The USB-Serial-JTAG
+         * peripheral acts on line changes slowly. Whoever releases EN waits
+         * for it, not this session. */
+        esp_reset_holds(l->reset_attempt, &h);
         STEP(loader_set_lines(l, false, true));
-        sleep_usec(l->usb_jtag ? 200 * USEC_PER_MSEC : 100 * USEC_PER_MSEC);
+        *ret_release_at = now_usec() + (l->usb_jtag ? RESET_USB_JTAG_EN_LOW : h.en_low);
         /* Whatever answers next is the application, not this loader. */
         l->stub = false;
         l->status_len = ESP_ROM_STATUS_LEN;
@@ -342,7 +397,7 @@ int esp_loader_hard_reset(EspLoader *l) {
         assert(l);
 
         n = esp_reset_steps(l->usb_jtag ? ESP_RESET_USB_JTAG : ESP_RESET_CLASSIC, false, &h, steps);
-        STEP(loader_play_reset(l, steps, n));
+        STEP(loader_play_reset(l, steps, n, NULL));
         if (l->usb_jtag)
                 sleep_usec(RESET_USB_JTAG_EN_LOW);
 

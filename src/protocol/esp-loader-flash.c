@@ -492,6 +492,11 @@ int esp_loader_flash_defl_end(EspLoader *l, bool stay_in_loader) {
 }
 
 int esp_loader_flash_md5(EspLoader *l, uint32_t addr, uint32_t size, uint8_t ret_digest[16]) {
+        return esp_loader_flash_md5_while(l, addr, size, NULL, NULL, ret_digest);
+}
+
+int esp_loader_flash_md5_while(EspLoader *l, uint32_t addr, uint32_t size, EspLoaderWorkFn work,
+                               void *userdata, uint8_t ret_digest[16]) {
         uint8_t payload[16], digest[16];
         EspResponse resp;
         int r;
@@ -500,9 +505,16 @@ int esp_loader_flash_md5(EspLoader *l, uint32_t addr, uint32_t size, uint8_t ret
         if (!l->chip)
                 return -ENOTCONN;
 
+        l->meanwhile = work;
+        l->meanwhile_userdata = userdata;
         r = loader_command_retry(l, ESP_OP_SPI_FLASH_MD5, payload,
                                  esp_payload_spi_flash_md5(payload, addr, size),
                                  loader_timeout_per_mb(LOADER_MD5_SEC_PER_MB, size), &resp);
+        /* Run even if no request left (the caller counts on its result). */
+        if (l->meanwhile) {
+                l->meanwhile = NULL;
+                work(userdata);
+        }
         if (r < 0)
                 return log_debug_errno(r, "SPI_FLASH_MD5 of 0x%x+0x%x failed: %m", addr, size);
 

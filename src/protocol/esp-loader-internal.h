@@ -64,6 +64,7 @@ struct EspLoader {
         bool has_mac;
         uint32_t mac_low;         /* read by loader_known_flash() */
         unsigned reset_attempt;   /* the connect attempt that got through */
+        uint32_t fast_baud;       /* esp_loader_set_fast_baud(); 0: none */
 
         bool dtr, rts;            /* modem lines as last set */
 
@@ -76,6 +77,11 @@ struct EspLoader {
         EspLoaderStats stats;
         unsigned restarts_left;   /* esp_loader_take_restart() */
         unsigned blocks_acked;    /* data blocks acknowledged, towards the next restart earned */
+
+        /* Work of the caller's to do while the chip works on the next request
+         * (esp_loader_flash_md5_while()): run once, after that request left. */
+        EspLoaderWorkFn meanwhile;
+        void *meanwhile_userdata;
 };
 
 /* esp-loader-facts.c: the known chip taken if the magic register's chip

@@ -348,6 +348,13 @@ int esp_loader_command(EspLoader *l, uint8_t op, const void *payload, size_t n, 
         if (r < 0)
                 return r;
 
+        if (l->meanwhile) {
+                EspLoaderWorkFn work = l->meanwhile;
+
+                l->meanwhile = NULL;
+                work(l->meanwhile_userdata);
+        }
+
         /* The deadline starts once the request has left: big blocks at low baud
          * take a while to send. */
         r = loader_wait_response(l, op, deadline_in(timeout), &resp);

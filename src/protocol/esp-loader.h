@@ -190,11 +190,28 @@ bool esp_loader_shrink_blocks(EspLoader *l);
 
 /* On-chip MD5 of flash [addr, addr+size) as 16 raw bytes. */
 int esp_loader_flash_md5(EspLoader *l, uint32_t addr, uint32_t size, uint8_t ret_digest[16]);
+/* The same, with work(userdata) run once while the chip hashes (after the
+ * request has left, before its answer is read): the host's own digest of the
+ * same bytes, so that the two overlap. work's result does not stop the
+ * exchange; the caller reads it from userdata. */
+typedef void (*EspLoaderWorkFn)(void *userdata);
+int esp_loader_flash_md5_while(EspLoader *l, uint32_t addr, uint32_t size, EspLoaderWorkFn work,
+                               void *userdata, uint8_t ret_digest[16]);
+
+/* The rate to raise the link to during esp_loader_connect(), as soon as the
+ * chip magic has named the chip and before the rest of the detection
+ * (GET_SECURITY_INFO, the console register), so that those answers come at
+ * it; 0 (the default): the caller changes the rate itself afterwards. A raise
+ * that fails leaves the link at the old rate (esp_loader_baud() says which);
+ * one that loses the link fails the connect (esp_loader_baud_raised()). */
+void esp_loader_set_fast_baud(EspLoader *l, uint32_t baud);
 
 /* Resets the chip into the application (RTS pulse; on USB-Serial-JTAG after
  * disabling the watchdog reset path as esptool does). */
 int esp_loader_hard_reset(EspLoader *l);
-/* The first half of a hard reset: EN held low (IO0 released) for as long as
- * esptool's reset holds it, and left low, so that whoever takes the port next
- * hears the boot from its first byte when it releases EN. */
-int esp_loader_hold_reset(EspLoader *l);
+/* The first half of a hard reset: EN pulled low (IO0 released) and left low,
+ * so that whoever takes the port next hears the boot from its first byte when
+ * it releases EN, no sooner than *ret_release_at: as long as the connect's
+ * reset needed on this board (esp_reset_holds() of the attempt that got
+ * through; 200 ms on USB-Serial-JTAG). Does not wait. */
+int esp_loader_hold_reset(EspLoader *l, usec_t *ret_release_at);

@@ -2,6 +2,7 @@
 /* The reset sequences of esp-reset.h, and how long a bridge reset holds its
  * lines on each connect attempt. */
 #include <assert.h>
+#include <string.h>
 
 #include "esp-reset.h"
 #include "macro.h"
@@ -42,6 +43,20 @@ void esp_reset_holds(unsigned attempt, EspResetHolds *ret) {
 }
 
 #define LINES(d, r, h) (EspResetStep) { .dtr = (d), .rts = (r), .hold = (h) }
+/* IO0 low, EN released: held until the ROM reports its boot mode, or h. */
+#define LINES_UNTIL_BOOT(d, r, h) (EspResetStep) { .dtr = (d), .rts = (r), .hold = (h), .until_boot_mode = true }
+
+bool esp_boot_text_has_mode(const char *text) {
+        /* The ROM reads the latched strapping (GPIO_STRAP) before it prints
+         * it, so its value in the banner is the proof that IO0 was sampled. */
+        for (const char *p = text ? strstr(text, "boot:0x") : NULL; p; p = strstr(p + 1, "boot:0x")) {
+                char c = p[strlen("boot:0x")];
+
+                if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+                        return true;
+        }
+        return false;
+}
 
 size_t esp_reset_steps(EspResetStrategy s, bool into_bootloader, const EspResetHolds *h,
                        EspResetStep ret[static ESP_RESET_STEPS_MAX]) {
@@ -67,7 +82,7 @@ size_t esp_reset_steps(EspResetStrategy s, bool into_bootloader, const EspResetH
                 ret[n++] = LINES(false, false, 0);               /* IO0 high */
                 ret[n++] = LINES(false, true, h->en_low);        /* EN low: in reset */
                 ret[n++] = LINES(true, true, 0);                 /* IO0 low */
-                ret[n++] = LINES(true, false, h->io0_low);       /* EN high: out of reset */
+                ret[n++] = LINES_UNTIL_BOOT(true, false, h->io0_low);    /* EN high: out of reset */
                 ret[n++] = LINES(false, false, 0);               /* IO0 high, done */
                 break;
         case ESP_RESET_UNIX_TIGHT:
@@ -76,7 +91,7 @@ size_t esp_reset_steps(EspResetStrategy s, bool into_bootloader, const EspResetH
                 ret[n++] = LINES(false, false, 0);
                 ret[n++] = LINES(true, true, 0);
                 ret[n++] = LINES(false, true, h->en_low);        /* IO0 high, EN low: in reset */
-                ret[n++] = LINES(true, false, h->io0_low);       /* IO0 low, EN high: out of reset */
+                ret[n++] = LINES_UNTIL_BOOT(true, false, h->io0_low);    /* IO0 low, EN high: out of reset */
                 ret[n++] = LINES(false, false, 0);               /* IO0 high, done */
                 break;
         case ESP_RESET_USB_JTAG:

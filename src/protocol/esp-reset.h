@@ -38,11 +38,19 @@ typedef struct EspResetHolds {
 
 void esp_reset_holds(unsigned attempt, EspResetHolds *ret);
 
-/* One line state (asserted = true), held for `hold` before the next. */
+/* One line state (asserted = true), held for `hold` before the next.
+ * until_boot_mode: the hold keeps IO0 low while the chip leaves reset, and
+ * may end as soon as the ROM has printed the boot mode it latched
+ * (esp_boot_text_has_mode()): the strapping pins are read by then. */
 typedef struct EspResetStep {
         bool dtr, rts;
         usec_t hold;
+        bool until_boot_mode;
 } EspResetStep;
+
+/* Whether boot text (NUL-terminated) holds the ROM's "boot:0x<hex>" report
+ * of the strapping it latched (e.g. "rst:0x1 (POWERON),boot:0x5 (DOWNLOAD…"). */
+bool esp_boot_text_has_mode(const char *text);
 
 #define ESP_RESET_STEPS_MAX 9
 

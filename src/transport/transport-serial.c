@@ -245,6 +245,7 @@ static const TransportOps serial_ops = {
 };
 
 int transport_serial_open(const char *path, uint32_t baud, Transport **ret) {
+        struct sp_port_config *config = NULL;
         SerialTransport *s;
         _cleanup_(transport_freep) Transport *t = NULL;
         enum sp_return k;
@@ -286,15 +287,24 @@ int transport_serial_open(const char *path, uint32_t baud, Transport **ret) {
         if (k < 0)
                 return sp_to_errno(k);
 
-        k = sp_set_baudrate(s->port, (int) baud);
+        /* One configuration, applied at once: each sp_set_*() on the port reads
+         * and writes the whole termios (and the modem lines) again, a USB
+         * request each on a bridge, and all of it before the reset can start. */
+        k = sp_new_config(&config);
         if (k >= 0)
-                k = sp_set_bits(s->port, 8);
+                k = sp_set_config_baudrate(config, (int) baud);
         if (k >= 0)
-                k = sp_set_parity(s->port, SP_PARITY_NONE);
+                k = sp_set_config_bits(config, 8);
         if (k >= 0)
-                k = sp_set_stopbits(s->port, 1);
+                k = sp_set_config_parity(config, SP_PARITY_NONE);
         if (k >= 0)
-                k = sp_set_flowcontrol(s->port, SP_FLOWCONTROL_NONE);
+                k = sp_set_config_stopbits(config, 1);
+        if (k >= 0)
+                k = sp_set_config_flowcontrol(config, SP_FLOWCONTROL_NONE);
+        if (k >= 0)
+                k = sp_set_config(s->port, config);
+        if (config)
+                sp_free_config(config);
         if (k < 0)
                 return log_debug_errno(sp_to_errno(k), "Failed to configure %s: %m", path);
         t->baud = baud;

@@ -69,9 +69,14 @@ typedef struct FakeChip {
         /* what the host did */
         unsigned commands, sync_requests, attach_len, set_params_size, md5_requests;
         unsigned security_info_requests;
+        uint32_t security_info_baud;    /* the rate GET_SECURITY_INFO came at */
         bool defl_end_seen;
         unsigned n_signals;
         bool signal_dtr[FAKE_MAX_SIGNALS], signal_rts[FAKE_MAX_SIGNALS];
+        usec_t signal_at[FAKE_MAX_SIGNALS];             /* when each line state was set */
+        uint64_t signal_received[FAKE_MAX_SIGNALS];     /* bytes the host had read by then */
+        /* printed when EN rises with IO0 low (the classic circuit: DTR without RTS) */
+        const char *banner;
 
         /* faults */
         unsigned drop_reply_of;         /* command number whose reply is lost (1-based) */
@@ -279,6 +284,7 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
         }
 
         case ESP_OP_GET_SECURITY_INFO:
+                f->security_info_baud = f->chip_baud;
                 f->security_info_requests++;
                 if (f->chip == ESP_CHIP_ESP32 && !f->stub) {
                         fake_unsupported(f);
@@ -588,6 +594,11 @@ static int fake_set_signals(Transport *t, bool dtr, bool rts) {
         assert(f->n_signals < FAKE_MAX_SIGNALS);
         f->signal_dtr[f->n_signals] = dtr;
         f->signal_rts[f->n_signals] = rts;
+        f->signal_at[f->n_signals] = now_usec();
+        f->signal_received[f->n_signals] = t->bytes_received;
+        /* out of reset with IO0 low: the ROM's banner */
+        if (f->banner && dtr && !rts && f->n_signals > 0 && f->signal_rts[f->n_signals - 1])
+                fake_queue_raw(f, f->banner, strlen(f->banner));
         f->n_signals++;
         return 0;
 }
@@ -739,6 +750,152 @@ static void test_reset_strategies(void) {
                 assert(f->n_signals == 2);
                 assert(!f->signal_dtr[0] && f->signal_rts[0]);
                 assert(!f->signal_dtr[1] && !f->signal_rts[1]);
+        }
+}
+
+/* The IO0 hold after EN rises ends once the ROM has printed the boot mode it
+ * latched, not at its full length; without that report it lasts (a lower
+ * bound: sleeps never end early). */
+static void test_reset_io0_until_boot_mode(void) {
+        static const char banner[] = "ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\n"
+                                     "rst:0x1 (POWERON),boot:0x5 (DOWNLOAD(USB/UART0/1))\r\n"
+                                     "waiting for download\r\n";
+        size_t mode_at = strstr(banner, "boot:0x5") - banner + strlen("boot:0x5");
+
+        for (unsigned with_banner = 0; with_banner < 2; with_banner++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+
+                t = &f->base;
+                f->read_chunk = 16;     /* the banner comes in pieces */
+                f->banner = with_banner ? banner : NULL;
+                assert(esp_loader_new(t, &l) == 0);
+                assert(esp_loader_connect(l, ESP_RESET_CLASSIC, 1) == 0);
+                assert(f->n_signals == 5);
+                /* step 3 lets EN rise with IO0 low, step 4 releases IO0 */
+                assert(f->signal_dtr[3] && !f->signal_rts[3]);
+                assert(!f->signal_dtr[4] && !f->signal_rts[4]);
+                if (with_banner) {
+                        /* the boot mode was read before IO0 went high */
+                        assert(f->signal_received[4] >= mode_at);
+                        assert(f->signal_received[4] < strlen(banner));
+                } else {
+                        assert(f->signal_received[4] == 0);
+                        assert(f->signal_at[4] - f->signal_at[3] >= RESET_FAST_IO0_LOW);
+                }
+                /* EN was held low its whole hold either way */
+                assert(f->signal_at[2] - f->signal_at[1] >= RESET_FAST_EN_LOW);
+        }
+}
+
+/* The reset into the application at the end of a job leaves EN low, to be
+ * released no sooner than the connect's reset needed: the first attempt's
+ * hold, or esptool's for a board that needed a later attempt. */
+static void test_hold_reset(void) {
+        for (unsigned known_attempt = 0; known_attempt < 2; known_attempt++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+                EspLoaderFacts facts = { .reset_attempt = known_attempt };
+                EspResetHolds h;
+                usec_t release_at = 0;
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_known(l, &facts);
+                assert(esp_loader_connect(l, ESP_RESET_CLASSIC, 1) == 0);
+                f->n_signals = 0;
+                assert(esp_loader_hold_reset(l, &release_at) == 0);
+                /* EN low (RTS alone), left low for whoever takes the port */
+                assert(f->n_signals == 1);
+                assert(!f->signal_dtr[0] && f->signal_rts[0]);
+                esp_reset_holds(known_attempt, &h);
+                assert(release_at >= f->signal_at[0] + h.en_low);
+        }
+}
+
+typedef struct Meanwhile {
+        FakeChip *f;
+        unsigned calls, requests_seen;
+} Meanwhile;
+
+static void meanwhile_work(void *userdata) {
+        Meanwhile *m = userdata;
+
+        m->calls++;
+        m->requests_seen = m->f->md5_requests;
+}
+
+/* The host's own work runs once, after the MD5 request has left (the chip
+ * hashes meanwhile), and the chip's digest still comes back. */
+static void test_md5_while(void) {
+        _cleanup_(transport_freep) Transport *t = NULL;
+        _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+        FakeChip *f = fake_new(ESP_CHIP_ESP32);
+        Meanwhile m = { .f = f };
+        uint8_t dev[16], local[16];
+
+        t = &f->base;
+        l = connect_fake(f);
+        memset(f->flash + 0x3000, 0x42, 0x1000);
+        assert(esp_loader_flash_md5_while(l, 0x3000, 0x1000, meanwhile_work, &m, dev) == 0);
+        assert(m.calls == 1);
+        assert(m.requests_seen == 1);
+        assert(flash_md5(f->flash + 0x3000, 0x1000, local) == 0);
+        assert(memcmp(dev, local, 16) == 0);
+        /* a plain MD5 after it runs nothing */
+        assert(esp_loader_flash_md5(l, 0x3000, 0x1000, dev) == 0);
+        assert(m.calls == 1);
+        /* not connected: refused before anything, nothing run */
+        l = esp_loader_free(l);
+        assert(esp_loader_new(t, &l) == 0);
+        assert(esp_loader_flash_md5_while(l, 0, 16, meanwhile_work, &m, dev) == -ENOTCONN);
+        assert(m.calls == 1);
+}
+
+/* With a fast rate set, the connect raises the link as soon as the chip
+ * magic has named the chip, and asks the rest at that rate; a chip the magic
+ * names whole (the ESP32) is left for the caller to raise; a raise that is not
+ * answered leaves the link at the old rate and the connect goes on. */
+static void test_connect_fast_baud(void) {
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_fast_baud(l, 921600);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(esp_loader_chip(l) == esp_chip_get(ESP_CHIP_ESP32C3));
+                assert(f->security_info_requests == 1 && f->security_info_baud == 921600);
+                assert(t->baud == 921600 && esp_loader_baud_raised(l));
+                assert(esp_loader_attach_flash(l, 0) == 0);
+        }
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32);
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_fast_baud(l, 921600);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(t->baud == 115200);
+        }
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+
+                t = &f->base;
+                f->ignore_change_baud = true;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_fast_baud(l, 921600);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(esp_loader_chip(l) == esp_chip_get(ESP_CHIP_ESP32C3));
+                assert(t->baud == 115200 && f->security_info_baud == 115200);
         }
 }
 
@@ -1411,6 +1568,10 @@ int main(void) {
         assert(digest_set_helper(DIGEST_HELPER_PATH) == 0);
         test_reset_strategies();
         test_reset_holds();
+        test_reset_io0_until_boot_mode();
+        test_hold_reset();
+        test_md5_while();
+        test_connect_fast_baud();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();

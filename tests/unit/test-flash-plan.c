@@ -168,6 +168,28 @@ static void test_cost_model(void) {
         /* The stub hashes twice as fast. */
         flash_cost_model_init(&fast, 921600, 1000, true);
         assert(flash_cost_probe(&fast, 2000000) < 600 * USEC_PER_MSEC);
+
+        /* An MD5 exchange puts 72 bytes on the wire with the ROM (32 hex
+         * characters and 4 status bytes back), 54 with the stub: at 115200
+         * that alone is 6.25 ms, beside the 0.2 ms request and the round trip. */
+        flash_cost_model_init(&rom, 115200, 0, false);
+        assert(flash_cost_probe(&rom, 0) == 200 + 72 * 10 * USEC_PER_SEC / 115200);
+        flash_cost_model_init(&rom, 115200, 0, true);
+        assert(flash_cost_probe(&rom, 0) == 200 + 54 * 10 * USEC_PER_SEC / 115200);
+
+        /* The round trip an exchange shows is what is left of its time after
+         * the wire and the hashing: the inverse of the probe's cost, whatever
+         * it is (not capped), and never below 0. */
+        for (usec_t rtt = 0; rtt <= 8 * USEC_PER_MSEC; rtt += 1900) {
+                FlashCostModel with, without;
+
+                flash_cost_model_init(&with, 921600, rtt, false);
+                flash_cost_model_init(&without, 921600, 0, false);
+                assert(flash_cost_rtt_of(&without, 0x1000, flash_cost_probe(&with, 0x1000)) == rtt);
+                assert(flash_cost_rtt_of(&without, 32, flash_cost_probe(&with, 32)) == rtt);
+        }
+        flash_cost_model_init(&rom, 921600, 0, false);
+        assert(flash_cost_rtt_of(&rom, 0x10000, 1000) == 0);
 }
 
 static FlashRun *runs_free(FlashRun *r) {

@@ -173,6 +173,102 @@ static void test_dropped_marker(sd_event *e, PortMonitorSet *set, const DeviceIn
         close(slow.fd);
 }
 
+/* A job's port handed back with EN low and a time before which it may not be
+ * released (its reply did not wait for the hold): the timer releases it then,
+ * not before (a lower bound: timers never fire early), on the monitors' port
+ * and, with none, on one kept open for it alone. */
+static void test_held_release_at(sd_event *e, PortMonitorSet *set, const DeviceInfo *d, SerialBed *b) {
+        /* the last test's monitor is gone once its hang-up is seen */
+        for (int i = 0; i < 100 && port_monitor_set_monitors(set, SERIAL_BED_NODE); i++)
+                assert(sd_event_run(e, 10 * USEC_PER_MSEC) >= 0);
+        assert(!port_monitor_set_monitors(set, SERIAL_BED_NODE));
+
+        for (unsigned monitored = 0; monitored < 2; monitored++) {
+                Transport *held = NULL;
+                usec_t release_at;
+                int fd = -1;
+
+                if (monitored) {
+                        assert(port_monitor_attach(set, d, 115200, false, false, 1000, &fd) == 0);
+                        port_monitor_pause(set, SERIAL_BED_NODE);
+                }
+                assert(transport_serial_open(SERIAL_BED_NODE, 115200, &held) >= 0);
+                assert(transport_set_signals(held, false, true) >= 0);
+                b->lines->n_history = 0;
+                release_at = now_usec() + 50 * USEC_PER_MSEC;
+                port_monitor_resume_held(set, d, SERIAL_BED_NODE, held, release_at);
+                /* still in reset (setting the monitors' baud may set the
+                 * same lines again) */
+                for (size_t k = 0; k < b->lines->n_history; k++)
+                        assert(b->lines->history[k] == TIOCM_RTS);
+                assert(port_monitor_set_monitors(set, SERIAL_BED_NODE) == monitored);
+                while (b->lines->n_history == 0 || b->lines->history[b->lines->n_history - 1] != 0) {
+                        assert(now_usec() < release_at + 10 * USEC_PER_SEC);
+                        assert(sd_event_run(e, 10 * USEC_PER_MSEC) >= 0);
+                }
+                /* DTR and RTS off: EN released, not before its time */
+                assert(now_usec() >= release_at);
+                if (monitored) {
+                        close(fd);
+                        for (int i = 0; i < 100 && port_monitor_set_n_clients(set) > 0; i++)
+                                assert(sd_event_run(e, 10 * USEC_PER_MSEC) >= 0);
+                }
+                assert(!port_monitor_set_monitors(set, SERIAL_BED_NODE));
+        }
+
+        /* A monitor that comes while the hold lasts, at a rate of its own:
+         * nobody reads the held port yet, so it takes the monitor's rate. */
+        {
+                Transport *held = NULL;
+                usec_t release_at;
+                int fd = -1;
+
+                assert(transport_serial_open(SERIAL_BED_NODE, 921600, &held) >= 0);
+                assert(transport_set_signals(held, false, true) >= 0);
+                b->lines->n_history = 0;
+                release_at = now_usec() + 50 * USEC_PER_MSEC;
+                port_monitor_resume_held(set, d, SERIAL_BED_NODE, held, release_at);
+                assert(port_monitor_attach(set, d, 115200, false, false, 1000, &fd) == 0);
+                while (b->lines->n_history == 0 || b->lines->history[b->lines->n_history - 1] != 0) {
+                        assert(now_usec() < release_at + 10 * USEC_PER_SEC);
+                        assert(sd_event_run(e, 10 * USEC_PER_MSEC) >= 0);
+                }
+                assert(now_usec() >= release_at);
+                assert(write(b->master, "hello", 5) == 5);
+                {
+                        char buf[64] = "";
+                        size_t len = 0;
+
+                        for (int i = 0; i < 200 && !strstr(buf, "hello"); i++) {
+                                ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
+
+                                if (n > 0) {
+                                        len += (size_t) n;
+                                        buf[len] = 0;
+                                }
+                                assert(sd_event_run(e, 5 * USEC_PER_MSEC) >= 0);
+                        }
+                        assert(strstr(buf, "hello"));
+                }
+                close(fd);
+                for (int i = 0; i < 100 && port_monitor_set_n_clients(set) > 0; i++)
+                        assert(sd_event_run(e, 10 * USEC_PER_MSEC) >= 0);
+                assert(!port_monitor_set_monitors(set, SERIAL_BED_NODE));
+        }
+
+        /* A release time already past: released at once. */
+        {
+                Transport *held = NULL;
+
+                assert(transport_serial_open(SERIAL_BED_NODE, 115200, &held) >= 0);
+                assert(transport_set_signals(held, false, true) >= 0);
+                b->lines->n_history = 0;
+                port_monitor_resume_held(set, d, SERIAL_BED_NODE, held, now_usec() - 1);
+                assert(b->lines->n_history >= 1 && b->lines->history[b->lines->n_history - 1] == 0);
+                assert(!port_monitor_set_monitors(set, SERIAL_BED_NODE));
+        }
+}
+
 int main(void) {
         PortMonitorCallbacks cb = {
                 .own_open_begin = on_own_begin, .own_open_end = on_own_end,
@@ -288,6 +384,7 @@ int main(void) {
         assert(port_monitor_set_n_clients(set) == 0);
 
         test_dropped_marker(e, set, &d, &b);
+        test_held_release_at(e, set, &d, &b);
 
         set = port_monitor_set_free(set);
         sd_event_unref(e);

@@ -50,6 +50,20 @@ static void test_open_errors(void) {
         assert(transport_serial_fd(NULL) == -EBADF);
 }
 
+/* Opened 8N1, raw, without flow control, at the rate asked (one
+ * configuration, however it is applied). */
+static void test_line_settings(Transport *t, speed_t speed) {
+        struct termios tio;
+
+        assert(tcgetattr(transport_serial_fd(t), &tio) == 0);
+        /* libserialport sets rates above 460800 through termios2 (BOTHER) */
+        assert(cfgetospeed(&tio) == speed || speed == 0);
+        assert((tio.c_cflag & CSIZE) == CS8);
+        assert(!(tio.c_cflag & (PARENB | CSTOPB | CRTSCTS)));
+        assert(!(tio.c_iflag & (IXON | IXOFF)));
+        assert(!(tio.c_lflag & ICANON));
+}
+
 static void test_bytes_both_ways(SerialBed *b, Transport *t) {
         static const uint8_t out[] = { 0xc0, 0x00, 0x08, 0x24, 0xdb, 0xdc, 0x0a, 0xc0 };
         uint8_t buf[64];
@@ -164,11 +178,17 @@ int main(void) {
 
         assert(transport_serial_open(SERIAL_BED_NODE, 115200, &t) == 0);
         assert(transport_serial_fd(t) >= 0);
+        test_line_settings(t, B115200);
         test_bytes_both_ways(&b, t);
         test_signals(&b, t);
         test_baud(t);
         test_flush_and_drain(&b, t);
         test_interrupt(t);
+        t = transport_free(t);
+
+        assert(transport_serial_open(SERIAL_BED_NODE, 921600, &t) == 0);
+        assert(t->baud == 921600);
+        test_line_settings(t, 0);
         t = transport_free(t);
 
         /* Closed and opened again: a fresh transport, not interrupted. */
