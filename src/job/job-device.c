@@ -275,6 +275,39 @@ static void job_measure_rtt(Job *j, EspLoader *l, uint64_t len, usec_t elapsed) 
         j->rtt_usec = MIN(j->rtt_usec, elapsed > model ? elapsed - model : 0);
 }
 
+/* A device MD5 of [offset, offset + size) that is the MD5 of 0xFF bytes
+ * proves the range erased (as any MD5 verdict proves: short of a collision). */
+static int job_note_device_md5(Job *j, uint32_t offset, uint32_t size, const uint8_t device_md5[16]) {
+        int r;
+
+        r = flash_md5_is_erased(device_md5, size);
+        if (r <= 0)
+                return r;
+        return flash_ranges_add(&j->erased, offset, (uint64_t) offset + size);
+}
+
+/* Whether the chip holds data at [offset, offset + size): from the image alone
+ * inside flash this session proved erased (no request: the earlier MD5 said
+ * all there is), else by the chip's MD5, which may prove more flash erased. */
+static int job_probe(Job *j, EspLoader *l, uint32_t offset, const uint8_t *data, uint32_t size,
+                     bool *ret_match) {
+        uint8_t device[16];
+        int r;
+
+        if (flash_ranges_covers(&j->erased, offset, (uint64_t) offset + size)) {
+                bool all_ff = true;
+
+                for (uint32_t i = 0; i < size && all_ff; i++)
+                        all_ff = data[i] == 0xff;
+                *ret_match = all_ff;
+                return 0;
+        }
+        r = flash_verify_region(l, offset, data, size, ret_match, device);
+        if (r < 0)
+                return r;
+        return job_note_device_md5(j, offset, size, device);
+}
+
 /* What verify has shown must be written, at the least: one sector in every
  * 64 KiB block (or region verified whole) of regions[0, upto) whose MD5
  * differed, or with region granularity the whole region. Enough evidence for
@@ -398,6 +431,7 @@ static int job_verify_range(Job *j, EspLoader *l, const ImageRegion *reg, size_t
                             bool *ret_match) {
         uint32_t off, size, last_off, last_size;
         usec_t started = now_usec();
+        bool local;
         int r;
 
         if (job_cancelled(j))
@@ -405,10 +439,12 @@ static int job_verify_range(Job *j, EspLoader *l, const ImageRegion *reg, size_t
         flash_plan_block_range(reg->offset, (uint32_t) reg->size, first, &off, &size);
         flash_plan_block_range(reg->offset, (uint32_t) reg->size, end - 1, &last_off, &last_size);
         size = last_off + last_size - off;
-        r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, ret_match, NULL);
+        local = flash_ranges_covers(&j->erased, off, (uint64_t) off + size);
+        r = job_probe(j, l, off, reg->data + (off - reg->offset), size, ret_match);
         if (r < 0)
                 return r;
-        job_measure_rtt(j, l, size, now_usec() - started);
+        if (!local)     /* answered from the image: no round trip to measure */
+                job_measure_rtt(j, l, size, now_usec() - started);
         return 0;
 }
 
@@ -492,8 +528,11 @@ static int job_verify(Job *j, EspLoader *l, Transport *t, bool *ret_impossible) 
                         started = now_usec();
                         r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match,
                                                 j->results[i].device_md5);
-                        if (r >= 0)
+                        if (r >= 0) {
                                 job_measure_rtt(j, l, reg->size, now_usec() - started);
+                                r = job_note_device_md5(j, reg->offset, (uint32_t) reg->size,
+                                                        j->results[i].device_md5);
+                        }
                 }
                 if (r == -EOPNOTSUPP) {
                         /* All or nothing: earlier verdicts do not make a plan. */
@@ -569,7 +608,7 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
 
                 if (job_cancelled(j))
                         return -ECANCELED;
-                r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
+                r = job_probe(j, l, off, reg->data + (off - reg->offset), size, &match);
                 if (r < 0)
                         return job_fail(j, r, "cannot probe 0x%" PRIx32 "+0x%" PRIx32, off, size);
                 r = flash_planner_feed(p, !match);
@@ -654,8 +693,9 @@ static int job_note_write(Job *j, EspLoader *l, uint32_t offset, uint32_t size);
 static int job_write_run(Job *j, EspLoader *l, const ImageRegion *reg, uint32_t offset, uint32_t size,
                          WriteProgress *w, bool unverifiable) {
         const uint8_t *data = reg->data + (offset - reg->offset);
+        uint64_t fp_start = 0, fp_end = 0;
         usec_t started, ended;
-        int r;
+        int r, k;
 
         /* The ROM erases the whole range before it answers FLASH_BEGIN (about
          * 3 s/MB) and tells nothing meanwhile: say so, instead of a write stuck at
@@ -670,8 +710,13 @@ static int job_write_run(Job *j, EspLoader *l, const ImageRegion *reg, uint32_t 
         if (unverifiable)
                 r = flash_write_region_unverified(l, offset, data, size, job_write_progress, w);
         else
-                r = flash_write_region(l, offset, data, size, job_write_progress, w, NULL);
+                r = flash_write_region_over(l, offset, data, size, &j->erased, job_write_progress, w, NULL);
         ended = now_usec();
+        /* what it may have programmed holds 0xFF no more, whatever its outcome */
+        k = flash_write_footprint(l, offset, size, &fp_start, &fp_end) ?
+                flash_ranges_remove(&j->erased, fp_start, fp_end) : flash_ranges_remove(&j->erased, 0, UINT64_MAX);
+        if (k < 0)
+                return k;
 
         if (r == -ECANCELED || (r < 0 && job_cancelled(j)))
                 return -ECANCELED;
@@ -896,6 +941,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                 free(j->blocks[i].changed);
                 j->blocks[i] = (JobBlockVerdicts) {};
         }
+        flash_ranges_done(&j->erased);
         r = job_verify(j, l, t, &unverifiable);
         j->stats.verify_usec = now_usec() - started;
         if (r < 0)

@@ -326,6 +326,13 @@ static void test_ranges(void) {
         assert(flash_ranges_first_in(&s, 0x800, 0x2000, &r) == 1 && r.start == 0x800 && r.end == 0x1000);
         assert(flash_ranges_first_in(&s, 0x1000, 0x1100, &r) == 0);
         assert(flash_ranges_first_in(&s, 0x0, 0x10000, &r) == 1 && r.start == 0x500 && r.end == 0x600);
+        /* covers: all of it inside one range, or nothing to cover */
+        assert(flash_ranges_covers(&s, 0x1100, 0x4000));
+        assert(flash_ranges_covers(&s, 0x500, 0x600));
+        assert(!flash_ranges_covers(&s, 0xf00, 0x1200));       /* across the gap */
+        assert(!flash_ranges_covers(&s, 0x3f00, 0x4001));
+        assert(flash_ranges_covers(&s, 0x9000, 0x9000));
+        assert(!flash_ranges_covers(NULL, 0x500, 0x600));
         assert(flash_ranges_remove(&s, 0, 0x10000) == 0);
         assert(s.n == 0 && !s.v);
         assert(flash_ranges_add(&s, 5, 5) == 0 && s.n == 0);   /* empty */
