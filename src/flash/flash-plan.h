@@ -31,6 +31,10 @@ typedef struct FlashCostModel {
          * write there ends in an uncompressed tail (flash_plan_spill_split). */
         uint32_t spill_window;
         uint32_t raw_block_size;        /* bytes per uncompressed data packet */
+        /* Flash proven erased, which a write need not erase (the ROM loader
+         * skips it there: flash_write_region_over()); NULL: none. Not owned:
+         * it must outlive the model and every planner given it. */
+        const FlashRanges *erased;
 } FlashCostModel;
 
 /* The reference model for a ROM loader (stub = false) or a flasher stub. */

@@ -166,8 +166,8 @@ static int job_consider_stub(Job *j, EspLoader *l, Transport *t, const FlashRun 
         if (!esp_loader_defl_spill(l, &window))
                 window = 0;
         bytes = j->stub->image.text_len + j->stub->image.data_len;
-        if (!flash_stub_pays(esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec, window, bytes,
-                             runs, n))
+        if (!flash_stub_pays(esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec, window,
+                             esp_loader_can_skip_erase(l) ? &j->erased : NULL, bytes, runs, n))
                 return 0;
         log_debug("%s: the flasher stub pays for %zu run(s): starting it.", j->port, n);
         return job_start_stub(j, l, t);
@@ -594,6 +594,8 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
 
         flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec,
                               esp_loader_is_stub(l));
+        /* the planner's writes cost no erase where the ROM need not erase */
+        m.erased = esp_loader_can_skip_erase(l) ? &j->erased : NULL;
         r = flash_planner_new(&m, reg->offset, (uint32_t) reg->size, &p);
         if (r < 0)
                 return r;

@@ -339,6 +339,29 @@ static void test_ranges(void) {
         flash_ranges_done(&s);
 }
 
+/* Flash proven erased costs a write no erase: a block wholly inside none, a
+ * block partly inside its other sectors one by one. */
+static void test_cost_erased(void) {
+        FlashRanges erased = {};
+        FlashCostModel m, e;
+
+        flash_cost_model_init(&m, 921600, 1000, false);
+        e = m;
+        e.erased = &erased;
+        assert(flash_cost_write(&e, 0x10000, 0x10000) == flash_cost_write(&m, 0x10000, 0x10000));
+        assert(flash_ranges_add(&erased, 0x10000, 0x30000) == 0);
+        assert(flash_ranges_add(&erased, 0x40000, 0x42000) == 0);
+        assert(flash_cost_write(&m, 0x10000, 0x20000) - flash_cost_write(&e, 0x10000, 0x20000) ==
+               2 * m.block_erase_usec);
+        /* 0x2f000 erased, 0x30000 and 0x31000 not */
+        assert(flash_cost_write(&m, 0x2f000, 0x3000) - flash_cost_write(&e, 0x2f000, 0x3000) ==
+               m.sector_erase_usec);
+        /* the block at 0x40000: 14 sectors erased one by one instead of one block erase */
+        assert(flash_cost_write(&e, 0x40000, 0x10000) - flash_cost_write(&m, 0x40000, 0x10000) ==
+               14 * m.sector_erase_usec - m.block_erase_usec);
+        flash_ranges_done(&erased);
+}
+
 /* After a sector write, a touched block needs its MD5 only where neither a
  * run (proven by its own MD5) nor a matching probe covers it. */
 static void test_block_proven(void) {
@@ -488,6 +511,7 @@ int main(void) {
         test_spill_split();
         test_ranges();
         test_cost_model();
+        test_cost_erased();
         test_merge_runs();
         test_plan_cases();
         test_probe_never_pays();
