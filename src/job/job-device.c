@@ -303,8 +303,8 @@ static int job_probe(Job *j, EspLoader *l, uint32_t offset, const uint8_t *data,
                 return 0;
         }
         r = flash_verify_region(l, offset, data, size, ret_match, device);
-        if (r < 0)
-                return r;
+        if (r < 0 || *ret_match)
+                return r;   /* a match holds the image, which says what is erased */
         return job_note_device_md5(j, offset, size, device);
 }
 
@@ -528,11 +528,11 @@ static int job_verify(Job *j, EspLoader *l, Transport *t, bool *ret_impossible) 
                         started = now_usec();
                         r = flash_verify_region(l, reg->offset, reg->data, reg->size, &match,
                                                 j->results[i].device_md5);
-                        if (r >= 0) {
+                        if (r >= 0)
                                 job_measure_rtt(j, l, reg->size, now_usec() - started);
+                        if (r >= 0 && !match)
                                 r = job_note_device_md5(j, reg->offset, (uint32_t) reg->size,
                                                         j->results[i].device_md5);
-                        }
                 }
                 if (r == -EOPNOTSUPP) {
                         /* All or nothing: earlier verdicts do not make a plan. */
