@@ -156,8 +156,10 @@ static int job_start_stub(Job *j, EspLoader *l, Transport *t) {
         return job_raise_baud_and_attach(j, l, t);
 }
 
-/* Whether the stub pays for writing runs (JOB_LOADER_AUTO), and if so starts it. */
-static int job_consider_stub(Job *j, EspLoader *l, Transport *t, const FlashRun *runs, size_t n) {
+/* Whether the stub pays for writing runs (JOB_LOADER_AUTO), and if so starts it.
+ * erased (may be NULL): flash the ROM would write without erasing. */
+static int job_consider_stub(Job *j, EspLoader *l, Transport *t, const FlashRun *runs, size_t n,
+                             const FlashRanges *erased) {
         uint32_t window = 0;
         uint64_t bytes;
 
@@ -167,7 +169,7 @@ static int job_consider_stub(Job *j, EspLoader *l, Transport *t, const FlashRun 
                 window = 0;
         bytes = j->stub->image.text_len + j->stub->image.data_len;
         if (!flash_stub_pays(esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec, window,
-                             esp_loader_can_skip_erase(l) ? &j->erased : NULL, bytes, runs, n))
+                             esp_loader_can_skip_erase(l) ? erased : NULL, bytes, runs, n))
                 return 0;
         log_debug("%s: the flasher stub pays for %zu run(s): starting it.", j->port, n);
         return job_start_stub(j, l, t);
@@ -345,7 +347,10 @@ static int job_consider_stub_in_verify(Job *j, EspLoader *l, Transport *t, size_
                                         (uint32_t) MIN(reg->size, (uint64_t) FLASH_PLAN_SECTOR_SIZE),
                         };
         }
-        return job_consider_stub(j, l, t, runs, n);
+        /* One sector per block is the least that will be written; its erase
+         * stays in the ROM's cost (not what is proven erased) as a stand-in
+         * for the rest of the block, most of which a cold write writes too. */
+        return job_consider_stub(j, l, t, runs, n, NULL);
 }
 
 /* What an earlier job proved the device held at this region's place: 1 the
@@ -808,6 +813,7 @@ static int job_prove_writes(Job *j, EspLoader *l, WriteProgress *w) {
                                 b = MIN(reg_end, ALIGN_TO(piece.end, FLASH_PLAN_SECTOR_SIZE));
                                 log_notice("%s: 0x%" PRIx64 "+0x%" PRIx64 " changed under a write, writing it again",
                                            j->port, a, b - a);
+                                flash_ranges_done(&j->erased);   /* may be stale too */
                                 w->total += b - a;
                                 r = job_write_run(j, l, reg, (uint32_t) a, (uint32_t) (b - a), w, false);
                                 if (r < 0)
@@ -856,7 +862,7 @@ static int job_write(Job *j, EspLoader *l, Transport *t, bool unverifiable) {
                         for (size_t k = 0; k < plans[i].n_runs; k++)
                                 all[n++] = plans[i].runs[k];
                 if (r >= 0)
-                        r = job_consider_stub(j, l, t, all, n);
+                        r = job_consider_stub(j, l, t, all, n, &j->erased);
         }
 
         for (size_t i = 0; i < img->n_regions && r >= 0; i++) {
@@ -891,6 +897,8 @@ static int job_write(Job *j, EspLoader *l, Transport *t, bool unverifiable) {
                          * sector): the whole region, as region granularity would. */
                         log_warning("%s: the region at 0x%" PRIx32 " still differs after a sector write, writing it whole",
                                     j->port, reg->offset);
+                        /* what this session proved erased may be stale too */
+                        flash_ranges_done(&j->erased);
                         w.total += reg->size;
                         r = job_write_run(j, l, reg, reg->offset, (uint32_t) reg->size, &w, false);
                         if (r < 0)
