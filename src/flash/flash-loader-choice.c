@@ -55,25 +55,26 @@ usec_t flash_cost_runs_stub(uint32_t baud, usec_t rtt_usec, const FlashRun *runs
         return c;
 }
 
-usec_t flash_cost_runs_rom(uint32_t baud, usec_t rtt_usec, uint32_t spill_window, const FlashRun *runs,
-                           size_t n) {
+usec_t flash_cost_runs_rom(uint32_t baud, usec_t rtt_usec, uint32_t spill_window, const FlashRanges *erased,
+                           const FlashRun *runs, size_t n) {
         FlashCostModel m;
         usec_t c = 0;
 
         flash_cost_model_init(&m, baud, rtt_usec, false);
         m.spill_window = spill_window;
+        m.erased = erased;
         for (size_t i = 0; i < n; i++)
                 c += flash_cost_write(&m, runs[i].offset, runs[i].size);
         return c;
 }
 
-bool flash_stub_pays(uint32_t baud, usec_t rtt_usec, uint32_t spill_window, uint64_t stub_bytes,
-                     const FlashRun *runs, size_t n) {
+bool flash_stub_pays(uint32_t baud, usec_t rtt_usec, uint32_t spill_window, const FlashRanges *erased,
+                     uint64_t stub_bytes, const FlashRun *runs, size_t n) {
         usec_t rom, stub;
 
         if (n == 0)
                 return false;
-        rom = flash_cost_runs_rom(baud, rtt_usec, spill_window, runs, n);
+        rom = flash_cost_runs_rom(baud, rtt_usec, spill_window, erased, runs, n);
         stub = flash_cost_stub_upload(baud, rtt_usec, stub_bytes) + flash_cost_runs_stub(baud, rtt_usec, runs, n);
         return stub < rom;
 }

@@ -91,8 +91,29 @@ usec_t flash_cost_rtt_of(const FlashCostModel *m, uint64_t len, usec_t elapsed) 
         return elapsed > model ? elapsed - model : 0;
 }
 
+/* The erase of [start, end) (whole sectors) where m->erased leaves it to do:
+ * an aligned 64 KiB block none of which is proven erased as a block, else the
+ * sectors not proven erased one by one. */
+static usec_t erase_usec_over(const FlashCostModel *m, uint64_t start, uint64_t end) {
+        usec_t c = 0;
+
+        for (uint64_t a = start; a < end;) {
+                uint64_t b = MIN(ALIGN_TO(a + 1, (uint64_t) FLASH_PLAN_BLOCK_SIZE), end);
+                uint64_t left = 0;
+
+                for (uint64_t s = a; s < b; s += FLASH_PLAN_SECTOR_SIZE)
+                        left += !flash_ranges_covers(m->erased, s, s + FLASH_PLAN_SECTOR_SIZE);
+                if (b - a == FLASH_PLAN_BLOCK_SIZE && left * FLASH_PLAN_SECTOR_SIZE == FLASH_PLAN_BLOCK_SIZE)
+                        c += m->block_erase_usec;
+                else
+                        c += left * m->sector_erase_usec;
+                a = b;
+        }
+        return c;
+}
+
 /* Aligned 64 KiB blocks erase as blocks, the rest sector by sector (ROM and
- * stub alike, as the timing model says). */
+ * stub alike, as the timing model says); nothing where proven erased. */
 static usec_t erase_usec(const FlashCostModel *m, uint32_t offset, uint64_t len) {
         uint64_t start = offset / FLASH_PLAN_SECTOR_SIZE * FLASH_PLAN_SECTOR_SIZE;
         uint64_t end = ALIGN_TO((uint64_t) offset + len, FLASH_PLAN_SECTOR_SIZE);
@@ -100,6 +121,8 @@ static usec_t erase_usec(const FlashCostModel *m, uint32_t offset, uint64_t len)
         uint64_t bend = end / FLASH_PLAN_BLOCK_SIZE * FLASH_PLAN_BLOCK_SIZE;
         uint64_t blocks = 0, sectors;
 
+        if (m->erased && m->erased->n > 0)
+                return erase_usec_over(m, start, end);
         if (bend > bstart)
                 blocks = (bend - bstart) / FLASH_PLAN_BLOCK_SIZE;
         sectors = (end - start) / FLASH_PLAN_SECTOR_SIZE - blocks * (FLASH_PLAN_BLOCK_SIZE / FLASH_PLAN_SECTOR_SIZE);

@@ -32,6 +32,10 @@ typedef struct FlashCostModel {
         uint32_t spill_window;
         uint32_t raw_block_size;        /* bytes per uncompressed data packet */
         uint32_t md5_exchange_bytes;    /* an SPI_FLASH_MD5 request and its reply on the wire */
+        /* Flash proven erased, which a write need not erase (the ROM loader
+         * skips it there: flash_write_region_over()); NULL: none. Not owned:
+         * it must outlive the model and every planner given it. */
+        const FlashRanges *erased;
 } FlashCostModel;
 
 /* SPI_FLASH_MD5 on the wire: a 26-byte request (SLIP-framed header and 16

@@ -90,3 +90,15 @@ int flash_ranges_first_in(const FlashRanges *s, uint64_t start, uint64_t end, Fl
         }
         return 0;
 }
+
+bool flash_ranges_covers(const FlashRanges *s, uint64_t start, uint64_t end) {
+        if (start >= end)
+                return true;
+        if (!s)
+                return false;
+        /* disjoint and never adjacent: one range holds all of it, or none does */
+        for (size_t i = 0; i < s->n; i++)
+                if (s->v[i].start <= start && end <= s->v[i].end)
+                        return true;
+        return false;
+}

@@ -3,6 +3,7 @@
  * write compressed then prove the result by MD5. */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,24 @@
 
 int flash_md5(const void *data, size_t len, uint8_t ret_digest[16]) {
         return digest_md5(data, len, ret_digest);
+}
+
+int flash_md5_is_erased(const uint8_t md5[16], size_t len) {
+        _cleanup_free_ uint8_t *ff = NULL;
+        uint8_t local[16];
+        int r;
+
+        assert(md5);
+        if (len == 0)
+                return -EINVAL;
+        ff = malloc(len);
+        if (!ff)
+                return -ENOMEM;
+        memset(ff, 0xff, len);
+        r = flash_md5(ff, len, local);
+        if (r < 0)
+                return r;
+        return memcmp(local, md5, sizeof(local)) == 0;
 }
 
 /* The region rule every call here checks: some bytes, all below 4 GiB. */
@@ -108,14 +127,85 @@ typedef struct WriteImage {
         void *userdata;
         uint64_t reported;              /* region bytes reported so far */
         uint64_t wire;                  /* data bytes sent, over every stream */
+
+        /* Flash proven to hold 0xFF that no stream of this write has begun
+         * over yet (absolute addresses; empty unless the ROM may skip its
+         * erase), and whether a stream begun without erase wrote any of it. */
+        FlashRanges erased;
+        bool skipped_erase;
 } WriteImage;
 
 static void write_image_done(WriteImage *w) {
         free(w->buf);
         w->buf = NULL;
+        flash_ranges_done(&w->erased);
 }
 
-static int write_image_init(WriteImage *w, EspLoader *l, uint32_t offset, const void *data, size_t len) {
+/* The caller's bytes inside image bytes [from, to), for an MD5 of them. */
+static bool write_image_region_part(const WriteImage *w, size_t from, size_t to, uint32_t *ret_addr,
+                                    size_t *ret_skip, size_t *ret_len) {
+        size_t a = MAX(from, w->prefix), b = MIN(to, w->prefix + w->region_size);
+
+        if (a >= b)
+                return false;
+        *ret_addr = w->base + (uint32_t) a;
+        *ret_skip = a - w->prefix;
+        *ret_len = b - a;
+        return true;
+}
+
+/* Whether a stream over image bytes [from, to) may skip the erase: the
+ * caller's bytes there are proven 0xFF and untouched by this write so far
+ * (the prefix and padding are 0xFF, which programming leaves as it is). */
+static bool write_image_erased(const WriteImage *w, size_t from, size_t to) {
+        uint32_t addr;
+        size_t skip, len;
+
+        if (w->erased.n == 0 || !write_image_region_part(w, from, to, &addr, &skip, &len))
+                return false;
+        return flash_ranges_covers(&w->erased, addr, (uint64_t) addr + len);
+}
+
+/* A stream over image bytes [from, to) begins: whether it must erase, and what
+ * it may program (on a loader whose compressed writes spill, up to the end of
+ * the inflate buffer past it) is no longer known to be erased. */
+static int write_image_begin(EspLoader *l, WriteImage *w, size_t from, size_t to, bool compressed,
+                             bool *ret_erase) {
+        uint64_t start = (uint64_t) w->base + from, end = (uint64_t) w->base + to;
+        uint32_t window = 0;
+        bool erased = write_image_erased(w, from, to);
+        int r;
+
+        if (compressed && esp_loader_defl_spill(l, &window) && window > 0)
+                end = start + ((to - from) / window + 1) * window;
+        r = flash_ranges_remove(&w->erased, start, end);
+        if (r < 0)
+                return r;
+        if (erased) {
+                log_debug("Writing 0x%zx bytes at 0x%" PRIx64 " without erasing: proven erased.", to - from,
+                          start);
+                w->skipped_erase = true;
+        }
+        *ret_erase = !erased;
+        return 0;
+}
+
+static int write_image_init(WriteImage *w, EspLoader *l, uint32_t offset, const void *data, size_t len,
+                            const FlashRanges *erased) {
+        int r;
+
+        /* what is proven erased inside the region (the ROM only) */
+        for (size_t i = 0; erased && esp_loader_can_skip_erase(l) && i < erased->n; i++) {
+                uint64_t a = MAX(erased->v[i].start, (uint64_t) offset);
+                uint64_t b = MIN(erased->v[i].end, (uint64_t) offset + len);
+
+                if (a < b) {
+                        r = flash_ranges_add(&w->erased, a, b);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
         w->prefix = esp_loader_is_stub(l) ? 0 : offset % FLASH_SECTOR_SIZE;
         w->base = offset - (uint32_t) w->prefix;
         w->region_size = len;
@@ -143,6 +233,7 @@ static int write_image_progress(WriteImage *w, size_t pos) {
 static int stream_compressed(EspLoader *l, WriteImage *w, size_t from, size_t to, size_t *ret_acked,
                              bool *ret_begun) {
         _cleanup_(flash_deflate_plan_done) FlashDeflatePlan plan = {};
+        bool erase = true;
         int r;
 
         r = flash_deflate_plan_build(w->base + (uint32_t) from, w->buf + from, to - from,
@@ -151,8 +242,11 @@ static int stream_compressed(EspLoader *l, WriteImage *w, size_t from, size_t to
                 return log_debug_errno(r, "Failed to compress 0x%zx bytes at 0x%zx: %m", to - from,
                                        w->base + from);
 
+        r = write_image_begin(l, w, from, to, true, &erase);
+        if (r < 0)
+                return r;
         r = esp_loader_flash_defl_begin(l, plan.offset, (uint32_t) plan.image_size,
-                                        (uint32_t) plan.stream_size, (uint32_t) plan.block_size);
+                                        (uint32_t) plan.stream_size, (uint32_t) plan.block_size, erase);
         if (r < 0)
                 return r;
         *ret_begun = true;
@@ -180,9 +274,13 @@ static int stream_compressed(EspLoader *l, WriteImage *w, size_t from, size_t to
 static int stream_raw(EspLoader *l, WriteImage *w, size_t from, size_t to, size_t *ret_acked,
                       bool *ret_begun) {
         uint32_t block_size = esp_loader_flash_block_size(l);
+        bool erase = true;
         int r;
 
-        r = esp_loader_flash_begin(l, w->base + (uint32_t) from, (uint32_t) (to - from), block_size);
+        r = write_image_begin(l, w, from, to, false, &erase);
+        if (r < 0)
+                return r;
+        r = esp_loader_flash_begin(l, w->base + (uint32_t) from, (uint32_t) (to - from), block_size, erase);
         if (r < 0)
                 return r;
         *ret_begun = true;
@@ -240,6 +338,10 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
                 /* a chip that does not even take a begin is not helped by another */
                 if (!begun || !stream_error_restartable(r))
                         return r;
+                if (w->skipped_erase)
+                        /* maybe this ROM does not take data after an erase
+                         * size of 0: the rest of the session erases */
+                        esp_loader_forbid_skip_erase(l);
                 if (esp_loader_take_restart(l) < 0)
                         return r;
 
@@ -271,7 +373,7 @@ static int write_segment(EspLoader *l, WriteImage *w, size_t from, size_t to, bo
 /* Image bytes [from, to) (from sector aligned on a ROM): on a loader whose
  * compressed streams spill, a compressed head and an uncompressed tail that the
  * head's spill lands in (flash_plan_spill_split), else one compressed stream. */
-static int write_range(EspLoader *l, WriteImage *w, size_t from, size_t to) {
+static int write_piece(EspLoader *l, WriteImage *w, size_t from, size_t to) {
         FlashCostModel m;
         size_t head;
         int r;
@@ -294,17 +396,27 @@ static int write_range(EspLoader *l, WriteImage *w, size_t from, size_t to) {
         return 0;
 }
 
-/* The caller's bytes inside image bytes [from, to), for an MD5 of them. */
-static bool write_image_region_part(const WriteImage *w, size_t from, size_t to, uint32_t *ret_addr,
-                                    size_t *ret_skip, size_t *ret_len) {
-        size_t a = MAX(from, w->prefix), b = MIN(to, w->prefix + w->region_size);
+/* Image bytes [from, to), in pieces of whole sectors that are all proven
+ * erased or all not: the first kind goes without the ROM's erase, which is
+ * most of a ROM write's time on a blank chip (3 s/MB). */
+static int write_range(EspLoader *l, WriteImage *w, size_t from, size_t to) {
+        int r;
 
-        if (a >= b)
-                return false;
-        *ret_addr = w->base + (uint32_t) a;
-        *ret_skip = a - w->prefix;
-        *ret_len = b - a;
-        return true;
+        if (w->erased.n == 0)
+                return write_piece(l, w, from, to);
+
+        while (from < to) {
+                size_t end = MIN(ALIGN_TO(from + 1, FLASH_SECTOR_SIZE), to);
+                bool erased = write_image_erased(w, from, end);
+
+                while (end < to && write_image_erased(w, end, MIN(end + FLASH_SECTOR_SIZE, to)) == erased)
+                        end = MIN(end + FLASH_SECTOR_SIZE, to);
+                r = write_piece(l, w, from, end);
+                if (r < 0)
+                        return r;
+                from = end;
+        }
+        return 0;
 }
 
 /* Marks in damaged[] (one per sector of the image, from its base) the sectors
@@ -375,6 +487,12 @@ static bool write_pass_corrupted(int r) {
 
 int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                        FlashProgressFn progress, void *userdata, uint64_t *ret_wire_bytes) {
+        return flash_write_region_over(l, offset, data, len, NULL, progress, userdata, ret_wire_bytes);
+}
+
+int flash_write_region_over(EspLoader *l, uint32_t offset, const void *data, size_t len,
+                            const FlashRanges *erased, FlashProgressFn progress, void *userdata,
+                            uint64_t *ret_wire_bytes) {
         _cleanup_(write_image_done) WriteImage w = { .progress = progress, .userdata = userdata };
         _cleanup_free_ bool *damaged = NULL;
         size_t n_sectors;
@@ -388,7 +506,7 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
                 /* no MD5 in Secure Download Mode: the write could not be proven */
                 return -EOPNOTSUPP;
 
-        r = write_image_init(&w, l, offset, data, len);
+        r = write_image_init(&w, l, offset, data, len, erased);
         if (r < 0)
                 return r;
 
@@ -406,7 +524,22 @@ int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t l
                 damaged[i] = true;
 
         for (unsigned pass = 0; pass < FLASH_WRITE_PASSES; pass++) {
-                if (pass > 0) {
+                if (pass > 0 && w.skipped_erase) {
+                        /* No trace shows what a ROM does with data after an
+                         * erase size of 0: this one did not take it as
+                         * expected, so the region is written again, all of it,
+                         * with the erase (every stream from now on erases:
+                         * w.erased was used up as the streams began). */
+                        log_debug("The region at 0x%x written without erasing did not prove out: writing it again with the erase.",
+                                  offset);
+                        esp_loader_forbid_skip_erase(l);
+                        w.skipped_erase = false;
+                        for (size_t i = 0; i < n_sectors; i++)
+                                damaged[i] = true;
+                        r = esp_loader_take_restart(l);
+                        if (r < 0)
+                                break;
+                } else if (pass > 0) {
                         size_t n_damaged = 0;
 
                         r = write_image_find_damage(l, &w, data, damaged, n_sectors, &n_damaged);
@@ -473,7 +606,8 @@ static int write_plan(EspLoader *l, const FlashDeflatePlan *plan, FlashProgressF
         int r;
 
         r = esp_loader_flash_defl_begin(l, plan->offset, (uint32_t) plan->image_size,
-                                        (uint32_t) plan->stream_size, (uint32_t) plan->block_size);
+                                        (uint32_t) plan->stream_size, (uint32_t) plan->block_size,
+                                        /* erase= */ true);
         if (r < 0)
                 return r;
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "esp-loader.h"
+#include "flash-ranges.h"
 
 /* Called after each block with bytes of the region written so far. Returning a
  * negative errno aborts the write with that error (-ECANCELED for cancellation). */
@@ -36,6 +37,17 @@ int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t 
 int flash_write_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                        FlashProgressFn progress, void *userdata, uint64_t *ret_wire_bytes);
 
+/* flash_write_region() over flash of which `erased` (may be NULL) is proven
+ * by MD5 in this session to hold 0xFF: on the ROM loader the streams over
+ * whole sectors of it begin with erase size 0 (esp_loader_flash_defl_begin),
+ * which saves the ROM's erase (3 s/MB). Their result is proven by the same
+ * MD5; a write that fails it is done again with the erase, and the session
+ * erases from then on (esp_loader_forbid_skip_erase). On the ESP32 ROM the
+ * uncompressed tail a compressed head's spill lands in always erases. */
+int flash_write_region_over(EspLoader *l, uint32_t offset, const void *data, size_t len,
+                            const FlashRanges *erased, FlashProgressFn progress, void *userdata,
+                            uint64_t *ret_wire_bytes);
+
 /* The same compressed write without the MD5 proof, for chips that refuse MD5
  * (Secure Download Mode). The caller must report the write as unverified. */
 int flash_write_region_unverified(EspLoader *l, uint32_t offset, const void *data, size_t len,
@@ -50,3 +62,5 @@ bool flash_write_footprint(EspLoader *l, uint32_t offset, size_t len, uint64_t *
 
 /* Local MD5 helper (OpenSSL EVP, converted once here). */
 int flash_md5(const void *data, size_t len, uint8_t ret_digest[16]);
+/* 1 if md5 is that of len bytes of 0xFF (a device MD5 of an erased range), else 0. */
+int flash_md5_is_erased(const uint8_t md5[16], size_t len);

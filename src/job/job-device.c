@@ -156,8 +156,10 @@ static int job_start_stub(Job *j, EspLoader *l, Transport *t) {
         return job_raise_baud_and_attach(j, l, t);
 }
 
-/* Whether the stub pays for writing runs (JOB_LOADER_AUTO), and if so starts it. */
-static int job_consider_stub(Job *j, EspLoader *l, Transport *t, const FlashRun *runs, size_t n) {
+/* Whether the stub pays for writing runs (JOB_LOADER_AUTO), and if so starts it.
+ * erased (may be NULL): flash the ROM would write without erasing. */
+static int job_consider_stub(Job *j, EspLoader *l, Transport *t, const FlashRun *runs, size_t n,
+                             const FlashRanges *erased) {
         uint32_t window = 0;
         uint64_t bytes;
 
@@ -166,8 +168,8 @@ static int job_consider_stub(Job *j, EspLoader *l, Transport *t, const FlashRun 
         if (!esp_loader_defl_spill(l, &window))
                 window = 0;
         bytes = j->stub->image.text_len + j->stub->image.data_len;
-        if (!flash_stub_pays(esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec, window, bytes,
-                             runs, n))
+        if (!flash_stub_pays(esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec, window,
+                             esp_loader_can_skip_erase(l) ? erased : NULL, bytes, runs, n))
                 return 0;
         log_debug("%s: the flasher stub pays for %zu run(s): starting it.", j->port, n);
         return job_start_stub(j, l, t);
@@ -280,6 +282,39 @@ static void job_measure_rtt(Job *j, EspLoader *l, uint64_t len, usec_t elapsed) 
         j->rtt_measured = true;
 }
 
+/* A device MD5 of [offset, offset + size) that is the MD5 of 0xFF bytes
+ * proves the range erased (as any MD5 verdict proves: short of a collision). */
+static int job_note_device_md5(Job *j, uint32_t offset, uint32_t size, const uint8_t device_md5[16]) {
+        int r;
+
+        r = flash_md5_is_erased(device_md5, size);
+        if (r <= 0)
+                return r;
+        return flash_ranges_add(&j->erased, offset, (uint64_t) offset + size);
+}
+
+/* Whether the chip holds data at [offset, offset + size): from the image alone
+ * inside flash this session proved erased (no request: the earlier MD5 said
+ * all there is), else by the chip's MD5, which may prove more flash erased. */
+static int job_probe(Job *j, EspLoader *l, uint32_t offset, const uint8_t *data, uint32_t size,
+                     bool *ret_match) {
+        uint8_t device[16];
+        int r;
+
+        if (flash_ranges_covers(&j->erased, offset, (uint64_t) offset + size)) {
+                bool all_ff = true;
+
+                for (uint32_t i = 0; i < size && all_ff; i++)
+                        all_ff = data[i] == 0xff;
+                *ret_match = all_ff;
+                return 0;
+        }
+        r = flash_verify_region(l, offset, data, size, ret_match, device);
+        if (r < 0 || *ret_match)
+                return r;   /* a match holds the image, which says what is erased */
+        return job_note_device_md5(j, offset, size, device);
+}
+
 /* What verify has shown must be written, at the least: one sector in every
  * 64 KiB block (or region verified whole) of regions[0, upto) whose MD5
  * differed, or with region granularity the whole region. Enough evidence for
@@ -317,7 +352,10 @@ static int job_consider_stub_in_verify(Job *j, EspLoader *l, Transport *t, size_
                                         (uint32_t) MIN(reg->size, (uint64_t) FLASH_PLAN_SECTOR_SIZE),
                         };
         }
-        return job_consider_stub(j, l, t, runs, n);
+        /* One sector per block is the least that will be written; its erase
+         * stays in the ROM's cost (not what is proven erased) as a stand-in
+         * for the rest of the block, most of which a cold write writes too. */
+        return job_consider_stub(j, l, t, runs, n, NULL);
 }
 
 /* What an earlier job proved the device held at this region's place: 1 the
@@ -403,6 +441,7 @@ static int job_verify_range(Job *j, EspLoader *l, const ImageRegion *reg, size_t
                             bool *ret_match) {
         uint32_t off, size, last_off, last_size;
         usec_t started = now_usec();
+        bool local;
         int r;
 
         if (job_cancelled(j))
@@ -410,10 +449,12 @@ static int job_verify_range(Job *j, EspLoader *l, const ImageRegion *reg, size_t
         flash_plan_block_range(reg->offset, (uint32_t) reg->size, first, &off, &size);
         flash_plan_block_range(reg->offset, (uint32_t) reg->size, end - 1, &last_off, &last_size);
         size = last_off + last_size - off;
-        r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, ret_match, NULL);
+        local = flash_ranges_covers(&j->erased, off, (uint64_t) off + size);
+        r = job_probe(j, l, off, reg->data + (off - reg->offset), size, ret_match);
         if (r < 0)
                 return r;
-        job_measure_rtt(j, l, size, now_usec() - started);
+        if (!local)     /* answered from the image: no round trip to measure */
+                job_measure_rtt(j, l, size, now_usec() - started);
         return 0;
 }
 
@@ -502,6 +543,9 @@ static int job_verify(Job *j, EspLoader *l, Transport *t, bool *ret_impossible) 
                                                 j->results[i].device_md5);
                         if (r >= 0)
                                 job_measure_rtt(j, l, reg->size, now_usec() - started);
+                        if (r >= 0 && !match)
+                                r = job_note_device_md5(j, reg->offset, (uint32_t) reg->size,
+                                                        j->results[i].device_md5);
                 }
                 if (r == -EOPNOTSUPP) {
                         /* All or nothing: earlier verdicts do not make a plan. */
@@ -563,6 +607,8 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
 
         flash_cost_model_init(&m, esp_loader_uses_usb_jtag(l) ? 0 : j->link_baud, j->rtt_usec,
                               esp_loader_is_stub(l));
+        /* the planner's writes cost no erase where the ROM need not erase */
+        m.erased = esp_loader_can_skip_erase(l) ? &j->erased : NULL;
         r = flash_planner_new(&m, reg->offset, (uint32_t) reg->size, &p);
         if (r < 0)
                 return r;
@@ -578,7 +624,7 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
 
                 if (job_cancelled(j))
                         return -ECANCELED;
-                r = flash_verify_region(l, off, reg->data + (off - reg->offset), size, &match, NULL);
+                r = job_probe(j, l, off, reg->data + (off - reg->offset), size, &match);
                 if (r < 0)
                         return job_fail(j, r, "cannot probe 0x%" PRIx32 "+0x%" PRIx32, off, size);
                 job_measure_rtt(j, l, size, now_usec() - started);
@@ -664,8 +710,9 @@ static int job_note_write(Job *j, EspLoader *l, uint32_t offset, uint32_t size);
 static int job_write_run(Job *j, EspLoader *l, const ImageRegion *reg, uint32_t offset, uint32_t size,
                          WriteProgress *w, bool unverifiable) {
         const uint8_t *data = reg->data + (offset - reg->offset);
+        uint64_t fp_start = 0, fp_end = 0;
         usec_t started, ended;
-        int r;
+        int r, k;
 
         /* The ROM erases the whole range before it answers FLASH_BEGIN (about
          * 3 s/MB) and tells nothing meanwhile: say so, instead of a write stuck at
@@ -680,8 +727,13 @@ static int job_write_run(Job *j, EspLoader *l, const ImageRegion *reg, uint32_t 
         if (unverifiable)
                 r = flash_write_region_unverified(l, offset, data, size, job_write_progress, w);
         else
-                r = flash_write_region(l, offset, data, size, job_write_progress, w, NULL);
+                r = flash_write_region_over(l, offset, data, size, &j->erased, job_write_progress, w, NULL);
         ended = now_usec();
+        /* what it may have programmed holds 0xFF no more, whatever its outcome */
+        k = flash_write_footprint(l, offset, size, &fp_start, &fp_end) ?
+                flash_ranges_remove(&j->erased, fp_start, fp_end) : flash_ranges_remove(&j->erased, 0, UINT64_MAX);
+        if (k < 0)
+                return k;
 
         if (r == -ECANCELED || (r < 0 && job_cancelled(j)))
                 return -ECANCELED;
@@ -771,6 +823,7 @@ static int job_prove_writes(Job *j, EspLoader *l, WriteProgress *w) {
                                 b = MIN(reg_end, ALIGN_TO(piece.end, FLASH_PLAN_SECTOR_SIZE));
                                 log_notice("%s: 0x%" PRIx64 "+0x%" PRIx64 " changed under a write, writing it again",
                                            j->port, a, b - a);
+                                flash_ranges_done(&j->erased);   /* may be stale too */
                                 w->total += b - a;
                                 r = job_write_run(j, l, reg, (uint32_t) a, (uint32_t) (b - a), w, false);
                                 if (r < 0)
@@ -819,7 +872,7 @@ static int job_write(Job *j, EspLoader *l, Transport *t, bool unverifiable) {
                         for (size_t k = 0; k < plans[i].n_runs; k++)
                                 all[n++] = plans[i].runs[k];
                 if (r >= 0)
-                        r = job_consider_stub(j, l, t, all, n);
+                        r = job_consider_stub(j, l, t, all, n, &j->erased);
         }
 
         for (size_t i = 0; i < img->n_regions && r >= 0; i++) {
@@ -854,6 +907,8 @@ static int job_write(Job *j, EspLoader *l, Transport *t, bool unverifiable) {
                          * sector): the whole region, as region granularity would. */
                         log_warning("%s: the region at 0x%" PRIx32 " still differs after a sector write, writing it whole",
                                     j->port, reg->offset);
+                        /* what this session proved erased may be stale too */
+                        flash_ranges_done(&j->erased);
                         w.total += reg->size;
                         r = job_write_run(j, l, reg, reg->offset, (uint32_t) reg->size, &w, false);
                         if (r < 0)
@@ -910,6 +965,7 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
                 free(j->blocks[i].changed);
                 j->blocks[i] = (JobBlockVerdicts) {};
         }
+        flash_ranges_done(&j->erased);
         r = job_verify(j, l, t, &unverifiable);
         j->stats.verify_usec = now_usec() - started;
         if (r < 0)

@@ -113,6 +113,11 @@ struct Job {
          * (then the whole image is proven at the end). */
         FlashRanges unproven;
         bool footprint_unknown;
+        /* The worker's: flash this session's MD5s found to hold only 0xFF
+         * (the device MD5 of a range was that of 0xFF bytes) and no write has
+         * touched since: probes inside it are answered from the image, and the
+         * ROM writes there without erasing (flash_write_region_over). */
+        FlashRanges erased;
         /* The worker's: the stub found for the chip (NULL: none, or not
          * wanted) and where it came from (for the log). */
         FlashStub *stub;

@@ -398,6 +398,7 @@ Job *job_free(Job *j) {
                 free(j->blocks[i].changed);
         free(j->blocks);
         flash_ranges_done(&j->unproven);
+        flash_ranges_done(&j->erased);
         free(j->results);
         free(j->written);
         free(j->known_content);

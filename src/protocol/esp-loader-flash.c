@@ -318,7 +318,7 @@ int esp_loader_run_stub(EspLoader *l, const EspStubImage *stub) {
 /* ---- compressed flash writes ------------------------------------------------------ */
 
 int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompressed_size,
-                                uint32_t compressed_size, uint32_t block_size) {
+                                uint32_t compressed_size, uint32_t block_size, bool erase) {
         uint8_t payload[20];
         uint32_t blocks, size;
         usec_t timeout;
@@ -335,6 +335,10 @@ int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompre
         if (l->stub) {
                 /* the stub takes the byte count and erases as it goes */
                 size = uncompressed_size;
+                timeout = LOADER_DEFAULT_TIMEOUT;
+        } else if (!erase) {
+                /* the range holds 0xFF already: erase size 0 (see esp-loader.h) */
+                size = 0;
                 timeout = LOADER_DEFAULT_TIMEOUT;
         } else {
                 /* the ROM erases the whole range now, rounded up to whole blocks
@@ -389,9 +393,9 @@ int esp_loader_flash_defl_data(EspLoader *l, uint32_t seq, const void *block, si
 
 /* ---- uncompressed flash writes ---------------------------------------------------- */
 
-int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_t block_size) {
+int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_t block_size, bool erase) {
         uint8_t payload[20];
-        uint32_t blocks;
+        uint32_t blocks, erase_size;
         usec_t timeout;
         int r;
 
@@ -404,11 +408,13 @@ int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_
         blocks = (uint32_t) DIV_ROUND_UP((uint64_t) size, block_size);
         /* The ROM erases the range now; a stub as it goes (esptool flash_begin:
          * no ESP8266-style erase size correction on these chips). */
-        timeout = l->stub ? LOADER_DEFAULT_TIMEOUT : loader_timeout_per_mb(LOADER_ERASE_SEC_PER_MB, size);
+        erase_size = l->stub || erase ? size : 0;
+        timeout = l->stub || erase_size == 0 ? LOADER_DEFAULT_TIMEOUT
+                                             : loader_timeout_per_mb(LOADER_ERASE_SEC_PER_MB, size);
 
         l->stats.flash_begins++;
         r = loader_command_retry(l, ESP_OP_FLASH_BEGIN, payload,
-                                 esp_payload_begin(payload, size, blocks, block_size, offset,
+                                 esp_payload_begin(payload, erase_size, blocks, block_size, offset,
                                                    l->stub || l->chip->rom_begin_has_encrypt_flag, false),
                                  timeout, NULL);
         if (r < 0)

@@ -70,6 +70,7 @@ struct EspLoader {
 
         usec_t prev_block_timeout; /* stub: a block is written while the next is sent */
         bool baud_raised;         /* a CHANGE_BAUDRATE took the link above its connect rate */
+        bool erase_skip_failed;   /* a write begun with erase size 0 did not prove out */
         uint32_t stub_block_size; /* the stub's data blocks (esp_loader_shrink_blocks) */
         uint32_t raw_seq, raw_blocks;   /* FLASH_DATA: the number due, the numbers announced */
 

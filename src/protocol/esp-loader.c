@@ -109,6 +109,17 @@ bool esp_loader_defl_spill(EspLoader *l, uint32_t *ret_window) {
         return known;
 }
 
+bool esp_loader_can_skip_erase(EspLoader *l) {
+        /* not a stub (its begin size is what it writes), nor a ROM whose
+         * writes are unknown, nor one that failed it in this session */
+        return l && !l->stub && !l->erase_skip_failed && esp_loader_defl_spill(l, NULL);
+}
+
+void esp_loader_forbid_skip_erase(EspLoader *l) {
+        if (l)
+                l->erase_skip_failed = true;
+}
+
 uint64_t esp_loader_stream_flushed(EspLoader *l, bool compressed, uint64_t acked) {
         if (!l || l->stub)
                 return 0;

@@ -126,6 +126,12 @@ int esp_loader_run_stub(EspLoader *l, const EspStubImage *stub);
  * buffer, see EspChipInfo.rom_defl_spill_window) when the loader's behaviour is
  * known, false when it is not (a ROM without reference traces). Stubs never spill. */
 bool esp_loader_defl_spill(EspLoader *l, uint32_t *ret_window);
+/* Whether a write may begin with erase size 0 over flash proven to hold 0xFF
+ * (esp_loader_flash_defl_begin): the ROM loader, with known write behaviour,
+ * unless esp_loader_forbid_skip_erase() was called in this session (such a
+ * write failed its proof: this ROM does not take it). */
+bool esp_loader_can_skip_erase(EspLoader *l);
+void esp_loader_forbid_skip_erase(EspLoader *l);
 /* How much of a write stream is surely on flash once its acknowledged blocks
  * carried `acked` bytes: the ROM writes a FLASH_DATA block before it answers,
  * but a FLASH_DEFL stream only in whole inflate buffers
@@ -156,14 +162,22 @@ int esp_loader_take_restart(EspLoader *l);
  * case C): the same block under the next number lands where it belongs, as long
  * as the numbers announced at begin last; else, and when a block's fate is
  * unknown, -EPROTO/-ETIMEDOUT and the stream must begin again. */
-int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_t block_size);
+int esp_loader_flash_begin(EspLoader *l, uint32_t offset, uint32_t size, uint32_t block_size, bool erase);
 int esp_loader_flash_data(EspLoader *l, const void *block, size_t len, uint32_t block_size);
 
 /* Compressed write, low level: the flash layer plans, compresses and calls these.
  * begin erases (ROM: the whole range; stub: as it goes) so its timeout scales
- * with size. */
+ * with size.
+ * erase false (both begins; the ROM only, a stub ignores it): the caller has
+ * proven by MD5 that the range holds 0xFF, so the ROM is sent an erase size of
+ * 0 and programs over the erased flash (programming only clears bits, so the
+ * result is the data). The first begin word is only the erase size (esptool
+ * sends the block count apart; the traces show both ROMs answer a begin of
+ * size 0, esp32c3-rom-flash-end-probe), but no trace shows a ROM given data
+ * after one: the caller proves the result by MD5 and writes again with the
+ * erase if it differs. A stub's first word is the size it writes and erases. */
 int esp_loader_flash_defl_begin(EspLoader *l, uint32_t offset, uint32_t uncompressed_size,
-                                uint32_t compressed_size, uint32_t block_size);
+                                uint32_t compressed_size, uint32_t block_size, bool erase);
 /* An unanswered block is probed with a READ_REG, whose in-order reply tells
  * whether the block landed, so that no block is ever taken twice. A block the
  * stub refuses (it arrived mangled) is sent again: the stub keeps no sequence

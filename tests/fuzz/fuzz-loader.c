@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 (void) esp_loader_attach_flash(l, 0);
                 (void) esp_loader_flash_md5(l, 0x1000, 0x1000, digest);
                 if (esp_loader_flash_defl_begin(l, 0x10000, 0x1000, sizeof(block),
-                                                esp_loader_flash_block_size(l)) >= 0 &&
+                                                esp_loader_flash_block_size(l), true) >= 0 &&
                     esp_loader_flash_defl_data(l, 0, block, sizeof(block), 0x1000) >= 0)
                         (void) esp_loader_flash_defl_end(l, true);
                 (void) esp_loader_change_baud(l, 921600);

@@ -167,13 +167,15 @@ static void stats_json(Sim *s, char *out, size_t size) {
                  ",\"tx_lost\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"corrupted\":%" PRIu64
                  ",\"corrupted_blocks\":%" PRIu64
                  ",\"dtr\":%d,\"rts\":%d,\"en\":%d,\"io0\":%d,\"port_open\":%s"
-                 ",\"wdt_disabled\":%s,\"flash_size\":%" PRIu32 ",\"app_sha256\":\"%s\"}",
+                 ",\"wdt_disabled\":%s,\"flash_size\":%" PRIu32 ",\"app_sha256\":\"%s\""
+                 ",\"erased_bytes\":%" PRIu64 "}",
                  s->loader.flash_begins, s->loader.commands, s->rx_bytes, s->tx_bytes, s->boots,
                  sim_state_to_string(s), sim_serial_nominal_baud(s->baud), s->baud, s->chip->name, sim_console_to_string(s->console),
                  s->loader.stub ? "true" : "false", s->resets, s->tx_lost, s->faults.dropped,
                  s->faults.corrupted, s->faults.corrupted_blocks, s->dtr, s->rts, s->en, s->io0,
                  s->serial_fd >= 0 && !s->serial_hup ? "true" : "false",
-                 s->loader.wdt_disabled ? "true" : "false", s->flash->size, s->app_sha256);
+                 s->loader.wdt_disabled ? "true" : "false", s->flash->size, s->app_sha256,
+                 s->loader.erased_bytes);
 }
 
 void sim_control_execute(Sim *s, char *line, char *reply, size_t reply_size, nsec_t now) {
@@ -235,13 +237,15 @@ void sim_control_execute(Sim *s, char *line, char *reply, size_t reply_size, nse
                 if (a2 || sim_fault_parse(a1, &f) < 0) {
                         snprintf(reply, reply_size,
                                  "err usage: fault drop=RATE|corrupt=RATE|stall=MS@BYTE|vanish=BYTE|flip=BYTE"
-                                 "|block-corrupt=RATE|loss-above=BAUD:RATE");
+                                 "|block-corrupt=RATE|loss-above=BAUD:RATE|zero-erase=nowrite");
                         return;
                 }
                 if (sim_faults_add(&s->faults, &f) < 0) {
                         snprintf(reply, reply_size, "err out of memory");
                         return;
                 }
+                if (f.kind == SIM_FAULT_ZERO_ERASE)
+                        s->loader.rom_zero_erase_nowrite = true;
                 sim_log_event(s->log, now, "fault", "\"spec\":\"%s\"", a1);
         } else if (strcmp(cmd, "vanish") == 0) {
                 if (a1) {

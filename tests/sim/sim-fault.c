@@ -101,6 +101,10 @@ int sim_fault_parse(const char *spec, SimFault *ret) {
                 if (parse_u64(ms, &f.stall_msec) < 0 || parse_u64(at + 1, &f.at_byte) < 0)
                         return -EINVAL;
                 f.kind = SIM_FAULT_STALL;
+        } else if (strcmp(key, "zero-erase") == 0) {
+                if (strcmp(val, "nowrite") != 0)
+                        return -EINVAL;
+                f.kind = SIM_FAULT_ZERO_ERASE;
         } else if (strcmp(key, "vanish") == 0 || strcmp(key, "flip") == 0) {
                 if (parse_u64(val, &f.at_byte) < 0)
                         return -EINVAL;

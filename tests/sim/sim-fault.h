@@ -18,6 +18,8 @@ typedef enum SimFaultKind {
         SIM_FAULT_FLIP,         /* one corrupted byte at a known position */
         SIM_FAULT_BLOCK_CORRUPT, /* a flash data block's payload gets one bit flipped */
         SIM_FAULT_LOSS_ABOVE,   /* bytes lost, only while the UART is faster than a rate */
+        SIM_FAULT_ZERO_ERASE,   /* zero-erase=nowrite: the ROM programs nothing after a
+                                 * begin with erase size 0 (the loader applies it) */
         _SIM_FAULT_MAX,
 } SimFaultKind;
 
@@ -54,7 +56,7 @@ typedef struct SimFaultResult {
 void sim_faults_init(SimFaults *f, uint64_t seed);
 void sim_faults_done(SimFaults *f);
 /* "drop=0.01", "corrupt=1e-4", "stall=500@1000", "vanish=4096", "flip=7",
- * "block-corrupt=1e-2", "loss-above=115200:1e-3" */
+ * "block-corrupt=1e-2", "loss-above=115200:1e-3", "zero-erase=nowrite" */
 int sim_fault_parse(const char *spec, SimFault *ret);
 int sim_faults_add(SimFaults *f, const SimFault *fault);
 

@@ -142,6 +142,9 @@ nsec_t sim_loader_flash_erase(SimLoader *l, uint32_t addr, uint32_t len, uint32_
         nsec_t t = MAX(start, l->flash_busy_until);
 
         sim_flash_erase(l->flash, addr, len);
+        l->erased_bytes += len;
+        if (l->host.flash_erase)
+                l->host.flash_erase(l->host.userdata, addr, len);
         touch_flash_write(l);
         l->flash_busy_until = t + sim_timing_erase(l->timing, sectors, blocks);
         return l->flash_busy_until;
@@ -151,7 +154,8 @@ nsec_t sim_loader_flash_program(SimLoader *l, uint32_t addr, const uint8_t *data
                                 nsec_t start) {
         nsec_t t = MAX(start, l->flash_busy_until);
 
-        sim_flash_program(l->flash, addr, data, len);
+        if (!l->fw.discard)
+                sim_flash_program(l->flash, addr, data, len);
         touch_flash_write(l);
         l->flash_busy_until = t + sim_timing_program(l->timing, addr, len);
         return l->flash_busy_until;

@@ -69,6 +69,8 @@ typedef struct SimLoaderHost {
                         uint16_t status);
         /* For the log: the flash range an SPI_FLASH_MD5 hashed (optional). */
         void (*flash_md5)(void *userdata, uint32_t addr, uint32_t size);
+        /* For the log: a range the loader erased (optional). */
+        void (*flash_erase)(void *userdata, uint32_t addr, uint32_t len);
 } SimLoaderHost;
 
 /* The largest frame either loader accepts (the stub's MAX_WRITE_BLOCK + 64). */
@@ -93,6 +95,8 @@ typedef struct SimFlashWrite {
         uint32_t num_blocks;            /* ROM: FLASH_DEFL_BEGIN's block count */
         uint32_t produced;              /* ROM: bytes inflated so far */
         bool failed;                    /* ROM: the inflater gave up; every block fails */
+        bool discard;                   /* ROM: begun with erase size 0 under the
+                                         * zero-erase=nowrite fault: nothing is programmed */
         z_stream z;
         bool z_live;
         bool z_done;
@@ -160,7 +164,12 @@ typedef struct SimLoader {
 
         uint64_t commands;
         uint64_t flash_begins;
+        uint64_t erased_bytes;          /* sectors and blocks erased, in bytes */
         bool wdt_disabled;
+        /* The zero-erase=nowrite fault (untraced: what a ROM might do with
+         * data after a begin whose erase size is 0): it acknowledges the
+         * blocks and programs nothing. */
+        bool rom_zero_erase_nowrite;
 } SimLoader;
 
 int sim_loader_init(SimLoader *l, const SimChip *chip, SimFlash *flash, SimRegs *regs,

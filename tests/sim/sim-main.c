@@ -349,6 +349,12 @@ static void host_flash_md5(void *userdata, uint32_t addr, uint32_t size) {
         sim_log_event(s->log, sim_now(), "md5", "\"offset\":%" PRIu32 ",\"length\":%" PRIu32, addr, size);
 }
 
+static void host_flash_erase(void *userdata, uint32_t addr, uint32_t len) {
+        Sim *s = userdata;
+
+        sim_log_event(s->log, sim_now(), "erase", "\"offset\":%" PRIu32 ",\"length\":%" PRIu32, addr, len);
+}
+
 static void host_command(void *userdata, nsec_t at, uint8_t op, size_t len, bool stub, uint16_t status) {
         Sim *s = userdata;
         nsec_t now = sim_now();
@@ -534,9 +540,13 @@ int main(int argc, char *argv[]) {
                                     .uart_dead = host_uart_dead,
                                     .command = host_command,
                                     .flash_md5 = host_flash_md5,
+                                    .flash_erase = host_flash_erase,
                             });
         if (r < 0)
                 return EXIT_FAILURE;
+        for (size_t i = 0; i < s.faults.n; i++)
+                if (s.faults.v[i].kind == SIM_FAULT_ZERO_ERASE)
+                        s.loader.rom_zero_erase_nowrite = true;
 
         r = sim_control_new(&s.control);
         if (r < 0)

@@ -129,8 +129,15 @@ static int rom_flash_begin(SimLoader *l, const SimRequest *req, bool compressed,
         l->fw.expect_seq = 0;
         l->fw.base = offset;
         l->fw.num_blocks = sim_le32(req->data + 4);
+        l->fw.discard = size == 0 && l->rom_zero_erase_nowrite;
 
-        /* The ROM erases the whole range before it answers. */
+        /* The ROM erases the whole range before it answers; an erase size of
+         * 0 erases nothing. Traced only with no data after it (FLASH_BEGIN(0)
+         * then FLASH_END, esp32c3-rom-flash-end-probe): that blocks after it
+         * program at the begin's offset as after any other begin is the
+         * sim's assumption (its first word is only the erase size: esptool
+         * sends the block count apart); the zero-erase=nowrite fault models a
+         * ROM that programs nothing then. */
         at = t;
         if (size > 0) {
                 start = offset & ~(SIM_FLASH_SECTOR_SIZE - 1);

@@ -131,6 +131,8 @@ static void test_faults(void) {
         assert(sim_fault_parse("loss-above=0:0.1", &f) < 0);
         assert(sim_fault_parse("loss-above=921600:2", &f) < 0);
         assert(sim_fault_parse("block-corrupt=-1", &f) < 0);
+        assert(sim_fault_parse("zero-erase=nowrite", &f) == 0 && f.kind == SIM_FAULT_ZERO_ERASE);
+        assert(sim_fault_parse("zero-erase=1", &f) < 0);
 
         /* loss-above: lossless at the rate and below, lossy above it */
         sim_faults_init(&fs, 9);

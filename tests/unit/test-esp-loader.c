@@ -1486,7 +1486,7 @@ static void test_inflate_error(void) {
 
                 t = &f->base;
                 l = connect_fake(f);
-                assert(esp_loader_flash_defl_begin(l, 0x10000, 0x1000, sizeof(junk), 0x400) == 0);
+                assert(esp_loader_flash_defl_begin(l, 0x10000, 0x1000, sizeof(junk), 0x400, true) == 0);
                 f->inflate_error_frame = f->data_frames + 1;
                 assert(esp_loader_flash_defl_data(l, 0, junk, sizeof(junk), 0x1000) == -EILSEQ);
                 assert(esp_loader_last_error(l) == ESP_ERROR_DEFLATE);

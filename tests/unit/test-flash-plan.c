@@ -348,10 +348,40 @@ static void test_ranges(void) {
         assert(flash_ranges_first_in(&s, 0x800, 0x2000, &r) == 1 && r.start == 0x800 && r.end == 0x1000);
         assert(flash_ranges_first_in(&s, 0x1000, 0x1100, &r) == 0);
         assert(flash_ranges_first_in(&s, 0x0, 0x10000, &r) == 1 && r.start == 0x500 && r.end == 0x600);
+        /* covers: all of it inside one range, or nothing to cover */
+        assert(flash_ranges_covers(&s, 0x1100, 0x4000));
+        assert(flash_ranges_covers(&s, 0x500, 0x600));
+        assert(!flash_ranges_covers(&s, 0xf00, 0x1200));       /* across the gap */
+        assert(!flash_ranges_covers(&s, 0x3f00, 0x4001));
+        assert(flash_ranges_covers(&s, 0x9000, 0x9000));
+        assert(!flash_ranges_covers(NULL, 0x500, 0x600));
         assert(flash_ranges_remove(&s, 0, 0x10000) == 0);
         assert(s.n == 0 && !s.v);
         assert(flash_ranges_add(&s, 5, 5) == 0 && s.n == 0);   /* empty */
         flash_ranges_done(&s);
+}
+
+/* Flash proven erased costs a write no erase: a block wholly inside none, a
+ * block partly inside its other sectors one by one. */
+static void test_cost_erased(void) {
+        FlashRanges erased = {};
+        FlashCostModel m, e;
+
+        flash_cost_model_init(&m, 921600, 1000, false);
+        e = m;
+        e.erased = &erased;
+        assert(flash_cost_write(&e, 0x10000, 0x10000) == flash_cost_write(&m, 0x10000, 0x10000));
+        assert(flash_ranges_add(&erased, 0x10000, 0x30000) == 0);
+        assert(flash_ranges_add(&erased, 0x40000, 0x42000) == 0);
+        assert(flash_cost_write(&m, 0x10000, 0x20000) - flash_cost_write(&e, 0x10000, 0x20000) ==
+               2 * m.block_erase_usec);
+        /* 0x2f000 erased, 0x30000 and 0x31000 not */
+        assert(flash_cost_write(&m, 0x2f000, 0x3000) - flash_cost_write(&e, 0x2f000, 0x3000) ==
+               m.sector_erase_usec);
+        /* the block at 0x40000: 14 sectors erased one by one instead of one block erase */
+        assert(flash_cost_write(&e, 0x40000, 0x10000) - flash_cost_write(&m, 0x40000, 0x10000) ==
+               14 * m.sector_erase_usec - m.block_erase_usec);
+        flash_ranges_done(&erased);
 }
 
 /* After a sector write, a touched block needs its MD5 only where neither a
@@ -503,6 +533,7 @@ int main(void) {
         test_spill_split();
         test_ranges();
         test_cost_model();
+        test_cost_erased();
         test_merge_runs();
         test_plan_cases();
         test_probe_never_pays();
