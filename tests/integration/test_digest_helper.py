@@ -39,6 +39,19 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def holds_a_tty(pid):
+    """Whether the service still holds a serial port open beyond stdio (the
+    reset into the application keeps it until EN is released)."""
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        if int(fd) > 2:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(("/dev/pts/", "/dev/tty")):
+                    return True
+            except OSError:
+                pass
+    return False
+
+
 def maps_libcrypto(pid):
     with open(f"/proc/{pid}/maps") as f:
         return "libcrypto.so" in f.read()
@@ -49,7 +62,8 @@ class KilledHelper(harness.ServiceTestCase):
         """Waits until the idle service has stopped its helpers and holds fds
         fds (a condition, not a time): fails with what it holds instead."""
         try:
-            c.run_until(lambda: not children(pid) and fd_count(pid) == fds, 30, "the service to settle")
+            c.run_until(lambda: not children(pid) and not holds_a_tty(pid) and fd_count(pid) == fds, 30,
+                        "the service to settle")
         except TimeoutError:
             self.fail(f"children {children(pid)}, fds {sorted(os.listdir(f'/proc/{pid}/fd'))} "
                       f"({fd_count(pid)}, before: {fds})")
@@ -67,8 +81,9 @@ class KilledHelper(harness.ServiceTestCase):
         self.assertEqual(outcome, "full")
         self.assertTrue(c.trust_state(port)[0])
         pid = svc.service_pids()[0]
-        # Idle: the helpers are stopped. What the service holds now is the baseline.
-        c.run_until(lambda: not children(pid), 30, "the helpers to stop")
+        # Idle: the helpers are stopped and the port is released after the
+        # reset's EN hold. What the service holds now is the baseline.
+        c.run_until(lambda: not children(pid) and not holds_a_tty(pid), 30, "the helpers to stop")
         fds = fd_count(pid)
 
         big = self.image(app_seed=42, app_size=BIG_APP)
