@@ -264,6 +264,8 @@ static int digest_feed(Digest *d, const void *data, size_t len, bool final) {
                 r = digest_send(d, last && final ? DIGEST_HELPER_FINAL : 0, p, n);
                 if (r < 0)
                         return r;
+                if (last)
+                        break;  /* p may be NULL when len is 0: no pointer arithmetic on it */
                 p += n;
                 len -= n;
         } while (len > 0);
