@@ -16,6 +16,7 @@
 #include "bus-util.h"
 #include "escape.h"
 #include "log.h"
+#include "spawn-util.h"
 #include "user-open.h"
 
 typedef struct OpenerProcess OpenerProcess;
@@ -423,8 +424,6 @@ int bus_opens_cancel_where(BusOpens *o, const char *order_key, BusOpenMatchFn ma
 
 BusOpens *bus_opens_new(sd_event *e) {
         BusOpens *o;
-        char buf[4096];
-        ssize_t n;
 
         o = calloc(1, sizeof(*o));
         if (!o)
@@ -432,11 +431,7 @@ BusOpens *bus_opens_new(sd_event *e) {
         o->event = sd_event_ref(e);
         /* The opener is this very binary (user_open_main()). Resolved now: it
          * stays right under valgrind, which virtualizes this readlink. */
-        n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-        if (n > 0) {
-                buf[n] = '\0';
-                o->exe = strdup(buf);
-        }
+        o->exe = spawn_self_exe();
         if (!o->exe)
                 log_warning("Cannot find my own binary: paths cannot be opened, only passed fds.");
         return o;

@@ -5,7 +5,6 @@
  * reaped at once and its digest fails with -ECHILD: a digest is never guessed. */
 #include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -96,23 +95,16 @@ unsigned digest_helpers_running(void) {
         return n;
 }
 
-/* The helper beside our own binary. /proc/self/exe rather than anything the
- * environment says: the service runs as root. After an upgrade the link reads
- * "… (deleted)", which leaves the directory as it was. */
+/* The helper beside our own binary. */
 static char *helper_path_beside_exe(void) {
-        char buf[PATH_MAX];
+        _cleanup_free_ char *exe = spawn_self_exe();
         char *slash, *path;
-        ssize_t n;
 
-        n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-        if (n <= 0)
-                return NULL;
-        buf[n] = '\0';
-        slash = strrchr(buf, '/');
+        slash = exe ? strrchr(exe, '/') : NULL;
         if (!slash)
                 return NULL;
         *slash = '\0';
-        if (asprintf(&path, "%s/%s", buf, DIGEST_HELPER_NAME) < 0)
+        if (asprintf(&path, "%s/%s", exe, DIGEST_HELPER_NAME) < 0)
                 return NULL;
         return path;
 }

@@ -4,10 +4,23 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "macro.h"
 #include "spawn-util.h"
+
+char *spawn_self_exe(void) {
+        char buf[4096];
+        ssize_t n;
+
+        n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return NULL;
+        buf[n] = '\0';
+        return strdup(buf);
+}
 
 /* fds 0-2 and target_fd are the targets of the child's dup2()s: ours must not
  * be among them, or one would overwrite another. */

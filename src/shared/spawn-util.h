@@ -7,6 +7,11 @@
 
 #include <sys/types.h>
 
+/* This program's own binary (/proc/self/exe: never what the environment says,
+ * the service runs as root), newly allocated, or NULL. After an upgrade it
+ * reads "… (deleted)", whose directory is still the one it was run from. */
+char *spawn_self_exe(void);
+
 /* Spawns exe with argv (argv[0] included; envp empty), child_sock dup'ed to
  * target_fd in the child (target_fd > 2). The caller keeps child_sock and closes
  * it once this returns. Blocks only until the exec. */
