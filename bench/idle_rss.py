@@ -37,17 +37,20 @@ TESTBED_MAPPINGS = ("libumockdev-preload",)
 def smaps_kib(pid, exclude=()):
     """{Rss, Anonymous, File} in KiB summed over /proc/PID/smaps, leaving out
     mappings of files whose name starts with one of `exclude` (what the test
-    bed adds to a service it runs), and {by_file: {name: Rss}} for the rest."""
+    bed adds to a service it runs) with the nameless mapping right after them
+    (their .bss), and {by_file: {name: Rss}} for the rest."""
     out = {"Rss": 0, "Anonymous": 0, "File": 0, "by_file": {}}
-    name, skip = None, False
+    name, skip, skipped_end = None, False, None
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
             parts = line.split()
             if not parts[0].endswith(":"):
                 # A mapping's header: range perms offset dev inode [path]
+                start, end = parts[0].split("-")
                 name = parts[5] if len(parts) > 5 else "[anon]"
                 base = os.path.basename(name)
-                skip = any(base.startswith(e) for e in exclude)
+                skip = any(base.startswith(e) for e in exclude) or (name == "[anon]" and start == skipped_end)
+                skipped_end = end if skip else None
                 continue
             if skip:
                 continue

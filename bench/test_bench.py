@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "testbed"))
 
 import bench  # noqa: E402
 import build_fixtures as bf  # noqa: E402
+import idle_rss  # noqa: E402
 import fixtures  # noqa: E402
 
 SECTOR = 0x1000
@@ -220,6 +221,39 @@ class Configs(unittest.TestCase):
         text = self.config("sector+stub")
         self.assertIn("Granularity=sector\n", text)
         self.assertIn(f"StubDirectory={bench.STUB_DIR}\n", text)
+
+
+
+SMAPS = """\
+55d0-55d2 r-xp 00000000 fe:00 1 /usr/bin/fbuild-deployd
+Rss:                   8 kB
+Anonymous:             0 kB
+7f00-7f01 rw-p 00014000 fe:00 2 /usr/lib/libumockdev-preload.so.0.0.0
+Rss:                   4 kB
+Anonymous:             4 kB
+7f01-7f02 rw-p 00000000 00:00 0
+Rss:                  40 kB
+Anonymous:            40 kB
+7f03-7f04 rw-p 00000000 00:00 0
+Rss:                  16 kB
+Anonymous:            16 kB
+"""
+
+
+class IdleMemory(unittest.TestCase):
+    def test_the_preloads_mappings_and_its_bss_are_left_out(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".smaps") as f:
+            f.write(SMAPS)
+            f.flush()
+            real_open = idle_rss.open if hasattr(idle_rss, "open") else open
+            idle_rss.open = lambda path, *a, **kw: real_open(f.name, *a, **kw)
+            try:
+                kib = idle_rss.smaps_kib(0, exclude=idle_rss.TESTBED_MAPPINGS)
+            finally:
+                del idle_rss.open
+        # The service's code and the anonymous mapping that does not follow the
+        # preload's data; not the preload nor the nameless mapping right after it.
+        self.assertEqual((kib["Rss"], kib["Anonymous"], kib["File"]), (24, 16, 8))
 
 
 if __name__ == "__main__":

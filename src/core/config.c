@@ -17,6 +17,7 @@ void config_init(Config *c) {
         *c = (Config) {
                 .idle_timeout_usec = CONFIG_DEFAULT_IDLE_TIMEOUT_USEC,
                 .trust_idle_timeout_usec = CONFIG_DEFAULT_TRUST_IDLE_TIMEOUT_USEC,
+                .page_out_idle_usec = CONFIG_DEFAULT_PAGE_OUT_IDLE_USEC,
                 .trust = true,
                 .bridge_baud = CONFIG_DEFAULT_BRIDGE_BAUD,
                 /* It costs no more than region granularity when nothing changed
@@ -171,6 +172,14 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                         return log_warning_errno(r, "%s:%u: invalid TrustIdleTimeoutSec=%s, ignoring.",
                                                  source, line, value);
                 c->trust_idle_timeout_usec = t;
+        } else if (streq(key, "PageOutIdleSec")) {
+                usec_t t;
+
+                r = config_parse_timespan(value, &t);
+                if (r < 0)
+                        return log_warning_errno(r, "%s:%u: invalid PageOutIdleSec=%s, ignoring.",
+                                                 source, line, value);
+                c->page_out_idle_usec = t;
         } else if (streq(key, "Trust")) {
                 bool b;
 

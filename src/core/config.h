@@ -12,6 +12,10 @@
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_USEC (30 * USEC_PER_SEC)
 /* Trust lives only in memory: stay long enough for a compile between two deploys. */
 #define CONFIG_DEFAULT_TRUST_IDLE_TIMEOUT_USEC (30 * 60 * USEC_PER_SEC)
+/* Idle this long (holding trust, so for up to half an hour), then give the kernel
+ * back the code pages no other process maps; a redeploy within a short compile
+ * does not read them back. */
+#define CONFIG_DEFAULT_PAGE_OUT_IDLE_USEC (60 * USEC_PER_SEC)
 /* Transfers on USB-UART bridges: what esptool uses by default for writes. */
 #define CONFIG_DEFAULT_BRIDGE_BAUD 921600u
 #define CONFIG_BAUD_MIN 9600u
@@ -44,6 +48,7 @@ typedef enum ConfigLoader {
 typedef struct Config {
         usec_t idle_timeout_usec;       /* USEC_INFINITY: never exit when idle */
         usec_t trust_idle_timeout_usec; /* instead, while an attached board is trusted; 0: off */
+        usec_t page_out_idle_usec;      /* PageOutIdleSec=: idle this long, then page out; 0: never */
         bool trust;                     /* default for the "trust" option */
         uint32_t bridge_baud;           /* default "baud" on uart-bridge ports; 0: stay at 115200 */
         bool sector_granularity;        /* default "granularity": sector (true) or region */

@@ -5,6 +5,7 @@
  * (the front end does its part through ManagerHooks). */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "manager-devices.h"
 #include "manager-internal.h"
+#include "page-out.h"
 #include "transport-serial.h"
 #include "zlib-dl.h"
 
@@ -278,13 +280,38 @@ static void manager_arm_release_timer(Manager *m) {
                 log_debug_errno(r, "Cannot arm the timer that releases what jobs used: %m");
 }
 
+/* How long until this idle spell pages out: only when the service stays longer
+ * than PageOutIdleSec= (holding trust); without trust it exits first. */
+static usec_t manager_page_out_in(Manager *m, usec_t timeout, usec_t quiet) {
+        usec_t after = m->config.page_out_idle_usec;
+
+        if (after == 0 || after >= timeout)
+                return USEC_INFINITY;
+        return after > quiet ? after - quiet : 0;
+}
+
+static PagedOut *manager_page_out(void) {
+        PagedOut *p = NULL;
+        uint64_t kib;
+        int r;
+
+        r = page_out_file_pages(&p, &kib);
+        if (r < 0)
+                log_debug_errno(r, "Cannot page out the idle service's code: %m");
+        else
+                log_debug("Idle: paged out code and read-only data (%" PRIu64 " KiB were resident).", kib);
+        return p;
+}
+
 int manager_run(Manager *m) {
-        bool trimmed = false;
+        bool trimmed = false, paged_out = false;
+        usec_t quiet = 0;       /* of this idle spell: waited since its last event */
+        PagedOut *paged = NULL; /* until the next event */
         int r, code;
 
         for (;;) {
-                usec_t timeout;
-                bool idle;
+                usec_t timeout, wait, page_out_in = USEC_INFINITY;
+                bool at_rest, idle;
 
                 r = sd_event_get_state(m->event);
                 if (r < 0)
@@ -300,9 +327,9 @@ int manager_run(Manager *m) {
                         break;
                 }
 
-                idle = !m->exiting && manager_is_idle(m);
-                timeout = idle ? manager_idle_timeout(m) : USEC_INFINITY;
-                idle = idle && timeout != USEC_INFINITY;
+                at_rest = !m->exiting && manager_is_idle(m);
+                timeout = at_rest ? manager_idle_timeout(m) : USEC_INFINITY;
+                idle = at_rest && timeout != USEC_INFINITY;
                 /* Going idle (with trust held, for up to half an hour): give back
                  * what the jobs used, once per idle spell, rather than keep it
                  * until the exit. */
@@ -311,16 +338,35 @@ int manager_run(Manager *m) {
                 else if (!idle)
                         manager_arm_release_timer(m);
                 trimmed = idle;
-                r = sd_event_run(m->event, idle ? timeout : UINT64_MAX);
+                if (at_rest && !paged_out)
+                        page_out_in = manager_page_out_in(m, timeout, quiet);
+                /* Every event restarts the idle countdown; quiet is what has
+                 * passed of it since, when the page-out split the wait. */
+                wait = MIN(page_out_in, idle ? (timeout > quiet ? timeout - quiet : 0) : USEC_INFINITY);
+                r = sd_event_run(m->event, wait == USEC_INFINITY ? UINT64_MAX : wait);
+                if (r > 0 || !at_rest || r < 0)
+                        paged = page_out_end(paged);
                 if (r < 0)
                         return log_error_errno(r, "Event loop failed: %m");
-                if (r == 0 && idle) {
+                if (r > 0 || !at_rest) {
+                        quiet = 0;
+                        paged_out = false;
+                        continue;
+                }
+                quiet += wait;
+                if (wait == page_out_in) {
+                        paged = manager_page_out();
+                        paged_out = true;
+                        continue;
+                }
+                if (idle) {
                         log_info("Idle for %llu ms%s, exiting.", (unsigned long long) (timeout / USEC_PER_MSEC),
                                  timeout != m->config.idle_timeout_usec ? " holding trust" : "");
                         manager_begin_exit(m);
                 }
         }
 
+        paged = page_out_end(paged);
         if (m->hooks->flush)
                 m->hooks->flush(m->hooks_userdata);
         code = m->exit_code;

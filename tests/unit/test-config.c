@@ -202,6 +202,20 @@ static void test_ini(void) {
         assert(c.idle_timeout_usec == CONFIG_DEFAULT_IDLE_TIMEOUT_USEC);
 }
 
+static void test_page_out_idle(void) {
+        Config c;
+
+        config_init(&c);
+        assert(c.page_out_idle_usec == CONFIG_DEFAULT_PAGE_OUT_IDLE_USEC);
+        assert(config_load_string(&c, "[Service]\nPageOutIdleSec=5s\n", "po1") == 0);
+        assert(c.page_out_idle_usec == 5 * USEC_PER_SEC);
+        /* 0 never pages out (it does not mean "at once"). */
+        assert(config_load_string(&c, "[Service]\nPageOutIdleSec=0\n", "po2") == 0);
+        assert(c.page_out_idle_usec == 0);
+        assert(config_load_string(&c, "[Service]\nPageOutIdleSec=soon\n", "po3") == 1);
+        assert(c.page_out_idle_usec == 0);
+}
+
 static void test_trust_idle_timeout(void) {
         Config c;
 
@@ -272,6 +286,7 @@ int main(void) {
 
         test_timespans();
         test_trust_idle_timeout();
+        test_page_out_idle();
         test_booleans();
         test_defaults();
         test_bridge_baud();
