@@ -54,7 +54,7 @@ const char *bus_error_name_from_errno(int error) {
         return NULL;
 }
 
-static int bus_error_set_errnofv(sd_bus_error *e, int error, const char *format, va_list ap) {
+static _printf_(3, 0) int bus_error_set_errnofv(sd_bus_error *e, int error, const char *format, va_list ap) {
         const char *name;
         char *message = NULL;
         int r;

@@ -114,7 +114,7 @@ void log_journal_entry_build(LogJournalEntry *e, int level, int error, const cha
                 add_field(e, e->outcome, sizeof(e->outcome), "OUTCOME=%s", ESC(f->outcome));
 }
 
-static int log_dispatch(int level, int error, const LogFields *fields, const char *file, int line,
+static _printf_(7, 0) int log_dispatch(int level, int error, const LogFields *fields, const char *file, int line,
                         const char *func, const char *format, va_list ap) {
         char msg[2048];
         int saved_errno = errno, n;

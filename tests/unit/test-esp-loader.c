@@ -1194,7 +1194,6 @@ static void test_faults(void) {
         /* an interrupted transport cancels */
         {
                 _cleanup_(transport_freep) Transport *t = NULL;
-                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
                 FakeChip *f = fake_new(ESP_CHIP_ESP32);
 
                 t = &f->base;
