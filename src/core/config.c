@@ -153,6 +153,19 @@ typedef enum ConfigSection {
         CONFIG_SECTION_UNKNOWN,
 } ConfigSection;
 
+/* A time span setting (0 stays 0): the value, or a warning and the old value kept. */
+static int config_assign_timespan(usec_t *field, const char *key, const char *value, const char *source,
+                                  unsigned line) {
+        usec_t t;
+        int r;
+
+        r = config_parse_timespan(value, &t);
+        if (r < 0)
+                return log_warning_errno(r, "%s:%u: invalid %s=%s, ignoring.", source, line, key, value);
+        *field = t;
+        return 0;
+}
+
 static int config_assign(Config *c, const char *key, const char *value, const char *source, unsigned line) {
         int r;
 
@@ -165,21 +178,13 @@ static int config_assign(Config *c, const char *key, const char *value, const ch
                                                  source, line, value);
                 c->idle_timeout_usec = t;
         } else if (streq(key, "TrustIdleTimeoutSec")) {
-                usec_t t;
-
-                r = config_parse_timespan(value, &t);
+                r = config_assign_timespan(&c->trust_idle_timeout_usec, key, value, source, line);
                 if (r < 0)
-                        return log_warning_errno(r, "%s:%u: invalid TrustIdleTimeoutSec=%s, ignoring.",
-                                                 source, line, value);
-                c->trust_idle_timeout_usec = t;
+                        return r;
         } else if (streq(key, "PageOutIdleSec")) {
-                usec_t t;
-
-                r = config_parse_timespan(value, &t);
+                r = config_assign_timespan(&c->page_out_idle_usec, key, value, source, line);
                 if (r < 0)
-                        return log_warning_errno(r, "%s:%u: invalid PageOutIdleSec=%s, ignoring.",
-                                                 source, line, value);
-                c->page_out_idle_usec = t;
+                        return r;
         } else if (streq(key, "Trust")) {
                 bool b;
 
