@@ -406,6 +406,25 @@ class Installed(unittest.TestCase):
         v = self.ctl("verify", "--port", self.port0, "0x100000=/tmp/blob.bin", check=False)
         self.assertEqual(v.returncode, 7, v.stdout + v.stderr)  # differs: read, not refused
 
+    def test_22_page_out_under_the_sandbox(self):
+        """PageOutIdleSec= works under the unit's seccomp filter and /proc
+        protections: the idle service logs the page-out, not a refusal, and
+        answers the next call."""
+        self.c.write("/etc/fbuild/deployd.conf", "[Service]\nLogLevel=debug\nPageOutIdleSec=1s\n")
+        self.addCleanup(self.c.run, ["rm", "-f", "/etc/fbuild/deployd.conf"])
+        self.addCleanup(self.c.run, ["systemctl", "stop", UNIT])
+        self.c.run(["systemctl", "stop", UNIT])
+        self.busctl("call", *DEST, "ListDevices")
+        pid = self.c.run(["systemctl", "show", "-P", "MainPID", UNIT]).stdout.strip()
+
+        def messages():
+            return [e.get("MESSAGE", "") for e in self.journal("-u", UNIT, f"_PID={pid}")]
+        self.wait_for("the page-out", lambda: any(m.startswith(("Idle: paged out", "Cannot page out"))
+                                                  for m in messages()))
+        self.assertFalse([m for m in messages() if m.startswith("Cannot page out")], messages()[-10:])
+        self.assertIn(self.port0, self.busctl("call", *DEST, "ListDevices").stdout)
+        self.assertEqual(self.c.run(["systemctl", "show", "-P", "MainPID", UNIT]).stdout.strip(), pid)
+
     # ---- systemctl stop during a deploy ----------------------------------------------
 
     def test_30_stop_during_deploy(self):
