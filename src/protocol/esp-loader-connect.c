@@ -211,10 +211,12 @@ static int loader_detect(EspLoader *l) {
         l->chip = NULL;
         l->secure_download = false;
 
-        /* The magic register first: it names an ESP32 in one READ_REG, whose
-         * ROM lacks GET_SECURITY_INFO — asking it costs a refusal and the
-         * wait for a repeat of it. Every other chip is asked as before (its
-         * answer also says whether Secure Download Mode is on). */
+        /* The magic register first: a ROM in Secure Download Mode refuses
+         * READ_REG, so an answer proves that mode off, and a value in the
+         * chip table names the chip. GET_SECURITY_INFO (an ESP32's ROM lacks
+         * it: a refusal and the wait for its repeat) would tell nothing more.
+         * A 0 names no chip for sure (one of the ESP32-P4's values, and what
+         * an unknown chip may read there): that one is asked. */
         r_magic = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
         if (r_magic == -ENODEV || r_magic == -ECANCELED)
                 return r_magic;
@@ -235,6 +237,10 @@ static int loader_detect(EspLoader *l) {
                 if (r < 0)
                         log_debug_errno(r, "Staying at %u baud for now: %m", l->transport->baud);
                 l->chip = NULL;
+        }
+        if (by_magic && magic != 0) {
+                l->chip = by_magic;
+                return 0;
         }
 
         r = esp_loader_command(l, ESP_OP_GET_SECURITY_INFO, NULL, 0, 0, LOADER_DEFAULT_TIMEOUT,

@@ -70,6 +70,8 @@ typedef struct FakeChip {
         unsigned commands, sync_requests, attach_len, set_params_size, md5_requests;
         unsigned security_info_requests;
         uint32_t security_info_baud;    /* the rate GET_SECURITY_INFO came at */
+        bool magic_set;                 /* the chip magic register reads `magic` */
+        uint32_t magic;                 /* …instead of the table's last value */
         bool defl_end_seen;
         unsigned n_signals;
         bool signal_dtr[FAKE_MAX_SIGNALS], signal_rts[FAKE_MAX_SIGNALS];
@@ -252,7 +254,7 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                 assert(n == 4);
                 addr = get32(p);
                 if (addr == ESP_CHIP_MAGIC_REG)
-                        value = info->magic[info->n_magic - 1];
+                        value = f->magic_set ? f->magic : info->magic[info->n_magic - 1];
                 else
                         value = fake_get_reg(f, addr);
                 f->carry = 0;
@@ -857,7 +859,8 @@ static void test_md5_while(void) {
 /* With a fast rate set, the connect raises the link as soon as the chip
  * magic has named the chip, and asks the rest at that rate; a chip the magic
  * names whole (the ESP32) is left for the caller to raise; a raise that is not
- * answered leaves the link at the old rate and the connect goes on. */
+ * answered leaves the link at the old rate and the connect goes on. A magic
+ * that names the chip leaves nothing for GET_SECURITY_INFO to tell. */
 static void test_connect_fast_baud(void) {
         {
                 _cleanup_(transport_freep) Transport *t = NULL;
@@ -869,7 +872,7 @@ static void test_connect_fast_baud(void) {
                 esp_loader_set_fast_baud(l, 921600);
                 assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
                 assert(esp_loader_chip(l) == esp_chip_get(ESP_CHIP_ESP32C3));
-                assert(f->security_info_requests == 1 && f->security_info_baud == 921600);
+                assert(f->security_info_requests == 0);
                 assert(t->baud == 921600 && esp_loader_baud_raised(l));
                 assert(esp_loader_attach_flash(l, 0) == 0);
         }
@@ -895,7 +898,34 @@ static void test_connect_fast_baud(void) {
                 esp_loader_set_fast_baud(l, 921600);
                 assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
                 assert(esp_loader_chip(l) == esp_chip_get(ESP_CHIP_ESP32C3));
-                assert(t->baud == 115200 && f->security_info_baud == 115200);
+                assert(t->baud == 115200 && f->security_info_requests == 0);
+        }
+}
+
+/* GET_SECURITY_INFO is still asked where the magic names no chip for sure:
+ * a value not in the table (a new revision), or 0; its chip id decides. */
+static void test_connect_magic_names_no_chip(void) {
+        static const struct {
+                EspChipId chip;
+                uint32_t magic;
+        } v[] = {
+                { ESP_CHIP_ESP32C3, 0x12345678 },
+                { ESP_CHIP_ESP32P4, 0x00000000 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(v[i].chip);
+
+                t = &f->base;
+                f->magic_set = true;
+                f->magic = v[i].magic;
+                assert(esp_loader_new(t, &l) == 0);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(f->security_info_requests == 1);
+                assert(esp_loader_chip(l) == esp_chip_get(v[i].chip));
+                assert(!esp_loader_secure_download_mode(l));
         }
 }
 
@@ -981,8 +1011,8 @@ static void test_connect_esp32c3_usb_jtag(void) {
 
         assert(esp_loader_new(t, &l) == 0);
         assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
-        assert(esp_loader_chip(l) == info);             /* from the security info chip id */
-        assert(f->security_info_requests == 1);         /* asked: it has a ROM that answers */
+        assert(esp_loader_chip(l) == info);             /* named by its magic… */
+        assert(f->security_info_requests == 0);         /* …which leaves nothing to ask */
         assert(esp_loader_uses_usb_jtag(l));
         /* esptool's disable_watchdogs(): RTC WDT off, SWD auto-fed, both locked again */
         assert(fake_get_reg(f, info->rtc_wdt_config0) == 0);
@@ -1572,6 +1602,7 @@ int main(void) {
         test_hold_reset();
         test_md5_while();
         test_connect_fast_baud();
+        test_connect_magic_names_no_chip();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();
