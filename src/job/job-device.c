@@ -221,6 +221,7 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
          * at the rate that works. */
         esp_loader_set_known(l, j->stats.baud_fallback ? NULL : &j->known);
         esp_loader_set_fast_baud(l, j->stats.baud_fallback ? 0 : j->options.baud);
+        esp_loader_set_uart_link(l, j->options.uart_link);
         r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
         if (r < 0)
                 return job_fail(j, r, "cannot connect to the bootloader on %s (reset %s)", j->port,

@@ -73,6 +73,7 @@ typedef struct JobOptions {
         const EspChipInfo *chip;        /* NULL: detect; else the detected chip must match */
         uint32_t baud;                  /* transfer baud; 0: stay at 115200 */
         EspResetStrategy reset_before;  /* resolved ("default" → by device kind) */
+        bool uart_link;                 /* the port is a USB-UART bridge (by device kind) */
         bool reset_after;               /* hard reset into the application when done */
         JobGranularity granularity;
         JobLoader loader;

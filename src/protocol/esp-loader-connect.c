@@ -273,6 +273,11 @@ void esp_loader_set_fast_baud(EspLoader *l, uint32_t baud) {
                 l->fast_baud = baud;
 }
 
+void esp_loader_set_uart_link(EspLoader *l, bool uart) {
+        if (l)
+                l->uart_link = uart;
+}
+
 /* esptool disable_watchdogs(): over USB-Serial-JTAG nothing resets the RTC and
  * super watchdogs while the ROM waits, and they would reset the chip mid-write. */
 static int loader_disable_watchdogs(EspLoader *l) {
@@ -302,7 +307,9 @@ static int loader_detect_usb_jtag(EspLoader *l) {
         if (l->known_proven)
                 return 0;   /* known (esp-loader-facts.c) */
         l->usb_jtag = false;
-        if (!c->has_usb_serial_jtag || c->uartdev_buf_no == 0 || l->secure_download)
+        /* Through a USB-UART bridge the chip answers on its UART: that is its
+         * console, whatever the register would add. */
+        if (!c->has_usb_serial_jtag || c->uartdev_buf_no == 0 || l->secure_download || l->uart_link)
                 return 0;
 
         r = esp_loader_read_reg(l, c->uartdev_buf_no, &v);

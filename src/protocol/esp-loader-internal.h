@@ -65,6 +65,7 @@ struct EspLoader {
         uint32_t mac_low;         /* read by loader_known_flash() */
         unsigned reset_attempt;   /* the connect attempt that got through */
         uint32_t fast_baud;       /* esp_loader_set_fast_baud(); 0: none */
+        bool uart_link;           /* esp_loader_set_uart_link() */
 
         bool dtr, rts;            /* modem lines as last set */
 

@@ -70,6 +70,7 @@ typedef struct FakeChip {
         unsigned commands, sync_requests, attach_len, set_params_size, md5_requests;
         unsigned security_info_requests;
         uint32_t security_info_baud;    /* the rate GET_SECURITY_INFO came at */
+        unsigned console_reads;         /* READ_REGs of UARTDEV_BUF_NO */
         bool magic_set;                 /* the chip magic register reads `magic` */
         uint32_t magic;                 /* …instead of the table's last value */
         bool defl_end_seen;
@@ -257,6 +258,8 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                         value = f->magic_set ? f->magic : info->magic[info->n_magic - 1];
                 else
                         value = fake_get_reg(f, addr);
+                if (info->uartdev_buf_no != 0 && addr == info->uartdev_buf_no)
+                        f->console_reads++;
                 f->carry = 0;
                 fake_reply(f, rq->op, value, NULL, 0, 0, 0);
                 break;
@@ -899,6 +902,25 @@ static void test_connect_fast_baud(void) {
                 assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
                 assert(esp_loader_chip(l) == esp_chip_get(ESP_CHIP_ESP32C3));
                 assert(t->baud == 115200 && f->security_info_requests == 0);
+        }
+}
+
+/* Through a USB-UART bridge (esp_loader_set_uart_link()) the chip's console
+ * is its UART: the console register is not read. Unknown, it is read once. */
+static void test_connect_uart_link(void) {
+        for (int uart = 0; uart <= 1; uart++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+                const EspChipInfo *info = esp_chip_get(ESP_CHIP_ESP32C3);
+
+                t = &f->base;
+                fake_set_reg(f, info->uartdev_buf_no, 0);       /* UART0, what a bridge meets */
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_uart_link(l, uart);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(f->console_reads == (uart ? 0u : 1u));
+                assert(!esp_loader_uses_usb_jtag(l));
         }
 }
 
@@ -1603,6 +1625,7 @@ int main(void) {
         test_md5_while();
         test_connect_fast_baud();
         test_connect_magic_names_no_chip();
+        test_connect_uart_link();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();
