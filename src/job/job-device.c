@@ -212,6 +212,14 @@ static int job_raise_baud_and_attach(Job *j, EspLoader *l, Transport *t) {
         return 0;
 }
 
+/* The image hash left for later (job_hash_first()), while the reset holds
+ * the chip: the host would only sleep there. */
+static void job_hash_in_hold(void *userdata) {
+        Job *j = userdata;
+
+        j->hash_error = job_hash(j, false);
+}
+
 static int job_connect(Job *j, EspLoader *l, Transport *t) {
         const EspChipInfo *chip;
         uint32_t flash_size;
@@ -222,10 +230,20 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
         esp_loader_set_known(l, j->stats.baud_fallback ? NULL : &j->known);
         esp_loader_set_fast_baud(l, j->stats.baud_fallback ? 0 : j->options.baud);
         esp_loader_set_uart_link(l, j->options.uart_link);
+        if (!j->img->hash_valid && j->hash_error == 0)
+                esp_loader_set_hold_work(l, job_hash_in_hold, j);
         r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
+        esp_loader_set_hold_work(l, NULL, NULL);
+        /* Its failure has its own words (job_hash()), whatever the connect did. */
+        if (j->hash_error < 0)
+                return j->hash_error;
         if (r < 0)
                 return job_fail(j, r, "cannot connect to the bootloader on %s (reset %s)", j->port,
                                 strna(esp_reset_strategy_to_string(j->options.reset_before)));
+        /* No reset held the chip (or none at all): now, before anything is proven. */
+        r = job_hash(j, false);
+        if (r < 0)
+                return r;
 
         chip = esp_loader_chip(l);
         j->stats.chip = chip ? chip->name : NULL;
@@ -1023,8 +1041,9 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
 /* Failures a raised baud rate may cause: a reply lost or garbled, a block
  * refused, a write that kept nothing, data that did not read back. */
 static bool job_link_fallback_wanted(Job *j, EspLoader *l, int r) {
+        /* An image hash that failed is not the link's fault. */
         return esp_loader_baud_raised(l) && !j->stats.baud_fallback && !job_cancelled(j) &&
-               (r == -ETIMEDOUT || r == -EBADMSG || r == -EPROTO || r == -EIO);
+               j->hash_error == 0 && (r == -ETIMEDOUT || r == -EBADMSG || r == -EPROTO || r == -EIO);
 }
 
 static void job_take_loader_stats(Job *j, EspLoader *l) {

@@ -296,6 +296,17 @@ static void scheduler_update_trust(JobScheduler *s, ScheduledJob *sj) {
         if (!sj->device_id || !sj->granted)
                 return;   /* never touched the device */
 
+        /* A job that hashed during its connect did, unless it failed before:
+         * then the device holds an image no trust entry may name. */
+        if (!img->hash_valid) {
+                if (error == 0 || job_stats(j)->flash_begins > 0)
+                        (void) trust_table_invalidate(s->trust, sj->device_id,
+                                                      error == -ECANCELED ? TRUST_INVALIDATION_CANCELLED :
+                                                      error < 0 ? TRUST_INVALIDATION_WRITE_FAILED :
+                                                                  TRUST_INVALIDATION_REPLACED);
+                return;
+        }
+
         if (job_kind(j) == JOB_KIND_DEPLOY) {
                 if (error == 0) {
                         JobOutcome o = job_outcome(j);
@@ -370,6 +381,8 @@ static void on_job_finished(Job *j, void *userdata) {
         }
         scheduler_update_trust(s, sj);
         scheduler_update_facts(s, sj);
+        /* A hash done during the job: the next deploy of this image need not. */
+        image_hash_cache_store(s->memo, job_image(j));
 
         if (job_error(j) < 0)
                 log_debug("%s: %s job failed: %s", ESC(p->path), job_kind_to_string(job_kind(j)),

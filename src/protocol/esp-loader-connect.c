@@ -76,6 +76,17 @@ static int loader_play_reset(EspLoader *l, const EspResetStep *steps, size_t n, 
                         now = now_usec();
                         if (now < deadline)
                                 sleep_usec(deadline - now);
+                } else if (l->hold_work) {
+                        /* The host's own work fills the wait; a hold it
+                         * overruns only keeps the lines longer. */
+                        usec_t end = now_usec() + steps[i].hold, now;
+                        EspLoaderWorkFn work = l->hold_work;
+
+                        l->hold_work = NULL;
+                        work(l->hold_work_userdata);
+                        now = now_usec();
+                        if (now < end)
+                                sleep_usec(end - now);
                 } else
                         sleep_usec(steps[i].hold);
         }
@@ -271,6 +282,13 @@ static int loader_detect(EspLoader *l) {
 void esp_loader_set_fast_baud(EspLoader *l, uint32_t baud) {
         if (l)
                 l->fast_baud = baud;
+}
+
+void esp_loader_set_hold_work(EspLoader *l, EspLoaderWorkFn work, void *userdata) {
+        if (!l)
+                return;
+        l->hold_work = work;
+        l->hold_work_userdata = userdata;
 }
 
 void esp_loader_set_uart_link(EspLoader *l, bool uart) {

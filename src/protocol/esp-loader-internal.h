@@ -84,6 +84,8 @@ struct EspLoader {
          * (esp_loader_flash_md5_while()): run once, after that request left. */
         EspLoaderWorkFn meanwhile;
         void *meanwhile_userdata;
+        EspLoaderWorkFn hold_work;      /* esp_loader_set_hold_work(): run once, then cleared */
+        void *hold_work_userdata;
 };
 
 /* esp-loader-facts.c: the known chip taken if the magic register's chip

@@ -794,6 +794,59 @@ static void test_reset_io0_until_boot_mode(void) {
         }
 }
 
+typedef struct HoldWork {
+        FakeChip *f;
+        unsigned calls, n_signals;
+        bool dtr, rts;
+        usec_t spend;
+} HoldWork;
+
+static void hold_work(void *userdata) {
+        HoldWork *w = userdata;
+
+        w->calls++;
+        w->n_signals = w->f->n_signals;
+        w->dtr = w->f->signal_dtr[w->f->n_signals - 1];
+        w->rts = w->f->signal_rts[w->f->n_signals - 1];
+        sleep_usec(w->spend);
+}
+
+/* esp_loader_set_hold_work(): run once, while the classic reset holds EN low
+ * (RTS alone), the hold as long as it was and as long as the work took; not
+ * by a connect without a reset, and not by a second connect. */
+static void test_connect_hold_work(void) {
+        static const usec_t spend[] = { 0, 3 * RESET_FAST_EN_LOW };
+
+        for (size_t i = 0; i < ELEMENTSOF(spend); i++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+                HoldWork w = { .f = f, .spend = spend[i] };
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_hold_work(l, hold_work, &w);
+                assert(esp_loader_connect(l, ESP_RESET_CLASSIC, 1) == 0);
+                assert(w.calls == 1);
+                assert(w.n_signals == 2 && !w.dtr && w.rts);    /* in reset */
+                assert(f->signal_at[2] - f->signal_at[1] >= MAX(RESET_FAST_EN_LOW, spend[i]));
+                assert(esp_loader_connect(l, ESP_RESET_CLASSIC, 1) == 0);
+                assert(w.calls == 1);
+        }
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+                HoldWork w = { .f = f };
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_hold_work(l, hold_work, &w);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(w.calls == 0);
+        }
+}
+
 /* The reset into the application at the end of a job leaves EN low, to be
  * released no sooner than the connect's reset needed: the first attempt's
  * hold, or esptool's for a board that needed a later attempt. */
@@ -1626,6 +1679,7 @@ int main(void) {
         test_connect_fast_baud();
         test_connect_magic_names_no_chip();
         test_connect_uart_link();
+        test_connect_hold_work();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();
