@@ -912,6 +912,35 @@ static void test_md5_while(void) {
         assert(m.calls == 1);
 }
 
+/* flash_verify_region_also(): the caller's other work runs once, after the
+ * MD5 request has left, and the verdict and the chip's digest are as
+ * flash_verify_region()'s; NULL runs nothing more. */
+static void test_verify_region_also(void) {
+        _cleanup_(transport_freep) Transport *t = NULL;
+        _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+        FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+        Meanwhile m = { .f = f };
+        uint8_t data[0x1000], dev[16], local[16];
+        bool match = false;
+
+        t = &f->base;
+        l = connect_fake(f);
+        memset(data, 0x42, sizeof(data));
+        memset(f->flash + 0x3000, 0x42, sizeof(data));
+        assert(flash_verify_region_also(l, 0x3000, data, sizeof(data), meanwhile_work, &m, &match, dev) == 0);
+        assert(match);
+        assert(m.calls == 1 && m.requests_seen == 1);
+        assert(flash_md5(data, sizeof(data), local) == 0);
+        assert(memcmp(dev, local, 16) == 0);
+
+        data[7] = 0;
+        assert(flash_verify_region_also(l, 0x3000, data, sizeof(data), meanwhile_work, &m, &match, dev) == 0);
+        assert(!match);
+        assert(m.calls == 2 && m.requests_seen == 2);
+        assert(flash_verify_region_also(l, 0x3000, data, sizeof(data), NULL, NULL, &match, dev) == 0);
+        assert(!match && m.calls == 2);
+}
+
 /* With a fast rate set, the connect raises the link as soon as the chip
  * magic has named the chip, and asks the rest at that rate; a chip the magic
  * names whole (the ESP32) is left for the caller to raise; a raise that is not
@@ -1680,6 +1709,7 @@ int main(void) {
         test_connect_magic_names_no_chip();
         test_connect_uart_link();
         test_connect_hold_work();
+        test_verify_region_also();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();
