@@ -55,7 +55,7 @@ static void test_child_holds(void) {
  * only the second is found; a node missing or NULL is skipped, not fatal. */
 static void test_either_node(void) {
         char first[64], second[64];
-        int m1, s1, m2, s2, pipefd[2], status;
+        int m1, s1, m2, s2, pipefd[2], ready[2], status;
         pid_t child;
         char c;
 
@@ -67,20 +67,26 @@ static void test_either_node(void) {
                 assert(device_nodes_open_elsewhere(both, 2) == 0);
         }
 
-        assert(pipe(pipefd) == 0);
+        assert(pipe(pipefd) == 0 && pipe(ready) == 0);
         child = fork();
         assert(child >= 0);
         if (child == 0) {
-                /* Keep only the second slave. */
+                /* Keep only the second slave, and say so. */
                 close(m1);
                 close(s1);
                 close(m2);
                 close(pipefd[1]);
+                close(ready[0]);
+                (void) !write(ready[1], "y", 1);
                 (void) !read(pipefd[0], &c, 1);
                 _exit(0);
         }
         close(pipefd[0]);
+        close(ready[1]);
         close(s2);
+        /* Until then the child still holds the copies of the first pty it was born with. */
+        assert(read(ready[0], &c, 1) == 1);
+        close(ready[0]);
 
         {
                 const char *both[] = { first, second }, *only_first[] = { first };
