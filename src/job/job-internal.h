@@ -74,6 +74,7 @@ struct Job {
          * it (job_hash_first()) is left to the connect's reset hold, and
          * this is how that went (0: not yet, or fine). */
         int hash_error;
+        bool hash_first;         /* job_set_hash_first() */
 
         /* Guarded by mutex. */
         pthread_mutex_t mutex;

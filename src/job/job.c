@@ -226,12 +226,17 @@ static int job_wait_command(Job *j) {
         return c == JOB_COMMAND_RUN;
 }
 
-/* Whether the job's turn may depend on the image hash: only a deploy that may
- * be a trust-skip is compared with the device's trusted image before it runs.
- * Any other job hashes while its connect holds the chip in reset (trust is
- * recorded at its end, with the hash). */
+/* Whether the job's turn may depend on the image hash (job_set_hash_first()):
+ * only a deploy that may be a trust-skip is compared with the device's
+ * trusted image before it runs. Any other job hashes while its connect holds
+ * the chip in reset (trust is recorded at its end, with the hash). */
 static bool job_hash_first(Job *j) {
-        return j->kind == JOB_KIND_DEPLOY && j->options.trust;
+        return j->hash_first;
+}
+
+void job_set_hash_first(Job *j, bool hash_first) {
+        assert(j && !j->started);
+        j->hash_first = hash_first;
 }
 
 static void *job_worker(void *userdata) {
@@ -293,6 +298,7 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
         *j = (Job) {
                 .kind = kind,
                 .options = *o,
+                .hash_first = kind == JOB_KIND_DEPLOY && o->trust,
                 .cb = cb ? *cb : (JobCallbacks) {},
                 .cb_userdata = userdata,
                 .userdata = userdata,
