@@ -188,11 +188,12 @@ void manager_devices_job_progress(Manager *m, Job *j, JobPhase phase) {
                 manager_note_reset(m, j);
 }
 
-/* The tty or the USB device node open in another process right now. */
+/* The tty or the USB device node open in another process right now: one
+ * pass over /proc for both. */
 static bool device_held_elsewhere(const DeviceInfo *d) {
-        if (device_node_open_elsewhere(d->node) > 0)
-                return true;
-        return d->usb_node && device_node_open_elsewhere(d->usb_node) > 0;
+        const char *nodes[] = { d->node, d->usb_node };
+
+        return device_nodes_open_elsewhere(nodes, ELEMENTSOF(nodes)) > 0;
 }
 
 void manager_devices_job_finished(Manager *m, Job *j) {

@@ -19,6 +19,8 @@ JobOptions manager_job_options_resolve(const Config *c, DeviceKind kind, const M
         j.trust = o->trust >= 0 ? o->trust : c->trust;
         if (o->reset_before_default)
                 j.reset_before = default_reset(kind);
+        /* A bridge is wired to the chip's UART: its console is not USB-Serial-JTAG. */
+        j.uart_link = kind == DEVICE_KIND_UART_BRIDGE;
         /* A faster UART only helps behind a bridge: USB-Serial-JTAG ignores the rate. */
         if (o->baud_default)
                 j.baud = kind == DEVICE_KIND_UART_BRIDGE ? c->bridge_baud : 0;

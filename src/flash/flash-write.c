@@ -62,17 +62,27 @@ typedef struct LocalMd5 {
         size_t len;
         uint8_t digest[16];
         int r;
+        EspLoaderWorkFn also;
+        void *also_userdata;
 } LocalMd5;
 
 static void local_md5(void *userdata) {
         LocalMd5 *m = userdata;
 
         m->r = flash_md5(m->data, m->len, m->digest);
+        if (m->also)
+                m->also(m->also_userdata);
 }
 
 int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                         bool *ret_match, uint8_t ret_device_md5[16]) {
-        LocalMd5 local = { .data = data, .len = len };
+        return flash_verify_region_also(l, offset, data, len, NULL, NULL, ret_match, ret_device_md5);
+}
+
+int flash_verify_region_also(EspLoader *l, uint32_t offset, const void *data, size_t len,
+                             EspLoaderWorkFn also, void *also_userdata,
+                             bool *ret_match, uint8_t ret_device_md5[16]) {
+        LocalMd5 local = { .data = data, .len = len, .also = also, .also_userdata = also_userdata };
         uint8_t device[16];
         int r;
 

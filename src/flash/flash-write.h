@@ -18,6 +18,12 @@ typedef int (*FlashProgressFn)(uint64_t done, uint64_t total, void *userdata);
  * ret_device_md5 may be NULL. */
 int flash_verify_region(EspLoader *l, uint32_t offset, const void *data, size_t len,
                         bool *ret_match, uint8_t ret_device_md5[16]);
+/* The same, with also(also_userdata) (may be NULL) run once while the chip
+ * hashes, after the host's own digest: other host work the caller needs soon.
+ * Its result is the caller's to keep in also_userdata. */
+int flash_verify_region_also(EspLoader *l, uint32_t offset, const void *data, size_t len,
+                             EspLoaderWorkFn also, void *also_userdata,
+                             bool *ret_match, uint8_t ret_device_md5[16]);
 
 /* Write of the whole region, then an MD5 check of it: -EIO (with the region
  * left marked bad by the caller) if the chip's MD5 differs. Compressed; on a

@@ -212,6 +212,14 @@ static int job_raise_baud_and_attach(Job *j, EspLoader *l, Transport *t) {
         return 0;
 }
 
+/* The image hash left for later (job_hash_first()), while the reset holds
+ * the chip: the host would only sleep there. */
+static void job_hash_in_hold(void *userdata) {
+        Job *j = userdata;
+
+        j->hash_error = job_hash(j, false);
+}
+
 static int job_connect(Job *j, EspLoader *l, Transport *t) {
         const EspChipInfo *chip;
         uint32_t flash_size;
@@ -221,10 +229,21 @@ static int job_connect(Job *j, EspLoader *l, Transport *t) {
          * at the rate that works. */
         esp_loader_set_known(l, j->stats.baud_fallback ? NULL : &j->known);
         esp_loader_set_fast_baud(l, j->stats.baud_fallback ? 0 : j->options.baud);
+        esp_loader_set_uart_link(l, j->options.uart_link);
+        if (!j->img->hash_valid && j->hash_error == 0)
+                esp_loader_set_hold_work(l, job_hash_in_hold, j);
         r = esp_loader_connect(l, j->options.reset_before, JOB_CONNECT_ATTEMPTS);
+        esp_loader_set_hold_work(l, NULL, NULL);
+        /* Its failure has its own words (job_hash()), whatever the connect did. */
+        if (j->hash_error < 0)
+                return j->hash_error;
         if (r < 0)
                 return job_fail(j, r, "cannot connect to the bootloader on %s (reset %s)", j->port,
                                 strna(esp_reset_strategy_to_string(j->options.reset_before)));
+        /* No reset held the chip (or none at all): now, before anything is proven. */
+        r = job_hash(j, false);
+        if (r < 0)
+                return r;
 
         chip = esp_loader_chip(l);
         j->stats.chip = chip ? chip->name : NULL;
@@ -295,9 +314,10 @@ static int job_note_device_md5(Job *j, uint32_t offset, uint32_t size, const uin
 
 /* Whether the chip holds data at [offset, offset + size): from the image alone
  * inside flash this session proved erased (no request: the earlier MD5 said
- * all there is), else by the chip's MD5, which may prove more flash erased. */
+ * all there is), else by the chip's MD5, which may prove more flash erased.
+ * also (may be NULL): host work run once meanwhile (flash_verify_region_also()). */
 static int job_probe(Job *j, EspLoader *l, uint32_t offset, const uint8_t *data, uint32_t size,
-                     bool *ret_match) {
+                     EspLoaderWorkFn also, void *also_userdata, bool *ret_match) {
         uint8_t device[16];
         int r;
 
@@ -307,9 +327,11 @@ static int job_probe(Job *j, EspLoader *l, uint32_t offset, const uint8_t *data,
                 for (uint32_t i = 0; i < size && all_ff; i++)
                         all_ff = data[i] == 0xff;
                 *ret_match = all_ff;
+                if (also)
+                        also(also_userdata);
                 return 0;
         }
-        r = flash_verify_region(l, offset, data, size, ret_match, device);
+        r = flash_verify_region_also(l, offset, data, size, also, also_userdata, ret_match, device);
         if (r < 0 || *ret_match)
                 return r;   /* a match holds the image, which says what is erased */
         return job_note_device_md5(j, offset, size, device);
@@ -438,7 +460,7 @@ static int job_verify_pieces(Job *j, EspLoader *l, const ImageRegion *reg, size_
 
 /* One MD5 of the region's blocks [first, end); the round trip measured. */
 static int job_verify_range(Job *j, EspLoader *l, const ImageRegion *reg, size_t first, size_t end,
-                            bool *ret_match) {
+                            EspLoaderWorkFn also, void *also_userdata, bool *ret_match) {
         uint32_t off, size, last_off, last_size;
         usec_t started = now_usec();
         bool local;
@@ -450,12 +472,28 @@ static int job_verify_range(Job *j, EspLoader *l, const ImageRegion *reg, size_t
         flash_plan_block_range(reg->offset, (uint32_t) reg->size, end - 1, &last_off, &last_size);
         size = last_off + last_size - off;
         local = flash_ranges_covers(&j->erased, off, (uint64_t) off + size);
-        r = job_probe(j, l, off, reg->data + (off - reg->offset), size, ret_match);
+        r = job_probe(j, l, off, reg->data + (off - reg->offset), size, also, also_userdata, ret_match);
         if (r < 0)
                 return r;
         if (!local)     /* answered from the image: no round trip to measure */
                 job_measure_rtt(j, l, size, now_usec() - started);
         return 0;
+}
+
+/* The image's MD5 of a whole region: what the device holds there if every
+ * piece matches. */
+typedef struct JobRegionDigest {
+        const ImageRegion *reg;
+        uint8_t md5[16];
+        int r;
+        bool done;
+} JobRegionDigest;
+
+static void job_region_digest(void *userdata) {
+        JobRegionDigest *d = userdata;
+
+        d->r = flash_md5(d->reg->data, d->reg->size, d->md5);
+        d->done = true;
 }
 
 /* The region's block verdicts for the planner, from its MD5 in `pieces` pieces;
@@ -464,6 +502,7 @@ static int job_verify_range(Job *j, EspLoader *l, const ImageRegion *reg, size_t
 static int job_verify_blocks(Job *j, EspLoader *l, Transport *t, size_t i, size_t pieces, bool *ret_match) {
         const ImageRegion *reg = &j->img->regions[i];
         JobBlockVerdicts *v = &j->blocks[i];
+        JobRegionDigest whole = { .reg = reg };
         bool all = true;
         int r;
 
@@ -477,7 +516,9 @@ static int job_verify_blocks(Job *j, EspLoader *l, Transport *t, size_t i, size_
                 bool match = false, others_match = true;
 
                 flash_plan_piece_blocks(v->n, pieces, p, &first, &end);
-                r = job_verify_range(j, l, reg, first, end, &match);
+                /* The region's own MD5 while the chip hashes the first piece,
+                 * not after the last one, for the verdict that all matched. */
+                r = job_verify_range(j, l, reg, first, end, p == 0 ? job_region_digest : NULL, &whole, &match);
                 if (r < 0)
                         return r;
                 all = all && match;
@@ -489,7 +530,7 @@ static int job_verify_blocks(Job *j, EspLoader *l, Transport *t, size_t i, size_
                                 v->changed[b] = true;
                                 break;
                         }
-                        r = job_verify_range(j, l, reg, b, b + 1, &block_match);
+                        r = job_verify_range(j, l, reg, b, b + 1, NULL, NULL, &block_match);
                         if (r < 0)
                                 return r;
                         v->changed[b] = !block_match;
@@ -504,9 +545,11 @@ static int job_verify_blocks(Job *j, EspLoader *l, Transport *t, size_t i, size_
 
         /* Every block matched, so the region's MD5 is the image's. */
         if (all) {
-                r = flash_md5(reg->data, reg->size, j->results[i].device_md5);
-                if (r < 0)
-                        return r;
+                if (!whole.done)
+                        job_region_digest(&whole);
+                if (whole.r < 0)
+                        return whole.r;
+                memcpy(j->results[i].device_md5, whole.md5, sizeof(whole.md5));
         }
         *ret_match = all;
         return 0;
@@ -624,7 +667,7 @@ static int job_plan_region(Job *j, EspLoader *l, const ImageRegion *reg,
 
                 if (job_cancelled(j))
                         return -ECANCELED;
-                r = job_probe(j, l, off, reg->data + (off - reg->offset), size, &match);
+                r = job_probe(j, l, off, reg->data + (off - reg->offset), size, NULL, NULL, &match);
                 if (r < 0)
                         return job_fail(j, r, "cannot probe 0x%" PRIx32 "+0x%" PRIx32, off, size);
                 job_measure_rtt(j, l, size, now_usec() - started);
@@ -1022,8 +1065,9 @@ static int job_session(Job *j, EspLoader *l, Transport *t) {
 /* Failures a raised baud rate may cause: a reply lost or garbled, a block
  * refused, a write that kept nothing, data that did not read back. */
 static bool job_link_fallback_wanted(Job *j, EspLoader *l, int r) {
+        /* An image hash that failed is not the link's fault. */
         return esp_loader_baud_raised(l) && !j->stats.baud_fallback && !job_cancelled(j) &&
-               (r == -ETIMEDOUT || r == -EBADMSG || r == -EPROTO || r == -EIO);
+               j->hash_error == 0 && (r == -ETIMEDOUT || r == -EBADMSG || r == -EPROTO || r == -EIO);
 }
 
 static void job_take_loader_stats(Job *j, EspLoader *l) {

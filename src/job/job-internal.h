@@ -70,6 +70,11 @@ struct Job {
         /* The worker's from job_start() to `finished`, except that the main
          * thread may read the hash fields while the job waits after `hashed`. */
         Image *img;
+        /* The worker's: the image hash of a job whose turn does not depend on
+         * it (job_hash_first()) is left to the connect's reset hold, and
+         * this is how that went (0: not yet, or fine). */
+        int hash_error;
+        bool hash_first;         /* job_set_hash_first() */
 
         /* Guarded by mutex. */
         pthread_mutex_t mutex;
@@ -135,6 +140,7 @@ struct Job {
 #define JOB_PROOF_ROUNDS 3
 
 uint64_t job_image_total_bytes(const Image *img);
+int job_hash(Job *j, bool report);
 bool job_cancelled(Job *j);
 int job_fail(Job *j, int r, const char *format, ...) _printf_(3, 4);
 void job_progress(Job *j, JobPhase phase, uint64_t done, uint64_t total);

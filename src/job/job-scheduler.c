@@ -265,9 +265,10 @@ static void scheduler_advance_port(JobScheduler *s, Port *p) {
 
                 img = job_image(sj->job);
                 p->running = sj;
-                /* Verify asks the device, always; only deploys may be skipped. */
+                /* Verify asks the device, always; only deploys may be skipped,
+                 * and not one left to hash later (job_set_hash_first()). */
                 if (job_kind(sj->job) == JOB_KIND_DEPLOY && sj->device_id && sj->options_trust &&
-                    trust_table_matches(s->trust, sj->device_id, img->sha256))
+                    img->hash_valid && trust_table_matches(s->trust, sj->device_id, img->sha256))
                         job_skip(sj->job, JOB_OUTCOME_TRUST_SKIP);
                 else {
                         DeviceFacts *f = sj->device_id ? *scheduler_find_facts(s, sj->device_id) : NULL;
@@ -295,6 +296,17 @@ static void scheduler_update_trust(JobScheduler *s, ScheduledJob *sj) {
 
         if (!sj->device_id || !sj->granted)
                 return;   /* never touched the device */
+
+        /* A job that hashed during its connect did, unless it failed before:
+         * then the device holds an image no trust entry may name. */
+        if (!img->hash_valid) {
+                if (error == 0 || job_stats(j)->flash_begins > 0)
+                        (void) trust_table_invalidate(s->trust, sj->device_id,
+                                                      error == -ECANCELED ? TRUST_INVALIDATION_CANCELLED :
+                                                      error < 0 ? TRUST_INVALIDATION_WRITE_FAILED :
+                                                                  TRUST_INVALIDATION_REPLACED);
+                return;
+        }
 
         if (job_kind(j) == JOB_KIND_DEPLOY) {
                 if (error == 0) {
@@ -370,6 +382,8 @@ static void on_job_finished(Job *j, void *userdata) {
         }
         scheduler_update_trust(s, sj);
         scheduler_update_facts(s, sj);
+        /* A hash done during the job: the next deploy of this image need not. */
+        image_hash_cache_store(s->memo, job_image(j));
 
         if (job_error(j) < 0)
                 log_debug("%s: %s job failed: %s", ESC(p->path), job_kind_to_string(job_kind(j)),
@@ -484,6 +498,14 @@ int job_scheduler_submit(JobScheduler *s, JobKind kind, const char *port, const 
         if (r < 0)
                 goto fail;
         job_set_userdata(sj->job, job_userdata);
+        /* A deploy with trust is compared with the device's trusted image at
+         * its turn. With the port idle and the device trusted with no image,
+         * or no identity to trust, that finds nothing to skip for: it hashes
+         * during its connect instead. (Should trust appear before its turn
+         * all the same, the job runs: a skip needs the hash.) */
+        if (kind == JOB_KIND_DEPLOY && o->trust &&
+            (!device_id || (!p->fifo && !trust_table_get(s->trust, device_id).trusted)))
+                job_set_hash_first(sj->job, false);
 
         r = sd_event_add_io(s->event, &sj->source, job_get_event_fd(sj->job), EPOLLIN, on_job_event, sj);
         if (r < 0)

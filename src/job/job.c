@@ -181,13 +181,16 @@ int job_load_image(Job *j) {
         return 0;
 }
 
-static int job_hash(Job *j) {
+/* The image's SHA-256 (trust's key), unless known; report: as its own
+ * phase (before the job's turn, not once the device is being talked to). */
+int job_hash(Job *j, bool report) {
         int r;
 
         if (j->img->hash_valid)
                 return 0;
 
-        job_progress(j, JOB_PHASE_HASH, 0, job_image_total_bytes(j->img));
+        if (report)
+                job_progress(j, JOB_PHASE_HASH, 0, job_image_total_bytes(j->img));
         r = job_load_image(j);
         if (r < 0)
                 return r;
@@ -223,11 +226,25 @@ static int job_wait_command(Job *j) {
         return c == JOB_COMMAND_RUN;
 }
 
+/* Whether the job's turn may depend on the image hash (job_set_hash_first()):
+ * only a deploy that may be a trust-skip is compared with the device's
+ * trusted image before it runs. Any other job hashes while its connect holds
+ * the chip in reset (trust is recorded at its end, with the hash). */
+static bool job_hash_first(Job *j) {
+        return j->hash_first;
+}
+
+void job_set_hash_first(Job *j, bool hash_first) {
+        assert(j && !j->started);
+        j->hash_first = hash_first;
+}
+
 static void *job_worker(void *userdata) {
         Job *j = userdata;
-        int r;
+        int r = 0;
 
-        r = job_hash(j);
+        if (job_hash_first(j))
+                r = job_hash(j, true);
         if (r >= 0)
                 r = job_wait_command(j);
         if (r > 0)
@@ -281,6 +298,7 @@ int job_new(JobKind kind, const char *port, Image *img, const JobOptions *o,
         *j = (Job) {
                 .kind = kind,
                 .options = *o,
+                .hash_first = kind == JOB_KIND_DEPLOY && o->trust,
                 .cb = cb ? *cb : (JobCallbacks) {},
                 .cb_userdata = userdata,
                 .userdata = userdata,

@@ -73,6 +73,7 @@ typedef struct JobOptions {
         const EspChipInfo *chip;        /* NULL: detect; else the detected chip must match */
         uint32_t baud;                  /* transfer baud; 0: stay at 115200 */
         EspResetStrategy reset_before;  /* resolved ("default" → by device kind) */
+        bool uart_link;                 /* the port is a USB-UART bridge (by device kind) */
         bool reset_after;               /* hard reset into the application when done */
         JobGranularity granularity;
         JobLoader loader;
@@ -167,6 +168,13 @@ Transport *job_take_reset_port(Job *j);
 /* When EN of the taken port may be released (the chip's reset hold is over). */
 usec_t job_reset_release_at(Job *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
+
+/* Whether the job hashes its image before its turn, before job_start() only.
+ * By default a deploy with trust does (its turn may compare the hash with the
+ * device's trusted image: a trust-skip); any other job, or one told false
+ * here, hashes while its connect holds the chip in reset, and its turn never
+ * makes it a trust-skip. */
+void job_set_hash_first(Job *j, bool hash_first);
 
 /* Lowers options.baud to at most cap (0: no cap), before job_run() only: a
  * port whose raised rate lost data keeps a lower one (the scheduler). */

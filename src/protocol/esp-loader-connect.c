@@ -76,6 +76,17 @@ static int loader_play_reset(EspLoader *l, const EspResetStep *steps, size_t n, 
                         now = now_usec();
                         if (now < deadline)
                                 sleep_usec(deadline - now);
+                } else if (l->hold_work) {
+                        /* The host's own work fills the wait; a hold it
+                         * overruns only keeps the lines longer. */
+                        usec_t end = now_usec() + steps[i].hold, now;
+                        EspLoaderWorkFn work = l->hold_work;
+
+                        l->hold_work = NULL;
+                        work(l->hold_work_userdata);
+                        now = now_usec();
+                        if (now < end)
+                                sleep_usec(end - now);
                 } else
                         sleep_usec(steps[i].hold);
         }
@@ -211,10 +222,12 @@ static int loader_detect(EspLoader *l) {
         l->chip = NULL;
         l->secure_download = false;
 
-        /* The magic register first: it names an ESP32 in one READ_REG, whose
-         * ROM lacks GET_SECURITY_INFO — asking it costs a refusal and the
-         * wait for a repeat of it. Every other chip is asked as before (its
-         * answer also says whether Secure Download Mode is on). */
+        /* The magic register first: a ROM in Secure Download Mode refuses
+         * READ_REG, so an answer proves that mode off, and a value in the
+         * chip table names the chip. GET_SECURITY_INFO (an ESP32's ROM lacks
+         * it: a refusal and the wait for its repeat) would tell nothing more.
+         * A 0 names no chip for sure (one of the ESP32-P4's values, and what
+         * an unknown chip may read there): that one is asked. */
         r_magic = esp_loader_read_reg(l, ESP_CHIP_MAGIC_REG, &magic);
         if (r_magic == -ENODEV || r_magic == -ECANCELED)
                 return r_magic;
@@ -235,6 +248,10 @@ static int loader_detect(EspLoader *l) {
                 if (r < 0)
                         log_debug_errno(r, "Staying at %u baud for now: %m", l->transport->baud);
                 l->chip = NULL;
+        }
+        if (by_magic && magic != 0) {
+                l->chip = by_magic;
+                return 0;
         }
 
         r = esp_loader_command(l, ESP_OP_GET_SECURITY_INFO, NULL, 0, 0, LOADER_DEFAULT_TIMEOUT,
@@ -267,6 +284,18 @@ void esp_loader_set_fast_baud(EspLoader *l, uint32_t baud) {
                 l->fast_baud = baud;
 }
 
+void esp_loader_set_hold_work(EspLoader *l, EspLoaderWorkFn work, void *userdata) {
+        if (!l)
+                return;
+        l->hold_work = work;
+        l->hold_work_userdata = userdata;
+}
+
+void esp_loader_set_uart_link(EspLoader *l, bool uart) {
+        if (l)
+                l->uart_link = uart;
+}
+
 /* esptool disable_watchdogs(): over USB-Serial-JTAG nothing resets the RTC and
  * super watchdogs while the ROM waits, and they would reset the chip mid-write. */
 static int loader_disable_watchdogs(EspLoader *l) {
@@ -296,7 +325,9 @@ static int loader_detect_usb_jtag(EspLoader *l) {
         if (l->known_proven)
                 return 0;   /* known (esp-loader-facts.c) */
         l->usb_jtag = false;
-        if (!c->has_usb_serial_jtag || c->uartdev_buf_no == 0 || l->secure_download)
+        /* Through a USB-UART bridge the chip answers on its UART: that is its
+         * console, whatever the register would add. */
+        if (!c->has_usb_serial_jtag || c->uartdev_buf_no == 0 || l->secure_download || l->uart_link)
                 return 0;
 
         r = esp_loader_read_reg(l, c->uartdev_buf_no, &v);

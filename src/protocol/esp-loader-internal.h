@@ -65,6 +65,7 @@ struct EspLoader {
         uint32_t mac_low;         /* read by loader_known_flash() */
         unsigned reset_attempt;   /* the connect attempt that got through */
         uint32_t fast_baud;       /* esp_loader_set_fast_baud(); 0: none */
+        bool uart_link;           /* esp_loader_set_uart_link() */
 
         bool dtr, rts;            /* modem lines as last set */
 
@@ -83,6 +84,8 @@ struct EspLoader {
          * (esp_loader_flash_md5_while()): run once, after that request left. */
         EspLoaderWorkFn meanwhile;
         void *meanwhile_userdata;
+        EspLoaderWorkFn hold_work;      /* esp_loader_set_hold_work(): run once, then cleared */
+        void *hold_work_userdata;
 };
 
 /* esp-loader-facts.c: the known chip taken if the magic register's chip

@@ -213,12 +213,26 @@ int esp_loader_flash_md5_while(EspLoader *l, uint32_t addr, uint32_t size, EspLo
                                void *userdata, uint8_t ret_digest[16]);
 
 /* The rate to raise the link to during esp_loader_connect(), as soon as the
- * chip magic has named the chip and before the rest of the detection
- * (GET_SECURITY_INFO, the console register), so that those answers come at
- * it; 0 (the default): the caller changes the rate itself afterwards. A raise
- * that fails leaves the link at the old rate (esp_loader_baud() says which);
- * one that loses the link fails the connect (esp_loader_baud_raised()). */
+ * chip magic has named the chip and before the rest of the detection (the
+ * console register), so that its answer comes at it; 0 (the default): the
+ * caller changes the rate itself afterwards. A raise that fails leaves the
+ * link at the old rate (esp_loader_baud() says which); one that loses the
+ * link fails the connect (esp_loader_baud_raised()). */
 void esp_loader_set_fast_baud(EspLoader *l, uint32_t baud);
+
+/* work(userdata), run once during the next esp_loader_connect()'s reset,
+ * in its first timed hold of the lines (the classic reset: EN low), instead
+ * of sleeping through it: host work the session needs soon, done while the
+ * chip is held in reset. A hold the work overruns lasts as long as the work.
+ * Cleared once run; never run by a connect without a reset (ESP_RESET_NONE):
+ * the caller checks. */
+void esp_loader_set_hold_work(EspLoader *l, EspLoaderWorkFn work, void *userdata);
+
+/* The link is a USB-UART bridge on the chip's UART (the port's identity says
+ * so): the chip's console is not its USB-Serial-JTAG, so the connect does not
+ * read the console register (UARTDEV_BUF_NO) to find out. Default: unknown,
+ * the register is read. */
+void esp_loader_set_uart_link(EspLoader *l, bool uart);
 
 /* Resets the chip into the application (RTS pulse; on USB-Serial-JTAG after
  * disabling the watchdog reset path as esptool does). */

@@ -207,6 +207,48 @@ class Outcomes(harness.ServiceTestCase):
         self.assertEqual(self.sim.stats()["rx_bytes"], rx)
         self.assertTrue(img2.matches_flash(self.sim.flash()))
 
+    def test_hash_only_where_the_turn_needs_it(self):
+        # A deploy without trust cannot be a trust-skip: its image hash is not
+        # a phase of its own before its turn but done while its connect holds
+        # the chip in reset, and still keys the trust its proof records. Nor
+        # can one with trust to a device trusted with no image on an idle port.
+        img = self.image(app_seed=4)
+        (outcome, _, stats), progress = self.deploy_watched(img, trust=False)
+        self.assertEqual(outcome, "full")
+        phases = [a[1] for _, a in progress]
+        self.assertNotIn("hash", phases)
+        self.assertEqual(phases[0], "connect")
+        self.assertEqual(stats["image_sha256"], image_hash(img))
+        trusted, h, _, _ = self.c.trust_state(self.port)
+        self.assertEqual((trusted, h), (True, image_hash(img)))
+        # Kept for the next deploy of the same files: a trust-skip needs no hash.
+        (outcome, _, _), progress = self.deploy_watched(img, trust=True)
+        self.assertEqual(outcome, "trust-skip")
+        self.assertNotIn("hash", [a[1] for _, a in progress])
+
+        # One that may be a trust-skip hashes first: the turn compares it.
+        img2 = self.image(app_seed=5)
+        (outcome, _, stats), progress = self.deploy_watched(img2, trust=True)
+        self.assertEqual(outcome, "selective")
+        phases = [a[1] for _, a in progress]
+        self.assertIn("hash", phases)
+        self.assertLess(phases.index("hash"), phases.index("connect"))
+        self.assertEqual(stats["image_sha256"], image_hash(img2))
+
+        # Trust forgotten, the port idle: a deploy with trust has nothing to
+        # compare with, and hashes during its connect.
+        self.c.call("ForgetTrust", self.port)
+        img3 = self.image(app_seed=6)
+        (outcome, _, stats), progress = self.deploy_watched(img3, trust=True)
+        self.assertEqual(outcome, "selective")
+        phases = [a[1] for _, a in progress]
+        self.assertNotIn("hash", phases)
+        self.assertEqual(phases[0], "connect")
+        self.assertEqual(stats["image_sha256"], image_hash(img3))
+        trusted, h, _, _ = self.c.trust_state(self.port)
+        self.assertEqual((trusted, h), (True, image_hash(img3)))
+        self.assertEqual(self.c.deploy(self.port, img3.paths(), trust=True)[0], "trust-skip")
+
     def test_trust_changed_signals(self):
         img = self.image(app_seed=3)
         self.deploy_watched(img, trust=True)

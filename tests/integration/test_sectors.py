@@ -238,6 +238,17 @@ class DefaultPlanner(harness.ServiceTestCase):
         self.assertEqual(self.deploy_counting(img, granularity="region"), ("verify-skip", [], 1, 0))
         self.assertEqual(self.data_hashed(), (1, len(self.data)))
 
+    def test_pieces_prove_the_region_digest(self):
+        # A region hashed in pieces that all match is proven whole: its digest
+        # (the image's, computed while the chip hashes the first piece) is what
+        # the service keeps as the board's content, so the next deploy of the
+        # same region asks one MD5 of it.
+        img = harness.Image(self.work, [(self.DATA_OFFSET, self.data, "data")], "data-proven")
+        pieces = self.deploy_counting(img)[2]
+        self.assertGreater(pieces, 1)
+        self.assertEqual(self.deploy_counting(img), ("verify-skip", [], 1, 0))
+        self.assertEqual(self.data_hashed(), (1, len(self.data)))
+
     def test_one_sector_in_data(self):
         data = bytearray(self.data)
         data[45 * SECTOR + 77] ^= 0xFF

@@ -2,13 +2,15 @@
 """Devices and the trust invariant (issue 4), against simulated chips behind the
 umockdev test bed: ListDevices/DeviceAdded/DeviceRemoved follow udev; a trust-skip
 never opens the port; trust is dropped on a udev remove ("device-removed"), on
-another process opening the tty or the USB device node ("foreign-open"), and kept
+another process opening the tty or the USB device node ("foreign-open"), or still
+holding the USB device node when a deploy ends (not recorded then), and kept
 across the re-enumeration a USB-OTG board does after the service's own reset, but
 not across an unplug; an unplug mid-write fails with a named error and the service
 keeps serving the other ports.
 Run: umockdev-wrapper /usr/bin/python3 test_trust.py (env: see harness.py)"""
 
 import os
+import subprocess
 import time
 import unittest
 
@@ -125,6 +127,29 @@ class Trust(TrustMixin, harness.ServiceTestCase):
         trusted, _, _, why = self.wait_trust(self.c, self.dev.node, "foreign-open")
         self.assertEqual((trusted, why), (False, "foreign-open"))
         self.assertEqual(self.c.deploy(self.dev.node, img.paths())[0], "verify-skip")
+
+    def test_usb_node_held_through_a_deploy(self):
+        # Another process opened the USB device node before the deploy (not
+        # the tty: nothing refuses the deploy) and still holds it when the
+        # deploy ends: whatever the deploy proved, the device may not keep it.
+        # The job's end looks for holders of the tty and the USB node (one pass).
+        img = self.image(app_seed=47)
+        fd = os.open(usb_node(self.dev), os.O_RDWR | os.O_NOCTTY)
+        try:
+            holder = subprocess.Popen(["sleep", "300"], pass_fds=[fd], env=self.bed.env(),
+                                      start_new_session=True)
+        finally:
+            os.close(fd)
+        try:
+            self.assertEqual(self.c.deploy(self.dev.node, img.paths())[0], "full")
+            trusted, _, _, why = self.c.trust_state(self.dev.node)
+            self.assertEqual((trusted, why), (False, "foreign-open"))
+        finally:
+            holder.kill()
+            holder.wait()
+        # Nobody holds it now: the next deploy proves the image and keeps trust.
+        self.assertEqual(self.c.deploy(self.dev.node, img.paths())[0], "verify-skip")
+        self.assertTrue(self.c.trust_state(self.dev.node)[0])
 
     def test_external_write_is_repaired(self):
         img = self.image(app_seed=45)

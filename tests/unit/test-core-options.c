@@ -107,6 +107,28 @@ static void test_loader(void) {
         assert(manager_job_options_resolve(&c, DEVICE_KIND_UART_BRIDGE, &in).loader == JOB_LOADER_AUTO);
 }
 
+/* Only a USB-UART bridge says the chip talks through its UART (the connect
+ * then leaves its console register alone), whatever the caller asked. */
+static void test_uart_link(void) {
+        static const struct {
+                DeviceKind kind;
+                bool uart_link;
+        } v[] = {
+                { DEVICE_KIND_UART_BRIDGE, true },
+                { DEVICE_KIND_USB_SERIAL_JTAG, false },
+                { DEVICE_KIND_USB_OTG, false },
+                { _DEVICE_KIND_INVALID, false },
+        };
+        ManagerJobOptions defaults = { ALL_DEFAULT }, explicit = { .trust = 0, .job = { .reset_before = ESP_RESET_NONE } };
+        Config c;
+
+        config_init(&c);
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                assert(manager_job_options_resolve(&c, v[i].kind, &defaults).uart_link == v[i].uart_link);
+                assert(manager_job_options_resolve(&c, v[i].kind, &explicit).uart_link == v[i].uart_link);
+        }
+}
+
 static void test_port_owner_strings(void) {
         static const char *const expected[] = { "idle", "monitoring", "flashing", "foreign" };
 
@@ -124,6 +146,7 @@ int main(void) {
         test_option_defaults();
         test_stub_directory();
         test_loader();
+        test_uart_link();
         test_port_owner_strings();
         return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* device_node_open_elsewhere(): a pty slave held by a child is found, our own
  * opens never count, nothing is found once the child is gone, and a pty of the
- * same number in another devpts instance (a container's) is not ours. */
+ * same number in another devpts instance (a container's) is not ours.
+ * device_nodes_open_elsewhere(): the same for any of several nodes at once. */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "device-holders.h"
+#include "macro.h"
 
 static void test_child_holds(void) {
         char name[64];
@@ -47,6 +49,66 @@ static void test_child_holds(void) {
         assert(waitpid(child, &status, 0) == child);
         assert(device_node_open_elsewhere(name) == 0);
         close(master);
+}
+
+/* Two nodes asked at once (a tty and its USB device node): a child holding
+ * only the second is found; a node missing or NULL is skipped, not fatal. */
+static void test_either_node(void) {
+        char first[64], second[64];
+        int m1, s1, m2, s2, pipefd[2], ready[2], status;
+        pid_t child;
+        char c;
+
+        assert(openpty(&m1, &s1, first, NULL, NULL) == 0);
+        assert(openpty(&m2, &s2, second, NULL, NULL) == 0);
+        {
+                const char *both[] = { first, second };
+
+                assert(device_nodes_open_elsewhere(both, 2) == 0);
+        }
+
+        assert(pipe(pipefd) == 0 && pipe(ready) == 0);
+        child = fork();
+        assert(child >= 0);
+        if (child == 0) {
+                /* Keep only the second slave, and say so. */
+                close(m1);
+                close(s1);
+                close(m2);
+                close(pipefd[1]);
+                close(ready[0]);
+                (void) !write(ready[1], "y", 1);
+                (void) !read(pipefd[0], &c, 1);
+                _exit(0);
+        }
+        close(pipefd[0]);
+        close(ready[1]);
+        close(s2);
+        /* Until then the child still holds the copies of the first pty it was born with. */
+        assert(read(ready[0], &c, 1) == 1);
+        close(ready[0]);
+
+        {
+                const char *both[] = { first, second }, *only_first[] = { first };
+                const char *missing[] = { "/nonexistent/tty", NULL, second };
+                const char *too_many[DEVICE_HOLDER_NODES_MAX + 1] = { second };
+
+                assert(device_nodes_open_elsewhere(both, 2) == 1);
+                assert(device_nodes_open_elsewhere(only_first, 1) == 0);
+                assert(device_nodes_open_elsewhere(missing, 3) == 1);
+                assert(device_nodes_open_elsewhere(too_many, ELEMENTSOF(too_many)) == -E2BIG);
+        }
+
+        close(pipefd[1]);
+        assert(waitpid(child, &status, 0) == child);
+        {
+                const char *both[] = { first, second };
+
+                assert(device_nodes_open_elsewhere(both, 2) == 0);
+        }
+        close(m1);
+        close(s1);
+        close(m2);
 }
 
 /* In the child: a private devpts instance (as systemd-nspawn gives a container)
@@ -121,6 +183,7 @@ static int test_other_devpts_instance(void) {
 
 int main(void) {
         test_child_holds();
+        test_either_node();
 
         assert(device_node_open_elsewhere("/nonexistent/tty") == -ENOENT);
         assert(device_node_open_elsewhere("/") == -ENOTTY);

@@ -70,6 +70,9 @@ typedef struct FakeChip {
         unsigned commands, sync_requests, attach_len, set_params_size, md5_requests;
         unsigned security_info_requests;
         uint32_t security_info_baud;    /* the rate GET_SECURITY_INFO came at */
+        unsigned console_reads;         /* READ_REGs of UARTDEV_BUF_NO */
+        bool magic_set;                 /* the chip magic register reads `magic` */
+        uint32_t magic;                 /* …instead of the table's last value */
         bool defl_end_seen;
         unsigned n_signals;
         bool signal_dtr[FAKE_MAX_SIGNALS], signal_rts[FAKE_MAX_SIGNALS];
@@ -252,9 +255,11 @@ static void fake_handle_one(FakeChip *f, const EspRequest *rq) {
                 assert(n == 4);
                 addr = get32(p);
                 if (addr == ESP_CHIP_MAGIC_REG)
-                        value = info->magic[info->n_magic - 1];
+                        value = f->magic_set ? f->magic : info->magic[info->n_magic - 1];
                 else
                         value = fake_get_reg(f, addr);
+                if (info->uartdev_buf_no != 0 && addr == info->uartdev_buf_no)
+                        f->console_reads++;
                 f->carry = 0;
                 fake_reply(f, rq->op, value, NULL, 0, 0, 0);
                 break;
@@ -789,6 +794,59 @@ static void test_reset_io0_until_boot_mode(void) {
         }
 }
 
+typedef struct HoldWork {
+        FakeChip *f;
+        unsigned calls, n_signals;
+        bool dtr, rts;
+        usec_t spend;
+} HoldWork;
+
+static void hold_work(void *userdata) {
+        HoldWork *w = userdata;
+
+        w->calls++;
+        w->n_signals = w->f->n_signals;
+        w->dtr = w->f->signal_dtr[w->f->n_signals - 1];
+        w->rts = w->f->signal_rts[w->f->n_signals - 1];
+        sleep_usec(w->spend);
+}
+
+/* esp_loader_set_hold_work(): run once, while the classic reset holds EN low
+ * (RTS alone), the hold as long as it was and as long as the work took; not
+ * by a connect without a reset, and not by a second connect. */
+static void test_connect_hold_work(void) {
+        static const usec_t spend[] = { 0, 3 * RESET_FAST_EN_LOW };
+
+        for (size_t i = 0; i < ELEMENTSOF(spend); i++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+                HoldWork w = { .f = f, .spend = spend[i] };
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_hold_work(l, hold_work, &w);
+                assert(esp_loader_connect(l, ESP_RESET_CLASSIC, 1) == 0);
+                assert(w.calls == 1);
+                assert(w.n_signals == 2 && !w.dtr && w.rts);    /* in reset */
+                assert(f->signal_at[2] - f->signal_at[1] >= MAX(RESET_FAST_EN_LOW, spend[i]));
+                assert(esp_loader_connect(l, ESP_RESET_CLASSIC, 1) == 0);
+                assert(w.calls == 1);
+        }
+        {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+                HoldWork w = { .f = f };
+
+                t = &f->base;
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_hold_work(l, hold_work, &w);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(w.calls == 0);
+        }
+}
+
 /* The reset into the application at the end of a job leaves EN low, to be
  * released no sooner than the connect's reset needed: the first attempt's
  * hold, or esptool's for a board that needed a later attempt. */
@@ -854,10 +912,40 @@ static void test_md5_while(void) {
         assert(m.calls == 1);
 }
 
+/* flash_verify_region_also(): the caller's other work runs once, after the
+ * MD5 request has left, and the verdict and the chip's digest are as
+ * flash_verify_region()'s; NULL runs nothing more. */
+static void test_verify_region_also(void) {
+        _cleanup_(transport_freep) Transport *t = NULL;
+        _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+        FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+        Meanwhile m = { .f = f };
+        uint8_t data[0x1000], dev[16], local[16];
+        bool match = false;
+
+        t = &f->base;
+        l = connect_fake(f);
+        memset(data, 0x42, sizeof(data));
+        memset(f->flash + 0x3000, 0x42, sizeof(data));
+        assert(flash_verify_region_also(l, 0x3000, data, sizeof(data), meanwhile_work, &m, &match, dev) == 0);
+        assert(match);
+        assert(m.calls == 1 && m.requests_seen == 1);
+        assert(flash_md5(data, sizeof(data), local) == 0);
+        assert(memcmp(dev, local, 16) == 0);
+
+        data[7] = 0;
+        assert(flash_verify_region_also(l, 0x3000, data, sizeof(data), meanwhile_work, &m, &match, dev) == 0);
+        assert(!match);
+        assert(m.calls == 2 && m.requests_seen == 2);
+        assert(flash_verify_region_also(l, 0x3000, data, sizeof(data), NULL, NULL, &match, dev) == 0);
+        assert(!match && m.calls == 2);
+}
+
 /* With a fast rate set, the connect raises the link as soon as the chip
  * magic has named the chip, and asks the rest at that rate; a chip the magic
  * names whole (the ESP32) is left for the caller to raise; a raise that is not
- * answered leaves the link at the old rate and the connect goes on. */
+ * answered leaves the link at the old rate and the connect goes on. A magic
+ * that names the chip leaves nothing for GET_SECURITY_INFO to tell. */
 static void test_connect_fast_baud(void) {
         {
                 _cleanup_(transport_freep) Transport *t = NULL;
@@ -869,7 +957,7 @@ static void test_connect_fast_baud(void) {
                 esp_loader_set_fast_baud(l, 921600);
                 assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
                 assert(esp_loader_chip(l) == esp_chip_get(ESP_CHIP_ESP32C3));
-                assert(f->security_info_requests == 1 && f->security_info_baud == 921600);
+                assert(f->security_info_requests == 0);
                 assert(t->baud == 921600 && esp_loader_baud_raised(l));
                 assert(esp_loader_attach_flash(l, 0) == 0);
         }
@@ -895,7 +983,53 @@ static void test_connect_fast_baud(void) {
                 esp_loader_set_fast_baud(l, 921600);
                 assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
                 assert(esp_loader_chip(l) == esp_chip_get(ESP_CHIP_ESP32C3));
-                assert(t->baud == 115200 && f->security_info_baud == 115200);
+                assert(t->baud == 115200 && f->security_info_requests == 0);
+        }
+}
+
+/* Through a USB-UART bridge (esp_loader_set_uart_link()) the chip's console
+ * is its UART: the console register is not read. Unknown, it is read once. */
+static void test_connect_uart_link(void) {
+        for (int uart = 0; uart <= 1; uart++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(ESP_CHIP_ESP32C3);
+                const EspChipInfo *info = esp_chip_get(ESP_CHIP_ESP32C3);
+
+                t = &f->base;
+                fake_set_reg(f, info->uartdev_buf_no, 0);       /* UART0, what a bridge meets */
+                assert(esp_loader_new(t, &l) == 0);
+                esp_loader_set_uart_link(l, uart);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(f->console_reads == (uart ? 0u : 1u));
+                assert(!esp_loader_uses_usb_jtag(l));
+        }
+}
+
+/* GET_SECURITY_INFO is still asked where the magic names no chip for sure:
+ * a value not in the table (a new revision), or 0; its chip id decides. */
+static void test_connect_magic_names_no_chip(void) {
+        static const struct {
+                EspChipId chip;
+                uint32_t magic;
+        } v[] = {
+                { ESP_CHIP_ESP32C3, 0x12345678 },
+                { ESP_CHIP_ESP32P4, 0x00000000 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                _cleanup_(transport_freep) Transport *t = NULL;
+                _cleanup_(esp_loader_freep) EspLoader *l = NULL;
+                FakeChip *f = fake_new(v[i].chip);
+
+                t = &f->base;
+                f->magic_set = true;
+                f->magic = v[i].magic;
+                assert(esp_loader_new(t, &l) == 0);
+                assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
+                assert(f->security_info_requests == 1);
+                assert(esp_loader_chip(l) == esp_chip_get(v[i].chip));
+                assert(!esp_loader_secure_download_mode(l));
         }
 }
 
@@ -981,8 +1115,8 @@ static void test_connect_esp32c3_usb_jtag(void) {
 
         assert(esp_loader_new(t, &l) == 0);
         assert(esp_loader_connect(l, ESP_RESET_NONE, 1) == 0);
-        assert(esp_loader_chip(l) == info);             /* from the security info chip id */
-        assert(f->security_info_requests == 1);         /* asked: it has a ROM that answers */
+        assert(esp_loader_chip(l) == info);             /* named by its magic… */
+        assert(f->security_info_requests == 0);         /* …which leaves nothing to ask */
         assert(esp_loader_uses_usb_jtag(l));
         /* esptool's disable_watchdogs(): RTC WDT off, SWD auto-fed, both locked again */
         assert(fake_get_reg(f, info->rtc_wdt_config0) == 0);
@@ -1571,6 +1705,10 @@ int main(void) {
         test_hold_reset();
         test_md5_while();
         test_connect_fast_baud();
+        test_connect_magic_names_no_chip();
+        test_connect_uart_link();
+        test_connect_hold_work();
+        test_verify_region_also();
         test_connect_esp32_rom();
         test_connect_esp32c3_usb_jtag();
         test_writes();

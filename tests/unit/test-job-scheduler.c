@@ -319,6 +319,26 @@ static void test_trust_at_turn(void) {
         fixture_done(&f);
 }
 
+/* A deploy with trust to an idle port whose device is trusted with no image
+ * hashes later, during its connect (job_set_hash_first()). Should the device
+ * be trusted before its turn all the same, it runs: a skip needs its hash,
+ * whatever the trusted one is (all zeros here, what an image not yet hashed
+ * holds). */
+static void test_hash_later_never_skips(void) {
+        static const uint8_t zeros[IMAGE_SHA256_SIZE] = {};
+        Fixture f;
+        const Done *d;
+
+        fixture_init(&f);
+        submit(f.scheduler, JOB_KIND_DEPLOY, PORT_A, DEV_A, "app2.bin", &options_trust, "late");
+        assert(trust_table_set(f.trust, DEV_A, zeros) >= 0);
+        run_until_idle(f.event, f.scheduler);
+        d = find_done(&f.ctx, "late", NULL);
+        assert(d->outcome != JOB_OUTCOME_TRUST_SKIP);
+        assert(d->error < 0 && d->data_loaded);     /* it went for the port */
+        fixture_done(&f);
+}
+
 /* Verify always asks the device, and a failed verify leaves trust alone. */
 static void test_verify_never_skips(void) {
         Fixture f;
@@ -451,6 +471,7 @@ int main(void) {
         test_trust_skip();
         test_fifo_order();
         test_trust_at_turn();
+        test_hash_later_never_skips();
         test_verify_never_skips();
         test_cancel_port();
         test_memo();
