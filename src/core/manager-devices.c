@@ -169,10 +169,27 @@ void manager_devices_flush(Manager *m) {
         device_watch_flush(m->watch);
 }
 
+/* The tty or the USB device node open in another process right now: one
+ * pass over /proc for both. */
+static bool device_held_elsewhere(const DeviceInfo *d) {
+        const char *nodes[] = { d->node, d->usb_node };
+
+        return device_nodes_open_elsewhere(nodes, ELEMENTSOF(nodes)) > 0;
+}
+
 void manager_devices_job_granted(Manager *m, Job *j) {
+        const DeviceInfo *d;
+
         /* Monitors let go of the port before the job's worker opens it. */
         port_monitor_pause(m->monitors, job_port(j));
         device_watch_own_begin(m->watch, job_port(j));
+        /* Whoever opened the device before this moment and holds it still (the
+         * USB node, which nothing refused; the tty with the force option) can
+         * talk to the chip after the job's proof and be gone by the job's end:
+         * the job must not leave trust. Later opens the watch sees. */
+        d = device_monitor_find_node(m->devices, job_port(j));
+        if (d && device_held_elsewhere(d))
+                device_watch_own_foreign(m->watch, job_port(j));
 }
 
 static void manager_note_reset(Manager *m, Job *j) {
@@ -186,14 +203,6 @@ void manager_devices_job_progress(Manager *m, Job *j, JobPhase phase) {
         /* Posted just before the worker resets the chip: the window starts here. */
         if (phase == JOB_PHASE_RESET)
                 manager_note_reset(m, j);
-}
-
-/* The tty or the USB device node open in another process right now: one
- * pass over /proc for both. */
-static bool device_held_elsewhere(const DeviceInfo *d) {
-        const char *nodes[] = { d->node, d->usb_node };
-
-        return device_nodes_open_elsewhere(nodes, ELEMENTSOF(nodes)) > 0;
 }
 
 void manager_devices_job_finished(Manager *m, Job *j) {

@@ -244,6 +244,16 @@ bool device_watch_own_end(DeviceWatch *w, const char *tty_node) {
         return foreign;
 }
 
+void device_watch_own_foreign(DeviceWatch *w, const char *tty_node) {
+        WatchEntry *e;
+
+        if (!w || !tty_node)
+                return;
+        e = watch_find_tty(w, tty_node);
+        if (e && e->own_active)
+                e->foreign_during_own = true;
+}
+
 void device_watch_expect_own_open(DeviceWatch *w, const char *tty_node) {
         WatchEntry *e;
 

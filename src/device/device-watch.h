@@ -30,6 +30,9 @@ void device_watch_own_begin(DeviceWatch *w, const char *tty_node);
  * seen on the device since device_watch_own_begin() — trust must not be set
  * from that job. */
 bool device_watch_own_end(DeviceWatch *w, const char *tty_node);
+/* Counts as a foreign open in the window since device_watch_own_begin(): a
+ * process that opened the device before the window and holds it still. */
+void device_watch_own_foreign(DeviceWatch *w, const char *tty_node);
 
 /* The same for an open the service makes on the main thread (a monitor): the
  * next open of tty_node is ours; _done once it has been made (or failed). */

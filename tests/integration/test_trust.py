@@ -3,7 +3,8 @@
 umockdev test bed: ListDevices/DeviceAdded/DeviceRemoved follow udev; a trust-skip
 never opens the port; trust is dropped on a udev remove ("device-removed"), on
 another process opening the tty or the USB device node ("foreign-open"), or still
-holding the USB device node when a deploy ends (not recorded then), and kept
+holding the USB device node when a deploy ends (not recorded then), or holding
+the tty or the USB node when the deploy begins, even if gone by its end; kept
 across the re-enumeration a USB-OTG board does after the service's own reset, but
 not across an unplug; an unplug mid-write fails with a named error and the service
 keeps serving the other ports.
@@ -11,6 +12,7 @@ Run: umockdev-wrapper /usr/bin/python3 test_trust.py (env: see harness.py)"""
 
 import os
 import subprocess
+import threading
 import time
 import unittest
 
@@ -147,6 +149,51 @@ class Trust(TrustMixin, harness.ServiceTestCase):
         finally:
             holder.kill()
             holder.wait()
+        # Nobody holds it now: the next deploy proves the image and keeps trust.
+        self.assertEqual(self.c.deploy(self.dev.node, img.paths())[0], "verify-skip")
+        self.assertTrue(self.c.trust_state(self.dev.node)[0])
+
+    def deploy_while_a_holder_leaves(self, node, img, **opts):
+        """Deploy while another process, which opened `node` before the deploy,
+        holds it until the chip has seen the deploy's first FLASH_BEGIN and then
+        exits: it was there while the deploy had the chip, and is gone by the end."""
+        begins = self.dev.sim.stats()["flash_begins"]
+        fd = os.open(node, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            holder = subprocess.Popen(["sleep", "300"], pass_fds=[fd], env=self.bed.env(),
+                                      start_new_session=True)
+        finally:
+            os.close(fd)
+        writing = threading.Event()
+
+        def leave_once_writing():
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if self.dev.sim.stats()["flash_begins"] > begins:
+                    writing.set()
+                    break
+                time.sleep(0.005)
+            holder.kill()
+            holder.wait()
+        t = threading.Thread(target=leave_once_writing)
+        t.start()
+        try:
+            outcome = self.c.deploy(self.dev.node, img.paths(), **opts)[0]
+        finally:
+            t.join()
+        self.assertTrue(writing.is_set(), "the deploy never wrote")
+        return outcome
+
+    def test_holder_gone_by_the_end_still_leaves_no_trust(self):
+        # The USB device node (nothing refuses a deploy for it), then the tty
+        # with the force option: the holder could have talked to the chip after
+        # the deploy's last proof.
+        for i, (node, opts) in enumerate(((usb_node(self.dev), {}), (self.dev.node, {"force": True}))):
+            with self.subTest(node=node):
+                img = self.image(app_seed=60 + i, tag=f"held{i}")
+                self.assertIn(self.deploy_while_a_holder_leaves(node, img, **opts), ("full", "selective"))
+                trusted, _, _, why = self.c.trust_state(self.dev.node)
+                self.assertEqual((trusted, why), (False, "foreign-open"))
         # Nobody holds it now: the next deploy proves the image and keeps trust.
         self.assertEqual(self.c.deploy(self.dev.node, img.paths())[0], "verify-skip")
         self.assertTrue(self.c.trust_state(self.dev.node)[0])

@@ -85,6 +85,14 @@ int main(void) {
         assert(device_watch_own_end(w, tty));
         assert(s.n == 3);
 
+        /* A holder from before the window, marked foreign in it: reported at
+         * its end, though no foreign open happened inside it. */
+        device_watch_own_begin(w, tty);
+        device_watch_own_foreign(w, tty);
+        touch_open(tty);
+        assert(device_watch_own_end(w, tty));
+        assert(s.n == 3);
+
         /* A job that never opened leaves no allowance behind. */
         device_watch_own_begin(w, tty);
         assert(!device_watch_own_end(w, tty));
