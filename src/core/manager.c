@@ -344,13 +344,13 @@ int manager_run(Manager *m) {
                  * passed of it since, when the page-out split the wait. */
                 wait = MIN(page_out_in, idle ? (timeout > quiet ? timeout - quiet : 0) : USEC_INFINITY);
                 r = sd_event_run(m->event, wait == USEC_INFINITY ? UINT64_MAX : wait);
-                if (r > 0 || !at_rest || r < 0)
+                if (r != 0 || !at_rest) {
+                        /* Something to do: normal readahead again, a new quiet spell. */
                         paged = page_out_end(paged);
-                if (r < 0)
-                        return log_error_errno(r, "Event loop failed: %m");
-                if (r > 0 || !at_rest) {
                         quiet = 0;
                         paged_out = false;
+                        if (r < 0)
+                                return log_error_errno(r, "Event loop failed: %m");
                         continue;
                 }
                 quiet += wait;

@@ -212,7 +212,7 @@ static int job_raise_baud_and_attach(Job *j, EspLoader *l, Transport *t) {
         return 0;
 }
 
-/* The image hash left for later (job_hash_first()), while the reset holds
+/* The image hash left for later (not hash_first), while the reset holds
  * the chip: the host would only sleep there. */
 static void job_hash_in_hold(void *userdata) {
         Job *j = userdata;

@@ -70,11 +70,13 @@ struct Job {
         /* The worker's from job_start() to `finished`, except that the main
          * thread may read the hash fields while the job waits after `hashed`. */
         Image *img;
-        /* The worker's: the image hash of a job whose turn does not depend on
-         * it (job_hash_first()) is left to the connect's reset hold, and
-         * this is how that went (0: not yet, or fine). */
+        /* Whether the job's turn may depend on the image hash: only a deploy
+         * that may be a trust-skip is compared with the device's trusted image
+         * before it runs (job_set_hash_first()). Any other job hashes while its
+         * connect holds the chip in reset, and this is how that went (0: not
+         * yet, or fine); trust is recorded at its end, with the hash. */
+        bool hash_first;
         int hash_error;
-        bool hash_first;         /* job_set_hash_first() */
 
         /* Guarded by mutex. */
         pthread_mutex_t mutex;

@@ -226,14 +226,6 @@ static int job_wait_command(Job *j) {
         return c == JOB_COMMAND_RUN;
 }
 
-/* Whether the job's turn may depend on the image hash (job_set_hash_first()):
- * only a deploy that may be a trust-skip is compared with the device's
- * trusted image before it runs. Any other job hashes while its connect holds
- * the chip in reset (trust is recorded at its end, with the hash). */
-static bool job_hash_first(Job *j) {
-        return j->hash_first;
-}
-
 void job_set_hash_first(Job *j, bool hash_first) {
         assert(j && !j->started);
         j->hash_first = hash_first;
@@ -243,7 +235,7 @@ static void *job_worker(void *userdata) {
         Job *j = userdata;
         int r = 0;
 
-        if (job_hash_first(j))
+        if (j->hash_first)
                 r = job_hash(j, true);
         if (r >= 0)
                 r = job_wait_command(j);

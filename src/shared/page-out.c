@@ -71,21 +71,26 @@ struct PagedOut {
 };
 
 int page_out_file_pages(PagedOut **ret, uint64_t *ret_offered_kib) {
-        _cleanup_free_ FileMapping *maps = NULL;
         PagedOut *p;
         uint64_t offered = 0;
-        size_t n = 0, kept = 0;
+        size_t n = 0;
         int r;
 
-        r = read_file_mappings(&maps, &n);
-        if (r < 0)
+        /* Allocated first: once a mapping is advised, page_out_end() undoes it. */
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        r = read_file_mappings(&p->maps, &n);
+        if (r < 0) {
+                free(p);
                 return r;
-        r = 0;
+        }
         for (size_t i = 0; i < n; i++) {
-                void *start = (void *) maps[i].start;
-                size_t len = maps[i].end - maps[i].start;
+                FileMapping m = p->maps[i];
+                void *start = (void *) m.start;
+                size_t len = m.end - m.start;
 
-                if (maps[i].rss_kib == 0 || maps[i].anonymous_kib > 0)
+                if (m.rss_kib == 0 || m.anonymous_kib > 0)
                         continue;
                 /* One mapping refused (locked, say) does not keep the others. */
                 if (madvise(start, len, MADV_RANDOM) < 0 || madvise(start, len, MADV_PAGEOUT) < 0) {
@@ -94,18 +99,13 @@ int page_out_file_pages(PagedOut **ret, uint64_t *ret_offered_kib) {
                         (void) madvise(start, len, MADV_NORMAL);
                         continue;
                 }
-                offered += maps[i].rss_kib;
-                maps[kept++] = maps[i];
+                offered += m.rss_kib;
+                p->maps[p->n++] = m;
         }
-        if (kept == 0 && r < 0)
+        if (p->n == 0 && r < 0) {
+                page_out_end(p);
                 return r;
-        p = malloc(sizeof(*p));
-        if (!p) {
-                for (size_t i = 0; i < kept; i++)
-                        (void) madvise((void *) maps[i].start, maps[i].end - maps[i].start, MADV_NORMAL);
-                return -ENOMEM;
         }
-        *p = (PagedOut) { .maps = TAKE_PTR(maps), .n = kept };
         *ret = p;
         if (ret_offered_kib)
                 *ret_offered_kib = offered;
